@@ -1,0 +1,230 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PixelFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PIXEL_FORMAT_UNSPECIFIED: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_RGB8: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_RGBA8: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_GRAY8: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_GRAYA8: _ClassVar[PixelFormat]
+
+class OutputFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTPUT_FORMAT_UNSPECIFIED: _ClassVar[OutputFormat]
+    OUTPUT_FORMAT_RAW: _ClassVar[OutputFormat]
+    OUTPUT_FORMAT_PNG: _ClassVar[OutputFormat]
+PIXEL_FORMAT_UNSPECIFIED: PixelFormat
+PIXEL_FORMAT_RGB8: PixelFormat
+PIXEL_FORMAT_RGBA8: PixelFormat
+PIXEL_FORMAT_GRAY8: PixelFormat
+PIXEL_FORMAT_GRAYA8: PixelFormat
+OUTPUT_FORMAT_UNSPECIFIED: OutputFormat
+OUTPUT_FORMAT_RAW: OutputFormat
+OUTPUT_FORMAT_PNG: OutputFormat
+
+class RawImage(_message.Message):
+    __slots__ = ("width", "height", "format", "data")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    height: int
+    format: PixelFormat
+    data: bytes
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., format: _Optional[_Union[PixelFormat, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ContentHeader(_message.Message):
+    __slots__ = ("encoded", "raw", "total_bytes")
+    ENCODED_FIELD_NUMBER: _ClassVar[int]
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    encoded: EncodedKind
+    raw: RawImage
+    total_bytes: int
+    def __init__(self, encoded: _Optional[_Union[EncodedKind, _Mapping]] = ..., raw: _Optional[_Union[RawImage, _Mapping]] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+
+class EncodedKind(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StyleVector(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class StyleSource(_message.Message):
+    __slots__ = ("encoded", "raw", "vector", "named", "weight")
+    ENCODED_FIELD_NUMBER: _ClassVar[int]
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    NAMED_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    encoded: bytes
+    raw: RawImage
+    vector: StyleVector
+    named: str
+    weight: float
+    def __init__(self, encoded: _Optional[bytes] = ..., raw: _Optional[_Union[RawImage, _Mapping]] = ..., vector: _Optional[_Union[StyleVector, _Mapping]] = ..., named: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
+
+class StylePreprocess(_message.Message):
+    __slots__ = ("size", "no_crop")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    NO_CROP_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    no_crop: bool
+    def __init__(self, size: _Optional[int] = ..., no_crop: _Optional[bool] = ...) -> None: ...
+
+class StylizeOptions(_message.Message):
+    __slots__ = ("style_preprocess", "output_format", "max_side", "preserve_colors")
+    STYLE_PREPROCESS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    MAX_SIDE_FIELD_NUMBER: _ClassVar[int]
+    PRESERVE_COLORS_FIELD_NUMBER: _ClassVar[int]
+    style_preprocess: StylePreprocess
+    output_format: OutputFormat
+    max_side: int
+    preserve_colors: bool
+    def __init__(self, style_preprocess: _Optional[_Union[StylePreprocess, _Mapping]] = ..., output_format: _Optional[_Union[OutputFormat, str]] = ..., max_side: _Optional[int] = ..., preserve_colors: _Optional[bool] = ...) -> None: ...
+
+class StylizeSetup(_message.Message):
+    __slots__ = ("content", "styles", "strength", "options")
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    STYLES_FIELD_NUMBER: _ClassVar[int]
+    STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    content: ContentHeader
+    styles: _containers.RepeatedCompositeFieldContainer[StyleSource]
+    strength: float
+    options: StylizeOptions
+    def __init__(self, content: _Optional[_Union[ContentHeader, _Mapping]] = ..., styles: _Optional[_Iterable[_Union[StyleSource, _Mapping]]] = ..., strength: _Optional[float] = ..., options: _Optional[_Union[StylizeOptions, _Mapping]] = ...) -> None: ...
+
+class StylizeRequest(_message.Message):
+    __slots__ = ("setup", "content_chunk")
+    SETUP_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    setup: StylizeSetup
+    content_chunk: bytes
+    def __init__(self, setup: _Optional[_Union[StylizeSetup, _Mapping]] = ..., content_chunk: _Optional[bytes] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("stage", "fraction", "message")
+    class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STAGE_UNSPECIFIED: _ClassVar[Progress.Stage]
+        STAGE_QUEUED: _ClassVar[Progress.Stage]
+        STAGE_RECEIVING: _ClassVar[Progress.Stage]
+        STAGE_PREDICTING_STYLE: _ClassVar[Progress.Stage]
+        STAGE_STYLIZING: _ClassVar[Progress.Stage]
+        STAGE_ENCODING: _ClassVar[Progress.Stage]
+    STAGE_UNSPECIFIED: Progress.Stage
+    STAGE_QUEUED: Progress.Stage
+    STAGE_RECEIVING: Progress.Stage
+    STAGE_PREDICTING_STYLE: Progress.Stage
+    STAGE_STYLIZING: Progress.Stage
+    STAGE_ENCODING: Progress.Stage
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    FRACTION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    stage: Progress.Stage
+    fraction: float
+    message: str
+    def __init__(self, stage: _Optional[_Union[Progress.Stage, str]] = ..., fraction: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ResultHeader(_message.Message):
+    __slots__ = ("format", "image", "total_bytes", "vector", "seconds")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    format: OutputFormat
+    image: RawImage
+    total_bytes: int
+    vector: StyleVector
+    seconds: float
+    def __init__(self, format: _Optional[_Union[OutputFormat, str]] = ..., image: _Optional[_Union[RawImage, _Mapping]] = ..., total_bytes: _Optional[int] = ..., vector: _Optional[_Union[StyleVector, _Mapping]] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class StylizeEvent(_message.Message):
+    __slots__ = ("progress", "result", "result_chunk")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: ResultHeader
+    result_chunk: bytes
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[ResultHeader, _Mapping]] = ..., result_chunk: _Optional[bytes] = ...) -> None: ...
+
+class PredictStyleRequest(_message.Message):
+    __slots__ = ("style", "preprocess")
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    PREPROCESS_FIELD_NUMBER: _ClassVar[int]
+    style: StyleSource
+    preprocess: StylePreprocess
+    def __init__(self, style: _Optional[_Union[StyleSource, _Mapping]] = ..., preprocess: _Optional[_Union[StylePreprocess, _Mapping]] = ...) -> None: ...
+
+class PredictStyleResponse(_message.Message):
+    __slots__ = ("vector",)
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    vector: StyleVector
+    def __init__(self, vector: _Optional[_Union[StyleVector, _Mapping]] = ...) -> None: ...
+
+class GetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "version", "source", "sha256", "license")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    LICENSE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    source: str
+    sha256: str
+    license: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., license: _Optional[str] = ...) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ("max_image_pixels", "max_image_side", "max_message_bytes", "chunk_bytes", "max_concurrent_jobs", "max_queued_jobs", "max_styles")
+    MAX_IMAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_IMAGE_SIDE_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_JOBS_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUED_JOBS_FIELD_NUMBER: _ClassVar[int]
+    MAX_STYLES_FIELD_NUMBER: _ClassVar[int]
+    max_image_pixels: int
+    max_image_side: int
+    max_message_bytes: int
+    chunk_bytes: int
+    max_concurrent_jobs: int
+    max_queued_jobs: int
+    max_styles: int
+    def __init__(self, max_image_pixels: _Optional[int] = ..., max_image_side: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., max_concurrent_jobs: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ..., max_styles: _Optional[int] = ...) -> None: ...
+
+class GetInfoResponse(_message.Message):
+    __slots__ = ("version", "models", "device", "limits", "named_styles", "style_vector_size")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    NAMED_STYLES_FIELD_NUMBER: _ClassVar[int]
+    STYLE_VECTOR_SIZE_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    device: str
+    limits: Limits
+    named_styles: _containers.RepeatedScalarFieldContainer[str]
+    style_vector_size: int
+    def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ...) -> None: ...
