@@ -45,11 +45,6 @@ def without_activation_quantization(model: onnx.ModelProto) -> onnx.ModelProto:
     for node in kept:
         for i, name in enumerate(node.input):
             node.input[i] = alias.get(name, name)
-    outputs = {o.name for o in graph.output}
-    for node in kept:
-        for i, name in enumerate(node.output):
-            if name in outputs:
-                continue
     for output in graph.output:
         source = alias.get(output.name)
         if source is not None:

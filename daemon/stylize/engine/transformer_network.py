@@ -56,7 +56,9 @@ def _conv(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
 def _upsample2(x: tf.Tensor) -> tf.Tensor:
     """Nearest-neighbour x2 (ONNX Resize, asymmetric, floor)."""
     shape = tf.shape(x)
-    grown = tf.broadcast_to(x[:, :, None, :, None, :], [shape[0], shape[1], 2, shape[2], 2, shape[3]])
+    grown = tf.broadcast_to(
+        x[:, :, None, :, None, :], [shape[0], shape[1], 2, shape[2], 2, shape[3]]
+    )
     return tf.reshape(grown, [shape[0], shape[1] * 2, shape[2] * 2, shape[3]])
 
 
@@ -76,7 +78,9 @@ class TransformerNetwork(tf.Module):
             for b in _RESIDUAL_BLOCKS
         ]
         self._expand = [_conv_from(convs[f"transformer/expand/{n}/conv"]) for n in _EXPAND]
-        self._norm_layers = [f"transformer/residual/{b}/conv{j}" for b in _RESIDUAL_BLOCKS for j in (1, 2)]
+        self._norm_layers = [
+            f"transformer/residual/{b}/conv{j}" for b in _RESIDUAL_BLOCKS for j in (1, 2)
+        ]
         self._norm_layers += [f"transformer/expand/{n}/conv" for n in _EXPAND]
         self._gamma, self._beta, self._splits = self._style_projection(convs)
 
@@ -86,18 +90,24 @@ class TransformerNetwork(tf.Module):
         """One matrix for all gammas and one for all betas (1x1 convs on the vector)."""
 
         def stacked(suffix: str) -> tuple[tf.Tensor, tf.Tensor]:
-            layers = [convs[f"style_params/{name}/StyleNorm/{suffix}"] for name in self._norm_layers]
+            layers = [
+                convs[f"style_params/{name}/StyleNorm/{suffix}"] for name in self._norm_layers
+            ]
             matrix = np.concatenate([p.weight[:, :, 0, 0].T for p in layers], axis=1)
             bias = np.concatenate([p.bias for p in layers])
             return tf.constant(matrix, tf.float32), tf.constant(bias, tf.float32)
 
-        splits = [convs[f"style_params/{n}/StyleNorm/Conv"].weight.shape[0] for n in self._norm_layers]
+        splits = [
+            convs[f"style_params/{n}/StyleNorm/Conv"].weight.shape[0] for n in self._norm_layers
+        ]
         return stacked("Conv_1"), stacked("Conv"), splits
 
     def _norm_params(self, style: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
         gammas = tf.split(tf.matmul(style, self._gamma[0]) + self._gamma[1], self._splits, axis=1)
         betas = tf.split(tf.matmul(style, self._beta[0]) + self._beta[1], self._splits, axis=1)
-        return [(g[:, None, None, :], b[:, None, None, :]) for g, b in zip(gammas, betas, strict=True)]
+        return [
+            (g[:, None, None, :], b[:, None, None, :]) for g, b in zip(gammas, betas, strict=True)
+        ]
 
     def _instance_norm(self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
         mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)

@@ -1,0 +1,5 @@
+import sys
+
+from stylize.cli import main
+
+sys.exit(main())

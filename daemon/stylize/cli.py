@@ -1,0 +1,421 @@
+"""The ``stylize`` command: serve, apply, predict-style, styles, info, gimp."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from stylize import __version__, client
+from stylize.client import ClientError, StylizeClient
+from stylize.progress_bar import ProgressBar
+from stylize.style_library import StyleLibrary
+
+log = logging.getLogger("stylize")
+
+DEFAULT_ADDRESS = os.environ.get("STYLIZE_ADDRESS", client.DEFAULT_ADDRESS)
+
+
+# -- argument helpers ----------------------------------------------------------
+
+
+def parse_style_spec(spec: str) -> tuple[str, float]:
+    """``FILE[:WEIGHT]`` or ``NAME[:WEIGHT]``; the weight is whatever follows the last colon."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and head:
+        try:
+            return head, float(tail)
+        except ValueError:
+            pass
+    return spec, 1.0
+
+
+def _style_source(spec: str) -> tuple[str, float, bool]:
+    """(file path or style name, weight, is_file)."""
+    target, weight = parse_style_spec(spec)
+    return target, weight, Path(target).is_file()
+
+
+def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--address",
+        default=DEFAULT_ADDRESS,
+        help="daemon address host:port (default %(default)s; env STYLIZE_ADDRESS)",
+    )
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="run the networks in this process instead of calling a daemon",
+    )
+
+
+def _add_style_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--style-size",
+        type=int,
+        default=256,
+        help="side of the square a style image is resized to (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-crop",
+        action="store_true",
+        help="squash the whole style image to a square instead of centre-cropping it",
+    )
+
+
+# -- apply -----------------------------------------------------------------------
+
+
+def _wire_options(args: argparse.Namespace):  # -> pb.StylizeOptions
+    from stylize.v1 import stylize_pb2 as pb
+
+    return pb.StylizeOptions(
+        style_preprocess=pb.StylePreprocess(size=args.style_size, no_crop=args.no_crop),
+        output_format=pb.OUTPUT_FORMAT_PNG,
+        max_side=args.max_side,
+        preserve_colors=args.preserve_colors,
+    )
+
+
+def _apply_remote(args: argparse.Namespace, bar: ProgressBar) -> bytes:
+    styles = []
+    for spec in args.style:
+        target, weight, is_file = _style_source(spec)
+        styles.append(
+            client.file_style(target, weight) if is_file else client.named_style(target, weight)
+        )
+    with StylizeClient(args.address, timeout=args.timeout) as daemon:
+        result = daemon.stylize(
+            Path(args.content).read_bytes(),
+            styles,
+            strength=args.strength,
+            options=_wire_options(args),
+            on_progress=lambda p: bar.update(p.fraction, p.message),
+        )
+    assert result.encoded is not None
+    return result.encoded
+
+
+def _apply_local(args: argparse.Namespace, bar: ProgressBar) -> bytes:
+    from stylize.engine import images
+    from stylize.engine.style_cache import StyleVectorCache
+    from stylize.engine.style_engine import StyleEngine, StylePreprocess, StylizeOptions
+    from stylize.jobs import (
+        EncodedSource,
+        NamedSource,
+        StyleResolver,
+        StylizeJob,
+        WeightedStyle,
+        run_stylize,
+    )
+
+    styles = []
+    for spec in args.style:
+        target, weight, is_file = _style_source(spec)
+        source = EncodedSource(Path(target).read_bytes()) if is_file else NamedSource(target)
+        styles.append(WeightedStyle(source, weight))
+    bar.update(0.0, "loading models")
+    resolver = StyleResolver(
+        StyleEngine(), StyleLibrary(), StyleVectorCache(), images.ImageLimits()
+    )
+    job = StylizeJob(
+        content=EncodedSource(Path(args.content).read_bytes()),
+        styles=tuple(styles),
+        strength=args.strength,
+        preprocess=StylePreprocess(size=args.style_size, crop=not args.no_crop),
+        options=StylizeOptions(max_side=args.max_side, preserve_colors=args.preserve_colors),
+    )
+    result = run_stylize(resolver, job, lambda p: bar.update(p.fraction, p.message), lambda: False)
+    return images.encode_png(result.pixels)
+
+
+def _save(png: bytes, output: Path) -> None:
+    """Write the PNG as is, or convert it for other extensions (JPEG drops alpha)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix.lower() == ".png":
+        output.write_bytes(png)
+        return
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    if output.suffix.lower() in (".jpg", ".jpeg") and image.mode in ("RGBA", "LA"):
+        image = image.convert("RGB" if image.mode == "RGBA" else "L")
+    image.save(output)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    bar = ProgressBar(enabled=not args.quiet)
+    png = (_apply_local if args.local else _apply_remote)(args, bar)
+    bar.finish("done")
+    _save(png, Path(args.output))
+    print(args.output)
+    return 0
+
+
+# -- predict-style ------------------------------------------------------------------
+
+
+def cmd_predict_style(args: argparse.Namespace) -> int:
+    target, _, is_file = _style_source(args.style)
+    if args.local:
+        from stylize.engine import images
+        from stylize.engine.style_engine import StyleEngine, StylePreprocess
+
+        data = (
+            Path(target).read_bytes() if is_file else StyleLibrary().get(target).path.read_bytes()
+        )
+        pixels = images.decode(data, images.ImageLimits(), "style image")
+        vector = (
+            StyleEngine()
+            .style_vector(pixels, StylePreprocess(args.style_size, not args.no_crop))
+            .tolist()
+        )
+    else:
+        from stylize.v1 import stylize_pb2 as pb
+
+        source = client.file_style(target) if is_file else client.named_style(target)
+        with StylizeClient(args.address) as daemon:
+            vector = daemon.predict_style(
+                source, pb.StylePreprocess(size=args.style_size, no_crop=args.no_crop)
+            )
+    text = json.dumps([round(v, 7) for v in vector])
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+        print(args.output)
+    else:
+        print(text)
+    return 0
+
+
+# -- styles, info, serve ------------------------------------------------------------------
+
+
+def cmd_styles(args: argparse.Namespace) -> int:
+    library = StyleLibrary()
+    if args.action == "list":
+        for name, style in sorted(library.styles().items()):
+            print(f"{name:24} {'bundled' if style.bundled else 'user   '} {style.path}")
+    elif args.action == "add":
+        print(library.add(args.name, Path(args.file)).path)
+    else:
+        library.remove(args.name)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from google.protobuf import json_format
+
+    with StylizeClient(args.address) as daemon:
+        print(json_format.MessageToJson(daemon.info(), preserving_proto_field_name=True))
+    return 0
+
+
+def _read_token(path: str | None) -> str | None:
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get("STYLIZE_TOKEN") or None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from stylize.engine.images import ImageLimits
+    from stylize.server.config import ServerConfig
+    from stylize.server.server import serve
+
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        image_limits=ImageLimits(max_pixels=args.max_pixels, max_side=args.max_side),
+        max_message_bytes=args.max_message_mb << 20,
+        max_concurrent_jobs=args.max_jobs,
+        max_queued_jobs=args.max_queue,
+        token=_read_token(args.token_file),
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+    )
+    return serve(config)
+
+
+# -- parser ------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from stylize.engine.images import ImageLimits
+
+    limits = ImageLimits()
+    parser = argparse.ArgumentParser(
+        prog="stylize", description="Neural style transfer served by a local gRPC daemon."
+    )
+    parser.add_argument("--version", action="version", version=f"stylize {__version__}")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the gRPC daemon in the foreground",
+        description="Run the gRPC daemon until SIGTERM/SIGINT.",
+    )
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("STYLIZE_HOST", "127.0.0.1"),
+        help="address to listen on (default %(default)s; env STYLIZE_HOST); "
+        "anything but loopback requires a token",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("STYLIZE_PORT", "50051")),
+        help="port (default %(default)s; env STYLIZE_PORT; 0 picks a free one)",
+    )
+    serve.add_argument(
+        "--max-pixels",
+        type=int,
+        default=limits.max_pixels,
+        help="largest image accepted, in pixels (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-side",
+        type=int,
+        default=limits.max_side,
+        help="largest image side accepted (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-message-mb",
+        type=int,
+        default=64,
+        help="largest single gRPC message, MiB (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-jobs", type=int, default=1, help="jobs that run at once (default %(default)s)"
+    )
+    serve.add_argument(
+        "--max-queue",
+        type=int,
+        default=8,
+        help="jobs that may wait; more are refused with RESOURCE_EXHAUSTED (default %(default)s)",
+    )
+    serve.add_argument(
+        "--token-file",
+        help="file holding the bearer token clients must send (else env STYLIZE_TOKEN)",
+    )
+    serve.add_argument("--tls-cert", help="PEM certificate chain for TLS")
+    serve.add_argument("--tls-key", help="PEM private key for TLS")
+    serve.set_defaults(func=cmd_serve)
+
+    apply = commands.add_parser(
+        "apply", help="stylize an image", description="Stylize CONTENT with one or more styles."
+    )
+    apply.add_argument("content", help="content image file")
+    apply.add_argument(
+        "--style",
+        "-s",
+        action="append",
+        required=True,
+        metavar="FILE_OR_NAME[:WEIGHT]",
+        help="style image file or named style, with an optional weight; repeat to mix",
+    )
+    apply.add_argument(
+        "--strength", type=float, default=1.0, help="style strength 0..1 (default %(default)s)"
+    )
+    apply.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        help="output file (.png keeps alpha; .jpg, .webp, .tif also work)",
+    )
+    apply.add_argument(
+        "--max-side",
+        type=int,
+        default=0,
+        help="stylize at most this long a side, then scale back (default: full resolution)",
+    )
+    apply.add_argument(
+        "--preserve-colors",
+        action="store_true",
+        help="keep the content's colours, take only the stylized luminance",
+    )
+    apply.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for the daemon (default %(default)s)",
+    )
+    apply.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_client_arguments(apply)
+    _add_style_arguments(apply)
+    apply.set_defaults(func=cmd_apply)
+
+    predict = commands.add_parser(
+        "predict-style",
+        help="print or save the 100-d style vector of an image",
+        description="Compute the style vector of STYLE (a file or a named style).",
+    )
+    predict.add_argument("style", help="style image file or named style")
+    predict.add_argument("--output", "-o", help="write the vector as JSON to this file")
+    _add_client_arguments(predict)
+    _add_style_arguments(predict)
+    predict.set_defaults(func=cmd_predict_style)
+
+    styles = commands.add_parser(
+        "styles",
+        help="manage named styles",
+        description="List, add or remove named styles (stored in the user data folder).",
+    )
+    actions = styles.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="list named styles")
+    add = actions.add_parser("add", help="add a style image under a name")
+    add.add_argument("name")
+    add.add_argument("file")
+    remove = actions.add_parser("remove", help="remove a user style")
+    remove.add_argument("name")
+    styles.set_defaults(func=cmd_styles)
+
+    info = commands.add_parser(
+        "info",
+        help="show a daemon's models, device and limits",
+        description="Query GetInfo of a running daemon.",
+    )
+    info.add_argument(
+        "--address", default=DEFAULT_ADDRESS, help="daemon address (default %(default)s)"
+    )
+    info.set_defaults(func=cmd_info)
+
+    _register_gimp(commands)
+    return parser
+
+
+def _register_gimp(commands: argparse._SubParsersAction) -> None:
+    try:
+        from stylize import gimp_install
+    except ImportError:  # the plug-in installer ships with the package; absent only mid-development
+        return
+    gimp_install.register(commands)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from stylize import logs
+    from stylize.engine.errors import StylizeError
+
+    args = build_parser().parse_args(argv)
+    logs.configure(args.log_level, args.log_format)
+    try:
+        return int(args.func(args))
+    except ClientError as error:
+        print(f"stylize: {error.code}: {error.message}", file=sys.stderr)
+        return 2
+    except (StylizeError, OSError, ValueError) as error:
+        print(f"stylize: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Build, start and stop the gRPC daemon: health, reflection, limits, auth, signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from stylize.engine.images import ImageLimits
+from stylize.engine.style_cache import StyleVectorCache
+from stylize.jobs import StyleResolver
+from stylize.server.auth import TokenAuthInterceptor
+from stylize.server.config import ServerConfig
+from stylize.server.job_runner import JobRunner
+from stylize.server.service import StyleTransferService
+from stylize.style_library import StyleLibrary
+from stylize.v1 import stylize_pb2, stylize_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = stylize_pb2.DESCRIPTOR.services_by_name["StyleTransfer"].full_name
+_EXTRA_RPC_THREADS = 8  # health, info and turned-away calls while the queue is full
+
+
+class Daemon:
+    """A started daemon: NOT_SERVING while models load, SERVING once warm."""
+
+    def __init__(self, config: ServerConfig, library: StyleLibrary | None = None) -> None:
+        config.check()
+        self.config = config
+        self.library = library or StyleLibrary()
+        self.runner = JobRunner(config.max_concurrent_jobs, config.max_queued_jobs)
+        self.service = StyleTransferService(config, self.runner)
+        self.health = health.HealthServicer()
+        self.server = self._build_server()
+        self.port = self._bind()
+        self._stopped = threading.Event()
+
+    def _build_server(self) -> grpc.Server:
+        workers = self.config.max_concurrent_jobs + self.config.max_queued_jobs + _EXTRA_RPC_THREADS
+        options = [
+            ("grpc.max_receive_message_length", self.config.max_message_bytes),
+            ("grpc.max_send_message_length", self.config.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        interceptors = [TokenAuthInterceptor(self.config.token)] if self.config.token else []
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stylize-rpc"),
+            options=options,
+            interceptors=interceptors,
+            maximum_concurrent_rpcs=workers,
+        )
+        stylize_pb2_grpc.add_StyleTransferServicer_to_server(self.service, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        return server
+
+    def _bind(self) -> int:
+        address = self.config.address
+        if self.config.tls_cert and self.config.tls_key:
+            credentials = grpc.ssl_server_credentials(
+                [(self.config.tls_key.read_bytes(), self.config.tls_cert.read_bytes())]
+            )
+            port = self.server.add_secure_port(address, credentials)
+        else:
+            port = self.server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"cannot listen on {address} (address in use or not available)")
+        return port
+
+    def start(self) -> None:
+        self.server.start()
+        log.info(
+            "listening address=%s:%d tls=%s auth=%s",
+            self.config.host,
+            self.port,
+            bool(self.config.tls_cert),
+            bool(self.config.token),
+        )
+
+    def load_models(self) -> None:
+        """Load and warm the networks, then report SERVING."""
+        from stylize.engine.style_engine import StyleEngine  # TensorFlow import: seconds
+
+        started = time.perf_counter()
+        engine = StyleEngine()
+        engine.warm_up()
+        cache = StyleVectorCache(self.config.style_cache_entries)
+        self.service.set_ready(StyleResolver(engine, self.library, cache, self.config.image_limits))
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving device=%s ready_in=%.2fs", engine.device, time.perf_counter() - started)
+
+    def stop(self, grace: float = 5.0) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        log.info("shutting down grace=%.1fs", grace)
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.runner.shutdown()
+        log.info("stopped")
+
+    def wait(self) -> None:
+        self.server.wait_for_termination()
+
+
+def serve(config: ServerConfig) -> int:
+    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    daemon = Daemon(config)
+    daemon.start()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received signal=%s", signal.Signals(signum).name)
+        threading.Thread(target=daemon.stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    daemon.load_models()
+    daemon.wait()
+    return 0
+
+
+__all__ = ["Daemon", "ImageLimits", "ServerConfig", "serve"]

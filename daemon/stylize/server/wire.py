@@ -1,0 +1,121 @@
+"""Translation between stylize.v1 messages and the transport-neutral job dataclasses."""
+
+from __future__ import annotations
+
+from stylize.engine.errors import InvalidInputError
+from stylize.engine.images import PixelMode, Pixels
+from stylize.engine.style_engine import DEFAULT_STYLE_SIZE, StylePreprocess, StylizeOptions
+from stylize.jobs import (
+    EncodedSource,
+    ImageSource,
+    NamedSource,
+    RawSource,
+    StyleSource,
+    StylizeJob,
+    VectorSource,
+    WeightedStyle,
+)
+from stylize.v1 import stylize_pb2 as pb
+
+MAX_STYLE_SIZE = 1024
+
+PIXEL_MODES = {
+    pb.PIXEL_FORMAT_RGB8: PixelMode.RGB,
+    pb.PIXEL_FORMAT_RGBA8: PixelMode.RGBA,
+    pb.PIXEL_FORMAT_GRAY8: PixelMode.GRAY,
+    pb.PIXEL_FORMAT_GRAYA8: PixelMode.GRAYA,
+}
+PIXEL_FORMATS = {mode: fmt for fmt, mode in PIXEL_MODES.items()}
+
+
+def pixel_mode(fmt: int, what: str) -> PixelMode:
+    mode = PIXEL_MODES.get(fmt)
+    if mode is None:
+        raise InvalidInputError(
+            f"{what}: pixel format {fmt} is not one of RGB8, RGBA8, GRAY8, GRAYA8"
+        )
+    return mode
+
+
+def raw_source(raw: pb.RawImage, what: str, data: bytes | None = None) -> RawSource:
+    return RawSource(
+        data=raw.data if data is None else data,
+        width=raw.width,
+        height=raw.height,
+        mode=pixel_mode(raw.format, what),
+    )
+
+
+def style_source(message: pb.StyleSource, what: str) -> StyleSource:
+    kind = message.WhichOneof("source")
+    if kind == "encoded":
+        return EncodedSource(message.encoded)
+    if kind == "raw":
+        return raw_source(message.raw, what)
+    if kind == "vector":
+        return VectorSource(tuple(message.vector.values))
+    if kind == "named":
+        return NamedSource(message.named)
+    raise InvalidInputError(f"{what} is empty: give encoded bytes, raw pixels, a vector or a name")
+
+
+def preprocess(message: pb.StylePreprocess) -> StylePreprocess:
+    size = message.size or DEFAULT_STYLE_SIZE
+    if not 16 <= size <= MAX_STYLE_SIZE:
+        raise InvalidInputError(
+            f"style preprocess size {size} must be between 16 and {MAX_STYLE_SIZE}"
+        )
+    return StylePreprocess(size=size, crop=not message.no_crop)
+
+
+def content_source(header: pb.ContentHeader, data: bytes) -> ImageSource:
+    if header.WhichOneof("kind") == "raw":
+        return raw_source(header.raw, "content image", data)
+    return EncodedSource(data)
+
+
+def stylize_job(setup: pb.StylizeSetup, content: ImageSource, max_styles: int) -> StylizeJob:
+    if not setup.styles:
+        raise InvalidInputError("no style given: add at least one style source")
+    if len(setup.styles) > max_styles:
+        raise InvalidInputError(
+            f"{len(setup.styles)} styles given; at most {max_styles} can be mixed"
+        )
+    styles = tuple(
+        WeightedStyle(
+            source=style_source(s, f"style {i + 1}"),
+            weight=s.weight if s.HasField("weight") else 1.0,
+        )
+        for i, s in enumerate(setup.styles)
+    )
+    options = setup.options
+    return StylizeJob(
+        content=content,
+        styles=styles,
+        strength=setup.strength if setup.HasField("strength") else 1.0,
+        preprocess=preprocess(options.style_preprocess),
+        options=StylizeOptions(max_side=options.max_side, preserve_colors=options.preserve_colors),
+    )
+
+
+def output_is_raw(setup: pb.StylizeSetup) -> bool:
+    fmt = setup.options.output_format
+    if fmt == pb.OUTPUT_FORMAT_UNSPECIFIED:
+        return setup.content.WhichOneof("kind") == "raw"
+    if fmt not in (pb.OUTPUT_FORMAT_RAW, pb.OUTPUT_FORMAT_PNG):
+        raise InvalidInputError(f"output format {fmt} is not RAW or PNG")
+    return fmt == pb.OUTPUT_FORMAT_RAW
+
+
+def result_header(
+    pixels: Pixels, raw: bool, total_bytes: int, vector: list[float], seconds: float
+) -> pb.ResultHeader:
+    return pb.ResultHeader(
+        format=pb.OUTPUT_FORMAT_RAW if raw else pb.OUTPUT_FORMAT_PNG,
+        image=pb.RawImage(
+            width=pixels.width, height=pixels.height, format=PIXEL_FORMATS[pixels.mode]
+        ),
+        total_bytes=total_bytes,
+        vector=pb.StyleVector(values=vector),
+        seconds=seconds,
+    )

@@ -1,0 +1,95 @@
+"""Named styles: the bundled sample paintings plus the user's own, stored as image files.
+
+The user's styles live in ``$STYLIZE_DATA_DIR/styles`` (default
+``$XDG_DATA_HOME/stylize/styles``, i.e. ``~/.local/share/stylize/styles``); a
+user style shadows a bundled one of the same name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from stylize.engine.errors import InvalidInputError, UnknownStyleError
+
+BUNDLED_STYLES = Path(__file__).parent / "samples" / "styles"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
+
+
+def user_data_dir() -> Path:
+    explicit = os.environ.get("STYLIZE_DATA_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "stylize"
+
+
+@dataclass(frozen=True)
+class NamedStyleFile:
+    name: str
+    path: Path
+    bundled: bool
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise InvalidInputError(
+            f"style name {name!r} is not valid: use letters, digits, '_', '-' or '.', at most 64"
+        )
+    return name
+
+
+class StyleLibrary:
+    """Looks up, adds and removes named styles."""
+
+    def __init__(self, user_dir: Path | None = None, bundled_dir: Path = BUNDLED_STYLES) -> None:
+        self.user_dir = user_dir if user_dir is not None else user_data_dir() / "styles"
+        self.bundled_dir = bundled_dir
+
+    def _scan(self, folder: Path, bundled: bool) -> dict[str, NamedStyleFile]:
+        if not folder.is_dir():
+            return {}
+        return {
+            p.stem: NamedStyleFile(p.stem, p, bundled)
+            for p in sorted(folder.iterdir())
+            if p.suffix.lower() in _EXTENSIONS and _NAME.match(p.stem)
+        }
+
+    def styles(self) -> dict[str, NamedStyleFile]:
+        return self._scan(self.bundled_dir, True) | self._scan(self.user_dir, False)
+
+    def get(self, name: str) -> NamedStyleFile:
+        style = self.styles().get(name)
+        if style is None:
+            known = ", ".join(sorted(self.styles())) or "none"
+            raise UnknownStyleError(f"unknown style {name!r}; known styles: {known}")
+        return style
+
+    def add(self, name: str, image: Path) -> NamedStyleFile:
+        """Copy ``image`` into the user's library under ``name`` (replacing an older one)."""
+        check_name(name)
+        suffix = image.suffix.lower()
+        if suffix not in _EXTENSIONS:
+            raise InvalidInputError(f"{image}: style files must be one of {', '.join(_EXTENSIONS)}")
+        self.user_dir.mkdir(parents=True, exist_ok=True)
+        self._remove_user_files(name)
+        target = self.user_dir / f"{name}{suffix}"
+        shutil.copyfile(image, target)
+        return NamedStyleFile(name, target, False)
+
+    def remove(self, name: str) -> None:
+        if not self._remove_user_files(check_name(name)):
+            raise UnknownStyleError(f"no user style named {name!r} in {self.user_dir}")
+
+    def _remove_user_files(self, name: str) -> bool:
+        removed = False
+        for suffix in _EXTENSIONS:
+            path = self.user_dir / f"{name}{suffix}"
+            if path.exists():
+                path.unlink()
+                removed = True
+        return removed
