@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 PROTOCOL_VERSION = 1
 DEFAULT_TIMEOUT = 600.0
-CONNECT_BUDGET = 5.0  # seconds to keep retrying UNAVAILABLE before any progress
+CONNECT_BUDGET = 5.0  # seconds to wait for / retry an UNAVAILABLE daemon before any progress
 RETRY_DELAY = 0.5
 _LENGTH = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
@@ -144,8 +144,8 @@ def explain(code: str, message: str, address: str, timeout: float, started: bool
         )
     if code == "INVALID_ARGUMENT":
         return (
-            f"The Stylize daemon rejected the request: {message}. Check that every style "
-            "image is a PNG, JPEG, WebP or TIFF file."
+            f"The Stylize daemon rejected the request: {message}. Choose another style "
+            "image (PNG, JPEG, WebP or TIFF) and try again."
         )
     if code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
         return f"The Stylize daemon at {address} refused access: {message}."
@@ -215,10 +215,13 @@ def run_job(
         },
         b"",
     )
-    deadline = time.monotonic() + float(header.get("connect_timeout", CONNECT_BUDGET))
+    deadline = time.monotonic() + float(header.get("connect_timeout") or CONNECT_BUDGET)
     while True:
+        connect_timeout = max(deadline - time.monotonic(), RETRY_DELAY)
         try:
-            with client_mod.StylizeClient(address, timeout=timeout) as client:
+            with client_mod.StylizeClient(
+                address, timeout=timeout, connect_timeout=connect_timeout
+            ) as client:
                 result = client.stylize(
                     image, sources, strength=float(header["strength"]), on_progress=on_progress
                 )

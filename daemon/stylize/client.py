@@ -7,6 +7,7 @@ GIMP bridge and other lightweight programs can use it.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -18,7 +19,8 @@ from stylize.v1 import stylize_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 CHUNK_BYTES = 1 << 20
-MAX_MESSAGE_BYTES = 64 << 20  # matches the daemon's default; see protos/stylize/v1/stylize.proto
+MAX_MESSAGE_BYTES = 64 << 20
+_PROBE_INTERVAL = 0.25  # matches the daemon's default; see protos/stylize/v1/stylize.proto
 
 FORMATS = {
     "RGB8": pb.PIXEL_FORMAT_RGB8,
@@ -112,7 +114,7 @@ class StylizeClient:
         address: str = DEFAULT_ADDRESS,
         token: str | None = None,
         timeout: float | None = 600.0,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = 2.0,
         root_certificates: bytes | None = None,
     ) -> None:
         self.address = address
@@ -146,14 +148,26 @@ class StylizeClient:
         self._channel.close()
 
     def wait_until_reachable(self) -> None:
-        """Fail fast with UNAVAILABLE and a hint when nothing listens at the address."""
-        try:
-            grpc.channel_ready_future(self._channel).result(timeout=self.connect_timeout)
-        except grpc.FutureTimeoutError:
-            raise ClientError(
-                "UNAVAILABLE",
-                f"no Stylize daemon answers at {self.address}; start one with: stylize serve",
-            ) from None
+        """Wait up to ``connect_timeout`` for a daemon that answers (and has loaded its models).
+
+        Probes with GetInfo rather than a channel-state watcher: a refused
+        connection fails fast, so this costs one round trip when all is well.
+        """
+        deadline = time.monotonic() + self.connect_timeout
+        while True:
+            try:
+                self._stub.GetInfo(
+                    pb.GetInfoRequest(),
+                    timeout=max(self.connect_timeout, 1.0),
+                    metadata=self._metadata,
+                )
+                return
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE:
+                    return  # it answers; the real call reports auth or other problems
+                if time.monotonic() >= deadline:
+                    raise _client_error(error, self.address) from None
+            time.sleep(_PROBE_INTERVAL)
 
     def _call(self, method: Callable[..., object], request: object) -> object:
         self.wait_until_reachable()
@@ -224,8 +238,10 @@ def _collect(
 def _client_error(error: grpc.RpcError, address: str) -> ClientError:
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     details = error.details() if hasattr(error, "details") else str(error)
-    if code == grpc.StatusCode.UNAVAILABLE:
-        details = f"{details} (daemon at {address}; is it running? start it with: stylize serve)"
+    if code == grpc.StatusCode.UNAVAILABLE and "loading" not in details:
+        details = (
+            f"no Stylize daemon answers at {address} ({details}); start one with: stylize serve"
+        )
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         details = f"the daemon at {address} did not finish in time ({details}); try a smaller image"
     return ClientError(code.name, details or code.name)

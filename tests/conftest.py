@@ -1,0 +1,130 @@
+"""Shared fixtures: real networks, a real daemon subprocess on loopback, image makers."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "daemon" / "stylize" / "samples"
+STYLES = SAMPLES / "styles"
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@dataclass
+class DaemonProcess:
+    process: subprocess.Popen
+    address: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_serving(address: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                if status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    raise TimeoutError(f"daemon at {address} not SERVING after {timeout}s")
+
+
+def start_daemon(log_path: Path, *args: str, env: dict[str, str] | None = None) -> DaemonProcess:
+    """Start ``stylize serve --port 0`` and wait until it reports SERVING."""
+    stream = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stylize", "serve", "--port", "0", *args],
+        stdout=stream,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+    deadline = time.monotonic() + 120
+    address = None
+    while address is None:
+        match = re.search(r"listening address=(\S+):(\d+)", log_path.read_text(errors="replace"))
+        if match:
+            address = f"{match.group(1)}:{match.group(2)}"
+        elif process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"daemon did not start:\n{log_path.read_text()}")
+        else:
+            time.sleep(0.1)
+    wait_serving(address)
+    return DaemonProcess(process, address, log_path)
+
+
+def stop_daemon(daemon: DaemonProcess) -> int:
+    if daemon.process.poll() is None:
+        daemon.process.send_signal(signal.SIGTERM)
+    return daemon.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def daemon_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    data_dir = tmp_path_factory.mktemp("stylize-data")
+    daemon = start_daemon(
+        tmp_path_factory.mktemp("daemon") / "daemon.log", env={"STYLIZE_DATA_DIR": str(data_dir)}
+    )
+    yield daemon
+    stop_daemon(daemon)
+
+
+@pytest.fixture(scope="session")
+def daemon_address(daemon_process: DaemonProcess) -> str:
+    """ "127.0.0.1:PORT" of a real daemon subprocess, SERVING, shared by the session."""
+    return daemon_process.address
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from stylize.engine.style_engine import StyleEngine
+
+    return StyleEngine()
+
+
+# -- images --------------------------------------------------------------------------
+
+
+def sample_photo(width: int = 96, height: int = 64) -> Image.Image:
+    return (
+        Image.open(SAMPLES / "astronaut.jpg").convert("RGB").resize((width, height), Image.LANCZOS)
+    )
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
+    stream = io.BytesIO()
+    image.save(stream, format=fmt, **params)
+    return stream.getvalue()
+
+
+def decode_png(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+def style_bytes(name: str = "starry_night") -> bytes:
+    return (STYLES / f"{name}.jpg").read_bytes()
+
+
+def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())

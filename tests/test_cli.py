@@ -1,0 +1,151 @@
+"""The ``stylize`` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SAMPLES, STYLES, encode, mean_abs_diff, sample_photo
+from PIL import Image
+from stylize.cli import parse_style_spec
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stylize", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("a.jpg", ("a.jpg", 1.0)),
+        ("a.jpg:0.3", ("a.jpg", 0.3)),
+        ("C:\\art\\a.jpg:2", ("C:\\art\\a.jpg", 2.0)),
+        ("C:\\art\\a.jpg", ("C:\\art\\a.jpg", 1.0)),
+        ("starry_night:0.5", ("starry_night", 0.5)),
+    ],
+)
+def test_style_spec_parsing(spec: str, expected: tuple[str, float]) -> None:
+    assert parse_style_spec(spec) == expected
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["serve"], ["apply"], ["predict-style"], ["styles"], ["info"]]
+)
+def test_help_everywhere(command: list[str]) -> None:
+    result = run(*command, "--help")
+    assert result.returncode == 0
+    assert "usage: stylize" in result.stdout
+
+
+def test_apply_through_the_daemon_mixing_two_styles(daemon_address: str, tmp_path: Path) -> None:
+    content = tmp_path / "photo.png"
+    sample_photo(80, 60).save(content)
+    out = tmp_path / "out.jpg"
+    result = run(
+        "apply",
+        str(content),
+        "--style",
+        str(STYLES / "starry_night.jpg") + ":0.7",
+        "--style",
+        "great_wave:0.3",
+        "--strength",
+        "0.9",
+        "-o",
+        str(out),
+        "--address",
+        daemon_address,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "100%" in result.stderr
+    stylized = Image.open(out)
+    assert stylized.size == (80, 60)
+    assert mean_abs_diff(np.asarray(stylized), np.asarray(sample_photo(80, 60))) > 15
+
+
+def test_apply_local_without_a_daemon(tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    result = run(
+        "apply",
+        str(SAMPLES / "chelsea.jpg"),
+        "--style",
+        "shipwreck",
+        "--local",
+        "--max-side",
+        "128",
+        "-o",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == Image.open(SAMPLES / "chelsea.jpg").size
+
+
+def test_apply_without_daemon_says_how_to_start_one(tmp_path: Path) -> None:
+    result = run(
+        "apply",
+        str(SAMPLES / "astronaut.jpg"),
+        "--style",
+        "great_wave",
+        "-o",
+        str(tmp_path / "x.png"),
+        "--address",
+        "127.0.0.1:9",
+    )
+    assert result.returncode == 2
+    assert "UNAVAILABLE" in result.stderr and "stylize serve" in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_predict_style_prints_a_vector(daemon_address: str, tmp_path: Path) -> None:
+    result = run("predict-style", "great_wave", "--address", daemon_address)
+    assert result.returncode == 0, result.stderr
+    vector = json.loads(result.stdout)
+    assert len(vector) == 100 and any(abs(v) > 0.1 for v in vector)
+    out = tmp_path / "v.json"
+    assert (
+        run(
+            "predict-style",
+            str(STYLES / "great_wave.jpg"),
+            "--address",
+            daemon_address,
+            "-o",
+            str(out),
+        ).returncode
+        == 0
+    )
+    np.testing.assert_allclose(json.loads(out.read_text()), vector, atol=1e-5)
+
+
+def test_named_style_library(tmp_path: Path) -> None:
+    env = {"STYLIZE_DATA_DIR": str(tmp_path)}
+    style = tmp_path / "mine.png"
+    style.write_bytes(encode(sample_photo(64, 64)))
+    assert run("styles", "add", "my_style", str(style), env=env).returncode == 0
+    listed = run("styles", "list", env=env).stdout
+    assert "my_style" in listed and "starry_night" in listed
+    assert (tmp_path / "styles" / "my_style.png").is_file()
+    assert run("styles", "remove", "my_style", env=env).returncode == 0
+    assert "my_style" not in run("styles", "list", env=env).stdout
+    missing = run("styles", "remove", "my_style", env=env)
+    assert missing.returncode == 2 and "no user style" in missing.stderr
+    bad = run("styles", "add", "../evil", str(style), env=env)
+    assert bad.returncode == 2 and "not valid" in bad.stderr
+
+
+def test_info_lists_models(daemon_address: str) -> None:
+    result = run("info", "--address", daemon_address)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert {m["name"] for m in info["models"]} == {"style_predictor", "transformer"}
