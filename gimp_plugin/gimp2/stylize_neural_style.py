@@ -1,0 +1,96 @@
+#!/usr/bin/env python2
+# -*- coding: utf-8 -*-
+"""GIMP 2.10 entry (Python-Fu, Python 2.7): Filters > Artistic > Neural Style Transfer...
+
+Thin by design: registration, reading the layer, writing the new layer. Everything else
+(validation, the bridge to the daemon, naming, geometry) is in stylize_gimp/core.py,
+installed next to this file by `stylize gimp install`.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # Windows does not add it
+
+from gimpfu import *  # noqa: E402,F401,F403  gimp, pdb, register, main, PF_*, enums
+
+from stylize_gimp import core  # noqa: E402  (stdlib only: cheap at query time)
+
+
+def stylize_layer(image, drawable, style, strength, style2, weight2, style3, weight3,
+                  address):
+    """The PDB procedure. Talks to the daemon first; the image is touched only on success."""
+    try:
+        request = core.make_request(strength, address,
+                                    [(style, 1.0), (style2, weight2), (style3, weight3)])
+        region = _plan_region(image, drawable)
+        fmt = core.PixelFormat(drawable.is_gray, drawable.has_alpha)
+        gimp.progress_init("Neural style transfer")
+        pixels = core.stylize(_read_pixels(drawable, region), region.width, region.height,
+                              fmt, request, progress=_show_progress)
+    except core.StylizeError as e:
+        gimp.message(core.error_text(e))
+        return
+    _insert_result(image, drawable, region, core.layer_name(drawable.name, request), pixels)
+
+
+def _plan_region(image, drawable):
+    if drawable.is_indexed:
+        raise core.StylizeError("Indexed images are not supported: use Image > Mode > RGB.")
+    try:
+        intersection = drawable.mask_intersect()
+    except gimp.error:
+        intersection = None  # the selection misses this layer
+    has_selection = not pdb.gimp_selection_is_empty(image)
+    return core.plan_region(drawable.offsets, intersection, has_selection)
+
+
+def _read_pixels(drawable, region):
+    x, y, w, h = region.x, region.y, region.width, region.height
+    return drawable.get_pixel_rgn(x, y, w, h, False, False)[x:x + w, y:y + h]
+
+
+def _show_progress(fraction, message):
+    gimp.progress_update(fraction)
+    if message:
+        pdb.gimp_progress_set_text(core.native_text(message))
+
+
+def _insert_result(image, source, region, name, pixels):
+    """New layer right above the source, in one undo group."""
+    w, h = region.width, region.height
+    pdb.gimp_image_undo_group_start(image)
+    try:
+        layer = gimp.Layer(image, name, w, h, source.type, 100.0, LAYER_MODE_NORMAL)
+        pdb.gimp_image_insert_layer(image, layer, pdb.gimp_item_get_parent(source),
+                                    pdb.gimp_image_get_item_position(image, source))
+        layer.set_offsets(region.image_x, region.image_y)
+        rgn = layer.get_pixel_rgn(0, 0, w, h, True, False)
+        rgn[0:w, 0:h] = pixels
+        layer.flush()
+        if region.masked:
+            layer.add_mask(layer.create_mask(ADD_MASK_SELECTION))
+        layer.update(0, 0, w, h)
+    finally:
+        pdb.gimp_image_undo_group_end(image)
+    gimp.displays_flush()
+
+
+register(
+    core.PROC_NAME, core.BLURB, core.HELP,
+    "Stylize contributors", "Apache-2.0", "2025",
+    core.MENU_LABEL, core.IMAGE_TYPES,
+    [
+        (PF_IMAGE, "image", "Input image", None),
+        (PF_DRAWABLE, "drawable", "Input drawable", None),
+        (PF_FILE, "style", "_Style image", ""),
+        (PF_SLIDER, "strength", "S_trength", 1.0, (0.0, 1.0, 0.05)),
+        (PF_FILE, "style2", "Second style image (optional)", ""),
+        (PF_SLIDER, "weight2", "Second style weight", 1.0, (0.0, 1.0, 0.05)),
+        (PF_FILE, "style3", "Third style image (optional)", ""),
+        (PF_SLIDER, "weight3", "Third style weight", 1.0, (0.0, 1.0, 0.05)),
+        (PF_STRING, "address", "Daemon address (blank: as installed)", ""),
+    ],
+    [],
+    stylize_layer, menu=core.MENU_PATH)
+
+main()

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+"""GIMP 3 entry: Filters > Artistic > Neural Style Transfer...
+
+Thin by design: registration, the dialog, reading the layer, writing the new layer.
+Everything else is in stylize_gimp/core.py, installed next to this file (GIMP 3 runs
+only plug-ins/NAME/NAME.py, so the core lives inside this folder).
+"""
+import os
+import sys
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stylize_gimp import core  # noqa: E402
+
+RW = GObject.ParamFlags.READWRITE
+
+
+def _fail(procedure, status, message):
+    return procedure.new_return_values(status, GLib.Error(message))
+
+
+def _path(gfile):
+    return gfile.get_path() if gfile is not None else ""
+
+
+def _request(config):
+    return core.make_request(
+        config.get_property("strength"), config.get_property("daemon-address"),
+        [(_path(config.get_property("style-file")), 1.0),
+         (_path(config.get_property("style-2")), config.get_property("weight-2")),
+         (_path(config.get_property("style-3")), config.get_property("weight-3"))])
+
+
+def _plan_region(image, drawable):
+    found, x, y, w, h = drawable.mask_intersect()
+    offsets = drawable.get_offsets()  # (ok, x, y)
+    return core.plan_region(offsets[-2:], (x, y, w, h) if found else None,
+                            not Gimp.Selection.is_empty(image))
+
+
+def _show_progress(fraction, message):
+    if message:
+        Gimp.progress_set_text(message)
+    Gimp.progress_update(fraction)
+
+
+def _dialog_ok(procedure, config):
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+    GimpUi.init(core.PROC_NAME)
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
+    dialog.fill(None)
+    ok = dialog.run()
+    dialog.destroy()
+    return ok
+
+
+def _insert_result(image, source, region, name, fmt, pixels):
+    """New layer right above the source, in one undo group."""
+    w, h = region.width, region.height
+    image.undo_group_start()
+    try:
+        layer = Gimp.Layer.new(image, name, w, h, source.type(), 100.0, Gimp.LayerMode.NORMAL)
+        image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
+        layer.set_offsets(region.image_x, region.image_y)
+        buf = layer.get_buffer()
+        buf.set(Gegl.Rectangle.new(0, 0, w, h), fmt.babl, pixels)
+        buf.flush()
+        if region.masked:
+            layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+        layer.update(0, 0, w, h)
+    finally:
+        image.undo_group_end()
+    Gimp.displays_flush()
+
+
+def run(procedure, run_mode, image, drawables, config, data):
+    if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
+        return _fail(procedure, Gimp.PDBStatusType.CALLING_ERROR, "Select exactly one layer.")
+    source = drawables[0]
+    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog_ok(procedure, config):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        request = _request(config)
+        region = _plan_region(image, source)
+        fmt = core.PixelFormat(image.get_base_type() == Gimp.ImageBaseType.GRAY,
+                               source.has_alpha())
+        rect = Gegl.Rectangle.new(region.x, region.y, region.width, region.height)
+        pixels = source.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
+        Gimp.progress_init("Neural style transfer")
+        result = core.stylize(pixels, region.width, region.height, fmt, request,
+                              progress=_show_progress)
+    except core.StylizeError as e:
+        return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.error_text(e))
+    _insert_result(image, source, region, core.layer_name(source.get_name(), request), fmt,
+                   result)
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+class StylizePlugIn(Gimp.PlugIn):
+    def do_set_i18n(self, name):
+        return False, None, None
+
+    def do_query_procedures(self):
+        return [core.PROC_NAME]
+
+    def do_create_procedure(self, name):
+        Gegl.init(None)
+        p = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        p.set_image_types(core.IMAGE_TYPES)
+        p.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        p.set_menu_label(core.MENU_LABEL)
+        p.add_menu_path(core.MENU_PATH)
+        p.set_documentation(core.BLURB, core.HELP, name)
+        p.set_attribution("Stylize contributors", "Apache-2.0", "2025")
+        _add_style(p, "style-file", "_Style image", "Painting whose style is applied")
+        p.add_double_argument("strength", "S_trength", "0 keeps the layer, 1 is full style",
+                              0.0, 1.0, 1.0, RW)
+        _add_style(p, "style-2", "Second style image", "Optional style mixed in")
+        p.add_double_argument("weight-2", "Second style weight", "Relative to the first",
+                              0.0, 1.0, 1.0, RW)
+        _add_style(p, "style-3", "Third style image", "Optional style mixed in")
+        p.add_double_argument("weight-3", "Third style weight", "Relative to the first",
+                              0.0, 1.0, 1.0, RW)
+        p.add_string_argument("daemon-address", "Daemon address",
+                                  "host:port of `stylize serve` (blank: as installed)", "", RW)
+        return p
+
+
+def _add_style(procedure, name, label, blurb):
+    procedure.add_file_argument(name, label, blurb, Gimp.FileChooserAction.OPEN, True, None,
+                                RW)
+
+
+Gimp.main(StylizePlugIn.__gtype__, sys.argv)

@@ -1,0 +1,294 @@
+# -*- coding: utf-8 -*-
+"""Logic shared by the GIMP 2.10 and GIMP 3 entries, free of any GIMP API.
+
+Standard library only; runs on Python 2.7 (GIMP 2.10) and 3.x (GIMP 3). The entries
+read pixels and geometry from GIMP, call `stylize()` here (which runs the bridge and
+waits for the daemon), and only then touch the image.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import protocol
+
+PROC_NAME = "python-fu-stylize"
+MENU_PATH = "<Image>/Filters/Artistic"
+MENU_LABEL = "_Neural Style Transfer..."
+IMAGE_TYPES = "RGB*, GRAY*"
+BLURB = "Repaint the layer in the style of one to three images"
+HELP = ("Sends the active layer (or the selection's bounding box) and the style images to "
+        "the local Stylize daemon and adds the result as a new layer above the source.")
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_TIMEOUT = 600.0  # seconds for a whole job
+DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to wait for the daemon to answer at all
+CONFIG_FILE = "stylize-gimp.json"  # written next to this module by `stylize gimp install`
+SERVE_COMMAND = "stylize serve"
+
+# (is_gray, has_alpha) -> (wire format, bytes per pixel, babl format for GIMP 3)
+_FORMATS = {
+    (False, False): ("RGB8", 3, "R'G'B' u8"),
+    (False, True): ("RGBA8", 4, "R'G'B'A u8"),
+    (True, False): ("GRAY8", 1, "Y' u8"),
+    (True, True): ("GRAYA8", 2, "Y'A u8"),
+}
+_CREATE_NO_WINDOW = 0x08000000  # Windows: no console flashing up; missing from py2's subprocess
+
+
+_TEXT = type(u"")  # unicode on Python 2, str on Python 3
+
+
+class StylizeError(Exception):
+    """A failure to show the user as is: says what went wrong and what to do."""
+
+
+def native_text(text):
+    """Text as the running GIMP wants it: UTF-8 bytes for pygimp (2.7), str on 3."""
+    if not isinstance(text, str) and isinstance(text, _TEXT):
+        return text.encode("utf-8")
+    return text
+
+
+def error_text(error):
+    """The user-facing message of an exception, as native text."""
+    return native_text(error.args[0] if error.args else repr(error))
+
+
+class PixelFormat(object):
+    """How the layer's pixels travel: wire name, bytes per pixel, GIMP 3 babl format."""
+
+    def __init__(self, is_gray, has_alpha):
+        self.name, self.bpp, self.babl = _FORMATS[(bool(is_gray), bool(has_alpha))]
+
+
+class Region(object):
+    """The part of the source layer that is stylized.
+
+    x, y are drawable coordinates (for reading pixels); image_x, image_y where the
+    result layer goes; masked tells whether a selection mask should be added.
+    """
+
+    def __init__(self, x, y, width, height, image_x, image_y, masked):
+        self.x, self.y, self.width, self.height = x, y, width, height
+        self.image_x, self.image_y, self.masked = image_x, image_y, masked
+
+    def __repr__(self):
+        return "Region(%r)" % (self.__dict__,)
+
+
+def plan_region(offsets, intersection, has_selection):
+    """Decide which rectangle to send and where the result goes.
+
+    offsets: the layer's (x, y) in the image. intersection: (x, y, w, h) of the
+    selection's bounding box ∩ layer in drawable coordinates (the whole layer when
+    nothing is selected), or None when the selection misses the layer.
+    """
+    if intersection is None or intersection[2] <= 0 or intersection[3] <= 0:
+        raise StylizeError("The selection does not overlap the layer. Select part of the "
+                           "layer, or Select > None to stylize the whole layer.")
+    x, y, width, height = intersection
+    return Region(x, y, width, height, offsets[0] + x, offsets[1] + y, bool(has_selection))
+
+
+class Request(object):
+    """What the user asked for: [(style path, weight)], strength in [0, 1], address."""
+
+    def __init__(self, styles, strength, address):
+        self.styles, self.strength, self.address = styles, strength, address
+
+
+def make_request(strength, address, styles):
+    """Validate the dialog/PDB parameters; styles is [(path, weight), ...].
+
+    The first style is required; further styles with an empty path or weight 0 are
+    skipped (the dialog always shows three slots).
+    """
+    first = styles[0][0] if styles else ""
+    if not first:
+        raise StylizeError("Choose a style image (a painting as PNG, JPEG, WebP or TIFF).")
+    chosen = [(styles[0][0], 1.0 if styles[0][1] is None else float(styles[0][1]))]
+    chosen += [(p, float(w)) for p, w in styles[1:] if p and w > 0]
+    if not 0.0 <= float(strength) <= 1.0:
+        raise StylizeError("Strength must be between 0 and 1, got %s." % strength)
+    for path, weight in chosen:
+        if weight < 0:
+            raise StylizeError("Style weights must not be negative (%s: %s)." % (path, weight))
+    return Request(chosen, float(strength), (address or "").strip())
+
+
+def layer_name(source_name, request):
+    """'Background (starry_night + great_wave)'."""
+    names = [os.path.splitext(os.path.basename(p))[0] for p, _ in request.styles]
+    return native_text("%s (%s)" % (source_name, " + ".join(names)))
+
+
+def plugin_dir():
+    """The folder holding this package (where the installer puts the config)."""
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def load_settings(path=None):
+    """Read the installer's config; missing file or keys fall back to defaults.
+
+    Keys: python (bridge interpreter), address, timeout and connect_timeout
+    (seconds), pythonpath (optional folder holding the `stylize` package, for
+    source checkouts). $STYLIZE_BRIDGE_PYTHON overrides python.
+    """
+    settings = {"python": "python3", "address": DEFAULT_ADDRESS, "timeout": DEFAULT_TIMEOUT,
+                "connect_timeout": DEFAULT_CONNECT_TIMEOUT, "pythonpath": ""}
+    path = path or os.path.join(plugin_dir(), CONFIG_FILE)
+    try:
+        with open(path, "rb") as f:
+            settings.update(json.loads(f.read().decode("utf-8")))
+    except IOError:
+        pass
+    except ValueError as e:
+        raise StylizeError("The plug-in config %s is not valid JSON (%s). Reinstall with "
+                           "`stylize gimp install`." % (path, e))
+    if os.environ.get("STYLIZE_BRIDGE_PYTHON"):
+        settings["python"] = os.environ["STYLIZE_BRIDGE_PYTHON"]
+    return settings
+
+
+def _read_style(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (IOError, OSError) as e:
+        raise StylizeError("Cannot read the style image %s (%s). Choose an existing image "
+                           "file." % (path, getattr(e, "strerror", None) or e))
+
+
+def build_request(pixels, width, height, fmt, request, settings):
+    """Return (header, blobs) for the bridge; reads the style files."""
+    if len(pixels) != width * height * fmt.bpp:
+        raise ValueError("pixels: %d bytes for %dx%d %s" % (len(pixels), width, height, fmt.name))
+    styles = [_read_style(p) for p, _ in request.styles]
+    header = {
+        "address": request.address or settings["address"],
+        "timeout": float(settings["timeout"]),
+        "connect_timeout": float(settings["connect_timeout"]),
+        "strength": request.strength,
+        "content": {"width": width, "height": height, "format": fmt.name, "size": len(pixels)},
+        "styles": [{"name": os.path.basename(p), "weight": w, "size": len(data)}
+                   for (p, w), data in zip(request.styles, styles)],
+    }
+    return header, [pixels] + styles
+
+
+def _bridge_env(settings):
+    """The bridge is a foreign Python 3: drop GIMP's own Python settings."""
+    env = dict(os.environ)
+    for name in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP"):
+        env.pop(name, None)
+    if settings.get("pythonpath"):
+        env["PYTHONPATH"] = settings["pythonpath"]
+    return env
+
+
+def _spawn_bridge(settings, stderr):
+    python = settings["python"]
+    kwargs = {}
+    if sys.platform == "win32":
+        kwargs["creationflags"] = _CREATE_NO_WINDOW
+    try:
+        return subprocess.Popen([python, "-m", "stylize.bridge"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=stderr,
+                                env=_bridge_env(settings), **kwargs)
+    except (OSError, ValueError) as e:
+        raise StylizeError("Cannot start the Stylize bridge with %s (%s). Reinstall the "
+                           "plug-in with `stylize gimp install --python /path/to/python3` "
+                           "using the Python where Stylize is installed." % (python, e))
+
+
+def _tail(stream, limit=800):
+    """The end of the bridge's log (a temporary file, so it never blocks the bridge)."""
+    try:
+        stream.seek(0)
+        text = stream.read().decode("utf-8", "replace").strip()
+    except (IOError, OSError, ValueError):
+        return ""
+    return text[-limit:]
+
+
+def _check_result(event, width, height, fmt):
+    got = (event.get("width"), event.get("height"), event.get("format"))
+    if got != (width, height, fmt.name) or len(event["data"]) != width * height * fmt.bpp:
+        raise StylizeError("The daemon returned a %sx%s %s image for a %dx%d %s layer; "
+                           "update Stylize (daemon and plug-in) to the same version."
+                           % (got + (width, height, fmt.name)))
+    return event["data"]
+
+
+def run_bridge(header, blobs, settings, progress=None):
+    """Run one job through the bridge; return the result event (with "data").
+
+    progress(fraction, message) is called for each progress event. Any failure
+    becomes a StylizeError; the bridge process is always reaped.
+    """
+    log = tempfile.TemporaryFile()
+    try:
+        proc = _spawn_bridge(settings, log)
+        try:
+            return _exchange(proc, protocol.encode_request(header, blobs), progress)
+        except protocol.ProtocolError as e:
+            raise StylizeError(
+                "The Stylize bridge (%s -m stylize.bridge) stopped unexpectedly (%s; exit "
+                "status %s). %s\nCheck `%s -m stylize.bridge --check`, or reinstall with "
+                "`stylize gimp install`."
+                % (settings["python"], e, _wait(proc), _tail(log), settings["python"]))
+        finally:
+            _reap(proc)
+    finally:
+        log.close()
+
+
+def _exchange(proc, request, progress):
+    try:
+        proc.stdin.write(request)
+        proc.stdin.close()
+    except (IOError, OSError):
+        pass  # the bridge exited early; its error event or its log says why
+    for event in protocol.read_events(proc.stdout):
+        if event["event"] == "progress" and progress is not None:
+            progress(float(event.get("fraction", 0.0)), event.get("message", ""))
+        elif event["event"] == "error":
+            raise StylizeError(event.get("message") or event.get("code") or "bridge error")
+        elif event["event"] == "result":
+            return event
+
+
+def _wait(proc, grace=5.0):
+    """Wait up to `grace` seconds for the bridge to exit (py2 has no wait(timeout))."""
+    deadline = time.time() + grace
+    while proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    return proc.returncode
+
+
+def _reap(proc):
+    """Make sure the bridge is gone and its pipes are closed."""
+    if _wait(proc) is None:
+        try:
+            proc.kill()
+        except OSError:
+            pass
+        proc.wait()
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            stream.close()
+        except (IOError, OSError):
+            pass
+
+
+def stylize(pixels, width, height, fmt, request, settings=None, progress=None):
+    """Stylize raw pixels (fmt: PixelFormat); return the result's raw pixels.
+
+    Blocks until the daemon answers; raises StylizeError with a user-facing message.
+    """
+    settings = settings or load_settings()
+    header, blobs = build_request(pixels, width, height, fmt, request, settings)
+    event = run_bridge(header, blobs, settings, progress)
+    return _check_result(event, width, height, fmt)

@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+"""The pipe protocol between the GIMP plug-in and the bridge (`python -m stylize.bridge`).
+
+This module is the plug-in's half; `stylize/bridge.py` implements the other half.
+Standard library only; runs on Python 2.7 (GIMP 2.10) and 3.x (GIMP 3).
+
+Request, written once to the bridge's stdin:
+
+    4-byte big-endian length N | N bytes of UTF-8 JSON header | content bytes | style bytes...
+
+    header = {"version": 1, "address": "127.0.0.1:50051", "timeout": 600.0,
+              "strength": 0.8,
+              "content": {"width": 96, "height": 64, "format": "RGBA8", "size": 24576},
+              "styles": [{"name": "starry.jpg", "weight": 1.0, "size": 12345}, ...]}
+
+    The content's raw pixels (row-major, unpadded) follow the header, then each style
+    file's bytes in header order; "size" gives each blob's length.
+
+Events, read from the bridge's stdout: one JSON object per line, in this order:
+
+    {"event": "progress", "fraction": 0.4, "message": "Stylizing"}      (zero or more)
+    then exactly one of
+    {"event": "result", "width": 96, "height": 64, "format": "RGBA8", "size": 24576,
+     "seconds": 1.2}                     followed by `size` raw pixel bytes
+    {"event": "error", "code": "UNAVAILABLE", "message": "what happened and what to do"}
+
+The bridge writes its logs to stderr, never to stdout.
+"""
+import json
+import struct
+
+VERSION = 1
+_LENGTH = struct.Struct(">I")
+
+
+class ProtocolError(Exception):
+    """The other side broke the protocol (truncated or malformed data)."""
+
+
+def encode_request(header, blobs):
+    """Return the request bytes: framed JSON header followed by the blobs.
+
+    `header` must already describe each blob's size; this is checked so a mismatch
+    fails here rather than as a hang in the bridge.
+    """
+    sizes = [header["content"]["size"]] + [s["size"] for s in header["styles"]]
+    if sizes != [len(b) for b in blobs]:
+        raise ValueError("blob sizes %r do not match header sizes %r"
+                         % ([len(b) for b in blobs], sizes))
+    header = dict(header, version=VERSION)
+    text = json.dumps(header, sort_keys=True).encode("utf-8")
+    return b"".join([_LENGTH.pack(len(text)), text] + list(blobs))
+
+
+def read_exact(stream, size):
+    """Read exactly `size` bytes from a binary stream or raise ProtocolError."""
+    chunks = []
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            raise ProtocolError("stream ended %d bytes early" % remaining)
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_events(stream):
+    """Yield events (dicts) from the bridge's stdout until a result or an error.
+
+    A result event carries its pixels under the extra key "data". Raises
+    ProtocolError when the stream ends before a final event or holds garbage.
+    """
+    while True:
+        line = stream.readline()
+        if not line:
+            raise ProtocolError("the bridge closed its output without a result")
+        try:
+            event = json.loads(line.decode("utf-8"))
+            kind = event["event"]
+        except (ValueError, KeyError, TypeError):
+            raise ProtocolError("unexpected output from the bridge: %r" % line[:200])
+        if kind == "result":
+            event["data"] = read_exact(stream, int(event["size"]))
+        yield event
+        if kind in ("result", "error"):
+            return
