@@ -220,3 +220,32 @@ def test_sigterm_shuts_down_cleanly(tmp_path) -> None:
 def test_decoded_png_roundtrip_of_result(daemon: StylizeClient) -> None:
     result = daemon.stylize(encode(sample_photo(48, 48)), [client.named_style("dance_foyer")])
     assert decode_png(result.encoded).size == (48, 48)
+
+
+def test_cancelling_the_call_stops_the_job(daemon_process) -> None:
+    from stylize.v1 import stylize_pb2 as pb
+    from stylize.v1 import stylize_pb2_grpc
+
+    side = 2400  # several seconds of work: cancelled after the first stage
+    raw = pb.RawImage(width=side, height=side, format=pb.PIXEL_FORMAT_GRAY8)
+    setup = pb.StylizeSetup(
+        content=pb.ContentHeader(raw=raw, total_bytes=side * side),
+        styles=[client.named_style("great_wave")],
+    )
+    data = np.asarray(sample_photo(side, side).convert("L")).tobytes()
+    requests = [pb.StylizeRequest(setup=setup)] + [
+        pb.StylizeRequest(content_chunk=data[i : i + (1 << 20)])
+        for i in range(0, len(data), 1 << 20)
+    ]
+    with grpc.insecure_channel(daemon_process.address) as channel:
+        call = stylize_pb2_grpc.StyleTransferStub(channel).Stylize(iter(requests), timeout=120)
+        for event in call:
+            if event.progress.stage == pb.Progress.STAGE_STYLIZING:
+                call.cancel()
+                break
+    deadline = time.monotonic() + 30
+    while "code=CANCELLED" not in daemon_process.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "code=CANCELLED" in daemon_process.log(), daemon_process.log()[-3000:]
+    with StylizeClient(daemon_process.address) as c:  # the slot is free again
+        assert c.stylize(encode(sample_photo(32, 32)), [client.named_style("great_wave")]).encoded

@@ -167,12 +167,17 @@ class StyleEngine:
         )
         x = batch
         for name, fraction, run in stages:
-            if cancelled is not None and cancelled():
-                raise CancelledError("the job was cancelled")
+            _stop_if(cancelled)
             x = run(x)
             if progress is not None:
                 progress(StylizeProgress(fraction=fraction, stage=name))
+        _stop_if(cancelled)
         return _to_uint8(x.numpy()[0, :height, :width])
+
+
+def _stop_if(cancelled: CancelCheck | None) -> None:
+    if cancelled is not None and cancelled():
+        raise CancelledError("the job was cancelled")
 
 
 def _in_mode_of(content: Pixels, stylized_rgb: np.ndarray) -> Pixels:
