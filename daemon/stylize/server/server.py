@@ -111,23 +111,22 @@ class Daemon:
         self.runner.shutdown()
         log.info("stopped")
 
-    def wait(self) -> None:
-        self.server.wait_for_termination()
-
 
 def serve(config: ServerConfig) -> int:
-    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    """Run the daemon in the foreground until SIGTERM or SIGINT, then stop it cleanly."""
     daemon = Daemon(config)
-    daemon.start()
+    stop_requested = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("received signal=%s", signal.Signals(signum).name)
-        threading.Thread(target=daemon.stop, daemon=True).start()
+        stop_requested.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    daemon.start()
     daemon.load_models()
-    daemon.wait()
+    stop_requested.wait()
+    daemon.stop()
     return 0
 
 

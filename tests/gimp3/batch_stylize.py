@@ -1,0 +1,156 @@
+# Batch script run by real GIMP 3 (python-fu-eval) inside the test chroot.
+# Reads /job/spec.json, runs python-fu-stylize non-interactively on real images and
+# writes what the host-side test checks to $GIMP_OUT: per case <case>.json (status,
+# message, layer stack, geometry, dirty flags) and raw pixel dumps <case>.<what>.bin;
+# plus PNG exports for the README. Never raises for a failing case: the test decides.
+import json
+import os
+
+from gi.repository import Gegl, Gimp, Gio
+
+OUT = os.environ.get("GIMP_OUT", "/job/out")
+with open("/job/spec.json") as spec_file:
+    SPEC = json.load(spec_file)
+PROC = Gimp.get_pdb().lookup_procedure("python-fu-stylize")
+FMT = {
+    Gimp.ImageBaseType.RGB: {False: "R'G'B' u8", True: "R'G'B'A u8"},
+    Gimp.ImageBaseType.GRAY: {False: "Y' u8", True: "Y'A u8"},
+}
+
+
+def log(*args):
+    print("BATCH:", *args, flush=True)
+
+
+def pixels(image, drawable):
+    fmt = FMT[image.get_base_type()][drawable.has_alpha()]
+    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
+    return drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
+
+
+def dump(case, what, data):
+    with open(os.path.join(OUT, f"{case}.{what}.bin"), "wb") as f:
+        f.write(bytes(data))
+
+
+def describe(layer):
+    offsets = layer.get_offsets()
+    parent = layer.get_parent()
+    return {
+        "name": layer.get_name(),
+        "width": layer.get_width(),
+        "height": layer.get_height(),
+        "offsets": [offsets[-2], offsets[-1]],
+        "has_alpha": layer.has_alpha(),
+        "has_mask": layer.get_mask() is not None,
+        "parent": parent.get_name() if parent else None,
+    }
+
+
+def load_photo(width, height):
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(SPEC["photo"]))
+    image.scale(width, height)
+    return image, image.get_layers()[0]
+
+
+def make_case(case):
+    """Build the image for a case; returns (image, source layer)."""
+    image, layer = load_photo(96, 64)
+    if case == "selection":
+        image.resize(128, 96, 10, 6)  # source layer now at offsets (10, 6)
+        group = Gimp.GroupLayer.new(image, "Group")
+        image.insert_layer(group, None, 0)
+        image.reorder_item(layer, group, 0)  # the source sits inside a group
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, 20, 16, 40, 30)
+    elif case == "alpha":
+        layer.add_alpha()
+        data = bytearray(pixels(image, layer))
+        for i in range(3, len(data), 4):  # alpha varies across the layer
+            data[i] = (i // 4 * 7) % 256
+        buf = layer.get_buffer()
+        buf.set(Gegl.Rectangle.new(0, 0, 96, 64), "R'G'B'A u8", bytes(data))
+        buf.flush()
+    elif case == "gray":
+        image.convert_grayscale()
+    return image, layer
+
+
+def run_case(case, address, style):
+    image, source = make_case(case)
+    layers_before = [describe(layer) for layer in stack(image)]
+    dump(case, "source_before", pixels(image, source))
+    image.clean_all()
+    config = PROC.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [source])
+    config.set_property("style-file", Gio.File.new_for_path(style))
+    config.set_property("strength", 1.0)
+    config.set_property("daemon-address", address)
+    result = PROC.run(config)
+    status = result.index(0)
+    report = {
+        "status": status.value_nick,
+        "message": Gimp.get_pdb().get_last_error(),
+        "dirty": image.is_dirty(),
+        "layers_before": layers_before,
+        "layers": [describe(layer) for layer in stack(image)],
+    }
+    dump(case, "source_after", pixels(image, source))
+    if status == Gimp.PDBStatusType.SUCCESS:
+        new = next(layer for layer in stack(image) if layer.get_name().endswith(")"))
+        dump(case, "result", pixels(image, new))
+        if new.get_mask() is not None:
+            dump(case, "mask", pixels_mask(new.get_mask()))
+        # a group end without a start fails: the plug-in left no undo group open
+        report["undo_group_open"] = ended_open_group(image)
+        export(image, case)
+    with open(os.path.join(OUT, case + ".json"), "w") as f:
+        json.dump(report, f, indent=1)
+    log(case, report["status"], report["message"])
+    image.delete()
+
+
+def ended_open_group(image):
+    """True if an undo group was left open (ending one without a start fails)."""
+    try:
+        return bool(image.undo_group_end())
+    except Exception:
+        return False
+
+
+def pixels_mask(mask):
+    rect = Gegl.Rectangle.new(0, 0, mask.get_width(), mask.get_height())
+    return mask.get_buffer().get(rect, 1.0, "Y u8", Gegl.AbyssPolicy.CLAMP)
+
+
+def stack(image):
+    """All layers, depth first, top to bottom."""
+    out = []
+
+    def walk(layers):
+        for layer in layers:
+            out.append(layer)
+            if layer.is_group():
+                walk(layer.get_children())
+
+    walk(image.get_layers())
+    return out
+
+
+def export(image, case):
+    copy = image.duplicate()
+    copy.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
+    path = os.path.join(OUT, case + ".png")
+    Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, copy, Gio.File.new_for_path(path), None)
+    copy.delete()
+
+
+for case in SPEC["cases"]:
+    address = SPEC["down_address"] if case == "down" else SPEC["address"]
+    try:
+        run_case(case, address, SPEC["style"])
+    except Exception as e:  # report, keep going with the other cases
+        log(case, "batch error", repr(e))
+        with open(os.path.join(OUT, case + ".json"), "w") as f:
+            json.dump({"status": "batch-error", "message": repr(e)}, f)
