@@ -77,7 +77,7 @@ def _insert_result(image, source, region, name, pixels):
 
 register(
     core.PROC_NAME, core.BLURB, core.HELP,
-    "Stylize contributors", "Apache-2.0", "2025",
+    "Stylize contributors", "Apache-2.0", "2026",
     core.MENU_LABEL, core.IMAGE_TYPES,
     [
         (PF_IMAGE, "image", "Input image", None),

@@ -118,7 +118,7 @@ class StylizePlugIn(Gimp.PlugIn):
         p.set_menu_label(core.MENU_LABEL)
         p.add_menu_path(core.MENU_PATH)
         p.set_documentation(core.BLURB, core.HELP, name)
-        p.set_attribution("Stylize contributors", "Apache-2.0", "2025")
+        p.set_attribution("Stylize contributors", "Apache-2.0", "2026")
         _add_style(p, "style-file", "_Style image", "Painting whose style is applied")
         p.add_double_argument("strength", "S_trength", "0 keeps the layer, 1 is full style",
                               0.0, 1.0, 1.0, RW)
@@ -129,7 +129,7 @@ class StylizePlugIn(Gimp.PlugIn):
         p.add_double_argument("weight-3", "Third style weight", "Relative to the first",
                               0.0, 1.0, 1.0, RW)
         p.add_string_argument("daemon-address", "Daemon address",
-                                  "host:port of `stylize serve` (blank: as installed)", "", RW)
+                              "host:port of `stylize serve` (blank: as installed)", "", RW)
         return p
 
 
