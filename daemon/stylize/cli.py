@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stylize import __version__, client
+from stylize import __version__, client, gimp_install
 from stylize.client import ClientError, StylizeClient
 from stylize.progress_bar import ProgressBar
 from stylize.style_library import StyleLibrary
@@ -246,20 +246,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_serve_command(commands: argparse._SubParsersAction) -> None:
     from stylize.engine.images import ImageLimits
 
     limits = ImageLimits()
-    parser = argparse.ArgumentParser(
-        prog="stylize", description="Neural style transfer served by a local gRPC daemon."
-    )
-    parser.add_argument("--version", action="version", version=f"stylize {__version__}")
-    parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
-    )
-    parser.add_argument("--log-format", default="text", choices=["text", "json"])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
     serve = commands.add_parser(
         "serve",
         help="run the gRPC daemon in the foreground",
@@ -312,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", help="PEM private key for TLS")
     serve.set_defaults(func=cmd_serve)
 
+
+def _add_apply_command(commands: argparse._SubParsersAction) -> None:
     apply = commands.add_parser(
         "apply", help="stylize an image", description="Stylize CONTENT with one or more styles."
     )
@@ -355,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_style_arguments(apply)
     apply.set_defaults(func=cmd_apply)
 
+
+def _add_predict_style_command(commands: argparse._SubParsersAction) -> None:
     predict = commands.add_parser(
         "predict-style",
         help="print or save the 100-d style vector of an image",
@@ -366,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_style_arguments(predict)
     predict.set_defaults(func=cmd_predict_style)
 
+
+def _add_styles_command(commands: argparse._SubParsersAction) -> None:
     styles = commands.add_parser(
         "styles",
         help="manage named styles",
@@ -380,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("name")
     styles.set_defaults(func=cmd_styles)
 
+
+def _add_info_command(commands: argparse._SubParsersAction) -> None:
     info = commands.add_parser(
         "info",
         help="show a daemon's models, device and limits",
@@ -390,16 +388,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.set_defaults(func=cmd_info)
 
-    _register_gimp(commands)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stylize", description="Neural style transfer served by a local gRPC daemon."
+    )
+    parser.add_argument("--version", action="version", version=f"stylize {__version__}")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve_command(commands)
+    _add_apply_command(commands)
+    _add_predict_style_command(commands)
+    _add_styles_command(commands)
+    _add_info_command(commands)
+    gimp_install.register(commands)  # stylize gimp install / uninstall
     return parser
-
-
-def _register_gimp(commands: argparse._SubParsersAction) -> None:
-    try:
-        from stylize import gimp_install
-    except ImportError:  # the plug-in installer ships with the package; absent only mid-development
-        return
-    gimp_install.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
