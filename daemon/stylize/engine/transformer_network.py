@@ -109,10 +109,15 @@ class TransformerNetwork(tf.Module):
             (g[:, None, None, :], b[:, None, None, :]) for g, b in zip(gammas, betas, strict=True)
         ]
 
-    def _instance_norm(self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
-        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+    def _normalize(
+        self, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor
+    ) -> tf.Tensor:
         scale = gamma * tf.math.rsqrt(variance + self._epsilon)
         return x * scale + (beta - mean * scale)
+
+    def _instance_norm(self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
+        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        return self._normalize(x, mean, variance, gamma, beta)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     def contract(self, content: tf.Tensor) -> tf.Tensor:
@@ -148,6 +153,39 @@ class TransformerNetwork(tf.Module):
             x = tf.nn.relu(self._instance_norm(_conv(_upsample2(x), conv), gamma, beta))
         gamma, beta = norms[2]
         return tf.sigmoid(self._instance_norm(_conv(x, self._expand[2]), gamma, beta))
+
+    # -- pieces for large images (engine/strip_inference.py) -----------------------------
+    # The expand layers split at their instance norms: the caller computes each layer's
+    # pre-norm output strip by strip, gathers its moments over the whole image, then
+    # normalises with them.
+
+    def expand_norm_params(self, style: np.ndarray) -> list[tuple[tf.Tensor, tf.Tensor]]:
+        """(gamma, beta) of the three expand layers for ``style`` [1, 100]."""
+        return self._norm_params(tf.constant(style, tf.float32))[2 * len(self._residual) :]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 32], tf.float32)])
+    def expand1_pre_norm(self, x: tf.Tensor) -> tf.Tensor:
+        return _conv(_upsample2(x), self._expand[0])
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 16], tf.float32)])
+    def expand2_pre_norm(self, h: tf.Tensor) -> tf.Tensor:
+        return _conv(_upsample2(h), self._expand[1])
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 8], tf.float32)])
+    def expand3_pre_norm(self, z: tf.Tensor) -> tf.Tensor:
+        return _conv(z, self._expand[2])
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)] * 5)
+    def normalize_relu(
+        self, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor
+    ) -> tf.Tensor:
+        return tf.nn.relu(self._normalize(x, mean, variance, gamma, beta))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)] * 5)
+    def normalize_sigmoid(
+        self, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor
+    ) -> tf.Tensor:
+        return tf.sigmoid(self._normalize(x, mean, variance, gamma, beta))
 
     def __call__(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         return self.expand(self.residual(self.contract(content), style), style)

@@ -1,0 +1,76 @@
+"""Time and peak memory of one large image, whole-image vs strip path, each in its own process.
+
+    .venv/bin/python bench/large_images.py [--sizes 2048x2048 4000x3000 6000x4000]
+
+Each measurement is a fresh process (so VmHWM is that path's peak), with the daemon's
+malloc tuning, a warm-up at 256x256, then one timed stylization of a noise image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def measure(width: int, height: int, strips: bool) -> dict:
+    from stylize.server.malloc_tuning import tune_malloc
+
+    tune_malloc()
+    import numpy as np
+    from stylize.engine import images
+    from stylize.engine.style_engine import StyleEngine
+
+    engine = StyleEngine(max_whole_pixels=0 if strips else 10**12)
+    vector = np.zeros(100, np.float32)
+    rng = np.random.default_rng(0)
+    engine.stylize(
+        images.Pixels(rng.integers(0, 255, (256, 256, 3), np.uint8), images.PixelMode.RGB), vector
+    )
+    pixels = images.Pixels(rng.integers(0, 255, (height, width, 3), np.uint8), images.PixelMode.RGB)
+    started = time.perf_counter()
+    engine.stylize(pixels, vector)
+    seconds = time.perf_counter() - started
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    return {
+        "size": f"{width}x{height}",
+        "path": "strips" if strips else "whole",
+        "seconds": seconds,
+        "peak_rss_mb": peak,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", nargs="+", default=["2048x2048", "4000x3000", "6000x4000"])
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--strips", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        width, height = map(int, args.one.split("x"))
+        print(json.dumps(measure(width, height, args.strips)))
+        return 0
+    print("| size | path | time | peak RSS (process) |\n|---|---|---|---|")
+    for size in args.sizes:
+        for strips in (False, True):
+            command = [sys.executable, __file__, "--one", size] + (["--strips"] if strips else [])
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            cells = (
+                row["size"],
+                row["path"],
+                f"{row['seconds']:.2f} s",
+                f"{row['peak_rss_mb']:.0f} MB",
+            )
+            print("| " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Large images run in strips of rows; the result must equal the whole-image computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import STYLES, sample_photo
+from stylize.engine import images
+from stylize.engine.errors import CancelledError
+from stylize.engine.strip_inference import Moments, StripRunner, spans
+from stylize.engine.style_engine import StyleEngine
+
+
+@pytest.fixture(scope="module")
+def vector(engine: StyleEngine) -> np.ndarray:
+    style = images.decode((STYLES / "starry_night.jpg").read_bytes(), images.ImageLimits(), "style")
+    return engine.style_vector(style)
+
+
+def _stylize(
+    engine: StyleEngine, pixels: images.Pixels, vector: np.ndarray, strips: int | None, **kw
+):
+    """Whole image when ``strips`` is None, else strips of that many rows."""
+    whole, rows = engine.max_whole_pixels, engine.strip_rows
+    engine.max_whole_pixels = 10**12 if strips is None else 0
+    engine.strip_rows = strips or rows
+    try:
+        return engine.stylize(pixels, vector, **kw)
+    finally:
+        engine.max_whole_pixels, engine.strip_rows = whole, rows
+
+
+@pytest.mark.parametrize(("size", "rows"), [((203, 157), 16), ((96, 260), 8), ((320, 64), 256)])
+def test_strips_equal_the_whole_image(
+    engine: StyleEngine, vector: np.ndarray, size, rows: int
+) -> None:
+    pixels = images.Pixels(np.asarray(sample_photo(*size)), images.PixelMode.RGB)
+    whole = _stylize(engine, pixels, vector, None).array.astype(np.int16)
+    stripped = _stylize(engine, pixels, vector, rows).array.astype(np.int16)
+    assert stripped.shape == whole.shape
+    difference = np.abs(whole - stripped)
+    assert difference.max() <= 1  # float rounding only: no seams
+    assert difference.mean() < 0.01
+
+
+def test_strips_keep_alpha_and_report_progress(engine: StyleEngine, vector: np.ndarray) -> None:
+    rgb = np.asarray(sample_photo(64, 96))
+    alpha = np.tile(np.arange(64, dtype=np.uint8)[None, :, None] * 4, (96, 1, 1))
+    pixels = images.Pixels(np.concatenate([rgb, alpha], axis=2), images.PixelMode.RGBA)
+    fractions: list[float] = []
+    out = _stylize(engine, pixels, vector, 16, progress=lambda p: fractions.append(p.fraction))
+    np.testing.assert_array_equal(out.array[..., 3], alpha[..., 0])
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert len(fractions) == StripRunner(engine._transformer, 16).count_steps(96)
+
+
+def test_strips_stop_when_cancelled(engine: StyleEngine, vector: np.ndarray) -> None:
+    pixels = images.Pixels(np.asarray(sample_photo(64, 128)), images.PixelMode.RGB)
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(CancelledError):
+        _stylize(engine, pixels, vector, 16, cancelled=cancelled)
+
+
+def test_moments_merge_exactly() -> None:
+    import tensorflow as tf
+
+    values = np.random.default_rng(1).normal(3.0, 2.0, (1, 37, 11, 4)).astype(np.float32)
+    moments = Moments()
+    for start, stop in spans(37, 8):
+        moments.add(tf.constant(values[:, start:stop]))
+    mean, variance = (t.numpy().ravel() for t in moments.tensors())
+    np.testing.assert_allclose(mean, values.mean(axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(variance, values.var(axis=(0, 1, 2)), rtol=1e-4)
+
+
+def test_spans_cover_every_row_once() -> None:
+    assert list(spans(10, 4)) == [(0, 4), (4, 8), (8, 10)]
+    with pytest.raises(ValueError):
+        StripRunner(None, rows=12)  # type: ignore[arg-type]
