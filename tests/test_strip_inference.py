@@ -82,3 +82,17 @@ def test_spans_cover_every_row_once() -> None:
     assert list(spans(10, 4)) == [(0, 4), (4, 8), (8, 10)]
     with pytest.raises(ValueError):
         StripRunner(None, rows=12)  # type: ignore[arg-type]
+
+
+def test_a_job_larger_than_free_memory_is_refused(
+    engine: StyleEngine, vector: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stylize.engine import memory_budget
+    from stylize.engine.errors import LimitExceededError
+
+    pixels = images.Pixels(np.asarray(sample_photo(200, 100)), images.PixelMode.RGB)
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: 200 * 100 * 50)
+    with pytest.raises(LimitExceededError, match=r"200x100 image needs about .* GiB"):
+        engine.stylize(pixels, vector)
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: 200 * 100 * 1000)
+    assert engine.stylize(pixels, vector).array.shape == (100, 200, 3)

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from stylize.engine import memory_budget
 from stylize.engine.errors import CancelledError
 from stylize.engine.images import PixelMode, Pixels
 from stylize.engine.strip_inference import StripRunner
@@ -91,6 +92,8 @@ def _style_input(pixels: Pixels, preprocess: StylePreprocess) -> np.ndarray:
 def _pad_to_multiple(image: np.ndarray) -> np.ndarray:
     height, width = image.shape[:2]
     pad_h, pad_w = (-height) % SIZE_MULTIPLE, (-width) % SIZE_MULTIPLE
+    if not (pad_h or pad_w):
+        return image  # np.pad would copy the whole image for nothing
     return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
 
 
@@ -164,13 +167,12 @@ class StyleEngine:
         cancelled: CancelCheck | None,
     ) -> np.ndarray:
         height, width = rgb.shape[:2]
+        strips = height * width > self.max_whole_pixels
+        memory_budget.check(width, height, strips)
         batch = _pad_to_multiple(_to_float(rgb))[None]
         style = np.asarray(vector, np.float32).reshape(1, -1)
-        if batch.shape[1] * batch.shape[2] > self.max_whole_pixels:
-            out = self._run_in_strips(batch, style, progress, cancelled)
-        else:
-            out = self._run_whole(batch, style, progress, cancelled)
-        return _to_uint8(out[:height, :width])
+        run = self._run_in_strips if strips else self._run_whole
+        return _to_uint8(run(batch, style, progress, cancelled)[:height, :width])
 
     def _run_whole(
         self,
