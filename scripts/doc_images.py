@@ -21,7 +21,7 @@ def contact_sheet(tiles: list[tuple[str, Image.Image]], tile: int) -> Image.Imag
     draw = ImageDraw.Draw(sheet)
     for index, (label, image) in enumerate(tiles):
         x = 6 + index * (tile + 6)
-        sheet.paste(image.resize((tile, tile), Image.LANCZOS), (x, 24))
+        sheet.paste(image.resize((tile, tile), Image.Resampling.LANCZOS), (x, 24))
         draw.text((x + 2, 6), label, fill="black")
     return sheet
 

@@ -142,7 +142,7 @@ def _save(png: bytes, output: Path) -> None:
         return
     from PIL import Image
 
-    image = Image.open(io.BytesIO(png))
+    image: Image.Image = Image.open(io.BytesIO(png))
     if output.suffix.lower() in (".jpg", ".jpeg") and image.mode in ("RGBA", "LA"):
         image = image.convert("RGB" if image.mode == "RGBA" else "L")
     image.save(output)

@@ -136,7 +136,7 @@ def decode(data: bytes, limits: ImageLimits, what: str) -> Pixels:
     if not data:
         raise InvalidInputError(f"{what} is empty (0 bytes)")
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         limits.check(image.width, image.height, what)  # before a single pixel is decoded
         image.load()
         image = ImageOps.exif_transpose(image)

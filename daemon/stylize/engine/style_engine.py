@@ -85,7 +85,7 @@ def _style_input(pixels: Pixels, preprocess: StylePreprocess) -> np.ndarray:
         side = min(image.size)
         left, top = (image.width - side) // 2, (image.height - side) // 2
         image = image.crop((left, top, left + side, top + side))
-    image = image.resize((preprocess.size, preprocess.size), Image.LANCZOS)
+    image = image.resize((preprocess.size, preprocess.size), Image.Resampling.LANCZOS)
     return _to_float(np.asarray(image))[None]
 
 
@@ -105,7 +105,7 @@ def _preserve_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
 
 
 def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.LANCZOS))
+    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
 
 
 class StyleEngine:
@@ -186,7 +186,7 @@ class StyleEngine:
             ("residual", 0.55, lambda x: self._transformer.residual(x, style)),
             ("expand", 1.0, lambda x: self._transformer.expand(x, style)),
         )
-        x = batch
+        x = tf.convert_to_tensor(batch)
         for name, fraction, run in stages:
             _stop_if(cancelled)
             x = run(x)

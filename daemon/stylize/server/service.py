@@ -10,7 +10,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 
 import grpc
 
@@ -158,7 +158,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
 
     def _run(
         self, resolver: StyleResolver, job: StylizeJob, raw: bool, context: grpc.ServicerContext
-    ) -> Iterator[pb.StylizeEvent]:
+    ) -> Generator[pb.StylizeEvent, None, _Output]:
         events: queue.Queue[JobProgress | None] = queue.Queue()
         cancelled = threading.Event()
         context.add_callback(cancelled.set)

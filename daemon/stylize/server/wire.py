@@ -19,7 +19,7 @@ from stylize.v1 import stylize_pb2 as pb
 
 MAX_STYLE_SIZE = 1024
 
-PIXEL_MODES = {
+PIXEL_MODES: dict[pb.PixelFormat, PixelMode] = {
     pb.PIXEL_FORMAT_RGB8: PixelMode.RGB,
     pb.PIXEL_FORMAT_RGBA8: PixelMode.RGBA,
     pb.PIXEL_FORMAT_GRAY8: PixelMode.GRAY,
@@ -28,7 +28,7 @@ PIXEL_MODES = {
 PIXEL_FORMATS = {mode: fmt for fmt, mode in PIXEL_MODES.items()}
 
 
-def pixel_mode(fmt: int, what: str) -> PixelMode:
+def pixel_mode(fmt: pb.PixelFormat, what: str) -> PixelMode:
     mode = PIXEL_MODES.get(fmt)
     if mode is None:
         raise InvalidInputError(
