@@ -225,4 +225,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
             ),
             named_styles=sorted(resolver.library.styles()),
             style_vector_size=STYLE_VECTOR_SIZE,
+            style_cache=pb.StyleCacheStats(
+                entries=len(resolver.cache), hits=resolver.cache.hits, misses=resolver.cache.misses
+            ),
         )

@@ -213,18 +213,30 @@ class Limits(_message.Message):
     max_styles: int
     def __init__(self, max_image_pixels: _Optional[int] = ..., max_image_side: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., max_concurrent_jobs: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ..., max_styles: _Optional[int] = ...) -> None: ...
 
+class StyleCacheStats(_message.Message):
+    __slots__ = ("entries", "hits", "misses")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    MISSES_FIELD_NUMBER: _ClassVar[int]
+    entries: int
+    hits: int
+    misses: int
+    def __init__(self, entries: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ...) -> None: ...
+
 class GetInfoResponse(_message.Message):
-    __slots__ = ("version", "models", "device", "limits", "named_styles", "style_vector_size")
+    __slots__ = ("version", "models", "device", "limits", "named_styles", "style_vector_size", "style_cache")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     NAMED_STYLES_FIELD_NUMBER: _ClassVar[int]
     STYLE_VECTOR_SIZE_FIELD_NUMBER: _ClassVar[int]
+    STYLE_CACHE_FIELD_NUMBER: _ClassVar[int]
     version: str
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     device: str
     limits: Limits
     named_styles: _containers.RepeatedScalarFieldContainer[str]
     style_vector_size: int
-    def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ...) -> None: ...
+    style_cache: StyleCacheStats
+    def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ..., style_cache: _Optional[_Union[StyleCacheStats, _Mapping]] = ...) -> None: ...
