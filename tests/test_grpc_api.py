@@ -11,6 +11,7 @@ import grpc
 import numpy as np
 import pytest
 from conftest import decode_png, encode, sample_photo, start_daemon, stop_daemon, style_bytes
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
@@ -97,9 +98,18 @@ def test_health_and_reflection(daemon_address: str) -> None:
         for service in ("", "stylize.v1.StyleTransfer"):
             status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
             assert status == health_pb2.HealthCheckResponse.SERVING
-        services = ProtoReflectionDescriptorDatabase(channel).get_services()
+        database = ProtoReflectionDescriptorDatabase(channel)
+        services = database.get_services()
+        service = descriptor_pool.DescriptorPool(database).FindServiceByName(
+            "stylize.v1.StyleTransfer"
+        )
     assert "stylize.v1.StyleTransfer" in services
     assert "grpc.health.v1.Health" in services
+    # what grpcurl needs to build requests without the .proto
+    assert {m.name for m in service.methods} == {"Stylize", "PredictStyle", "GetInfo"}
+    stylize = service.methods_by_name["Stylize"]
+    assert stylize.input_type.full_name == "stylize.v1.StylizeRequest"
+    assert "setup" in stylize.input_type.fields_by_name
 
 
 def test_repeated_style_is_cached(daemon: StylizeClient) -> None:
