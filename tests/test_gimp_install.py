@@ -174,3 +174,17 @@ def test_plugin_files_found_as_package_data(tmp_path: Path) -> None:
 def test_source_checkout_is_found() -> None:
     assert gimp_install.plugin_source() == REPO / "gimp_plugin"
     assert os.access(REPO / "gimp_plugin" / "gimp2" / "stylize_neural_style.py", os.R_OK)
+
+
+def test_gimp3_goes_into_every_3x_config_folder(tmp_path: Path) -> None:
+    """After a GIMP upgrade (3.0 -> 3.2) the plug-in must not vanish from the menu."""
+    from stylize.gimp_install import default_plugin_dirs
+
+    (tmp_path / "3.2").mkdir()
+    (tmp_path / "2.10").mkdir()
+    (tmp_path / "3.0-backup.txt").write_text("not a folder")
+    assert default_plugin_dirs("3", tmp_path) == [
+        tmp_path / "3.0" / "plug-ins",
+        tmp_path / "3.2" / "plug-ins",
+    ]
+    assert default_plugin_dirs("2.10", tmp_path) == [tmp_path / "2.10" / "plug-ins"]

@@ -61,8 +61,18 @@ def gimp_config_root(platform: str = sys.platform, env: dict[str, str] | None = 
     return Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "GIMP"
 
 
-def default_plugin_dir(version: str) -> Path:
-    return gimp_config_root() / ("3.0" if version == "3" else "2.10") / "plug-ins"
+def default_plugin_dirs(version: str, root: Path | None = None) -> list[Path]:
+    """The user's plug-in folders for ``version``.
+
+    GIMP keeps one config folder per minor release (``3.0``, ``3.2``, ...) and a
+    plug-in installed for one does not appear in the next; so GIMP 3 gets ``3.0``
+    plus every other ``3.x`` folder already there.
+    """
+    root = gimp_config_root() if root is None else root
+    if version != "3":
+        return [root / "2.10" / "plug-ins"]
+    found = {p / "plug-ins" for p in root.glob("3.*") if p.is_dir()}
+    return sorted(found | {root / "3.0" / "plug-ins"})
 
 
 def _copy_core(dest: Path, source: Path, config: dict[str, object]) -> None:
@@ -143,7 +153,7 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Path]]:
         if len(versions) != 1:
             raise InstallError("--dir needs one GIMP version: add --gimp 3 or --gimp 2.10")
         return [(versions[0], Path(args.dir).expanduser())]
-    return [(v, default_plugin_dir(v)) for v in versions]
+    return [(v, folder) for v in versions for folder in default_plugin_dirs(v)]
 
 
 def _validate_address(address: str) -> str:
