@@ -138,6 +138,7 @@ class ScriptedClient:
     RawImage = client.RawImage
     DEFAULT_ADDRESS = client.DEFAULT_ADDRESS
     encoded_style = staticmethod(client.encoded_style)
+    pb = client.pb
 
     def StylizeClient(self, address, timeout, connect_timeout):
         scripted = self
@@ -149,9 +150,10 @@ class ScriptedClient:
             def __exit__(self, *exc):
                 return False
 
-            def stylize(self, image, sources, strength, on_progress):
+            def stylize(self, image, sources, strength, options, on_progress):
                 scripted.calls += 1
                 scripted.last = (address, timeout, image, sources, strength)
+                scripted.options = options
                 for fraction in (0.2, 0.9):
                     on_progress(SimpleNamespace(fraction=fraction, message=f"at {fraction}"))
                     outcome = scripted.outcomes[0]
@@ -164,7 +166,7 @@ class ScriptedClient:
                 return client.StylizeResult(outcome, None, [0.0] * 100, 0.5)
 
         class _Failing(_Client):
-            def stylize(self, image, sources, strength, on_progress):
+            def stylize(self, image, sources, strength, options, on_progress):
                 scripted.calls += 1
                 raise scripted.outcomes.pop(0)
 
@@ -196,6 +198,13 @@ def test_progress_is_forwarded_then_the_result() -> None:
     assert (address, timeout, strength) == ("127.0.0.1:50051", 30.0, 0.75)
     assert (image.width, image.height, image.format) == (4, 2, "RGBA8")
     assert sources[0].encoded == b"style-bytes" and sources[0].weight == 1.0
+    assert not fake.options.preserve_colors
+
+
+def test_keep_colors_asks_the_daemon_to_preserve_colours() -> None:
+    events, fake = run_job([client.RawImage(4, 2, "RGBA8", bytes(32))], keep_colors=True)
+    assert events[-1]["event"] == "result"
+    assert fake.options.preserve_colors
 
 
 def test_unavailable_before_the_job_starts_is_retried() -> None:

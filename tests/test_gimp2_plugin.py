@@ -37,8 +37,20 @@ class Gimp2:
         mode = self.gimpfu.RUN_NONINTERACTIVE if mode is None else mode
         return self.gimpfu._run("python-fu-stylize", (mode, image, drawable, *params))
 
-    def stylize(self, image, drawable, address, style=STYLE, strength=1.0, style2="", weight2=1.0):
-        return self.run(image, drawable, style, strength, style2, weight2, "", 1.0, address)
+    def stylize(
+        self,
+        image,
+        drawable,
+        address,
+        style=STYLE,
+        strength=1.0,
+        style2="",
+        weight2=1.0,
+        keep_colors=False,
+    ):
+        return self.run(
+            image, drawable, style, strength, style2, weight2, "", 1.0, address, keep_colors
+        )
 
 
 @pytest.fixture
@@ -153,6 +165,7 @@ def test_registers_under_filters_artistic_for_rgb_and_gray(gimp2: Gimp2) -> None
         (e.PF_FILE, "style3"),
         (e.PF_SLIDER, "weight3"),
         (e.PF_STRING, "address"),
+        (e.PF_TOGGLE, "keep_colors"),
     ]
     assert [p[4] for p in proc["params"] if p[0] == e.PF_SLIDER] == [(0.0, 1.0, 0.05)] * 3
 
@@ -241,6 +254,26 @@ def test_rgb_layer_gets_a_stylized_layer_above_it(gimp2: Gimp2, daemon_address: 
     updates = [p for p in gimp2.gimp.state.progress if p[0] == "update"]
     assert len(updates) >= 3 and max(f for _, f in updates) > 0.9  # fed by daemon progress
     assert gimp2.gimp.state.flushes >= 1
+
+
+def test_keep_colours_keeps_the_layers_chroma(gimp2: Gimp2, daemon_address: str) -> None:
+    from PIL import Image
+
+    image, src = make_image(gimp2)
+    gimp2.stylize(image, src, daemon_address, keep_colors=True)
+    kept = image.layers[0]
+    gimp2.stylize(image, src, daemon_address, keep_colors=False)
+    plain = image.layers[image.layers.index(src) - 1]  # the newest sits right above the source
+    assert plain is not kept
+    assert gimp2.gimp.state.messages == []
+
+    def chroma(layer) -> bytes:
+        rgb = Image.frombytes("RGB", (layer.width, layer.height), layer.pixels())
+        return rgb.convert("YCbCr").tobytes()[1::3] + rgb.convert("YCbCr").tobytes()[2::3]
+
+    assert mean_diff(kept.pixels(), src.pixels()) > 10  # still stylized (luminance)
+    assert mean_diff(chroma(kept), chroma(src)) < 3
+    assert mean_diff(chroma(plain), chroma(src)) > 3 * mean_diff(chroma(kept), chroma(src))
 
 
 def test_selection_sends_its_bounding_box_and_masks_the_result(

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.gimp3
 HARNESS = REPO / "tests" / "gimp3" / "chroot.sh"
 BATCH = REPO / "tests" / "gimp3" / "batch_stylize.py"
 VENV_PYTHON = "/opt/stylize-venv/bin/python"
-CASES = ("selection", "alpha", "gray", "down")
+CASES = ("selection", "alpha", "gray", "colors", "down")
 # the pure-Python part of our package the bridge needs (no numpy, no TensorFlow)
 BRIDGE_FILES = (
     "__init__.py",
@@ -220,3 +220,18 @@ def test_daemon_not_running_leaves_the_image_alone(gimp_run: Path) -> None:
     assert rep["layers"] == rep["layers_before"]
     assert not rep["dirty"]  # nothing was pushed on the undo stack
     assert blob(gimp_run, "down", "source_after") == blob(gimp_run, "down", "source_before")
+
+
+def test_keep_colours_keeps_the_layers_chroma(gimp_run: Path) -> None:
+    from PIL import Image
+
+    rep = report(gimp_run, "colors")
+    assert_new_layer_above_source(rep)
+    before, result = blob(gimp_run, "colors", "source_before"), blob(gimp_run, "colors", "result")
+
+    def chroma(data: bytes) -> bytes:
+        ycbcr = Image.frombytes("RGB", (96, 64), data).convert("YCbCr").tobytes()
+        return ycbcr[1::3] + ycbcr[2::3]
+
+    assert mean_diff(result, before) > 10  # stylized luminance
+    assert mean_diff(chroma(result), chroma(before)) < 3  # the layer's own colours

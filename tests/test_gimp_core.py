@@ -180,6 +180,7 @@ def test_progress_then_result(tmp_path: Path) -> None:
         header, rest = read_request()
         assert header["content"] == {"width": 4, "height": 2, "format": "RGBA8", "size": 32}
         assert header["styles"][0]["name"] == "style.png" and header["strength"] == 0.8
+        assert header["keep_colors"] is False
         assert header["address"] == "x:1" and rest[32:] == b"\\x89PNG fake style bytes"
         emit({"event": "progress", "fraction": 0.25, "message": "working"})
         emit({"event": "result", "width": 4, "height": 2, "format": "RGBA8", "size": 32,

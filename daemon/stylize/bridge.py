@@ -224,7 +224,13 @@ def run_job(
                 address, timeout=timeout, connect_timeout=connect_timeout
             ) as client:
                 result = client.stylize(
-                    image, sources, strength=float(header["strength"]), on_progress=on_progress
+                    image,
+                    sources,
+                    strength=float(header["strength"]),
+                    options=client_mod.pb.StylizeOptions(
+                        preserve_colors=bool(header.get("keep_colors", False))
+                    ),
+                    on_progress=on_progress,
                 )
             break
         except client_mod.ClientError as e:

@@ -93,13 +93,15 @@ def plan_region(offsets, intersection, has_selection):
 
 
 class Request(object):
-    """What the user asked for: [(style path, weight)], strength in [0, 1], address."""
+    """What the user asked for: [(style path, weight)], strength in [0, 1], address,
+    and whether to keep the layer's colours (only the stylized luminance is used)."""
 
-    def __init__(self, styles, strength, address):
+    def __init__(self, styles, strength, address, keep_colors=False):
         self.styles, self.strength, self.address = styles, strength, address
+        self.keep_colors = keep_colors
 
 
-def make_request(strength, address, styles):
+def make_request(strength, address, styles, keep_colors=False):
     """Validate the dialog/PDB parameters; styles is [(path, weight), ...].
 
     The first style is required; further styles with an empty path or weight 0 are
@@ -115,7 +117,7 @@ def make_request(strength, address, styles):
     for path, weight in chosen:
         if weight < 0:
             raise StylizeError("Style weights must not be negative (%s: %s)." % (path, weight))
-    return Request(chosen, float(strength), (address or "").strip())
+    return Request(chosen, float(strength), (address or "").strip(), bool(keep_colors))
 
 
 def layer_name(source_name, request):
@@ -171,6 +173,7 @@ def build_request(pixels, width, height, fmt, request, settings):
         "timeout": float(settings["timeout"]),
         "connect_timeout": float(settings["connect_timeout"]),
         "strength": request.strength,
+        "keep_colors": request.keep_colors,
         "content": {"width": width, "height": height, "format": fmt.name, "size": len(pixels)},
         "styles": [{"name": os.path.basename(p), "weight": w, "size": len(data)}
                    for (p, w), data in zip(request.styles, styles)],

@@ -9,7 +9,7 @@ Request, written once to the bridge's stdin:
     4-byte big-endian length N | N bytes of UTF-8 JSON header | content bytes | style bytes...
 
     header = {"version": 1, "address": "127.0.0.1:50051", "timeout": 600.0,
-              "strength": 0.8,
+              "strength": 0.8, "keep_colors": false,
               "content": {"width": 96, "height": 64, "format": "RGBA8", "size": 24576},
               "styles": [{"name": "starry.jpg", "weight": 1.0, "size": 12345}, ...]}
 

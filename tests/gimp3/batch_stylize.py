@@ -87,6 +87,7 @@ def run_case(case, address, style):
     config.set_property("style-file", Gio.File.new_for_path(style))
     config.set_property("strength", 1.0)
     config.set_property("daemon-address", address)
+    config.set_property("keep-colors", case == "colors")
     result = PROC.run(config)
     status = result.index(0)
     report = {

@@ -34,7 +34,8 @@ def _request(config):
         config.get_property("strength"), config.get_property("daemon-address"),
         [(_path(config.get_property("style-file")), 1.0),
          (_path(config.get_property("style-2")), config.get_property("weight-2")),
-         (_path(config.get_property("style-3")), config.get_property("weight-3"))])
+         (_path(config.get_property("style-3")), config.get_property("weight-3"))],
+        config.get_property("keep-colors"))
 
 
 def _plan_region(image, drawable):
@@ -128,6 +129,9 @@ class StylizePlugIn(Gimp.PlugIn):
         _add_style(p, "style-3", "Third style image", "Optional style mixed in")
         p.add_double_argument("weight-3", "Third style weight", "Relative to the first",
                               0.0, 1.0, 1.0, RW)
+        p.add_boolean_argument("keep-colors", "_Keep colours",
+                               "Keep the layer's colours; take only the style's strokes and light",
+                               False, RW)
         p.add_string_argument("daemon-address", "Daemon address",
                               "host:port of `stylize serve` (blank: as installed)", "", RW)
         return p
