@@ -413,7 +413,8 @@ class PixelRgn(object):
             dst = d._cache
         stride = d.width * self.bpp
         for i, y in enumerate(range(y1, y2)):
-            dst[y * stride + x1 * self.bpp:y * stride + x2 * self.bpp] = value[i * row:(i + 1) * row]
+            start = y * stride
+            dst[start + x1 * self.bpp:start + x2 * self.bpp] = value[i * row:(i + 1) * row]
 
 
 # --- the PDB -----------------------------------------------------------------------
