@@ -13,7 +13,8 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from benchmark import peak_rss_mb  # bench/ is on sys.path when run as a script
 
 
 def measure(width: int, height: int, strips: bool) -> dict:
@@ -34,8 +35,7 @@ def measure(width: int, height: int, strips: bool) -> dict:
     started = time.perf_counter()
     engine.stylize(pixels, vector)
     seconds = time.perf_counter() - started
-    status = Path("/proc/self/status").read_text().splitlines()
-    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    peak = peak_rss_mb()
     return {
         "size": f"{width}x{height}",
         "path": "strips" if strips else "whole",

@@ -137,6 +137,7 @@ class ScriptedClient:
     ClientError = client.ClientError
     RawImage = client.RawImage
     DEFAULT_ADDRESS = client.DEFAULT_ADDRESS
+    CHANNELS = client.CHANNELS
     encoded_style = staticmethod(client.encoded_style)
     pb = client.pb
 

@@ -31,7 +31,6 @@ CONNECT_BUDGET = 5.0  # seconds to wait for / retry an UNAVAILABLE daemon before
 RETRY_DELAY = 0.5
 _LENGTH = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
-_FORMAT_BPP = {"RGB8": 3, "RGBA8": 4, "GRAY8": 1, "GRAYA8": 2}
 
 Event = dict[str, Any]
 Emit = Callable[[Event, bytes], None]
@@ -162,10 +161,10 @@ def explain(code: str, message: str, address: str, timeout: float, started: bool
 
 def _content_image(client_mod: Any, info: dict[str, Any], data: bytes) -> Any:
     fmt = info.get("format")
-    if fmt not in _FORMAT_BPP:
+    if fmt not in client_mod.CHANNELS:
         raise BridgeError("INVALID_ARGUMENT", f"unknown pixel format {fmt!r}")
     width, height = int(info["width"]), int(info["height"])
-    if len(data) != width * height * _FORMAT_BPP[fmt]:
+    if len(data) != width * height * client_mod.CHANNELS[fmt]:
         raise BridgeError(
             "INVALID_ARGUMENT", f"{len(data)} bytes of pixels for {width}x{height} {fmt}"
         )

@@ -25,12 +25,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stylize.client import DEFAULT_ADDRESS
+
 GIMP3_NAME = "stylize-neural-style"
 GIMP2_ENTRY = "stylize_neural_style.py"
 CORE_PACKAGE = "stylize_gimp"
 CONFIG_FILE = "stylize-gimp.json"  # read by gimp_plugin/stylize_gimp/core.py
 VERSIONS = ("3", "2.10")
-DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 600.0
 
 
