@@ -68,7 +68,7 @@ def test_corrupt_content_bytes(daemon: StylizeClient) -> None:
     _fails(
         lambda: daemon.stylize(b"this is not an image at all", [GOOD_STYLE]),
         "INVALID_ARGUMENT",
-        "not a readable image",
+        "not an image in an accepted format",
     )
 
 
@@ -121,17 +121,29 @@ def test_bomb_as_style_image(daemon: StylizeClient) -> None:
 
 
 def test_cmyk_is_converted_to_rgb(daemon: StylizeClient) -> None:
-    data = encode(sample_photo(40, 32).convert("CMYK"), "JPEG")
-    out = decode_png(daemon.stylize(data, [GOOD_STYLE]).encoded)
+    from stylize.engine import images
+
+    cmyk = Image.new("CMYK", (40, 32))
+    cmyk.paste((0, 255, 255, 0), (0, 0, 20, 32))  # pure red on the left
+    cmyk.paste((0, 0, 0, 255), (20, 0, 40, 32))  # black on the right
+    decoded = images.decode(encode(cmyk, "TIFF"), images.ImageLimits(), "content")
+    assert decoded.mode is images.PixelMode.RGB
+    assert tuple(decoded.array[0, 0]) == (255, 0, 0) and tuple(decoded.array[0, 39]) == (0, 0, 0)
+    out = decode_png(daemon.stylize(encode(cmyk, "JPEG"), [GOOD_STYLE]).encoded)
     assert (out.mode, out.size) == ("RGB", (40, 32))
 
 
 def test_sixteen_bit_gray_is_converted(daemon: StylizeClient) -> None:
-    values = (np.asarray(sample_photo(40, 32).convert("L"), np.uint16) * 257).astype(np.uint16)
+    from stylize.engine import images
+
+    values = np.arange(40 * 32, dtype=np.uint16).reshape(32, 40) * 51  # 0 .. 65229
     image = Image.fromarray(values)
     assert image.mode == "I;16"
-    data = encode(image)
-    out = decode_png(daemon.stylize(data, [GOOD_STYLE]).encoded)
+    decoded = images.decode(encode(image), images.ImageLimits(), "content")
+    assert decoded.mode is images.PixelMode.GRAY
+    expected = np.rint(values / 257.0).astype(np.uint8)  # 65535 -> 255, 257 * k -> k
+    np.testing.assert_array_equal(decoded.array[..., 0], expected)
+    out = decode_png(daemon.stylize(encode(image), [GOOD_STYLE]).encoded)
     assert (out.mode, out.size) == ("L", (40, 32))
 
 

@@ -7,12 +7,11 @@ import io
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
-from types import SimpleNamespace
 
 import pytest
 from conftest import REPO, STYLES
-from stylize import bridge, client
+from PIL import Image
+from stylize import bridge, client, user_messages
 
 sys.path.insert(0, str(REPO / "gimp_plugin"))
 from stylize_gimp import protocol
@@ -99,139 +98,59 @@ def test_protocol_version_mismatch_says_reinstall() -> None:
     ],
 )
 def test_serve_command(address: str, command: str) -> None:
-    assert bridge.serve_command(address) == command
+    assert user_messages.serve_command(address) == command
 
 
 @pytest.mark.parametrize(
-    ("code", "started", "expected"),
+    ("error", "expected"),
     [
         (
-            "UNAVAILABLE",
-            False,
+            client.ClientError("UNAVAILABLE", "refused"),
             "Cannot reach the Stylize daemon at 127.0.0.1:6000. Start it "
             "with `stylize serve --port 6000`",
         ),
-        ("UNAVAILABLE", True, "stopped during the job"),
-        ("CANCELLED", True, "Restart it with `stylize serve --port 6000`"),
-        ("DEADLINE_EXCEEDED", True, "did not finish within 30 seconds"),
-        ("RESOURCE_EXHAUSTED", False, "select a smaller area"),
-        ("INVALID_ARGUMENT", False, "Choose another style image"),
-        ("UNIMPLEMENTED", False, "not a compatible Stylize daemon"),
+        (client.ClientError("UNAVAILABLE", "reset", started=True), "stopped during the job"),
+        (
+            client.ClientError("CANCELLED", "gone", started=True),
+            "Restart it with `stylize serve --port 6000`",
+        ),
+        (client.ClientError("DEADLINE_EXCEEDED", "late"), "did not finish within 30 seconds"),
+        (
+            client.ClientError("RESOURCE_EXHAUSTED", "big", reason="LIMIT_EXCEEDED"),
+            "Select a smaller area",
+        ),
+        (
+            client.ClientError("RESOURCE_EXHAUSTED", "full", reason="BUSY", retry_after=1.0),
+            "busy: full. Try again in a moment",
+        ),
+        (
+            client.ClientError("INVALID_ARGUMENT", "bad", reason="X", field="styles[1]"),
+            "cannot use style 2: bad",
+        ),
+        (
+            client.ClientError("INVALID_ARGUMENT", "tiny", field="setup.content"),
+            "cannot use the image: tiny",
+        ),
+        (client.ClientError("UNIMPLEMENTED", "what"), "not a compatible Stylize daemon"),
+        (
+            client.ClientError("INTERNAL", "bug", request_id="r-42"),
+            "(request id r-42)",
+        ),
     ],
 )
-def test_errors_say_what_to_do(code: str, started: bool, expected: str) -> None:
-    message = bridge.explain(code, "details", "127.0.0.1:6000", 30.0, started)
-    assert expected in message
-
-
-# --- the job, against a scripted client -------------------------------------------------
-
-
-@dataclass
-class ScriptedClient:
-    """Stands in for stylize.client: each call pops the next outcome."""
-
-    outcomes: list
-    calls: int = 0
-
-    ClientError = client.ClientError
-    RawImage = client.RawImage
-    DEFAULT_ADDRESS = client.DEFAULT_ADDRESS
-    CHANNELS = client.CHANNELS
-    encoded_style = staticmethod(client.encoded_style)
-    pb = client.pb
-
-    def StylizeClient(self, address, timeout, connect_timeout):
-        scripted = self
-
-        class _Client:
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                return False
-
-            def stylize(self, image, sources, strength, options, on_progress):
-                scripted.calls += 1
-                scripted.last = (address, timeout, image, sources, strength)
-                scripted.options = options
-                for fraction in (0.2, 0.9):
-                    on_progress(SimpleNamespace(fraction=fraction, message=f"at {fraction}"))
-                    outcome = scripted.outcomes[0]
-                    if isinstance(outcome, tuple) and outcome[0] == "after-progress":
-                        scripted.outcomes.pop(0)
-                        raise client.ClientError(outcome[1], "socket closed")
-                outcome = scripted.outcomes.pop(0)
-                if isinstance(outcome, Exception):
-                    raise outcome
-                return client.StylizeResult(outcome, None, [0.0] * 100, 0.5)
-
-        class _Failing(_Client):
-            def stylize(self, image, sources, strength, options, on_progress):
-                scripted.calls += 1
-                raise scripted.outcomes.pop(0)
-
-        if isinstance(self.outcomes[0], Exception):
-            return _Failing()
-        return _Client()
-
-
-def run_job(outcomes: list, **extra) -> tuple[list[dict], ScriptedClient]:
-    fake = ScriptedClient(outcomes)
-    header, content, styles = bridge.read_request(io.BytesIO(request_bytes(**extra)))
-    out = io.BytesIO()
-    try:
-        bridge.run_job(
-            fake, header, content, styles, bridge.event_writer(out), sleep=lambda s: None
-        )
-    except bridge.BridgeError as e:
-        bridge.event_writer(out)({"event": "error", "code": e.code, "message": e.message})
-    return events_of(out.getvalue()), fake
-
-
-def test_progress_is_forwarded_then_the_result() -> None:
-    result = client.RawImage(4, 2, "RGBA8", bytes(32))
-    events, fake = run_job([result])
-    assert [e["event"] for e in events] == ["progress"] * 3 + ["result"]
-    assert [e["fraction"] for e in events[:3]] == [0.0, 0.2, 0.9]
-    assert events[-1]["data"] == bytes(32) and events[-1]["format"] == "RGBA8"
-    address, timeout, image, sources, strength = fake.last
-    assert (address, timeout, strength) == ("127.0.0.1:50051", 30.0, 0.75)
-    assert (image.width, image.height, image.format) == (4, 2, "RGBA8")
-    assert sources[0].encoded == b"style-bytes" and sources[0].weight == 1.0
-    assert not fake.options.preserve_colors
-
-
-def test_keep_colors_asks_the_daemon_to_preserve_colours() -> None:
-    events, fake = run_job([client.RawImage(4, 2, "RGBA8", bytes(32))], keep_colors=True)
-    assert events[-1]["event"] == "result"
-    assert fake.options.preserve_colors
-
-
-def test_unavailable_before_the_job_starts_is_retried() -> None:
-    unavailable = client.ClientError("UNAVAILABLE", "connection refused")
-    result = client.RawImage(4, 2, "RGBA8", bytes(32))
-    events, fake = run_job([unavailable, unavailable, result], connect_timeout=60.0)
-    assert fake.calls == 3 and events[-1]["event"] == "result"
-
-
-def test_unavailable_after_the_connect_budget_is_final() -> None:
-    unavailable = client.ClientError("UNAVAILABLE", "connection refused")
-    events, fake = run_job([unavailable] * 50, connect_timeout=0.0)
-    assert fake.calls == 1
-    assert events[-1]["code"] == "UNAVAILABLE"
-    assert "Cannot reach the Stylize daemon" in events[-1]["message"]
-
-
-def test_daemon_lost_mid_job_is_not_retried() -> None:
-    events, fake = run_job([("after-progress", "UNAVAILABLE")], connect_timeout=60.0)
-    assert fake.calls == 1
-    assert "stopped during the job" in events[-1]["message"]
+def test_errors_say_what_to_do(error: client.ClientError, expected: str) -> None:
+    assert expected in user_messages.explain(error, "127.0.0.1:6000", 30.0, "settings")
 
 
 def test_bad_pixel_format_is_refused() -> None:
+    header, content, styles = bridge.read_request(io.BytesIO(request_bytes()))
+    header["content"]["format"] = "CMYK8"
     with pytest.raises(bridge.BridgeError, match="unknown pixel format"):
-        bridge._content_image(client, {"width": 1, "height": 1, "format": "CMYK8"}, b"1234")
+        bridge.parse_job(header, content, styles)
+
+
+def test_the_bridge_knows_the_client_pixel_formats() -> None:
+    assert bridge.CHANNELS == client.CHANNELS
 
 
 # --- the real program -------------------------------------------------------------------
@@ -283,8 +202,73 @@ def test_real_daemon_round_trip(daemon_address: str) -> None:
 
 def test_real_daemon_rejects_a_bad_style(daemon_address: str) -> None:
     done = run_bridge(
-        request_bytes(8, 8, "GRAY8", styles=(b"not an image",), address=daemon_address)
+        request_bytes(64, 64, "GRAY8", styles=(STYLE, b"not an image"), address=daemon_address)
     )
     assert done.returncode == 1
     event = events_of(done.stdout)[-1]
-    assert event["code"] == "INVALID_ARGUMENT" and "Choose another style image" in event["message"]
+    assert event["code"] == "INVALID_ARGUMENT"
+    assert "Stylize cannot use style 2" in event["message"]  # the style, not the content
+
+
+def test_real_daemon_rejects_a_tiny_layer_as_the_image(daemon_address: str) -> None:
+    done = run_bridge(request_bytes(8, 8, "GRAY8", styles=(STYLE,), address=daemon_address))
+    event = events_of(done.stdout)[-1]
+    assert event["code"] == "INVALID_ARGUMENT"
+    assert "Stylize cannot use the image" in event["message"] and "8x8" in event["message"]
+
+
+def test_real_daemon_keep_colors(daemon_address: str) -> None:
+    """With keep_colors the result's chroma is the layer's (up to RGB gamut clipping)."""
+    import numpy as np
+    from conftest import sample_photo
+
+    photo = sample_photo(64, 64)
+    header, _, _ = bridge.read_request(io.BytesIO(request_bytes(64, 64, "RGB8")))
+    header["address"], header["styles"][0]["size"] = daemon_address, len(STYLE)
+
+    def chroma_error(keep: bool) -> float:
+        header["keep_colors"] = keep
+        request = protocol.encode_request(header, [photo.tobytes(), STYLE])
+        data = events_of(run_bridge(request).stdout)[-1]["data"]
+        out = np.asarray(Image.frombytes("RGB", (64, 64), data).convert("YCbCr"), np.float64)
+        source = np.asarray(photo.convert("YCbCr"), np.float64)
+        return float(np.abs(out[..., 1:] - source[..., 1:]).mean())
+
+    assert chroma_error(True) < 2.0 < chroma_error(False)
+
+
+def test_no_daemon_is_reported_once_the_connect_budget_is_spent() -> None:
+    done = run_bridge(request_bytes(address="127.0.0.1:9", connect_timeout=0.2))
+    event = events_of(done.stdout)[-1]
+    assert event["code"] == "UNAVAILABLE"
+    assert "Cannot reach the Stylize daemon at 127.0.0.1:9" in event["message"]
+    assert "stylize serve --port 9" in event["message"]
+
+
+def test_daemon_killed_mid_job_is_reported_as_such(tmp_path) -> None:
+    from conftest import start_daemon
+
+    daemon = start_daemon(tmp_path / "daemon.log")
+    side = 1600
+    bridge_process = subprocess.Popen(
+        [sys.executable, "-m", "stylize.bridge"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert bridge_process.stdin is not None and bridge_process.stdout is not None
+        bridge_process.stdin.write(
+            request_bytes(side, side, "GRAY8", styles=(STYLE,), address=daemon.address)
+        )
+        bridge_process.stdin.close()
+        for event in protocol.read_events(bridge_process.stdout):
+            if event["event"] == "progress" and "stylizing" in event["message"]:
+                daemon.process.kill()
+            last = event
+        assert last["event"] == "error", last
+        assert "stopped during the job" in last["message"]
+        assert f"--port {daemon.address.rpartition(':')[2]}" in last["message"]
+    finally:
+        daemon.process.kill()
+        bridge_process.wait(30)

@@ -103,7 +103,7 @@ def test_apply_without_daemon_says_how_to_start_one(tmp_path: Path) -> None:
         "--address",
         "127.0.0.1:9",
     )
-    assert result.returncode == 2
+    assert result.returncode == 1  # a runtime error, not a usage error
     assert "UNAVAILABLE" in result.stderr and "stylize serve" in result.stderr
     assert not (tmp_path / "x.png").exists()
 
@@ -139,9 +139,9 @@ def test_named_style_library(tmp_path: Path) -> None:
     assert run("styles", "remove", "my_style", env=env).returncode == 0
     assert "my_style" not in run("styles", "list", env=env).stdout
     missing = run("styles", "remove", "my_style", env=env)
-    assert missing.returncode == 2 and "no user style" in missing.stderr
+    assert missing.returncode == 1 and "no user style" in missing.stderr
     bad = run("styles", "add", "../evil", str(style), env=env)
-    assert bad.returncode == 2 and "not valid" in bad.stderr
+    assert bad.returncode == 1 and "not valid" in bad.stderr
 
 
 def test_info_lists_models(daemon_address: str) -> None:

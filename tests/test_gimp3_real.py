@@ -36,6 +36,7 @@ BRIDGE_FILES = (
     "__init__.py",
     "client.py",
     "bridge.py",
+    "user_messages.py",
     "v1/__init__.py",
     "v1/stylize_pb2.py",
     "v1/stylize_pb2_grpc.py",

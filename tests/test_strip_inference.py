@@ -88,11 +88,16 @@ def test_a_job_larger_than_free_memory_is_refused(
     engine: StyleEngine, vector: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from stylize.engine import memory_budget
-    from stylize.engine.errors import LimitExceededError
+    from stylize.engine.errors import InsufficientMemoryError, TooLargeForMemoryError
 
     pixels = images.Pixels(np.asarray(sample_photo(200, 100)), images.PixelMode.RGB)
-    monkeypatch.setattr(memory_budget, "available_bytes", lambda: 200 * 100 * 50)
-    with pytest.raises(LimitExceededError, match=r"200x100 image needs about .* GiB"):
+    needed = memory_budget.network_bytes(200, 100, strips=False)
+    monkeypatch.setattr(engine, "budget", memory_budget.MemoryBudget(needed - 1))
+    with pytest.raises(TooLargeForMemoryError, match=r"largest image that fits is about 141x141"):
         engine.stylize(pixels, vector)
-    monkeypatch.setattr(memory_budget, "available_bytes", lambda: 200 * 100 * 1000)
+    budget = memory_budget.MemoryBudget(needed + 100)
+    monkeypatch.setattr(engine, "budget", budget)
+    with budget.reserve(200, "another job"), pytest.raises(InsufficientMemoryError):
+        engine.stylize(pixels, vector)  # fits the budget, but not beside another job
     assert engine.stylize(pixels, vector).array.shape == (100, 200, 3)
+    assert budget.reserved == 0  # released after the job

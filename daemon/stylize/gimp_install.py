@@ -25,14 +25,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stylize.client import DEFAULT_ADDRESS
+from stylize.client import DEFAULT_ADDRESS, DEFAULT_TIMEOUT
 
 GIMP3_NAME = "stylize-neural-style"
 GIMP2_ENTRY = "stylize_neural_style.py"
 CORE_PACKAGE = "stylize_gimp"
 CONFIG_FILE = "stylize-gimp.json"  # read by gimp_plugin/stylize_gimp/core.py
 VERSIONS = ("3", "2.10")
-DEFAULT_TIMEOUT = 600.0
 
 
 class InstallError(Exception):

@@ -16,7 +16,7 @@ from pathlib import Path
 from stylize.engine.errors import InvalidInputError, UnknownStyleError
 
 BUNDLED_STYLES = Path(__file__).parent / "samples" / "styles"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: no "\n" sneaks in
 _EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 
 
@@ -36,7 +36,7 @@ class NamedStyleFile:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInputError(
             f"style name {name!r} is not valid: use letters, digits, '_', '-' or '.', at most 64"
         )
@@ -56,7 +56,7 @@ class StyleLibrary:
         return {
             p.stem: NamedStyleFile(p.stem, p, bundled)
             for p in sorted(folder.iterdir())
-            if p.suffix.lower() in _EXTENSIONS and _NAME.match(p.stem)
+            if p.suffix.lower() in _EXTENSIONS and _NAME.fullmatch(p.stem)
         }
 
     def styles(self) -> dict[str, NamedStyleFile]:
@@ -66,7 +66,8 @@ class StyleLibrary:
         style = self.styles().get(name)
         if style is None:
             known = ", ".join(sorted(self.styles())) or "none"
-            raise UnknownStyleError(f"unknown style {name!r}; known styles: {known}")
+            shown = name if len(name) <= 80 else f"{name[:60]}… ({len(name):,} chars)"
+            raise UnknownStyleError(f"unknown style {shown!r}; known styles: {known}")
         return style
 
     def add(self, name: str, image: Path) -> NamedStyleFile:

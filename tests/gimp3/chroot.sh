@@ -18,7 +18,7 @@ case "$CHROOT" in /?*/?*) ;; *) echo "refusing chroot path $CHROOT" >&2; exit 2;
 SUITE=trixie
 PKGS="gimp python3 python3-gi gir1.2-gimp-3.0 python3-venv python3-pip ca-certificates"
 VENV=/opt/stylize-venv
-PY_PKGS="grpcio>=1.60 protobuf>=5.26"
+PY_PKGS="grpcio>=1.60 grpcio-status>=1.60 protobuf>=5.26"
 
 log() { echo "[gimp3-chroot] $*" >&2; }
 cant() { echo "cannot build the GIMP 3 chroot: $*" >&2; exit 2; }
@@ -80,7 +80,7 @@ make_venv() {
   cp /etc/resolv.conf "$CHROOT/etc/resolv.conf" 2>/dev/null || true
   in_chroot PIP_CERT=/etc/ssl/certs/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 sh -c \
     "rm -rf $VENV && python3 -m venv $VENV && $VENV/bin/pip install -q $(printf "'%s' " $PY_PKGS) \
-     && $VENV/bin/python -c 'import grpc, google.protobuf'" \
+     && $VENV/bin/python -c 'import grpc, grpc_status, google.protobuf, google.rpc.status_pb2'" \
     >"$CHROOT.venv.log" 2>&1 || { tail -20 "$CHROOT.venv.log" >&2; cant "pip install in the chroot failed"; }
   echo "$PY_PKGS" > "$CHROOT$VENV/.stylize-ok"
 }

@@ -28,9 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from stylize.engine.errors import InvalidInputError, LimitExceededError
+from stylize.engine.errors import InvalidInputError, LimitExceededError, UnsupportedFormatError
 
 MIN_SIDE = 16  # the network's 9x9 reflect padding and two stride-2 steps need room
+
+# The only file formats decoded (Pillow format names; README "Input images"). Pillow
+# knows many more, and some hand the bytes to external programs (EPS runs
+# Ghostscript): untrusted uploads must never reach those.
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 
 # Pillow's own bomb guard is a fixed pixel count; ImageLimits.check applies the
 # daemon's configured limits to the declared size instead, before decoding.
@@ -117,7 +122,12 @@ class Pixels:
 
 
 def from_raw(
-    data: bytes, width: int, height: int, mode: PixelMode, limits: ImageLimits, what: str
+    data: bytes | bytearray,
+    width: int,
+    height: int,
+    mode: PixelMode,
+    limits: ImageLimits,
+    what: str,
 ) -> Pixels:
     """Wrap raw row-major pixels, checking the buffer length against the dimensions."""
     expected = width * height * mode.channels
@@ -131,21 +141,36 @@ def from_raw(
     return Pixels(array=array, mode=mode)
 
 
-def decode(data: bytes, limits: ImageLimits, what: str) -> Pixels:
-    """Decode an encoded image file (PNG, JPEG, WebP, TIFF, ...) into :class:`Pixels`."""
+def _open(data: bytes | bytearray, what: str) -> Image.Image:
+    """Open (not decode) an image in one of ACCEPTED_FORMATS."""
     if not data:
         raise InvalidInputError(f"{what} is empty (0 bytes)")
     try:
-        image: Image.Image = Image.open(io.BytesIO(data))
-        limits.check(image.width, image.height, what)  # before a single pixel is decoded
+        image: Image.Image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError:
+        raise UnsupportedFormatError(
+            f"{what} is not an image in an accepted format ({', '.join(ACCEPTED_FORMATS)})"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise InvalidInputError(f"{what} is corrupt or truncated: {error}") from None
+    if image.format not in ACCEPTED_FORMATS:  # belt and braces: never decode others
+        raise UnsupportedFormatError(f"{what} is a {image.format} file, which is not accepted")
+    return image
+
+
+def declared_size(data: bytes | bytearray, what: str = "image") -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding any pixels."""
+    image = _open(data, what)
+    return image.width, image.height
+
+
+def decode(data: bytes | bytearray, limits: ImageLimits, what: str) -> Pixels:
+    """Decode an encoded image file in one of ACCEPTED_FORMATS into :class:`Pixels`."""
+    image = _open(data, what)
+    limits.check(image.width, image.height, what)  # before a single pixel is decoded
+    try:
         image.load()
         image = ImageOps.exif_transpose(image)
-    except (LimitExceededError, InvalidInputError):
-        raise
-    except UnidentifiedImageError:
-        raise InvalidInputError(
-            f"{what} is not a readable image (supported: PNG, JPEG, WebP, TIFF, BMP, GIF)"
-        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise InvalidInputError(f"{what} is corrupt or truncated: {error}") from None
     return _to_pixels(image, what)

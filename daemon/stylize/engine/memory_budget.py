@@ -1,42 +1,169 @@
-"""Refuse a job the machine cannot hold, instead of being killed by the OOM killer.
+"""Memory reservations: refuse a job the daemon cannot hold instead of being OOM-killed.
 
-The estimates are peak bytes per pixel measured with bench/large_images.py
-(process peak minus the idle process, rounded up): about 290 for the
-whole-image path and 110 for the strip path.
+Every large buffer a request needs (its upload, the decoded images, the network's
+working set, the encoded result held for a slow reader) is *reserved* from one
+:class:`MemoryBudget` before it is allocated, and released when the request ends.
+The budget's capacity is what this process may use: the smaller of the host's
+available memory and the container's cgroup v2 ``memory.max`` headroom, measured
+at start (or set explicitly). A reservation is refused when it would not fit
+beside the others (retryable: ``InsufficientMemoryError``) or could never fit
+(``TooLargeForMemoryError``, naming the largest image that would).
+
+The network's working set is peak bytes per pixel measured with
+bench/large_images.py (process peak minus the idle process, rounded up).
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from pathlib import Path
+from types import TracebackType
 
-from stylize.engine.errors import LimitExceededError
+from stylize.engine.errors import InsufficientMemoryError, TooLargeForMemoryError
 
 WHOLE_BYTES_PER_PIXEL = 290
 STRIP_BYTES_PER_PIXEL = 110
 _HEADROOM = 0.9  # leave a tenth of what is free to everything else
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-def available_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo; None where there is no such file."""
+def _meminfo_available(meminfo: Path = Path("/proc/meminfo")) -> int | None:
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in meminfo.read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _cgroup_dir(root: Path, proc_cgroup: Path) -> Path | None:
+    """This process's cgroup v2 folder ("0::/path" in /proc/self/cgroup)."""
+    try:
+        for line in proc_cgroup.read_text().splitlines():
+            if line.startswith("0::"):
+                return root / line[3:].lstrip("/")
     except OSError:
         return None
     return None
 
 
-def check(width: int, height: int, strips: bool, available: int | None = None) -> None:
-    """Raise LimitExceededError when the job would need more memory than is free."""
-    free = available_bytes() if available is None else available
-    if free is None:
-        return
-    per_pixel = STRIP_BYTES_PER_PIXEL if strips else WHOLE_BYTES_PER_PIXEL
-    needed = width * height * per_pixel
-    if needed > free * _HEADROOM:
-        raise LimitExceededError(
-            f"a {width}x{height} image needs about {needed / 2**30:.1f} GiB of memory and "
-            f"{free / 2**30:.1f} GiB is free; scale it down (options.max_side, CLI --max-side) "
-            "or free some memory"
+def cgroup_headroom(
+    root: Path = _CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> int | None:
+    """memory.max - memory.current of this cgroup and its parents (tightest); None if unlimited."""
+    folder = _cgroup_dir(root, proc_cgroup)
+    tightest: int | None = None
+    while folder is not None:
+        try:
+            limit = (folder / "memory.max").read_text().strip()
+            current = int((folder / "memory.current").read_text().strip())
+        except (OSError, ValueError):
+            limit, current = "max", 0
+        if limit != "max":
+            headroom = max(0, int(limit) - current)
+            tightest = headroom if tightest is None else min(tightest, headroom)
+        if folder == root or root not in folder.parents:
+            break
+        folder = folder.parent
+    return tightest
+
+
+def available_bytes() -> int | None:
+    """Memory this process can still take: host MemAvailable, capped by the cgroup limit."""
+    values = [v for v in (_meminfo_available(), cgroup_headroom()) if v is not None]
+    return min(values) if values else None
+
+
+def network_bytes(width: int, height: int, strips: bool) -> int:
+    """The transfer network's working set for a ``width`` x ``height`` image."""
+    return width * height * (STRIP_BYTES_PER_PIXEL if strips else WHOLE_BYTES_PER_PIXEL)
+
+
+class Reservation:
+    """Bytes held in a budget until :meth:`release` (or the end of a ``with`` block)."""
+
+    def __init__(self, budget: MemoryBudget, nbytes: int) -> None:
+        self._budget = budget
+        self.nbytes = nbytes
+
+    def release(self) -> None:
+        nbytes, self.nbytes = self.nbytes, 0
+        if nbytes:
+            self._budget._give_back(nbytes)
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class MemoryBudget:
+    """A fixed capacity shared by all requests; thread-safe."""
+
+    def __init__(self, capacity: int | None = None) -> None:
+        """``capacity`` in bytes; default: what the machine (or container) has free now.
+
+        A measured budget also re-checks live free memory at each reservation, in case
+        other processes took some since the daemon started.
+        """
+        self._live = capacity is None
+        if capacity is None:
+            free = available_bytes()
+            capacity = int(free * _HEADROOM) if free is not None else 1 << 62
+        self.capacity = capacity
+        self._reserved = 0
+        self._lock = threading.Lock()
+
+    @property
+    def reserved(self) -> int:
+        return self._reserved
+
+    def reserve(self, nbytes: int, what: str, bytes_per_pixel: int | None = None) -> Reservation:
+        """Hold ``nbytes`` for ``what``, or refuse (retryable only if it could ever fit)."""
+        nbytes = max(0, int(nbytes))
+        with self._lock:
+            if nbytes > self.capacity:
+                raise TooLargeForMemoryError(self._never_fits(nbytes, what, bytes_per_pixel))
+            if self._reserved + nbytes > self.capacity or not self._live_fits(nbytes):
+                free = self.capacity - self._reserved
+                raise InsufficientMemoryError(
+                    f"{what} needs {_gib(nbytes)} of memory and {_gib(free)} of this daemon's "
+                    f"{_gib(self.capacity)} budget is free while other jobs run; try again shortly"
+                )
+            self._reserved += nbytes
+        return Reservation(self, nbytes)
+
+    def _live_fits(self, nbytes: int) -> bool:
+        if not self._live:
+            return True
+        free = available_bytes()
+        return free is None or nbytes <= free * _HEADROOM
+
+    def _never_fits(self, nbytes: int, what: str, bytes_per_pixel: int | None) -> str:
+        message = (
+            f"{what} needs about {_gib(nbytes)} of memory; this daemon's budget is "
+            f"{_gib(self.capacity)}"
         )
+        if bytes_per_pixel:
+            side = math.isqrt(self.capacity // bytes_per_pixel)
+            message += (
+                f" (the largest image that fits is about {side}x{side} pixels); scale it down "
+                "(options.max_side, CLI --max-side)"
+            )
+        return message
+
+    def _give_back(self, nbytes: int) -> None:
+        with self._lock:
+            self._reserved -= nbytes
+
+
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.2f} GiB"

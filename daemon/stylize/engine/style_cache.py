@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 
-def cache_key(kind: str, data: bytes, *options: object) -> str:
+def cache_key(kind: str, data: bytes | bytearray, *options: object) -> str:
     """sha256 of the style bytes, qualified by how they are read and preprocessed."""
     digest = hashlib.sha256(data).hexdigest()
     return ":".join([kind, digest, *map(str, options)])

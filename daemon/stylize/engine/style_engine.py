@@ -111,8 +111,14 @@ def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 class StyleEngine:
     """Loads the verified pretrained networks once; thread-safe for concurrent calls."""
 
-    def __init__(self, max_whole_pixels: int = MAX_WHOLE_PIXELS, strip_rows: int = 256) -> None:
+    def __init__(
+        self,
+        max_whole_pixels: int = MAX_WHOLE_PIXELS,
+        strip_rows: int = 256,
+        budget: memory_budget.MemoryBudget | None = None,
+    ) -> None:
         started = time.perf_counter()
+        self.budget = budget if budget is not None else memory_budget.MemoryBudget()
         self.max_whole_pixels = max_whole_pixels
         self.strip_rows = strip_rows
         self.predictor_file: ModelFile = model_file("style_predictor")
@@ -168,11 +174,15 @@ class StyleEngine:
     ) -> np.ndarray:
         height, width = rgb.shape[:2]
         strips = height * width > self.max_whole_pixels
-        memory_budget.check(width, height, strips)
-        batch = _pad_to_multiple(_to_float(rgb))[None]
-        style = np.asarray(vector, np.float32).reshape(1, -1)
-        run = self._run_in_strips if strips else self._run_whole
-        return _to_uint8(run(batch, style, progress, cancelled)[:height, :width])
+        per_pixel = (
+            memory_budget.STRIP_BYTES_PER_PIXEL if strips else memory_budget.WHOLE_BYTES_PER_PIXEL
+        )
+        needed = memory_budget.network_bytes(width, height, strips)
+        with self.budget.reserve(needed, f"a {width}x{height} image", per_pixel):
+            batch = _pad_to_multiple(_to_float(rgb))[None]
+            style = np.asarray(vector, np.float32).reshape(1, -1)
+            run = self._run_in_strips if strips else self._run_whole
+            return _to_uint8(run(batch, style, progress, cancelled)[:height, :width])
 
     def _run_whole(
         self,

@@ -22,18 +22,30 @@ def check_vector(values: Sequence[float] | np.ndarray, what: str = "style vector
     return vector
 
 
+class WeightError(InvalidInputError):
+    """A style weight is unusable; ``index`` is the (0-based) style it belongs to."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 def normalised_weights(weights: Sequence[float]) -> np.ndarray:
     """Weights scaled to sum to 1; negative, NaN or all-zero weights are refused."""
     if not weights:
         raise InvalidInputError("at least one style is required")
     for index, weight in enumerate(weights):
         if not math.isfinite(weight) or weight < 0:
-            raise InvalidInputError(
-                f"style {index + 1} has weight {weight}; weights must be finite and >= 0"
+            raise WeightError(
+                f"style {index + 1} has weight {weight}; weights must be finite and >= 0", index
             )
     total = float(sum(weights))
-    if total <= 0:
-        raise InvalidInputError("all style weights are zero; give at least one a positive weight")
+    if total <= 0 or not math.isfinite(total):
+        raise WeightError(
+            "all style weights are zero (or too large to add up); give at least one a "
+            "positive, moderate weight",
+            0,
+        )
     return np.asarray(weights, dtype=np.float64) / total
 
 

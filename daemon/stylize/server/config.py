@@ -11,6 +11,7 @@ from stylize.engine.images import ImageLimits
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
 MIB = 1 << 20
+_ARRIVING_STREAMS = 4  # streams that may be sending their setup beyond the job places
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,38 @@ class ServerConfig:
     token: str | None = None  # required when listening beyond loopback
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # A stream that sends nothing for this long (before setup, between chunks) is ended
+    # with DEADLINE_EXCEEDED / UPLOAD_TIMEOUT, so idle clients cannot hold the daemon.
+    receive_timeout: float = 30.0
+    shutdown_grace: float = 30.0  # SIGTERM: seconds running jobs get to finish
+    memory_budget_bytes: int | None = None  # None: what the machine / cgroup has free at start
+    # Connections: keepalive enforcement and recycling (gRPC channel arguments).
+    max_connection_idle: float = 300.0
+    max_connection_age: float = 3600.0
+    max_connection_age_grace: float = 900.0  # a job in flight may finish after max age
+    max_streams_per_connection: int = 32
+
+    @property
+    def max_streams(self) -> int:
+        """Stylize/PredictStyle calls handled at once (admitted jobs + a few arriving)."""
+        return self.max_concurrent_jobs + self.max_queued_jobs + _ARRIVING_STREAMS
+
+    def grpc_options(self) -> list[tuple[str, int]]:
+        """Server channel arguments: message sizes, keepalive enforcement, connection ages."""
+        return [
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.max_send_message_length", self.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_concurrent_streams", self.max_streams_per_connection),
+            ("grpc.keepalive_time_ms", 60_000),  # ping an idle client to find dead peers
+            ("grpc.keepalive_timeout_ms", 20_000),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 2),  # then GOAWAY a client that pings too often
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.max_connection_idle_ms", int(self.max_connection_idle * 1000)),
+            ("grpc.max_connection_age_ms", int(self.max_connection_age * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(self.max_connection_age_grace * 1000)),
+        ]
 
     @property
     def address(self) -> str:
@@ -54,3 +87,5 @@ class ServerConfig:
             raise ValueError("--tls-cert and --tls-key must be given together")
         if self.max_concurrent_jobs < 1 or self.max_queued_jobs < 0:
             raise ValueError("--max-jobs must be >= 1 and --max-queue >= 0")
+        if not self.receive_timeout > 0 or not self.shutdown_grace >= 0:
+            raise ValueError("--receive-timeout must be > 0 and --shutdown-grace >= 0")

@@ -1,4 +1,9 @@
-"""Bounded job execution: a few jobs run, a few wait, the rest are turned away."""
+"""Bounded job execution: a few jobs run, a few wait, the rest are turned away.
+
+A request is *admitted* (given a :class:`Ticket`) as soon as its setup is valid,
+before its upload is read, so a busy daemon says so without taking the bytes;
+the ticket then runs the job, or is given back if the request ends first.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,32 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-from stylize.engine.errors import LimitExceededError
+from stylize.engine.errors import BusyError, NotReadyError
 
 T = TypeVar("T")
+
+
+class Ticket:
+    """One admitted request's place: running or queued. Released exactly once."""
+
+    def __init__(self, runner: JobRunner, queued: bool) -> None:
+        self._runner = runner
+        self.queued = queued
+        self._released = False
+        self._lock = threading.Lock()
+
+    def run(self, work: Callable[[], T]) -> Future[T]:
+        """Start or queue ``work``; the ticket is released when it ends."""
+        future = self._runner._executor.submit(work)
+        future.add_done_callback(lambda _: self.release())
+        return future
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self._runner._release()
 
 
 class JobRunner:
@@ -20,29 +48,50 @@ class JobRunner:
         self._capacity = max_running + max_queued
         self._max_running = max_running
         self._admitted = 0
-        self._lock = threading.Lock()
+        self._draining = False
+        self._idle = threading.Condition()
 
     @property
     def admitted(self) -> int:
         return self._admitted
 
-    def submit(self, work: Callable[[], T]) -> tuple[Future[T], bool]:
-        """Start or queue ``work``; returns its future and whether it had to queue."""
-        with self._lock:
+    @property
+    def running(self) -> int:
+        return min(self._admitted, self._max_running)
+
+    @property
+    def queued(self) -> int:
+        return max(0, self._admitted - self._max_running)
+
+    def admit(self) -> Ticket:
+        """A place for one more job, or BusyError (retryable) when every place is taken."""
+        with self._idle:
+            if self._draining:
+                raise NotReadyError("the daemon is shutting down; try again in a moment")
             if self._admitted >= self._capacity:
-                raise LimitExceededError(
+                raise BusyError(
                     f"the daemon is busy ({self._max_running} job(s) running, "
                     f"{self._capacity - self._max_running} queued); try again shortly"
                 )
             queued = self._admitted >= self._max_running
             self._admitted += 1
-        future = self._executor.submit(work)
-        future.add_done_callback(self._release)
-        return future, queued
+        return Ticket(self, queued)
 
-    def _release(self, _: Future) -> None:
-        with self._lock:
+    def submit(self, work: Callable[[], T]) -> tuple[Future[T], bool]:
+        """Admit and start or queue ``work``; returns its future and whether it had to queue."""
+        ticket = self.admit()
+        return ticket.run(work), ticket.queued
+
+    def _release(self) -> None:
+        with self._idle:
             self._admitted -= 1
+            self._idle.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Admit nothing more; wait up to ``timeout`` s for admitted jobs. True if all ended."""
+        with self._idle:
+            self._draining = True
+            return self._idle.wait_for(lambda: self._admitted == 0, timeout=timeout)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

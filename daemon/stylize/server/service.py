@@ -6,6 +6,8 @@ the bounded :class:`JobRunner`, and streams progress and result chunks back.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -13,15 +15,36 @@ import time
 from collections.abc import Generator, Iterable, Iterator
 
 import grpc
+import numpy as np
 
 import stylize
 from stylize.engine import images
-from stylize.engine.errors import InvalidInputError, LimitExceededError
+from stylize.engine.errors import (
+    BusyError,
+    CancelledError,
+    InvalidInputError,
+    LimitExceededError,
+    NotReadyError,
+    StylizeError,
+)
+from stylize.engine.memory_budget import MemoryBudget, Reservation
 from stylize.engine.transformer_network import STYLE_VECTOR_SIZE
-from stylize.jobs import JobProgress, JobResult, Stage, StyleResolver, StylizeJob, run_stylize
+from stylize.jobs import (
+    ImageSource,
+    JobProgress,
+    JobResult,
+    RawSource,
+    Stage,
+    StyleResolver,
+    StylizeJob,
+    check_job,
+    check_style_source,
+    run_stylize,
+)
 from stylize.server import status, wire
 from stylize.server.config import ServerConfig
-from stylize.server.job_runner import JobRunner
+from stylize.server.job_runner import JobRunner, Ticket
+from stylize.server.request_reader import RequestReader
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
@@ -34,6 +57,12 @@ _STAGES = {
     Stage.STYLIZING: pb.Progress.STAGE_STYLIZING,
     Stage.ENCODING: pb.Progress.STAGE_ENCODING,
 }
+
+
+def _accepted(queued: bool) -> JobProgress:
+    if queued:
+        return JobProgress(Stage.QUEUED, 0.0, "waiting for a free job slot")
+    return JobProgress(Stage.RECEIVING, 0.0, "receiving the content image")
 
 
 def _progress_event(progress: JobProgress) -> pb.StylizeEvent:
@@ -53,10 +82,56 @@ class _Output:
         self.data = result.pixels.array.tobytes() if raw else images.encode_png(result.pixels)
 
 
+class _StreamSlots:
+    """Counts Stylize/PredictStyle handlers, refusing beyond ``limit`` (BUSY, retryable).
+
+    Streams are bounded here, not with grpcio's ``maximum_concurrent_rpcs``, so Health
+    and GetInfo always find a free server thread and every refusal carries details.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._lock:
+            if self._count >= self._limit:
+                raise BusyError(
+                    f"the daemon is busy ({self._limit} requests in progress); try again shortly"
+                )
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
+
+
+def _log_call_end(context: grpc.ServicerContext, method: str, done: threading.Event) -> None:
+    """Log calls that ended without an answer from us: cancelled or past their deadline."""
+
+    def on_end() -> None:
+        if done.is_set():
+            return
+        why = "deadline expired" if context.time_remaining() <= 0 else "cancelled by the client"
+        log.info("request ended early method=%s why=%r", method, why)
+
+    context.add_callback(on_end)
+
+
+def _result_bytes(width: int, height: int, channels: int) -> int:
+    """Decoded content + the result, held until the result is sent (PNG <= raw + slack)."""
+    return 2 * width * height * channels + (1 << 16)
+
+
 class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
-    def __init__(self, config: ServerConfig, runner: JobRunner) -> None:
+    def __init__(self, config: ServerConfig, runner: JobRunner, budget: MemoryBudget) -> None:
         self._config = config
         self._runner = runner
+        self._budget = budget
+        self._slots = _StreamSlots(config.max_streams)
         self._resolver: StyleResolver | None = None
         self._ready = threading.Event()
 
@@ -64,13 +139,9 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         self._resolver = resolver
         self._ready.set()
 
-    def _require_ready(self, context: grpc.ServicerContext) -> StyleResolver:
+    def _resolver_or_refuse(self) -> StyleResolver:
         if not self._ready.is_set() or self._resolver is None:
-            context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "the daemon is still loading its models; retry in a few seconds",
-            )
-        assert self._resolver is not None
+            raise NotReadyError("the daemon is still loading its models; retry in a few seconds")
         return self._resolver
 
     # -- Stylize ---------------------------------------------------------------
@@ -78,18 +149,37 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
     def Stylize(
         self, request_iterator: Iterable[pb.StylizeRequest], context: grpc.ServicerContext
     ) -> Iterator[pb.StylizeEvent]:
-        resolver = self._require_ready(context)
+        done = threading.Event()
+        _log_call_end(context, "Stylize", done)
         started = time.perf_counter()
+        reader = RequestReader(iter(request_iterator), self._config.receive_timeout)
         try:
-            setup, data = self._receive(iter(request_iterator))
-            job = wire.stylize_job(
-                setup, wire.content_source(setup.content, data), self._config.max_styles
-            )
-            raw = wire.output_is_raw(setup)
-            output = yield from self._run(resolver, job, raw, context)
+            with contextlib.ExitStack() as held:
+                resolver = self._resolver_or_refuse()
+                held.enter_context(self._slots.hold())
+                setup = self._receive_setup(reader)
+                job = wire.stylize_job(setup, wire.PENDING_CONTENT, self._config.max_styles)
+                check_job(job, resolver.library, self._config.image_limits)
+                expected = self._expected_content_bytes(setup.content)
+                ticket = self._runner.admit()
+                held.callback(ticket.release)  # if the job never runs
+                held.enter_context(self._budget.reserve(expected, "the upload"))
+                yield _progress_event(_accepted(ticket.queued))
+                data = self._receive_content(reader, expected)
+                content = wire.content_source(setup.content, data)
+                held.enter_context(self._reserve_result(content))
+                raw = wire.output_is_raw(setup)
+                job = dataclasses.replace(job, content=content)
+                output = yield from self._run(resolver, ticket, job, raw, context)
+                yield from self._send(output, job, started)
+                done.set()
         except Exception as error:
+            done.set()
             status.abort(context, error)
-            return
+        finally:
+            reader.close()
+
+    def _send(self, output: _Output, job: StylizeJob, started: float) -> Iterator[pb.StylizeEvent]:
         pixels = output.result.pixels
         log.info(
             "stylize done size=%dx%d mode=%s styles=%d strength=%.2f compute=%.3fs total=%.3fs",
@@ -103,75 +193,121 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         )
         yield pb.StylizeEvent(
             result=wire.result_header(
-                pixels, raw, len(output.data), output.result.vector.tolist(), output.result.seconds
+                pixels,
+                output.raw,
+                len(output.data),
+                output.result.vector.tolist(),
+                output.result.seconds,
             )
         )
         chunk = self._config.chunk_bytes
+        view = memoryview(output.data)
         for offset in range(0, len(output.data), chunk):
-            yield pb.StylizeEvent(result_chunk=output.data[offset : offset + chunk])
+            yield pb.StylizeEvent(result_chunk=bytes(view[offset : offset + chunk]))
 
-    def _receive(self, requests: Iterator[pb.StylizeRequest]) -> tuple[pb.StylizeSetup, bytes]:
-        first = next(requests, None)
+    def _receive_setup(self, reader: RequestReader[pb.StylizeRequest]) -> pb.StylizeSetup:
+        first = reader.next_message("setup message")
         if first is None or first.WhichOneof("message") != "setup":
-            raise InvalidInputError("the first message of a Stylize call must be `setup`")
-        setup = first.setup
-        expected = self._expected_content_bytes(setup.content)
-        buffer = bytearray()
-        for message in requests:
-            if message.WhichOneof("message") != "content_chunk":
-                raise InvalidInputError("after `setup`, only `content_chunk` messages may follow")
-            buffer += message.content_chunk
-            if len(buffer) > expected:
-                raise InvalidInputError(
-                    f"content chunks carry more than the declared {expected:,} bytes"
-                )
-        if len(buffer) != expected:
             raise InvalidInputError(
-                f"content ended after {len(buffer):,} of the declared {expected:,} bytes"
+                "the first message of a Stylize call must be `setup`", field="setup"
             )
-        return setup, bytes(buffer)
+        return first.setup
+
+    def _receive_content(
+        self, reader: RequestReader[pb.StylizeRequest], expected: int
+    ) -> bytearray:
+        """The content's bytes, into one buffer of the declared size (no copies)."""
+        buffer = bytearray(expected)
+        received = 0
+        while (message := reader.next_message("content chunk")) is not None:
+            if message.WhichOneof("message") != "content_chunk":
+                raise InvalidInputError(
+                    "after `setup`, only `content_chunk` messages may follow", field="setup"
+                )
+            chunk = message.content_chunk
+            if received + len(chunk) > expected:
+                raise InvalidInputError(
+                    f"content chunks carry more than the declared {expected:,} bytes",
+                    field="content.total_bytes",
+                )
+            buffer[received : received + len(chunk)] = chunk
+            received += len(chunk)
+        if received != expected:
+            raise InvalidInputError(
+                f"content ended after {received:,} of the declared {expected:,} bytes",
+                field="content.total_bytes",
+            )
+        return buffer
 
     def _expected_content_bytes(self, header: pb.ContentHeader) -> int:
         kind = header.WhichOneof("kind")
         if kind == "raw":
             raw = header.raw
             mode = wire.pixel_mode(raw.format, "content image")
-            self._config.image_limits.check(raw.width, raw.height, "content image")
+            try:
+                self._config.image_limits.check(raw.width, raw.height, "content image")
+            except StylizeError as error:
+                error.field = "content.raw"
+                raise
             needed = raw.width * raw.height * mode.channels
             if header.total_bytes != needed:
                 raise InvalidInputError(
                     f"content image: raw {mode.name} {raw.width}x{raw.height} needs "
-                    f"{needed:,} bytes "
-                    f"but total_bytes is {header.total_bytes:,}"
+                    f"{needed:,} bytes but total_bytes is {header.total_bytes:,}",
+                    field="content.total_bytes",
                 )
             return needed
         if kind == "encoded":
             if header.total_bytes == 0:
-                raise InvalidInputError("content image is empty (total_bytes is 0)")
+                raise InvalidInputError(
+                    "content image is empty (total_bytes is 0)", field="content.total_bytes"
+                )
             if header.total_bytes > self._config.max_encoded_bytes:
                 raise LimitExceededError(
                     f"content file is {header.total_bytes:,} bytes; this daemon accepts at most "
-                    f"{self._config.max_encoded_bytes:,}"
+                    f"{self._config.max_encoded_bytes:,}",
+                    field="content.total_bytes",
                 )
             return header.total_bytes
-        raise InvalidInputError("setup.content must say whether the content is `encoded` or `raw`")
+        raise InvalidInputError(
+            "setup.content must say whether the content is `encoded` or `raw`",
+            field="content",
+        )
+
+    def _reserve_result(self, content: ImageSource) -> Reservation:
+        if isinstance(content, RawSource):
+            width, height, channels = content.width, content.height, content.mode.channels
+        else:
+            width, height = images.declared_size(content.data, "content image")
+            self._config.image_limits.check(width, height, "content image")
+            channels = 4
+        return self._budget.reserve(
+            _result_bytes(width, height, channels), f"the {width}x{height} content and result"
+        )
 
     def _run(
-        self, resolver: StyleResolver, job: StylizeJob, raw: bool, context: grpc.ServicerContext
+        self,
+        resolver: StyleResolver,
+        ticket: Ticket,
+        job: StylizeJob,
+        raw: bool,
+        context: grpc.ServicerContext,
     ) -> Generator[pb.StylizeEvent, None, _Output]:
         events: queue.Queue[JobProgress | None] = queue.Queue()
         cancelled = threading.Event()
         context.add_callback(cancelled.set)
 
         def work() -> _Output:
-            result = run_stylize(resolver, job, events.put, cancelled.is_set)
+            try:
+                result = run_stylize(resolver, job, events.put, cancelled.is_set)
+            except CancelledError as error:
+                log.info("job stopped why=%r", str(error))
+                raise
             events.put(JobProgress(Stage.ENCODING, 0.97, "encoding the result"))
             return _Output(result, raw)
 
-        future, queued = self._runner.submit(work)
+        future = ticket.run(work)
         future.add_done_callback(lambda _: events.put(None))  # wakes the stream at once
-        if queued:
-            yield _progress_event(JobProgress(Stage.QUEUED, 0.0, "waiting for a free job slot"))
         while (progress := events.get()) is not None:
             yield _progress_event(progress)
         return future.result()
@@ -181,23 +317,60 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
     def PredictStyle(
         self, request: pb.PredictStyleRequest, context: grpc.ServicerContext
     ) -> pb.PredictStyleResponse:
-        resolver = self._require_ready(context)
+        done = threading.Event()
+        _log_call_end(context, "PredictStyle", done)
         try:
-            source = wire.style_source(request.style, "style")
-            preprocess = wire.preprocess(request.preprocess)
-            future, _ = self._runner.submit(lambda: resolver.vector(source, preprocess, "style"))
-            vector = future.result()
+            resolver = self._resolver_or_refuse()
+            with self._slots.hold():
+                vector = self._predict(resolver, request, context)
         except Exception as error:
+            done.set()
             status.abort(context, error)
             raise
+        done.set()
         return pb.PredictStyleResponse(vector=pb.StyleVector(values=vector.tolist()))
+
+    def _predict(
+        self,
+        resolver: StyleResolver,
+        request: pb.PredictStyleRequest,
+        context: grpc.ServicerContext,
+    ) -> np.ndarray:
+        """Predict in a job slot; a caller that goes away stops it (queued: never runs)."""
+        try:
+            source = wire.style_source(request.style, "style")
+            check_style_source(source, resolver.library, self._config.image_limits, "style")
+        except StylizeError as error:
+            if error.field is None:
+                error.field = "style"
+            raise
+        preprocess = wire.preprocess(request.preprocess)
+        cancelled = threading.Event()
+
+        def work() -> np.ndarray:
+            if cancelled.is_set():
+                raise CancelledError("the request was cancelled before it started")
+            return resolver.vector(source, preprocess, "style")
+
+        future, _ = self._runner.submit(work)
+
+        def on_end() -> None:
+            cancelled.set()
+            future.cancel()
+
+        context.add_callback(on_end)
+        return future.result()
 
     # -- GetInfo -------------------------------------------------------------------
 
     def GetInfo(
         self, request: pb.GetInfoRequest, context: grpc.ServicerContext
     ) -> pb.GetInfoResponse:
-        resolver = self._require_ready(context)
+        try:
+            resolver = self._resolver_or_refuse()
+        except NotReadyError as error:
+            status.abort(context, error)
+            raise
         engine = resolver.engine
         limits = self._config.image_limits
         models = [
@@ -224,6 +397,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 max_styles=self._config.max_styles,
             ),
             named_styles=sorted(resolver.library.styles()),
+            accepted_formats=list(images.ACCEPTED_FORMATS),
             style_vector_size=STYLE_VECTOR_SIZE,
             style_cache=pb.StyleCacheStats(
                 entries=len(resolver.cache), hits=resolver.cache.hits, misses=resolver.cache.misses

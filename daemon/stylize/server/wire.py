@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stylize.engine.errors import InvalidInputError
+from stylize.engine.errors import InvalidInputError, TooManyStylesError
 from stylize.engine.images import PixelMode, Pixels
 from stylize.engine.style_engine import DEFAULT_STYLE_SIZE, StylePreprocess, StylizeOptions
 from stylize.jobs import (
@@ -18,6 +18,8 @@ from stylize.jobs import (
 from stylize.v1 import stylize_pb2 as pb
 
 MAX_STYLE_SIZE = 1024
+# The content of a job built from its setup, before the upload has arrived.
+PENDING_CONTENT = EncodedSource(b"")
 
 PIXEL_MODES: dict[pb.PixelFormat, PixelMode] = {
     pb.PIXEL_FORMAT_RGB8: PixelMode.RGB,
@@ -37,7 +39,7 @@ def pixel_mode(fmt: pb.PixelFormat, what: str) -> PixelMode:
     return mode
 
 
-def raw_source(raw: pb.RawImage, what: str, data: bytes | None = None) -> RawSource:
+def raw_source(raw: pb.RawImage, what: str, data: bytes | bytearray | None = None) -> RawSource:
     return RawSource(
         data=raw.data if data is None else data,
         width=raw.width,
@@ -46,7 +48,7 @@ def raw_source(raw: pb.RawImage, what: str, data: bytes | None = None) -> RawSou
     )
 
 
-def style_source(message: pb.StyleSource, what: str) -> StyleSource:
+def style_source(message: pb.StyleSource, what: str, field: str = "style") -> StyleSource:
     kind = message.WhichOneof("source")
     if kind == "encoded":
         return EncodedSource(message.encoded)
@@ -56,19 +58,22 @@ def style_source(message: pb.StyleSource, what: str) -> StyleSource:
         return VectorSource(tuple(message.vector.values))
     if kind == "named":
         return NamedSource(message.named)
-    raise InvalidInputError(f"{what} is empty: give encoded bytes, raw pixels, a vector or a name")
+    raise InvalidInputError(
+        f"{what} is empty: give encoded bytes, raw pixels, a vector or a name", field=field
+    )
 
 
 def preprocess(message: pb.StylePreprocess) -> StylePreprocess:
     size = message.size or DEFAULT_STYLE_SIZE
     if not 16 <= size <= MAX_STYLE_SIZE:
         raise InvalidInputError(
-            f"style preprocess size {size} must be between 16 and {MAX_STYLE_SIZE}"
+            f"style preprocess size {size} must be between 16 and {MAX_STYLE_SIZE}",
+            field="options.style_preprocess.size",
         )
     return StylePreprocess(size=size, crop=not message.no_crop)
 
 
-def content_source(header: pb.ContentHeader, data: bytes) -> ImageSource:
+def content_source(header: pb.ContentHeader, data: bytes | bytearray) -> ImageSource:
     if header.WhichOneof("kind") == "raw":
         return raw_source(header.raw, "content image", data)
     return EncodedSource(data)
@@ -76,19 +81,21 @@ def content_source(header: pb.ContentHeader, data: bytes) -> ImageSource:
 
 def stylize_job(setup: pb.StylizeSetup, content: ImageSource, max_styles: int) -> StylizeJob:
     if not setup.styles:
-        raise InvalidInputError("no style given: add at least one style source")
+        raise InvalidInputError("no style given: add at least one style source", field="styles")
     if len(setup.styles) > max_styles:
-        raise InvalidInputError(
-            f"{len(setup.styles)} styles given; at most {max_styles} can be mixed"
+        raise TooManyStylesError(
+            f"{len(setup.styles)} styles given; at most {max_styles} can be mixed",
+            field="styles",
         )
     styles = tuple(
         WeightedStyle(
-            source=style_source(s, f"style {i + 1}"),
+            source=style_source(s, f"style {i + 1}", f"styles[{i}]"),
             weight=s.weight if s.HasField("weight") else 1.0,
         )
         for i, s in enumerate(setup.styles)
     )
     options = setup.options
+    output_is_raw(setup)  # refuse an unknown output format now, not after the job
     return StylizeJob(
         content=content,
         styles=styles,
@@ -103,7 +110,9 @@ def output_is_raw(setup: pb.StylizeSetup) -> bool:
     if fmt == pb.OUTPUT_FORMAT_UNSPECIFIED:
         return setup.content.WhichOneof("kind") == "raw"
     if fmt not in (pb.OUTPUT_FORMAT_RAW, pb.OUTPUT_FORMAT_PNG):
-        raise InvalidInputError(f"output format {fmt} is not RAW or PNG")
+        raise InvalidInputError(
+            f"output format {fmt} is not RAW or PNG", field="options.output_format"
+        )
     return fmt == pb.OUTPUT_FORMAT_RAW
 
 

@@ -224,7 +224,7 @@ class StyleCacheStats(_message.Message):
     def __init__(self, entries: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ...) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("version", "models", "device", "limits", "named_styles", "style_vector_size", "style_cache")
+    __slots__ = ("version", "models", "device", "limits", "named_styles", "style_vector_size", "style_cache", "accepted_formats")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -232,6 +232,7 @@ class GetInfoResponse(_message.Message):
     NAMED_STYLES_FIELD_NUMBER: _ClassVar[int]
     STYLE_VECTOR_SIZE_FIELD_NUMBER: _ClassVar[int]
     STYLE_CACHE_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FORMATS_FIELD_NUMBER: _ClassVar[int]
     version: str
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     device: str
@@ -239,4 +240,5 @@ class GetInfoResponse(_message.Message):
     named_styles: _containers.RepeatedScalarFieldContainer[str]
     style_vector_size: int
     style_cache: StyleCacheStats
-    def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ..., style_cache: _Optional[_Union[StyleCacheStats, _Mapping]] = ...) -> None: ...
+    accepted_formats: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ..., style_cache: _Optional[_Union[StyleCacheStats, _Mapping]] = ..., accepted_formats: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -26,7 +26,28 @@ if _version_not_supported:
 
 
 class StyleTransferStub:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: every failed call ends with a status whose google.rpc.Status details
+    (trailer grpc-status-details-bin) carry an ErrorInfo (domain "stylize.v1",
+    `reason` below); retryable refusals add a RetryInfo (retry after its delay),
+    and errors about one field add a BadRequest field violation naming it
+    relative to the request (e.g. "styles[1]", "options.max_side"). Servers also
+    send the grpc-retry-pushback-ms trailer (-1 = do not retry), which gRPC's own
+    retryPolicy honours. Reasons:
+    INVALID_ARGUMENT     INVALID_ARGUMENT    malformed request or image
+    UNSUPPORTED_FORMAT   INVALID_ARGUMENT    not one of GetInfo.accepted_formats
+    TOO_MANY_STYLES      INVALID_ARGUMENT    more than Limits.max_styles
+    UNKNOWN_STYLE        NOT_FOUND           no such named style
+    LIMIT_EXCEEDED       RESOURCE_EXHAUSTED  beyond a size limit (pixels, side, bytes)
+    TOO_LARGE_FOR_MEMORY RESOURCE_EXHAUSTED  needs more memory than the daemon has
+    BUSY                 RESOURCE_EXHAUSTED  retryable: every job slot is taken
+    MEMORY_BUSY          RESOURCE_EXHAUSTED  retryable: memory is held by other jobs
+    RATE_LIMITED         RESOURCE_EXHAUSTED  retryable: this client's share is used up
+    OUT_OF_MEMORY        RESOURCE_EXHAUSTED  the job ran out of memory while running
+    UPLOAD_TIMEOUT       DEADLINE_EXCEEDED   the client stopped sending mid-request
+    NOT_READY            UNAVAILABLE         retryable: loading models or shutting down
+    CANCELLED            CANCELLED           the caller cancelled
+    INTERNAL             INTERNAL            a bug; see the daemon's log
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -52,14 +73,43 @@ class StyleTransferStub:
 
 
 class StyleTransferServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: every failed call ends with a status whose google.rpc.Status details
+    (trailer grpc-status-details-bin) carry an ErrorInfo (domain "stylize.v1",
+    `reason` below); retryable refusals add a RetryInfo (retry after its delay),
+    and errors about one field add a BadRequest field violation naming it
+    relative to the request (e.g. "styles[1]", "options.max_side"). Servers also
+    send the grpc-retry-pushback-ms trailer (-1 = do not retry), which gRPC's own
+    retryPolicy honours. Reasons:
+    INVALID_ARGUMENT     INVALID_ARGUMENT    malformed request or image
+    UNSUPPORTED_FORMAT   INVALID_ARGUMENT    not one of GetInfo.accepted_formats
+    TOO_MANY_STYLES      INVALID_ARGUMENT    more than Limits.max_styles
+    UNKNOWN_STYLE        NOT_FOUND           no such named style
+    LIMIT_EXCEEDED       RESOURCE_EXHAUSTED  beyond a size limit (pixels, side, bytes)
+    TOO_LARGE_FOR_MEMORY RESOURCE_EXHAUSTED  needs more memory than the daemon has
+    BUSY                 RESOURCE_EXHAUSTED  retryable: every job slot is taken
+    MEMORY_BUSY          RESOURCE_EXHAUSTED  retryable: memory is held by other jobs
+    RATE_LIMITED         RESOURCE_EXHAUSTED  retryable: this client's share is used up
+    OUT_OF_MEMORY        RESOURCE_EXHAUSTED  the job ran out of memory while running
+    UPLOAD_TIMEOUT       DEADLINE_EXCEEDED   the client stopped sending mid-request
+    NOT_READY            UNAVAILABLE         retryable: loading models or shutting down
+    CANCELLED            CANCELLED           the caller cancelled
+    INTERNAL             INTERNAL            a bug; see the daemon's log
+    """
 
     def Stylize(self, request_iterator, context):
-        """Stylize one content image. The client sends one StylizeRequest with
-        `setup`, then the content bytes as `content_chunk` messages, then closes
-        its side. The server answers with Progress events, then one ResultHeader,
-        then the result bytes as `result_chunk` messages. Cancelling the call
-        stops the job.
+        """Stylize one content image. Message order:
+        client: one StylizeRequest with `setup`;
+        server: validates the setup and admits the job, or ends the call with an
+        error before reading any content (BUSY, UNKNOWN_STYLE, ...);
+        once admitted it sends one Progress (STAGE_QUEUED while waiting
+        for a job slot, else STAGE_RECEIVING). Clients may wait for this
+        event before sending content, so refused uploads cost nothing;
+        client: the content bytes as `content_chunk` messages, then closes its
+        side (each message must arrive within the daemon's receive
+        timeout, 30 s by default, or the call ends with UPLOAD_TIMEOUT);
+        server: Progress events, then one ResultHeader, then the result bytes as
+        `result_chunk` messages, then OK.
+        Cancelling the call stops the job (a queued job never starts).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,7 +157,28 @@ def add_StyleTransferServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class StyleTransfer:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: every failed call ends with a status whose google.rpc.Status details
+    (trailer grpc-status-details-bin) carry an ErrorInfo (domain "stylize.v1",
+    `reason` below); retryable refusals add a RetryInfo (retry after its delay),
+    and errors about one field add a BadRequest field violation naming it
+    relative to the request (e.g. "styles[1]", "options.max_side"). Servers also
+    send the grpc-retry-pushback-ms trailer (-1 = do not retry), which gRPC's own
+    retryPolicy honours. Reasons:
+    INVALID_ARGUMENT     INVALID_ARGUMENT    malformed request or image
+    UNSUPPORTED_FORMAT   INVALID_ARGUMENT    not one of GetInfo.accepted_formats
+    TOO_MANY_STYLES      INVALID_ARGUMENT    more than Limits.max_styles
+    UNKNOWN_STYLE        NOT_FOUND           no such named style
+    LIMIT_EXCEEDED       RESOURCE_EXHAUSTED  beyond a size limit (pixels, side, bytes)
+    TOO_LARGE_FOR_MEMORY RESOURCE_EXHAUSTED  needs more memory than the daemon has
+    BUSY                 RESOURCE_EXHAUSTED  retryable: every job slot is taken
+    MEMORY_BUSY          RESOURCE_EXHAUSTED  retryable: memory is held by other jobs
+    RATE_LIMITED         RESOURCE_EXHAUSTED  retryable: this client's share is used up
+    OUT_OF_MEMORY        RESOURCE_EXHAUSTED  the job ran out of memory while running
+    UPLOAD_TIMEOUT       DEADLINE_EXCEEDED   the client stopped sending mid-request
+    NOT_READY            UNAVAILABLE         retryable: loading models or shutting down
+    CANCELLED            CANCELLED           the caller cancelled
+    INTERNAL             INTERNAL            a bug; see the daemon's log
+    """
 
     @staticmethod
     def Stylize(request_iterator,

@@ -1,0 +1,83 @@
+"""The one place where a failed call becomes words for a person: what happened, what to do.
+
+The CLI prints these and the GIMP bridge shows them in GIMP's message box; both
+pass the :class:`~stylize.client.ClientError` they got, so the words follow the
+daemon's machine-readable reason and field, never a guess from the status code.
+"""
+
+from __future__ import annotations
+
+from stylize.client import DEFAULT_PORT, ClientError
+
+_LOST_CODES = frozenset({"UNAVAILABLE", "CANCELLED", "UNKNOWN", "INTERNAL", "ABORTED", "DATA_LOSS"})
+
+
+def serve_command(address: str) -> str:
+    """The command that starts a daemon listening on ``address``."""
+    host, _, port = address.rpartition(":")
+    parts = ["stylize serve"]
+    if host not in ("", "127.0.0.1", "localhost", "[::1]"):
+        parts.append(f"--host {host}")
+    if port and port != str(DEFAULT_PORT):
+        parts.append(f"--port {port}")
+    return " ".join(parts)
+
+
+def _what_is_wrong(field: str | None) -> str:
+    if field is None:
+        return "the request"
+    if field.startswith("styles["):
+        index = field[len("styles[") :].split("]", 1)[0]
+        number = int(index) + 1 if index.isdigit() else index
+        return f"style {number}"
+    if "content" in field:
+        return "the image"
+    return f"the option {field}"
+
+
+def explain(error: ClientError, address: str, timeout: float | None, setting: str) -> str:
+    """A message that says what happened and what to do.
+
+    ``setting`` names where the user changes the daemon address or timeout (the CLI's
+    flags, the plug-in's settings), so the advice fits where it is shown.
+    """
+    start = serve_command(address)
+    code, message = error.code, error.message
+    if code == "UNAVAILABLE" and not error.started and not error.reason:
+        text = (
+            f"Cannot reach the Stylize daemon at {address}. Start it with `{start}` and try "
+            f"again (or correct the daemon address: {setting})."
+        )
+    elif code in _LOST_CODES and error.started:
+        text = (
+            f"The Stylize daemon at {address} stopped during the job ({code}: {message}). "
+            f"Restart it with `{start}` and try again; the image was not changed."
+        )
+    elif error.reason == "UPLOAD_TIMEOUT":
+        text = f"The daemon gave up waiting for this request: {message}."
+    elif code == "DEADLINE_EXCEEDED":
+        text = (
+            f"The Stylize daemon did not finish within {timeout or 0:g} seconds. Select a "
+            f"smaller area or image, or allow more time ({setting})."
+        )
+    elif error.reason in ("BUSY", "MEMORY_BUSY", "RATE_LIMITED", "NOT_READY"):
+        text = f"The Stylize daemon is busy: {message}. Try again in a moment."
+    elif code == "RESOURCE_EXHAUSTED":
+        text = (
+            f"The image is too large for this Stylize daemon: {message}. Select a smaller "
+            "area or scale the layer down."
+        )
+    elif code in ("INVALID_ARGUMENT", "NOT_FOUND"):
+        text = f"Stylize cannot use {_what_is_wrong(error.field)}: {message}."
+    elif code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        text = f"The Stylize daemon at {address} refused access: {message}."
+    elif code == "UNIMPLEMENTED":
+        text = (
+            f"The server at {address} is not a compatible Stylize daemon ({message}). "
+            "Update Stylize so the daemon and its clients match."
+        )
+    else:
+        text = f"The Stylize daemon reported {code}: {message}"
+    if error.request_id:
+        text += f" (request id {error.request_id})"
+    return text

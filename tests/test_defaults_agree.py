@@ -1,0 +1,42 @@
+"""Defaults the GIMP side must copy (it cannot import the daemon's package) agree with the
+daemon side's single definitions: address, timeouts, protocol version, config file, formats."""
+
+from __future__ import annotations
+
+import sys
+
+from conftest import REPO
+from stylize import bridge, client, gimp_install
+from stylize.server import config
+from stylize.server.wire import PIXEL_MODES
+from stylize.v1 import stylize_pb2 as pb
+
+sys.path.insert(0, str(REPO / "gimp_plugin"))
+from stylize_gimp import core, protocol
+
+
+def test_address_and_port() -> None:
+    assert core.DEFAULT_ADDRESS == client.DEFAULT_ADDRESS
+    assert f"{config.DEFAULT_HOST}:{config.DEFAULT_PORT}" == client.DEFAULT_ADDRESS
+    assert client.DEFAULT_PORT == config.DEFAULT_PORT
+
+
+def test_timeouts() -> None:
+    assert core.DEFAULT_TIMEOUT == client.DEFAULT_TIMEOUT
+    assert core.DEFAULT_CONNECT_TIMEOUT == client.DEFAULT_CONNECT_TIMEOUT
+
+
+def test_protocol_version_and_config_file() -> None:
+    assert protocol.VERSION == bridge.PROTOCOL_VERSION
+    assert core.CONFIG_FILE == gimp_install.CONFIG_FILE
+
+
+def test_pixel_formats() -> None:
+    gimp_side = {name: bpp for name, bpp, _babl in core._FORMATS.values()}
+    assert gimp_side == client.CHANNELS == bridge.CHANNELS
+    wire = {
+        pb.PixelFormat.Name(fmt).removeprefix("PIXEL_FORMAT_"): mode.channels
+        for fmt, mode in PIXEL_MODES.items()
+    }
+    assert wire == client.CHANNELS
+    assert {name: pb.PixelFormat.Value(f"PIXEL_FORMAT_{name}") for name in wire} == client.FORMATS
