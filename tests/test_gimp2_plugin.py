@@ -424,7 +424,19 @@ def test_daemon_dies_mid_job(gimp2: Gimp2, tmp_path: Path, monkeypatch) -> None:
     assert killed
     assert_unchanged(image, src, before, undo_before)
     message = gimp2.gimp.state.messages[0]
-    assert "stopped during the job" in message and "stylize serve" in message
+    port = daemon.address.rpartition(":")[2]
+    assert "stopped during the job" in message and f"stylize serve --port {port}" in message
+
+    # The same GIMP session picks up a daemon restarted on the same port.
+    monkeypatch.setattr(gimp2.gimp, "progress_update", real_update)
+    restarted = start_daemon(tmp_path / "restarted.log", "--port", port)
+    try:
+        small, small_src = make_image(gimp2, size=(64, 48), image_size=(64, 48))
+        layers_before = len(small.layers)
+        gimp2.stylize(small, small_src, restarted.address)
+    finally:
+        stop_daemon(restarted)
+    assert len(small.layers) == layers_before + 1, gimp2.gimp.state.messages
 
 
 def test_timeout(gimp2: Gimp2, daemon_address: str) -> None:
