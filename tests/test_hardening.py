@@ -82,8 +82,8 @@ class Stall:
         return caught.value
 
     def close(self) -> None:
+        self.call.cancel()  # before releasing the requests, so the call never half-closes
         self.release.set()
-        self.call.cancel()
         self.channel.close()
 
 
@@ -557,3 +557,54 @@ def test_pil_is_not_asked_for_other_formats() -> None:
         images.decode(stream.getvalue(), images.ImageLimits(), "style")
     gif = encode(Image.new("RGB", (32, 32), (10, 20, 30)), "GIF")
     assert images.decode(gif, images.ImageLimits(), "style").width == 32
+
+
+# -- the one retry loop ------------------------------------------------------------------
+
+
+def test_no_extra_probe_before_each_call(daemon_address: str) -> None:
+    with StylizeClient(daemon_address) as c:
+        probes: list[object] = []
+        real = c._stub.GetInfo
+        c._stub.GetInfo = lambda *a, **k: probes.append(a) or real(*a, **k)  # type: ignore[method-assign]
+        for _ in range(2):
+            c.stylize(encode(sample_photo(32, 32)), [STYLE])
+        c.predict_style(STYLE)
+    assert probes == []
+
+
+def test_a_daemon_that_starts_late_is_waited_for(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started: list[DaemonProcess] = []
+    thread = threading.Thread(
+        target=lambda: started.append(start_daemon(tmp_path / "late.log", "--port", str(port)))
+    )
+    thread.start()  # the client below calls before the daemon listens
+    try:
+        with StylizeClient(f"127.0.0.1:{port}", connect_timeout=120) as c:
+            assert c.predict_style(STYLE)
+    finally:
+        thread.join(150)
+        for daemon in started:
+            stop_daemon(daemon)
+
+
+def test_retry_loop_gives_up_on_errors_that_retrying_cannot_fix() -> None:
+    attempts: list[int] = []
+
+    def refuse(reason: str, retry_after: float | None) -> object:
+        attempts.append(1)
+        raise ClientError("RESOURCE_EXHAUSTED", "no", reason=reason, retry_after=retry_after)
+
+    with StylizeClient("127.0.0.1:9", timeout=0.5) as c:
+        with pytest.raises(ClientError):
+            c._retrying(lambda: refuse("LIMIT_EXCEEDED", None))
+        assert len(attempts) == 1
+        attempts.clear()
+        with pytest.raises(ClientError):
+            c._retrying(lambda: refuse("BUSY", 0.1))  # retried until the timeout
+        assert 2 <= len(attempts) <= 6

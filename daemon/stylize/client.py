@@ -5,10 +5,11 @@ so the GIMP bridge and other lightweight programs can use it.
 
 Retries happen in two layers, both driven by the daemon's refusals: gRPC's own
 ``retryPolicy`` (the channel's service config, :func:`service_config`) replays
-calls that the daemon refused before answering (it sends the setup, then waits
-for the daemon's first event before sending content, so a refused upload costs
-nothing), and :meth:`StylizeClient._retrying` — the one retry loop — repeats a
-call whose status carries a ``google.rpc.RetryInfo`` until the call's time is up.
+calls that the daemon refused before answering (the client sends the setup, then
+waits for the daemon's first event before sending content, so a refused upload
+costs nothing and stays replayable), and :meth:`StylizeClient._retrying` — the
+one retry loop — waits for a daemon that is starting and repeats a call whose
+status carries a ``google.rpc.RetryInfo`` until the call's time is up.
 """
 
 from __future__ import annotations
@@ -218,7 +219,6 @@ class StylizeClient:
         else:
             self._channel = grpc.insecure_channel(self.address, options=options)
         self._stub = stylize_pb2_grpc.StyleTransferStub(self._channel)
-        self._reachable = False  # probed once per client, before its first call
 
     def __enter__(self) -> StylizeClient:
         return self
@@ -235,44 +235,31 @@ class StylizeClient:
         self._channel.close()
 
     def wait_until_reachable(self) -> None:
-        """Wait up to ``connect_timeout`` for a daemon that answers (and has loaded its models).
-
-        Probes with GetInfo rather than a channel-state watcher: a refused
-        connection fails fast, so this costs one round trip, once per client.
-        """
-        if self._reachable:
-            return
-        deadline = time.monotonic() + self.connect_timeout
-        while True:
-            try:
-                self._stub.GetInfo(
-                    pb.GetInfoRequest(),
-                    timeout=max(self.connect_timeout, 1.0),
-                    metadata=self._metadata,
-                )
-                self._reachable = True
-                return
-            except grpc.RpcError as error:
-                if error.code() != grpc.StatusCode.UNAVAILABLE:
-                    self._reachable = True
-                    return  # it answers; the real call reports auth or other problems
-                if time.monotonic() >= deadline:
-                    raise client_error(error, self.address) from None
-            time.sleep(_PROBE_INTERVAL)
+        """Wait up to ``connect_timeout`` for a daemon that answers and has loaded its models."""
+        self.info()
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
-        """Run ``attempt`` until it succeeds, fails for good, or the call's time is up.
+        """Run ``attempt`` until it succeeds, fails for good, or its time is up.
 
-        Retries only what the daemon marked retryable (RetryInfo) and had not started,
-        waiting the delay it asked for: the one retry loop of every bundled client.
+        The one retry loop of every bundled client. It repeats a call that never reached
+        a daemon (none listening yet, or still loading: for up to ``connect_timeout``),
+        and a refusal the daemon marked retryable (RetryInfo: BUSY, MEMORY_BUSY, ...) with
+        the delay it asked for, until the call's ``timeout``. A job the daemon had accepted
+        is never repeated.
         """
-        deadline = time.monotonic() + (self.timeout or DEFAULT_TIMEOUT)
+        started = time.monotonic()
+        deadline = started + (self.timeout or DEFAULT_TIMEOUT)
+        connect_deadline = started + self.connect_timeout
         while True:
             try:
                 return attempt()
             except ClientError as error:
+                if error.started:
+                    raise
                 delay = error.retry_after
-                if delay is None or error.started:
+                if delay is None and _not_reached(error):
+                    delay = _PROBE_INTERVAL if time.monotonic() < connect_deadline else None
+                if delay is None:
                     raise
                 delay = min(max(delay, 0.05), _MAX_RETRY_DELAY)
                 if time.monotonic() + delay >= deadline:
@@ -280,8 +267,6 @@ class StylizeClient:
                 time.sleep(delay)
 
     def _call(self, method: Callable[..., T], request: object) -> T:
-        self.wait_until_reachable()
-
         def attempt() -> T:
             try:
                 return method(request, timeout=self.timeout, metadata=self._metadata)
@@ -313,7 +298,6 @@ class StylizeClient:
         setup = pb.StylizeSetup(
             content=header, styles=list(styles), strength=strength, options=options
         )
-        self.wait_until_reachable()
         return self._retrying(lambda: self._stylize_once(setup, data, on_progress))
 
     def _stylize_once(
@@ -386,6 +370,11 @@ def _details(error: grpc.RpcError) -> tuple[str, str | None, float | None]:
     return reason, field, retry_after
 
 
+def _not_reached(error: ClientError) -> bool:
+    """The call failed before any daemon answered it (transport UNAVAILABLE, or NOT_READY)."""
+    return error.code == "UNAVAILABLE" and error.reason in ("", "NOT_READY") and not error.started
+
+
 def _request_id(error: grpc.RpcError) -> str | None:
     trailers = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
     for key, value in trailers or ():
@@ -400,7 +389,6 @@ def client_error(error: grpc.RpcError, address: str, started: bool = False) -> C
     details = (error.details() if hasattr(error, "details") else str(error)) or code.name
     reason, field, retry_after = _details(error)
     if code == grpc.StatusCode.UNAVAILABLE and not reason:  # transport: no daemon answered
-        retry_after = None  # gRPC already retried; the caller's wait loop decides
         details = (
             f"the Stylize daemon at {address} stopped during the job ({details})"
             if started
