@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import SAMPLES, STYLES, encode, mean_abs_diff, sample_photo
 from PIL import Image
-from stylize.cli import parse_style_spec
+from stylize.apply_plan import parse_style_spec
 
 
 def run(
@@ -149,3 +150,139 @@ def test_info_lists_models(daemon_address: str) -> None:
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert {m["name"] for m in info["models"]} == {"style_predictor", "transformer"}
+
+
+# -- conventions: files, weights, stdio, outputs, batches, JSON, completion -------------
+
+
+def photo_file(tmp_path: Path, name: str = "photo.png", size: tuple[int, int] = (64, 48)) -> Path:
+    path = tmp_path / name
+    sample_photo(*size).save(path)
+    return path
+
+
+def test_a_missing_style_file_says_no_such_file(tmp_path: Path) -> None:
+    done = run(
+        "apply",
+        str(photo_file(tmp_path)),
+        "--style",
+        "nope/painting.jpg",
+        "-o",
+        str(tmp_path / "o.png"),
+        "--address",
+        "127.0.0.1:9",
+    )
+    assert done.returncode == 1
+    assert "no such file: nope/painting.jpg" in done.stderr and "unknown style" not in done.stderr
+
+
+def test_a_bad_weight_is_a_usage_error(tmp_path: Path) -> None:
+    done = run(
+        "apply",
+        str(photo_file(tmp_path)),
+        "--style",
+        "starry_night:lots",
+        "-o",
+        str(tmp_path / "o.png"),
+        "--address",
+        "127.0.0.1:9",
+    )
+    assert done.returncode == 2 and "'lots' is not a weight" in done.stderr
+
+
+def test_an_unknown_output_extension_is_refused_before_the_job(tmp_path: Path) -> None:
+    # No daemon listens at 127.0.0.1:9: a job that ran would fail with exit 1, not 2.
+    done = run(
+        "apply",
+        str(photo_file(tmp_path)),
+        "--style",
+        "starry_night",
+        "-o",
+        str(tmp_path / "o.xyz"),
+        "--address",
+        "127.0.0.1:9",
+    )
+    assert done.returncode == 2 and "must end in one of .png" in done.stderr
+
+
+def test_stdin_to_stdout(daemon_address: str, tmp_path: Path) -> None:
+    photo = photo_file(tmp_path).read_bytes()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stylize",
+            "apply",
+            "-",
+            "--style",
+            "starry_night",
+            "-o",
+            "-",
+            "--address",
+            daemon_address,
+            "--quiet",
+        ],
+        input=photo,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = Image.open(io.BytesIO(done.stdout))
+    assert (out.format, out.size) == ("PNG", (64, 48))
+
+
+def test_batch_each_style_with_json_and_one_bar(daemon_address: str, tmp_path: Path) -> None:
+    photo_file(tmp_path, "a.png")
+    photo_file(tmp_path, "b.png", (48, 40))
+    done = run(
+        "apply",
+        str(tmp_path / "*.png"),
+        "--style",
+        "starry_night",
+        "--style",
+        "great_wave",
+        "--each-style",
+        "-o",
+        str(tmp_path / "out") + "/",
+        "--json",
+        "--max-side",
+        "32",
+        "--address",
+        daemon_address,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    names = sorted(Path(r["output"]).name for r in records)
+    assert names == [
+        "a-great_wave.png",
+        "a-starry_night.png",
+        "b-great_wave.png",
+        "b-starry_night.png",
+    ]
+    assert all(Image.open(r["output"]).size in ((64, 48), (48, 40)) for r in records)
+    assert all(r["seconds"] > 0 and len(r["styles"]) == 1 for r in records)
+    progress = [line for line in done.stderr.splitlines() if "%" in line]
+    fractions = [int(line.split("%")[0]) for line in progress]
+    assert fractions == sorted(fractions) and "[4/4] b.png" in done.stderr
+    assert "stylizing at 32x24 (scaled from 64x48)" in done.stderr
+
+
+def test_several_results_need_a_folder_or_template(tmp_path: Path) -> None:
+    done = run(
+        "apply",
+        str(photo_file(tmp_path)),
+        "--style",
+        "starry_night",
+        "--style",
+        "great_wave",
+        "--each-style",
+        "-o",
+        str(tmp_path / "one.png"),
+    )
+    assert done.returncode == 2 and "writes several" in done.stderr
+
+
+def test_shell_completion() -> None:
+    done = run("completion", "bash")
+    assert done.returncode == 0 and "apply" in done.stdout and "--each-style" in done.stdout

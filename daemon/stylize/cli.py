@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from stylize import __version__, client, gimp_install, user_messages
+from stylize import __version__, apply_plan, client, gimp_install, user_messages
 from stylize.client import ClientError, StylizeClient
 from stylize.progress_bar import ProgressBar
 from stylize.style_library import StyleLibrary
@@ -28,23 +29,6 @@ class UsageError(Exception):
 
 
 # -- argument helpers ----------------------------------------------------------
-
-
-def parse_style_spec(spec: str) -> tuple[str, float]:
-    """``FILE[:WEIGHT]`` or ``NAME[:WEIGHT]``; the weight is whatever follows the last colon."""
-    head, sep, tail = spec.rpartition(":")
-    if sep and head:
-        try:
-            return head, float(tail)
-        except ValueError:
-            pass
-    return spec, 1.0
-
-
-def _style_source(spec: str) -> tuple[str, float, bool]:
-    """(file path or style name, weight, is_file)."""
-    target, weight = parse_style_spec(spec)
-    return target, weight, Path(target).is_file()
 
 
 def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,26 +73,42 @@ def _wire_options(args: argparse.Namespace):  # -> pb.StylizeOptions
     )
 
 
-def _apply_remote(args: argparse.Namespace, bar: ProgressBar) -> bytes:
-    styles = []
-    for spec in args.style:
-        target, weight, is_file = _style_source(spec)
-        styles.append(
-            client.file_style(target, weight) if is_file else client.named_style(target, weight)
-        )
+def _read_content(content: str) -> bytes:
+    return sys.stdin.buffer.read() if content == apply_plan.STDIO else Path(content).read_bytes()
+
+
+Report = Callable[[float, str], None]
+Runner = Callable[[apply_plan.ApplyJob, Report], tuple[bytes, float]]
+
+
+@contextlib.contextmanager
+def _remote_runner(args: argparse.Namespace) -> Iterator[Runner]:
+    """Runs jobs through the daemon; yields run(job, report) -> (PNG bytes, seconds)."""
     with StylizeClient(args.address, timeout=args.timeout) as daemon:
-        result = daemon.stylize(
-            Path(args.content).read_bytes(),
-            styles,
-            strength=args.strength,
-            options=_wire_options(args),
-            on_progress=lambda p: bar.update(p.fraction, p.message),
-        )
-    assert result.encoded is not None
-    return result.encoded
+
+        def run(job: apply_plan.ApplyJob, report: Report) -> tuple[bytes, float]:
+            styles = [
+                client.file_style(s.target, s.weight)
+                if s.is_file
+                else client.named_style(s.target, s.weight)
+                for s in job.styles
+            ]
+            result = daemon.stylize(
+                _read_content(job.content),
+                styles,
+                strength=args.strength,
+                options=_wire_options(args),
+                on_progress=lambda p: report(p.fraction, p.message),
+            )
+            assert result.encoded is not None
+            return result.encoded, result.seconds
+
+        yield run
 
 
-def _apply_local(args: argparse.Namespace, bar: ProgressBar) -> bytes:
+@contextlib.contextmanager
+def _local_runner(args: argparse.Namespace, bar: ProgressBar) -> Iterator[Runner]:
+    """Runs jobs in this process (models loaded once for the whole batch)."""
     from stylize.engine import images
     from stylize.engine.style_cache import StyleVectorCache
     from stylize.engine.style_engine import StyleEngine, StylePreprocess, StylizeOptions
@@ -118,44 +118,58 @@ def _apply_local(args: argparse.Namespace, bar: ProgressBar) -> bytes:
         StyleResolver,
         StylizeJob,
         WeightedStyle,
+        check_job,
         run_stylize,
     )
 
-    styles = []
-    for spec in args.style:
-        target, weight, is_file = _style_source(spec)
-        source = EncodedSource(Path(target).read_bytes()) if is_file else NamedSource(target)
-        styles.append(WeightedStyle(source, weight))
     bar.update(0.0, "loading models")
-    resolver = StyleResolver(
-        StyleEngine(), StyleLibrary(), StyleVectorCache(), images.ImageLimits()
-    )
-    job = StylizeJob(
-        content=EncodedSource(Path(args.content).read_bytes()),
-        styles=tuple(styles),
-        strength=args.strength,
-        preprocess=StylePreprocess(size=args.style_size, crop=not args.no_crop),
-        options=StylizeOptions(max_side=args.max_side, preserve_colors=args.preserve_colors),
-    )
-    result = run_stylize(resolver, job, lambda p: bar.update(p.fraction, p.message), lambda: False)
-    return images.encode_png(result.pixels)
+    library = StyleLibrary()
+    resolver = StyleResolver(StyleEngine(), library, StyleVectorCache(), images.ImageLimits())
+
+    def run(job: apply_plan.ApplyJob, report: Report) -> tuple[bytes, float]:
+        styles = tuple(
+            WeightedStyle(
+                EncodedSource(Path(s.target).read_bytes()) if s.is_file else NamedSource(s.target),
+                s.weight,
+            )
+            for s in job.styles
+        )
+        stylize_job = StylizeJob(
+            content=EncodedSource(_read_content(job.content)),
+            styles=styles,
+            strength=args.strength,
+            preprocess=StylePreprocess(size=args.style_size, crop=not args.no_crop),
+            options=StylizeOptions(max_side=args.max_side, preserve_colors=args.preserve_colors),
+        )
+        check_job(stylize_job, library, resolver.limits)
+        result = run_stylize(
+            resolver, stylize_job, lambda p: report(p.fraction, p.message), lambda: False
+        )
+        return images.encode_png(result.pixels), result.seconds
+
+    yield run
 
 
-def _save(png: bytes, output: Path) -> None:
+def _save(png: bytes, output: str) -> None:
     """Write the PNG as is, or convert it for other extensions (JPEG drops alpha)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".png":
-        output.write_bytes(png)
+    if output == apply_plan.STDIO:
+        sys.stdout.buffer.write(png)
+        sys.stdout.buffer.flush()
+        return
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".png":
+        path.write_bytes(png)
         return
     from PIL import Image
 
     image: Image.Image = Image.open(io.BytesIO(png))
-    if output.suffix.lower() in (".jpg", ".jpeg") and image.mode in ("RGBA", "LA"):
+    if path.suffix.lower() in (".jpg", ".jpeg") and image.mode in ("RGBA", "LA"):
         image = image.convert("RGB" if image.mode == "RGBA" else "L")
-    image.save(output)
+    image.save(path)
 
 
-def cmd_apply(args: argparse.Namespace) -> int:
+def _plan(args: argparse.Namespace) -> list[apply_plan.ApplyJob]:
     from stylize.engine.images import MIN_SIDE
 
     if args.max_side and args.max_side < MIN_SIDE:
@@ -163,11 +177,47 @@ def cmd_apply(args: argparse.Namespace) -> int:
             f"--max-side {args.max_side} is too small: use 0 (full resolution) or at least "
             f"{MIN_SIDE}"
         )
+    if args.json and args.output == apply_plan.STDIO:
+        raise UsageError("--json writes to standard output, so --output cannot be - as well")
+    styles = [apply_plan.style_spec(spec) for spec in args.style]
+    contents = apply_plan.expand_contents(args.content)
+    return apply_plan.plan(contents, styles, args.output, args.each_style)
+
+
+def _report_done(args: argparse.Namespace, job: apply_plan.ApplyJob, seconds: float) -> None:
+    if args.json:
+        record = {
+            "content": job.content,
+            "styles": [{"style": s.target, "weight": s.weight} for s in job.styles],
+            "output": job.output,
+            "seconds": round(seconds, 3),
+        }
+        print(json.dumps(record), flush=True)
+    elif job.output != apply_plan.STDIO:
+        print(job.output, flush=True)
+
+
+def _batch_report(bar: ProgressBar, index: int, count: int, content: str) -> Report:
+    """Progress of job ``index`` of ``count`` on the one bar of the whole batch."""
+    prefix = f"[{index + 1}/{count}] " if count > 1 else ""
+    name = "stdin" if content == apply_plan.STDIO else Path(content).name
+
+    def report(fraction: float, message: str) -> None:
+        bar.update((index + fraction) / count, f"{prefix}{name}: {message}")
+
+    return report
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    jobs = _plan(args)  # every refusal that needs no daemon happens here, before any job
     bar = ProgressBar(enabled=not args.quiet)
-    png = (_apply_local if args.local else _apply_remote)(args, bar)
+    runner = _local_runner(args, bar) if args.local else _remote_runner(args)
+    with runner as run:
+        for index, job in enumerate(jobs):
+            png, seconds = run(job, _batch_report(bar, index, len(jobs), job.content))
+            _save(png, job.output)
+            _report_done(args, job, seconds)
     bar.finish("done")
-    _save(png, Path(args.output))
-    print(args.output)
     return 0
 
 
@@ -175,7 +225,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_predict_style(args: argparse.Namespace) -> int:
-    target, _, is_file = _style_source(args.style)
+    spec = apply_plan.style_spec(args.style)
+    target, is_file = spec.target, spec.is_file
     if args.local:
         from stylize.engine import images
         from stylize.engine.style_engine import StyleEngine, StylePreprocess
@@ -348,9 +399,16 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
 
 def _add_apply_command(commands: argparse._SubParsersAction) -> None:
     apply = commands.add_parser(
-        "apply", help="stylize an image", description="Stylize CONTENT with one or more styles."
+        "apply",
+        help="stylize images",
+        description="Stylize each CONTENT with the mix of --style images (or, with "
+        "--each-style, once per style). One progress bar covers the whole batch.",
     )
-    apply.add_argument("content", help="content image file")
+    apply.add_argument(
+        "content",
+        nargs="+",
+        help="content image files or globs ('photos/*.jpg'); - reads standard input",
+    )
     apply.add_argument(
         "--style",
         "-s",
@@ -366,7 +424,19 @@ def _add_apply_command(commands: argparse._SubParsersAction) -> None:
         "--output",
         "-o",
         required=True,
-        help="output file (.png keeps alpha; .jpg, .webp, .tif also work)",
+        help="output file (.png keeps alpha; .jpg, .webp, .tif, .bmp also work; - writes PNG "
+        "to standard output); for several results a folder or a template with {stem}, "
+        f"{{style}}, {{n}} (default name in a folder: {apply_plan.DEFAULT_TEMPLATE})",
+    )
+    apply.add_argument(
+        "--each-style",
+        action="store_true",
+        help="one result per --style instead of one result mixing them",
+    )
+    apply.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON line per result (content, styles, output, seconds)",
     )
     apply.add_argument(
         "--max-side",
@@ -434,6 +504,24 @@ def _add_info_command(commands: argparse._SubParsersAction) -> None:
     info.set_defaults(func=cmd_info)
 
 
+def _add_completion_command(commands: argparse._SubParsersAction) -> None:
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script",
+        description="Print a completion script, e.g.: stylize completion bash > "
+        "~/.local/share/bash-completion/completions/stylize",
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"])
+    completion.set_defaults(func=cmd_completion)
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stylize", description="Neural style transfer served by a local gRPC daemon."
@@ -450,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_styles_command(commands)
     _add_info_command(commands)
     gimp_install.register(commands)  # stylize gimp install / uninstall
+    _add_completion_command(commands)
     return parser
 
 
@@ -464,6 +553,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except UsageError as error:
         parser.error(str(error))  # exits with EXIT_USAGE
+    except apply_plan.PlanError as error:
+        if error.usage:
+            parser.error(str(error))
+        print(f"stylize: {error}", file=sys.stderr)
+        return EXIT_RUNTIME
     except ClientError as error:
         address = getattr(args, "address", None) or client.default_address()
         message = user_messages.explain(error, address, getattr(args, "timeout", None), _SETTING)

@@ -238,7 +238,7 @@ def run_stylize(
         content = decode_image(job.content, resolver.limits, "content image")
     except StylizeError as error:
         raise _with_field(error, "content") from None
-    _working_size(content, job.options.max_side)
+    work_width, work_height = _working_size(content, job.options.max_side)
     report(JobProgress(Stage.PREDICTING_STYLE, _STYLE_SHARE[0], "predicting style vectors"))
     vectors = []
     for index, style in enumerate(job.styles):
@@ -250,16 +250,15 @@ def run_stylize(
     if strength < 1.0:
         own = resolver.vector(job.content, job.preprocess, "content image")
         mixed = style_mixing.with_strength(mixed, own, strength)
-    report(
-        JobProgress(
-            Stage.STYLIZING, _STYLIZE_SHARE[0], f"stylizing {content.width}x{content.height}"
-        )
-    )
+    size = f"{work_width}x{work_height}"
+    if (work_width, work_height) != (content.width, content.height):
+        size += f" (scaled from {content.width}x{content.height})"
+    report(JobProgress(Stage.STYLIZING, _STYLIZE_SHARE[0], f"stylizing at {size}"))
 
     def on_step(step: StylizeProgress) -> None:
         low, high = _STYLIZE_SHARE
         fraction = low + (high - low) * step.fraction
-        report(JobProgress(Stage.STYLIZING, fraction, f"stylizing: {step.stage} done"))
+        report(JobProgress(Stage.STYLIZING, fraction, f"stylizing at {size}: {step.stage} done"))
 
     pixels = resolver.engine.stylize(content, mixed, job.options, on_step, cancelled)
     return JobResult(pixels=pixels, vector=mixed, seconds=time.perf_counter() - started)
