@@ -31,6 +31,11 @@ def test_protocol_version_and_config_file() -> None:
     assert core.CONFIG_FILE == gimp_install.CONFIG_FILE
 
 
+def test_colour_matches() -> None:
+    assert core.COLOR_MATCHES == bridge.COLOR_MATCHES
+    assert len(core.COLOR_MATCH_LABELS) == len(core.COLOR_MATCHES)
+
+
 def test_pixel_formats() -> None:
     gimp_side = {name: bpp for name, bpp, _babl in core._FORMATS.values()}
     assert gimp_side == client.CHANNELS == bridge.CHANNELS

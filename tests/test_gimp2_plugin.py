@@ -47,9 +47,20 @@ class Gimp2:
         style2="",
         weight2=1.0,
         keep_colors=False,
+        color_match=0,
     ):
         return self.run(
-            image, drawable, style, strength, style2, weight2, "", 1.0, address, keep_colors
+            image,
+            drawable,
+            style,
+            strength,
+            style2,
+            weight2,
+            "",
+            1.0,
+            address,
+            keep_colors,
+            color_match,
         )
 
 
@@ -166,6 +177,7 @@ def test_registers_under_filters_artistic_for_rgb_and_gray(gimp2: Gimp2) -> None
         (e.PF_SLIDER, "weight3"),
         (e.PF_STRING, "address"),
         (e.PF_TOGGLE, "keep_colors"),
+        (e.PF_OPTION, "color_match"),
     ]
     assert [p[4] for p in proc["params"] if p[0] == e.PF_SLIDER] == [(0.0, 1.0, 0.05)] * 3
 
@@ -274,6 +286,28 @@ def test_keep_colours_keeps_the_layers_chroma(gimp2: Gimp2, daemon_address: str)
     assert mean_diff(kept.pixels(), src.pixels()) > 10  # still stylized (luminance)
     assert mean_diff(chroma(kept), chroma(src)) < 3
     assert mean_diff(chroma(plain), chroma(src)) > 3 * mean_diff(chroma(kept), chroma(src))
+
+
+def test_style_palette_and_a_contradiction(gimp2: Gimp2, daemon_address: str) -> None:
+    import numpy as np
+    from conftest import STYLES
+    from PIL import Image
+    from stylize.engine import colour_transfer
+
+    def lab_mean(rgb: np.ndarray) -> np.ndarray:
+        return colour_transfer.to_lab(np.ascontiguousarray(rgb)).reshape(-1, 3).mean(axis=0)
+
+    image, src = make_image(gimp2)
+    gimp2.stylize(image, src, daemon_address, color_match=2)  # "Take the style's palette"
+    assert gimp2.gimp.state.messages == []
+    layer = image.layers[0]
+    out = np.frombuffer(layer.pixels(), np.uint8).reshape(layer.height, layer.width, 3)
+    painting = np.asarray(Image.open(STYLES / "starry_night.jpg").convert("RGB"))
+    assert np.linalg.norm(lab_mean(out) - lab_mean(painting)) < 3.0
+
+    layers = len(image.layers)
+    gimp2.stylize(image, src, daemon_address, keep_colors=True, color_match=2)
+    assert len(image.layers) == layers and "contradict" in gimp2.gimp.state.messages[-1]
 
 
 def test_selection_sends_its_bounding_box_and_masks_the_result(

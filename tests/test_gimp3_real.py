@@ -30,7 +30,7 @@ pytestmark = pytest.mark.gimp3
 HARNESS = REPO / "tests" / "gimp3" / "chroot.sh"
 BATCH = REPO / "tests" / "gimp3" / "batch_stylize.py"
 VENV_PYTHON = "/opt/stylize-venv/bin/python"
-CASES = ("selection", "alpha", "gray", "colors", "down")
+CASES = ("selection", "alpha", "gray", "colors", "palette", "down")
 # the pure-Python part of our package the bridge needs (no numpy, no TensorFlow)
 BRIDGE_FILES = (
     "__init__.py",
@@ -221,6 +221,25 @@ def test_daemon_not_running_leaves_the_image_alone(gimp_run: Path) -> None:
     assert rep["layers"] == rep["layers_before"]
     assert not rep["dirty"]  # nothing was pushed on the undo stack
     assert blob(gimp_run, "down", "source_after") == blob(gimp_run, "down", "source_before")
+
+
+def test_style_palette_colour_matching(gimp_run: Path) -> None:
+    import numpy as np
+    from PIL import Image
+    from stylize.engine import colour_transfer
+
+    rep = report(gimp_run, "palette")
+    assert_new_layer_above_source(rep)
+    result = blob(gimp_run, "palette", "result")
+    plain = blob(gimp_run, "colors", "source_before")  # the same photo, unstylized
+
+    def lab_mean(rgb: np.ndarray) -> np.ndarray:
+        return colour_transfer.to_lab(np.ascontiguousarray(rgb)).reshape(-1, 3).mean(axis=0)
+
+    painting = lab_mean(np.asarray(Image.open(STYLES / "starry_night.jpg").convert("RGB")))
+    out = lab_mean(np.frombuffer(result, np.uint8).reshape(64, 96, 3))
+    photo = lab_mean(np.frombuffer(plain, np.uint8).reshape(64, 96, 3))
+    assert np.linalg.norm(out - painting) < 3.0 < np.linalg.norm(photo - painting)
 
 
 def test_keep_colours_keeps_the_layers_chroma(gimp_run: Path) -> None:

@@ -30,6 +30,7 @@ PROTOCOL_VERSION = 1  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests chec
 _LENGTH = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
 CHANNELS = {"RGB8": 3, "RGBA8": 4, "GRAY8": 1, "GRAYA8": 2}  # = stylize.client.CHANNELS
+COLOR_MATCHES = ("none", "content", "style")  # = stylize.v1.ColorMatch, lower case
 
 Event = dict[str, Any]
 Emit = Callable[[Event, bytes], None]
@@ -113,6 +114,7 @@ class JobRequest:
     connect_timeout: float | None
     strength: float
     keep_colors: bool
+    color_match: str  # none | content | style
     width: int
     height: int
     format: str  # RGB8 | RGBA8 | GRAY8 | GRAYA8
@@ -136,6 +138,7 @@ def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> Jo
             connect_timeout=_optional_float(header, "connect_timeout"),
             strength=float(header["strength"]),
             keep_colors=bool(header.get("keep_colors", False)),
+            color_match=str(header.get("color_match") or "none"),
             width=width,
             height=height,
             format=str(fmt),
@@ -149,6 +152,8 @@ def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> Jo
         raise BridgeError("INVALID_ARGUMENT", f"malformed request header: {e!r}") from e
     if fmt not in CHANNELS:
         raise BridgeError("INVALID_ARGUMENT", f"unknown pixel format {fmt!r}")
+    if request.color_match not in COLOR_MATCHES:
+        raise BridgeError("INVALID_ARGUMENT", f"unknown colour matching {request.color_match!r}")
     if len(content) != width * height * CHANNELS[fmt]:
         raise BridgeError(
             "INVALID_ARGUMENT", f"{len(content)} bytes of pixels for {width}x{height} {fmt}"
@@ -199,7 +204,12 @@ def run_job(request: JobRequest, emit: Emit) -> None:
                 image,
                 sources,
                 strength=request.strength,
-                options=client.pb.StylizeOptions(preserve_colors=request.keep_colors),
+                options=client.pb.StylizeOptions(
+                    preserve_colors=request.keep_colors,
+                    color_match=client.pb.ColorMatch.Value(
+                        f"COLOR_MATCH_{request.color_match.upper()}"
+                    ),
+                ),
                 on_progress=on_progress,
             )
     except client.ClientError as e:

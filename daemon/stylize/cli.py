@@ -70,6 +70,7 @@ def _wire_options(args: argparse.Namespace):  # -> pb.StylizeOptions
         output_format=pb.OUTPUT_FORMAT_PNG,
         max_side=args.max_side,
         preserve_colors=args.preserve_colors,
+        color_match=pb.ColorMatch.Value(f"COLOR_MATCH_{args.color_match.upper()}"),
     )
 
 
@@ -113,6 +114,7 @@ def _local_runner(args: argparse.Namespace, bar: ProgressBar) -> Iterator[Runner
     from stylize.engine.style_cache import StyleVectorCache
     from stylize.engine.style_engine import StyleEngine, StylePreprocess, StylizeOptions
     from stylize.jobs import (
+        ColourMatch,
         EncodedSource,
         NamedSource,
         StyleResolver,
@@ -140,6 +142,7 @@ def _local_runner(args: argparse.Namespace, bar: ProgressBar) -> Iterator[Runner
             strength=args.strength,
             preprocess=StylePreprocess(size=args.style_size, crop=not args.no_crop),
             options=StylizeOptions(max_side=args.max_side, preserve_colors=args.preserve_colors),
+            colour_match=ColourMatch(args.color_match),
         )
         check_job(stylize_job, library, resolver.limits)
         result = run_stylize(
@@ -448,6 +451,13 @@ def _add_apply_command(commands: argparse._SubParsersAction) -> None:
         "--preserve-colors",
         action="store_true",
         help="keep the content's colours, take only the stylized luminance",
+    )
+    apply.add_argument(
+        "--color-match",
+        choices=["none", "content", "style"],
+        default="none",
+        help="colour matching: 'content' paints with the style's strokes in the photo's "
+        "palette, 'style' gives the result the style's palette (default %(default)s)",
     )
     apply.add_argument(
         "--timeout",

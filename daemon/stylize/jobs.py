@@ -8,14 +8,16 @@ decode in parallel beyond the daemon's concurrency limit.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from stylize.engine import images, style_mixing
+from stylize.engine import colour_transfer, images, style_mixing
+from stylize.engine.colour_transfer import ColourStats
 from stylize.engine.errors import CancelledError, InvalidInputError, StylizeError
 from stylize.engine.images import MIN_SIDE, ImageLimits, PixelMode, Pixels
 from stylize.engine.style_cache import StyleVectorCache, cache_key
@@ -79,6 +81,14 @@ class WeightedStyle:
     weight: float
 
 
+class ColourMatch(enum.Enum):
+    """Colour matching (Gatys et al. 2017, engine/colour_transfer.py)."""
+
+    NONE = "none"  # the network's own colours
+    CONTENT = "content"  # style images recoloured to the content's palette before prediction
+    STYLE = "style"  # the result recoloured to the style images' palette
+
+
 @dataclass(frozen=True)
 class StylizeJob:
     content: ImageSource
@@ -86,6 +96,7 @@ class StylizeJob:
     strength: float = 1.0
     preprocess: StylePreprocess = field(default_factory=StylePreprocess)
     options: StylizeOptions = field(default_factory=StylizeOptions)
+    colour_match: ColourMatch = ColourMatch.NONE
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,20 @@ def check_job(job: StylizeJob, library: StyleLibrary, limits: ImageLimits) -> No
         style_mixing.normalised_weights([style.weight for style in job.styles])
     except style_mixing.WeightError as error:
         raise _with_field(error, f"styles[{error.index}].weight") from None
+    if job.colour_match is not ColourMatch.NONE:
+        for index, style in enumerate(job.styles):
+            if isinstance(style.source, VectorSource):
+                raise InvalidInputError(
+                    f"style {index + 1} is a style vector, which has no colours to match; send "
+                    "the style image, or set options.color_match to none",
+                    field=f"styles[{index}]",
+                )
+    if job.colour_match is ColourMatch.STYLE and job.options.preserve_colors:
+        raise InvalidInputError(
+            "options.color_match STYLE (the style's palette) contradicts preserve_colors "
+            "(the content's colours); choose one",
+            field="options.color_match",
+        )
     max_side = job.options.max_side
     if max_side and max_side < MIN_SIDE:
         raise InvalidInputError(
@@ -192,26 +217,49 @@ class StyleResolver:
         self.limits = limits
 
     def vector(
-        self, source: StyleSource | ImageSource, preprocess: StylePreprocess, what: str
+        self,
+        source: StyleSource | ImageSource,
+        preprocess: StylePreprocess,
+        what: str,
+        recolour: ColourStats | None = None,
     ) -> np.ndarray:
+        """The style vector of ``source``, its image first recoloured to ``recolour`` if given."""
         if isinstance(source, VectorSource):
             return style_mixing.check_vector(source.values, what)
-        if isinstance(source, NamedSource):
-            path = self.library.get(source.name).path
-            source = EncodedSource(path.read_bytes())
-        options = (preprocess.size, preprocess.crop)
-        if isinstance(source, RawSource):
-            key = cache_key(
-                "raw", source.data, source.width, source.height, source.mode.name, *options
-            )
+        image = self._image_source(source)
+        options = (preprocess.size, preprocess.crop, recolour.digest() if recolour else "")
+        if isinstance(image, RawSource):
+            key = cache_key("raw", image.data, image.width, image.height, image.mode.name, *options)
         else:
-            key = cache_key("encoded", source.data, *options)
-        return self.cache.get_or_compute(key, lambda: self._predict(source, preprocess, what))
+            key = cache_key("encoded", image.data, *options)
 
-    def _predict(
-        self, source: EncodedSource | RawSource, preprocess: StylePreprocess, what: str
-    ) -> np.ndarray:
-        """Decode (with the decoded pixels reserved in the memory budget) and predict."""
+        def predict() -> np.ndarray:
+            with self._decoded(image, what) as pixels:
+                if recolour is not None:
+                    pixels = colour_transfer.match_pixels(pixels, recolour)
+                return self.engine.style_vector(pixels, preprocess)
+
+        return self.cache.get_or_compute(key, predict)
+
+    def colour_stats(self, source: StyleSource, what: str) -> colour_transfer.ColourStats:
+        """Colour statistics of a style image (a bare vector has none)."""
+        if isinstance(source, VectorSource):
+            raise InvalidInputError(
+                f"{what} is a style vector, which has no colours to match; send the style "
+                "image, or set options.color_match to none"
+            )
+        with self._decoded(self._image_source(source), what) as pixels:
+            return colour_transfer.colour_stats(pixels.rgb())
+
+    def _image_source(self, source: StyleSource | ImageSource) -> EncodedSource | RawSource:
+        if isinstance(source, NamedSource):
+            return EncodedSource(self.library.get(source.name).path.read_bytes())
+        assert not isinstance(source, VectorSource)
+        return source
+
+    @contextlib.contextmanager
+    def _decoded(self, source: EncodedSource | RawSource, what: str) -> Iterator[Pixels]:
+        """Decode, with the decoded pixels reserved in the memory budget meanwhile."""
         width, height = (
             images.declared_size(source.data, what)
             if isinstance(source, EncodedSource)
@@ -219,7 +267,7 @@ class StyleResolver:
         )
         self.limits.check(width, height, what)
         with self.engine.budget.reserve(width * height * 4, f"decoding {what}"):
-            return self.engine.style_vector(decode_image(source, self.limits, what), preprocess)
+            yield decode_image(source, self.limits, what)
 
 
 def run_stylize(
@@ -240,16 +288,23 @@ def run_stylize(
         raise _with_field(error, "content") from None
     work_width, work_height = _working_size(content, job.options.max_side)
     report(JobProgress(Stage.PREDICTING_STYLE, _STYLE_SHARE[0], "predicting style vectors"))
+    recolour = (
+        colour_transfer.colour_stats(content.rgb())
+        if job.colour_match is ColourMatch.CONTENT and not content.mode.is_gray
+        else None
+    )
     vectors = []
     for index, style in enumerate(job.styles):
+        what = f"style {index + 1}"
         try:
-            vectors.append(resolver.vector(style.source, job.preprocess, f"style {index + 1}"))
+            vectors.append(resolver.vector(style.source, job.preprocess, what, recolour))
         except StylizeError as error:
             raise _with_field(error, f"styles[{index}]") from None
     mixed = style_mixing.mix(vectors, list(weights))
     if strength < 1.0:
         own = resolver.vector(job.content, job.preprocess, "content image")
         mixed = style_mixing.with_strength(mixed, own, strength)
+    palette = _style_palette(resolver, job, list(weights))
     size = f"{work_width}x{work_height}"
     if (work_width, work_height) != (content.width, content.height):
         size += f" (scaled from {content.width}x{content.height})"
@@ -261,4 +316,21 @@ def run_stylize(
         report(JobProgress(Stage.STYLIZING, fraction, f"stylizing at {size}: {step.stage} done"))
 
     pixels = resolver.engine.stylize(content, mixed, job.options, on_step, cancelled)
+    if palette is not None:
+        pixels = colour_transfer.match_pixels(pixels, palette)
     return JobResult(pixels=pixels, vector=mixed, seconds=time.perf_counter() - started)
+
+
+def _style_palette(
+    resolver: StyleResolver, job: StylizeJob, weights: list[float]
+) -> colour_transfer.ColourStats | None:
+    """With ColourMatch.STYLE: the weighted colour statistics of the style images."""
+    if job.colour_match is not ColourMatch.STYLE:
+        return None
+    stats = []
+    for index, style in enumerate(job.styles):
+        try:
+            stats.append(resolver.colour_stats(style.source, f"style {index + 1}"))
+        except StylizeError as error:
+            raise _with_field(error, f"styles[{index}]") from None
+    return colour_transfer.mixed_stats(stats, weights)

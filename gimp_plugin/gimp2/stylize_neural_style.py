@@ -17,12 +17,12 @@ from stylize_gimp import core  # noqa: E402  (stdlib only: cheap at query time)
 
 
 def stylize_layer(image, drawable, style, strength, style2, weight2, style3, weight3,
-                  address, keep_colors=False):
+                  address, keep_colors=False, color_match=0):
     """The PDB procedure. Talks to the daemon first; the image is touched only on success."""
     try:
         request = core.make_request(strength, address,
                                     [(style, 1.0), (style2, weight2), (style3, weight3)],
-                                    keep_colors)
+                                    keep_colors, color_match)
         region = _plan_region(image, drawable)
         fmt = core.PixelFormat(drawable.is_gray, drawable.has_alpha)
         gimp.progress_init("Neural style transfer")
@@ -91,6 +91,7 @@ register(
         (PF_SLIDER, "weight3", "Third style weight", 1.0, (0.0, 1.0, 0.05)),
         (PF_STRING, "address", "Daemon address (blank: as installed)", ""),
         (PF_TOGGLE, "keep_colors", "Keep the layer's colours", False),
+        (PF_OPTION, "color_match", "Colour matching", 0, list(core.COLOR_MATCH_LABELS)),
     ],
     [],
     stylize_layer, menu=core.MENU_PATH)

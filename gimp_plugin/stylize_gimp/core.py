@@ -92,16 +92,33 @@ def plan_region(offsets, intersection, has_selection):
     return Region(x, y, width, height, offsets[0] + x, offsets[1] + y, bool(has_selection))
 
 
+# Colour matching choices, in dialog order (the 2.10 option index): the daemon's ColorMatch.
+COLOR_MATCHES = ("none", "content", "style")
+COLOR_MATCH_LABELS = ("None", "Paint in the layer's palette", "Take the style's palette")
+
+
 class Request(object):
     """What the user asked for: [(style path, weight)], strength in [0, 1], address,
-    and whether to keep the layer's colours (only the stylized luminance is used)."""
+    whether to keep the layer's colours (only the stylized luminance is used), and the
+    colour matching (one of COLOR_MATCHES)."""
 
-    def __init__(self, styles, strength, address, keep_colors=False):
+    def __init__(self, styles, strength, address, keep_colors=False, color_match="none"):
         self.styles, self.strength, self.address = styles, strength, address
         self.keep_colors = keep_colors
+        self.color_match = color_match
 
 
-def make_request(strength, address, styles, keep_colors=False):
+def color_match_name(value):
+    """A COLOR_MATCHES name from a name or a 2.10 option index."""
+    if isinstance(value, int) and 0 <= value < len(COLOR_MATCHES):
+        return COLOR_MATCHES[value]
+    if value in COLOR_MATCHES:
+        return value
+    raise StylizeError("Unknown colour matching %r: use one of %s."
+                       % (value, ", ".join(COLOR_MATCHES)))
+
+
+def make_request(strength, address, styles, keep_colors=False, color_match="none"):
     """Validate the dialog/PDB parameters; styles is [(path, weight), ...].
 
     The first style is required; further styles with an empty path or weight 0 are
@@ -117,7 +134,11 @@ def make_request(strength, address, styles, keep_colors=False):
     for path, weight in chosen:
         if weight < 0:
             raise StylizeError("Style weights must not be negative (%s: %s)." % (path, weight))
-    return Request(chosen, float(strength), (address or "").strip(), bool(keep_colors))
+    match = color_match_name(color_match)
+    if match == "style" and keep_colors:
+        raise StylizeError("\"Take the style's palette\" and \"Keep colours\" contradict each "
+                           "other: choose one.")
+    return Request(chosen, float(strength), (address or "").strip(), bool(keep_colors), match)
 
 
 def layer_name(source_name, request):
@@ -174,6 +195,7 @@ def build_request(pixels, width, height, fmt, request, settings):
         "connect_timeout": float(settings["connect_timeout"]),
         "strength": request.strength,
         "keep_colors": request.keep_colors,
+        "color_match": request.color_match,
         "content": {"width": width, "height": height, "format": fmt.name, "size": len(pixels)},
         "styles": [{"name": os.path.basename(p), "weight": w, "size": len(data)}
                    for (p, w), data in zip(request.styles, styles)],

@@ -88,6 +88,7 @@ def run_case(case, address, style):
     config.set_property("strength", 1.0)
     config.set_property("daemon-address", address)
     config.set_property("keep-colors", case == "colors")
+    config.set_property("color-match", "style" if case == "palette" else "none")
     result = PROC.run(config)
     status = result.index(0)
     report = {

@@ -6,6 +6,7 @@ from stylize.engine.errors import InvalidInputError, TooManyStylesError
 from stylize.engine.images import PixelMode, Pixels
 from stylize.engine.style_engine import DEFAULT_STYLE_SIZE, StylePreprocess, StylizeOptions
 from stylize.jobs import (
+    ColourMatch,
     EncodedSource,
     ImageSource,
     NamedSource,
@@ -102,7 +103,25 @@ def stylize_job(setup: pb.StylizeSetup, content: ImageSource, max_styles: int) -
         strength=setup.strength if setup.HasField("strength") else 1.0,
         preprocess=preprocess(options.style_preprocess),
         options=StylizeOptions(max_side=options.max_side, preserve_colors=options.preserve_colors),
+        colour_match=colour_match(options.color_match),
     )
+
+
+COLOUR_MATCHES = {
+    pb.COLOR_MATCH_NONE: ColourMatch.NONE,
+    pb.COLOR_MATCH_CONTENT: ColourMatch.CONTENT,
+    pb.COLOR_MATCH_STYLE: ColourMatch.STYLE,
+}
+
+
+def colour_match(value: int) -> ColourMatch:
+    match = COLOUR_MATCHES.get(value)  # type: ignore[call-overload]
+    if match is None:
+        raise InvalidInputError(
+            f"options.color_match {value} is not NONE, CONTENT or STYLE",
+            field="options.color_match",
+        )
+    return match
 
 
 def output_is_raw(setup: pb.StylizeSetup) -> bool:

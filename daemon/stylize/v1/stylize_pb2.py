@@ -24,17 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18stylize/v1/stylize.proto\x12\nstylize.v1\"`\n\x08RawImage\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\'\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x17.stylize.v1.PixelFormat\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"}\n\rContentHeader\x12*\n\x07\x65ncoded\x18\x01 \x01(\x0b\x32\x17.stylize.v1.EncodedKindH\x00\x12#\n\x03raw\x18\x02 \x01(\x0b\x32\x14.stylize.v1.RawImageH\x00\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x04\x42\x06\n\x04kind\"\r\n\x0b\x45ncodedKind\"\x1d\n\x0bStyleVector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\xab\x01\n\x0bStyleSource\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12#\n\x03raw\x18\x02 \x01(\x0b\x32\x14.stylize.v1.RawImageH\x00\x12)\n\x06vector\x18\x03 \x01(\x0b\x32\x17.stylize.v1.StyleVectorH\x00\x12\x0f\n\x05named\x18\x04 \x01(\tH\x00\x12\x13\n\x06weight\x18\x05 \x01(\x02H\x01\x88\x01\x01\x42\x08\n\x06sourceB\t\n\x07_weight\"0\n\x0fStylePreprocess\x12\x0c\n\x04size\x18\x01 \x01(\r\x12\x0f\n\x07no_crop\x18\x02 \x01(\x08\"\xa3\x01\n\x0eStylizeOptions\x12\x35\n\x10style_preprocess\x18\x01 \x01(\x0b\x32\x1b.stylize.v1.StylePreprocess\x12/\n\routput_format\x18\x02 \x01(\x0e\x32\x18.stylize.v1.OutputFormat\x12\x10\n\x08max_side\x18\x03 \x01(\r\x12\x17\n\x0fpreserve_colors\x18\x04 \x01(\x08\"\xb4\x01\n\x0cStylizeSetup\x12*\n\x07\x63ontent\x18\x01 \x01(\x0b\x32\x19.stylize.v1.ContentHeader\x12\'\n\x06styles\x18\x02 \x03(\x0b\x32\x17.stylize.v1.StyleSource\x12\x15\n\x08strength\x18\x03 \x01(\x02H\x00\x88\x01\x01\x12+\n\x07options\x18\x04 \x01(\x0b\x32\x1a.stylize.v1.StylizeOptionsB\x0b\n\t_strength\"_\n\x0eStylizeRequest\x12)\n\x05setup\x18\x01 \x01(\x0b\x32\x18.stylize.v1.StylizeSetupH\x00\x12\x17\n\rcontent_chunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07message\"\xe5\x01\n\x08Progress\x12)\n\x05stage\x18\x01 \x01(\x0e\x32\x1a.stylize.v1.Progress.Stage\x12\x10\n\x08\x66raction\x18\x02 \x01(\x02\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x8a\x01\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTAGE_QUEUED\x10\x01\x12\x13\n\x0fSTAGE_RECEIVING\x10\x02\x12\x1a\n\x16STAGE_PREDICTING_STYLE\x10\x03\x12\x13\n\x0fSTAGE_STYLIZING\x10\x04\x12\x12\n\x0eSTAGE_ENCODING\x10\x05\"\xac\x01\n\x0cResultHeader\x12(\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x18.stylize.v1.OutputFormat\x12#\n\x05image\x18\x02 \x01(\x0b\x32\x14.stylize.v1.RawImage\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x04\x12\'\n\x06vector\x18\x04 \x01(\x0b\x32\x17.stylize.v1.StyleVector\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\"\x85\x01\n\x0cStylizeEvent\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.stylize.v1.ProgressH\x00\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x18.stylize.v1.ResultHeaderH\x00\x12\x16\n\x0cresult_chunk\x18\x03 \x01(\x0cH\x00\x42\x07\n\x05\x65vent\"n\n\x13PredictStyleRequest\x12&\n\x05style\x18\x01 \x01(\x0b\x32\x17.stylize.v1.StyleSource\x12/\n\npreprocess\x18\x02 \x01(\x0b\x32\x1b.stylize.v1.StylePreprocess\"?\n\x14PredictStyleResponse\x12\'\n\x06vector\x18\x01 \x01(\x0b\x32\x17.stylize.v1.StyleVector\"\x10\n\x0eGetInfoRequest\"[\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0f\n\x07license\x18\x05 \x01(\t\"\xb4\x01\n\x06Limits\x12\x18\n\x10max_image_pixels\x18\x01 \x01(\x04\x12\x16\n\x0emax_image_side\x18\x02 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\x04\x12\x13\n\x0b\x63hunk_bytes\x18\x04 \x01(\r\x12\x1b\n\x13max_concurrent_jobs\x18\x05 \x01(\r\x12\x17\n\x0fmax_queued_jobs\x18\x06 \x01(\r\x12\x12\n\nmax_styles\x18\x07 \x01(\r\"@\n\x0fStyleCacheStats\x12\x0f\n\x07\x65ntries\x18\x01 \x01(\x04\x12\x0c\n\x04hits\x18\x02 \x01(\x04\x12\x0e\n\x06misses\x18\x03 \x01(\x04\"\xfa\x01\n\x0fGetInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12%\n\x06models\x18\x02 \x03(\x0b\x32\x15.stylize.v1.ModelInfo\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12\"\n\x06limits\x18\x04 \x01(\x0b\x32\x12.stylize.v1.Limits\x12\x14\n\x0cnamed_styles\x18\x05 \x03(\t\x12\x19\n\x11style_vector_size\x18\x06 \x01(\r\x12\x30\n\x0bstyle_cache\x18\x07 \x01(\x0b\x32\x1b.stylize.v1.StyleCacheStats\x12\x18\n\x10\x61\x63\x63\x65pted_formats\x18\x08 \x03(\t*\x8b\x01\n\x0bPixelFormat\x12\x1c\n\x18PIXEL_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11PIXEL_FORMAT_RGB8\x10\x01\x12\x16\n\x12PIXEL_FORMAT_RGBA8\x10\x02\x12\x16\n\x12PIXEL_FORMAT_GRAY8\x10\x03\x12\x17\n\x13PIXEL_FORMAT_GRAYA8\x10\x04*[\n\x0cOutputFormat\x12\x1d\n\x19OUTPUT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTPUT_FORMAT_RAW\x10\x01\x12\x15\n\x11OUTPUT_FORMAT_PNG\x10\x02\x32\xeb\x01\n\rStyleTransfer\x12\x43\n\x07Stylize\x12\x1a.stylize.v1.StylizeRequest\x1a\x18.stylize.v1.StylizeEvent(\x01\x30\x01\x12Q\n\x0cPredictStyle\x12\x1f.stylize.v1.PredictStyleRequest\x1a .stylize.v1.PredictStyleResponse\x12\x42\n\x07GetInfo\x12\x1a.stylize.v1.GetInfoRequest\x1a\x1b.stylize.v1.GetInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18stylize/v1/stylize.proto\x12\nstylize.v1\"`\n\x08RawImage\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\'\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x17.stylize.v1.PixelFormat\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"}\n\rContentHeader\x12*\n\x07\x65ncoded\x18\x01 \x01(\x0b\x32\x17.stylize.v1.EncodedKindH\x00\x12#\n\x03raw\x18\x02 \x01(\x0b\x32\x14.stylize.v1.RawImageH\x00\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x04\x42\x06\n\x04kind\"\r\n\x0b\x45ncodedKind\"\x1d\n\x0bStyleVector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\xab\x01\n\x0bStyleSource\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12#\n\x03raw\x18\x02 \x01(\x0b\x32\x14.stylize.v1.RawImageH\x00\x12)\n\x06vector\x18\x03 \x01(\x0b\x32\x17.stylize.v1.StyleVectorH\x00\x12\x0f\n\x05named\x18\x04 \x01(\tH\x00\x12\x13\n\x06weight\x18\x05 \x01(\x02H\x01\x88\x01\x01\x42\x08\n\x06sourceB\t\n\x07_weight\"0\n\x0fStylePreprocess\x12\x0c\n\x04size\x18\x01 \x01(\r\x12\x0f\n\x07no_crop\x18\x02 \x01(\x08\"\xd0\x01\n\x0eStylizeOptions\x12\x35\n\x10style_preprocess\x18\x01 \x01(\x0b\x32\x1b.stylize.v1.StylePreprocess\x12/\n\routput_format\x18\x02 \x01(\x0e\x32\x18.stylize.v1.OutputFormat\x12\x10\n\x08max_side\x18\x03 \x01(\r\x12\x17\n\x0fpreserve_colors\x18\x04 \x01(\x08\x12+\n\x0b\x63olor_match\x18\x05 \x01(\x0e\x32\x16.stylize.v1.ColorMatch\"\xb4\x01\n\x0cStylizeSetup\x12*\n\x07\x63ontent\x18\x01 \x01(\x0b\x32\x19.stylize.v1.ContentHeader\x12\'\n\x06styles\x18\x02 \x03(\x0b\x32\x17.stylize.v1.StyleSource\x12\x15\n\x08strength\x18\x03 \x01(\x02H\x00\x88\x01\x01\x12+\n\x07options\x18\x04 \x01(\x0b\x32\x1a.stylize.v1.StylizeOptionsB\x0b\n\t_strength\"_\n\x0eStylizeRequest\x12)\n\x05setup\x18\x01 \x01(\x0b\x32\x18.stylize.v1.StylizeSetupH\x00\x12\x17\n\rcontent_chunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07message\"\xe5\x01\n\x08Progress\x12)\n\x05stage\x18\x01 \x01(\x0e\x32\x1a.stylize.v1.Progress.Stage\x12\x10\n\x08\x66raction\x18\x02 \x01(\x02\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x8a\x01\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTAGE_QUEUED\x10\x01\x12\x13\n\x0fSTAGE_RECEIVING\x10\x02\x12\x1a\n\x16STAGE_PREDICTING_STYLE\x10\x03\x12\x13\n\x0fSTAGE_STYLIZING\x10\x04\x12\x12\n\x0eSTAGE_ENCODING\x10\x05\"\xac\x01\n\x0cResultHeader\x12(\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x18.stylize.v1.OutputFormat\x12#\n\x05image\x18\x02 \x01(\x0b\x32\x14.stylize.v1.RawImage\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x04\x12\'\n\x06vector\x18\x04 \x01(\x0b\x32\x17.stylize.v1.StyleVector\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\"\x85\x01\n\x0cStylizeEvent\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.stylize.v1.ProgressH\x00\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x18.stylize.v1.ResultHeaderH\x00\x12\x16\n\x0cresult_chunk\x18\x03 \x01(\x0cH\x00\x42\x07\n\x05\x65vent\"n\n\x13PredictStyleRequest\x12&\n\x05style\x18\x01 \x01(\x0b\x32\x17.stylize.v1.StyleSource\x12/\n\npreprocess\x18\x02 \x01(\x0b\x32\x1b.stylize.v1.StylePreprocess\"?\n\x14PredictStyleResponse\x12\'\n\x06vector\x18\x01 \x01(\x0b\x32\x17.stylize.v1.StyleVector\"\x10\n\x0eGetInfoRequest\"[\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0f\n\x07license\x18\x05 \x01(\t\"\xb4\x01\n\x06Limits\x12\x18\n\x10max_image_pixels\x18\x01 \x01(\x04\x12\x16\n\x0emax_image_side\x18\x02 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\x04\x12\x13\n\x0b\x63hunk_bytes\x18\x04 \x01(\r\x12\x1b\n\x13max_concurrent_jobs\x18\x05 \x01(\r\x12\x17\n\x0fmax_queued_jobs\x18\x06 \x01(\r\x12\x12\n\nmax_styles\x18\x07 \x01(\r\"@\n\x0fStyleCacheStats\x12\x0f\n\x07\x65ntries\x18\x01 \x01(\x04\x12\x0c\n\x04hits\x18\x02 \x01(\x04\x12\x0e\n\x06misses\x18\x03 \x01(\x04\"\xfa\x01\n\x0fGetInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12%\n\x06models\x18\x02 \x03(\x0b\x32\x15.stylize.v1.ModelInfo\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12\"\n\x06limits\x18\x04 \x01(\x0b\x32\x12.stylize.v1.Limits\x12\x14\n\x0cnamed_styles\x18\x05 \x03(\t\x12\x19\n\x11style_vector_size\x18\x06 \x01(\r\x12\x30\n\x0bstyle_cache\x18\x07 \x01(\x0b\x32\x1b.stylize.v1.StyleCacheStats\x12\x18\n\x10\x61\x63\x63\x65pted_formats\x18\x08 \x03(\t*\x8b\x01\n\x0bPixelFormat\x12\x1c\n\x18PIXEL_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11PIXEL_FORMAT_RGB8\x10\x01\x12\x16\n\x12PIXEL_FORMAT_RGBA8\x10\x02\x12\x16\n\x12PIXEL_FORMAT_GRAY8\x10\x03\x12\x17\n\x13PIXEL_FORMAT_GRAYA8\x10\x04*[\n\x0cOutputFormat\x12\x1d\n\x19OUTPUT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTPUT_FORMAT_RAW\x10\x01\x12\x15\n\x11OUTPUT_FORMAT_PNG\x10\x02*R\n\nColorMatch\x12\x14\n\x10\x43OLOR_MATCH_NONE\x10\x00\x12\x17\n\x13\x43OLOR_MATCH_CONTENT\x10\x01\x12\x15\n\x11\x43OLOR_MATCH_STYLE\x10\x02\x32\xeb\x01\n\rStyleTransfer\x12\x43\n\x07Stylize\x12\x1a.stylize.v1.StylizeRequest\x1a\x18.stylize.v1.StylizeEvent(\x01\x30\x01\x12Q\n\x0cPredictStyle\x12\x1f.stylize.v1.PredictStyleRequest\x1a .stylize.v1.PredictStyleResponse\x12\x42\n\x07GetInfo\x12\x1a.stylize.v1.GetInfoRequest\x1a\x1b.stylize.v1.GetInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stylize.v1.stylize_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PIXELFORMAT']._serialized_start=2315
-  _globals['_PIXELFORMAT']._serialized_end=2454
-  _globals['_OUTPUTFORMAT']._serialized_start=2456
-  _globals['_OUTPUTFORMAT']._serialized_end=2547
+  _globals['_PIXELFORMAT']._serialized_start=2360
+  _globals['_PIXELFORMAT']._serialized_end=2499
+  _globals['_OUTPUTFORMAT']._serialized_start=2501
+  _globals['_OUTPUTFORMAT']._serialized_end=2592
+  _globals['_COLORMATCH']._serialized_start=2594
+  _globals['_COLORMATCH']._serialized_end=2676
   _globals['_RAWIMAGE']._serialized_start=40
   _globals['_RAWIMAGE']._serialized_end=136
   _globals['_CONTENTHEADER']._serialized_start=138
@@ -48,33 +50,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STYLEPREPROCESS']._serialized_start=485
   _globals['_STYLEPREPROCESS']._serialized_end=533
   _globals['_STYLIZEOPTIONS']._serialized_start=536
-  _globals['_STYLIZEOPTIONS']._serialized_end=699
-  _globals['_STYLIZESETUP']._serialized_start=702
-  _globals['_STYLIZESETUP']._serialized_end=882
-  _globals['_STYLIZEREQUEST']._serialized_start=884
-  _globals['_STYLIZEREQUEST']._serialized_end=979
-  _globals['_PROGRESS']._serialized_start=982
-  _globals['_PROGRESS']._serialized_end=1211
-  _globals['_PROGRESS_STAGE']._serialized_start=1073
-  _globals['_PROGRESS_STAGE']._serialized_end=1211
-  _globals['_RESULTHEADER']._serialized_start=1214
-  _globals['_RESULTHEADER']._serialized_end=1386
-  _globals['_STYLIZEEVENT']._serialized_start=1389
-  _globals['_STYLIZEEVENT']._serialized_end=1522
-  _globals['_PREDICTSTYLEREQUEST']._serialized_start=1524
-  _globals['_PREDICTSTYLEREQUEST']._serialized_end=1634
-  _globals['_PREDICTSTYLERESPONSE']._serialized_start=1636
-  _globals['_PREDICTSTYLERESPONSE']._serialized_end=1699
-  _globals['_GETINFOREQUEST']._serialized_start=1701
-  _globals['_GETINFOREQUEST']._serialized_end=1717
-  _globals['_MODELINFO']._serialized_start=1719
-  _globals['_MODELINFO']._serialized_end=1810
-  _globals['_LIMITS']._serialized_start=1813
-  _globals['_LIMITS']._serialized_end=1993
-  _globals['_STYLECACHESTATS']._serialized_start=1995
-  _globals['_STYLECACHESTATS']._serialized_end=2059
-  _globals['_GETINFORESPONSE']._serialized_start=2062
-  _globals['_GETINFORESPONSE']._serialized_end=2312
-  _globals['_STYLETRANSFER']._serialized_start=2550
-  _globals['_STYLETRANSFER']._serialized_end=2785
+  _globals['_STYLIZEOPTIONS']._serialized_end=744
+  _globals['_STYLIZESETUP']._serialized_start=747
+  _globals['_STYLIZESETUP']._serialized_end=927
+  _globals['_STYLIZEREQUEST']._serialized_start=929
+  _globals['_STYLIZEREQUEST']._serialized_end=1024
+  _globals['_PROGRESS']._serialized_start=1027
+  _globals['_PROGRESS']._serialized_end=1256
+  _globals['_PROGRESS_STAGE']._serialized_start=1118
+  _globals['_PROGRESS_STAGE']._serialized_end=1256
+  _globals['_RESULTHEADER']._serialized_start=1259
+  _globals['_RESULTHEADER']._serialized_end=1431
+  _globals['_STYLIZEEVENT']._serialized_start=1434
+  _globals['_STYLIZEEVENT']._serialized_end=1567
+  _globals['_PREDICTSTYLEREQUEST']._serialized_start=1569
+  _globals['_PREDICTSTYLEREQUEST']._serialized_end=1679
+  _globals['_PREDICTSTYLERESPONSE']._serialized_start=1681
+  _globals['_PREDICTSTYLERESPONSE']._serialized_end=1744
+  _globals['_GETINFOREQUEST']._serialized_start=1746
+  _globals['_GETINFOREQUEST']._serialized_end=1762
+  _globals['_MODELINFO']._serialized_start=1764
+  _globals['_MODELINFO']._serialized_end=1855
+  _globals['_LIMITS']._serialized_start=1858
+  _globals['_LIMITS']._serialized_end=2038
+  _globals['_STYLECACHESTATS']._serialized_start=2040
+  _globals['_STYLECACHESTATS']._serialized_end=2104
+  _globals['_GETINFORESPONSE']._serialized_start=2107
+  _globals['_GETINFORESPONSE']._serialized_end=2357
+  _globals['_STYLETRANSFER']._serialized_start=2679
+  _globals['_STYLETRANSFER']._serialized_end=2914
 # @@protoc_insertion_point(module_scope)

@@ -20,6 +20,12 @@ class OutputFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTPUT_FORMAT_UNSPECIFIED: _ClassVar[OutputFormat]
     OUTPUT_FORMAT_RAW: _ClassVar[OutputFormat]
     OUTPUT_FORMAT_PNG: _ClassVar[OutputFormat]
+
+class ColorMatch(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COLOR_MATCH_NONE: _ClassVar[ColorMatch]
+    COLOR_MATCH_CONTENT: _ClassVar[ColorMatch]
+    COLOR_MATCH_STYLE: _ClassVar[ColorMatch]
 PIXEL_FORMAT_UNSPECIFIED: PixelFormat
 PIXEL_FORMAT_RGB8: PixelFormat
 PIXEL_FORMAT_RGBA8: PixelFormat
@@ -28,6 +34,9 @@ PIXEL_FORMAT_GRAYA8: PixelFormat
 OUTPUT_FORMAT_UNSPECIFIED: OutputFormat
 OUTPUT_FORMAT_RAW: OutputFormat
 OUTPUT_FORMAT_PNG: OutputFormat
+COLOR_MATCH_NONE: ColorMatch
+COLOR_MATCH_CONTENT: ColorMatch
+COLOR_MATCH_STYLE: ColorMatch
 
 class RawImage(_message.Message):
     __slots__ = ("width", "height", "format", "data")
@@ -84,16 +93,18 @@ class StylePreprocess(_message.Message):
     def __init__(self, size: _Optional[int] = ..., no_crop: _Optional[bool] = ...) -> None: ...
 
 class StylizeOptions(_message.Message):
-    __slots__ = ("style_preprocess", "output_format", "max_side", "preserve_colors")
+    __slots__ = ("style_preprocess", "output_format", "max_side", "preserve_colors", "color_match")
     STYLE_PREPROCESS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     MAX_SIDE_FIELD_NUMBER: _ClassVar[int]
     PRESERVE_COLORS_FIELD_NUMBER: _ClassVar[int]
+    COLOR_MATCH_FIELD_NUMBER: _ClassVar[int]
     style_preprocess: StylePreprocess
     output_format: OutputFormat
     max_side: int
     preserve_colors: bool
-    def __init__(self, style_preprocess: _Optional[_Union[StylePreprocess, _Mapping]] = ..., output_format: _Optional[_Union[OutputFormat, str]] = ..., max_side: _Optional[int] = ..., preserve_colors: _Optional[bool] = ...) -> None: ...
+    color_match: ColorMatch
+    def __init__(self, style_preprocess: _Optional[_Union[StylePreprocess, _Mapping]] = ..., output_format: _Optional[_Union[OutputFormat, str]] = ..., max_side: _Optional[int] = ..., preserve_colors: _Optional[bool] = ..., color_match: _Optional[_Union[ColorMatch, str]] = ...) -> None: ...
 
 class StylizeSetup(_message.Message):
     __slots__ = ("content", "styles", "strength", "options")

@@ -35,7 +35,7 @@ def _request(config):
         [(_path(config.get_property("style-file")), 1.0),
          (_path(config.get_property("style-2")), config.get_property("weight-2")),
          (_path(config.get_property("style-3")), config.get_property("weight-3"))],
-        config.get_property("keep-colors"))
+        config.get_property("keep-colors"), config.get_property("color-match"))
 
 
 def _plan_region(image, drawable):
@@ -132,6 +132,12 @@ class StylizePlugIn(Gimp.PlugIn):
         p.add_boolean_argument("keep-colors", "_Keep colours",
                                "Keep the layer's colours; take only the style's strokes and light",
                                False, RW)
+        choice = Gimp.Choice.new()
+        for index, (name, label) in enumerate(zip(core.COLOR_MATCHES, core.COLOR_MATCH_LABELS)):
+            choice.add(name, index, label, "")
+        p.add_choice_argument("color-match", "Colour _matching",
+                              "Paint in the layer's palette, or give it the style's palette",
+                              choice, "none", RW)
         p.add_string_argument("daemon-address", "Daemon address",
                               "host:port of `stylize serve` (blank: as installed)", "", RW)
         return p
