@@ -132,6 +132,15 @@ def test_cli_connects_with_tls_and_a_client_certificate(
     assert '"style_vector_size": 100' in result.stdout
 
 
+def test_cli_client_certificate_without_its_key_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stylize", "info", "--tls-cert", str(tmp_path / "me.crt")],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--tls-cert and --tls-key must be given together" in result.stderr
+
+
 @pytest.mark.parametrize("who", ["none", "stranger", "plaintext"])
 def test_handshake_refused_without_a_trusted_client_certificate(
     pki: Pki, tls_daemon: DaemonProcess, who: str

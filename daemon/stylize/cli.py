@@ -60,7 +60,7 @@ def _connect(
 ) -> StylizeClient:
     """A client for ``args.address`` with the TLS files the arguments name."""
     if (args.tls_cert is None) != (args.tls_key is None):
-        raise ValueError("--tls-cert and --tls-key must be given together")
+        raise UsageError("--tls-cert and --tls-key must be given together")
 
     def read(path: str | None) -> bytes | None:
         return Path(path).read_bytes() if path else None
