@@ -17,6 +17,7 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,9 +37,37 @@ class DaemonProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def wait_serving(address: str, timeout: float = 120.0) -> None:
+def channel_to(address: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    if credentials is None:
+        return grpc.insecure_channel(address)
+    return grpc.secure_channel(address, credentials)
+
+
+_REFLECTION = {
+    "v1alpha": "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    "v1": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+}
+
+
+def list_services(
+    channel: grpc.Channel, version: str, metadata: tuple[tuple[str, str], ...] = ()
+) -> list[str]:
+    """``list_services`` over reflection ``version`` (v1's messages are v1alpha's bytes)."""
+    call = channel.stream_stream(
+        _REFLECTION[version],
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    responses = call(iter([request]), timeout=10, metadata=metadata)
+    return [s.name for r in responses for s in r.list_services_response.service]
+
+
+def wait_serving(
+    address: str, timeout: float = 120.0, credentials: grpc.ChannelCredentials | None = None
+) -> None:
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with channel_to(address, credentials) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             try:
@@ -51,8 +80,16 @@ def wait_serving(address: str, timeout: float = 120.0) -> None:
     raise TimeoutError(f"daemon at {address} not SERVING after {timeout}s")
 
 
-def start_daemon(log_path: Path, *args: str, env: dict[str, str] | None = None) -> DaemonProcess:
-    """Start ``stylize serve --port 0`` and wait until it reports SERVING."""
+def start_daemon(
+    log_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> DaemonProcess:
+    """Start ``stylize serve --port 0`` and wait until it reports SERVING.
+
+    ``credentials``: what the health probe connects with to a TLS daemon.
+    """
     stream = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "stylize", "serve", "--port", "0", *args],
@@ -70,8 +107,25 @@ def start_daemon(log_path: Path, *args: str, env: dict[str, str] | None = None) 
             raise RuntimeError(f"daemon did not start:\n{log_path.read_text()}")
         else:
             time.sleep(0.1)
-    wait_serving(address)
+    wait_serving(address, credentials=credentials)
     return DaemonProcess(process, address, log_path)
+
+
+def scrape_metrics(daemon: DaemonProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The daemon's Prometheus samples: (name, sorted labels) -> value."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    match = re.search(r"metrics address=(\S+):(\d+)", daemon.log())
+    assert match, "the daemon was not started with --metrics-port"
+    with urlopen(f"http://{match.group(1)}:{match.group(2)}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def stop_daemon(daemon: DaemonProcess) -> int:
@@ -84,7 +138,10 @@ def stop_daemon(daemon: DaemonProcess) -> int:
 def daemon_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     data_dir = tmp_path_factory.mktemp("stylize-data")
     daemon = start_daemon(
-        tmp_path_factory.mktemp("daemon") / "daemon.log", env={"STYLIZE_DATA_DIR": str(data_dir)}
+        tmp_path_factory.mktemp("daemon") / "daemon.log",
+        "--metrics-port",
+        "0",
+        env={"STYLIZE_DATA_DIR": str(data_dir)},
     )
     yield daemon
     stop_daemon(daemon)

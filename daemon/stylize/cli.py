@@ -31,6 +31,49 @@ class UsageError(Exception):
 # -- argument helpers ----------------------------------------------------------
 
 
+def _add_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    tls = parser.add_argument_group("TLS (a daemon beyond loopback)")
+    tls.add_argument(
+        "--tls-ca",
+        default=os.environ.get("STYLIZE_TLS_CA"),
+        metavar="PEM",
+        help="CA certificate that signed the daemon's certificate: connect with TLS "
+        "(env STYLIZE_TLS_CA)",
+    )
+    tls.add_argument(
+        "--tls-cert",
+        default=os.environ.get("STYLIZE_TLS_CERT"),
+        metavar="PEM",
+        help="this client's certificate, for a daemon that requires one (mTLS; "
+        "env STYLIZE_TLS_CERT)",
+    )
+    tls.add_argument(
+        "--tls-key",
+        default=os.environ.get("STYLIZE_TLS_KEY"),
+        metavar="PEM",
+        help="this client's private key, with --tls-cert (env STYLIZE_TLS_KEY)",
+    )
+
+
+def _connect(
+    args: argparse.Namespace, timeout: float | None = client.DEFAULT_TIMEOUT
+) -> StylizeClient:
+    """A client for ``args.address`` with the TLS files the arguments name."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key must be given together")
+
+    def read(path: str | None) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return StylizeClient(
+        args.address,
+        root_certificates=read(args.tls_ca),
+        private_key=read(args.tls_key),
+        certificate_chain=read(args.tls_cert),
+        timeout=timeout,
+    )
+
+
 def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--address",
@@ -38,6 +81,7 @@ def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
         help="daemon address host:port (default %(default)s; env STYLIZE_ADDRESS, "
         "or STYLIZE_PORT for 127.0.0.1)",
     )
+    _add_tls_arguments(parser)
     parser.add_argument(
         "--local",
         action="store_true",
@@ -85,7 +129,7 @@ Runner = Callable[[apply_plan.ApplyJob, Report], tuple[bytes, float]]
 @contextlib.contextmanager
 def _remote_runner(args: argparse.Namespace) -> Iterator[Runner]:
     """Runs jobs through the daemon; yields run(job, report) -> (PNG bytes, seconds)."""
-    with StylizeClient(args.address, timeout=args.timeout) as daemon:
+    with _connect(args, timeout=args.timeout) as daemon:
 
         def run(job: apply_plan.ApplyJob, report: Report) -> tuple[bytes, float]:
             styles = [
@@ -247,7 +291,7 @@ def cmd_predict_style(args: argparse.Namespace) -> int:
         from stylize.v1 import stylize_pb2 as pb
 
         source = client.file_style(target) if is_file else client.named_style(target)
-        with StylizeClient(args.address) as daemon:
+        with _connect(args) as daemon:
             vector = daemon.predict_style(
                 source, pb.StylePreprocess(size=args.style_size, no_crop=args.no_crop)
             )
@@ -278,7 +322,7 @@ def cmd_styles(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from google.protobuf import json_format
 
-    with StylizeClient(args.address) as daemon:
+    with _connect(args) as daemon:
         print(json_format.MessageToJson(daemon.info(), preserving_proto_field_name=True))
     return 0
 
@@ -310,6 +354,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         receive_timeout=args.receive_timeout,
         shutdown_grace=args.shutdown_grace,
         memory_budget_bytes=args.memory_budget_mb << 20 if args.memory_budget_mb else None,
+        tls_client_ca=Path(args.tls_client_ca) if args.tls_client_ca else None,
+        insecure=args.insecure,
+        rate_limit=args.rate_limit,
+        rate_burst=args.rate_burst,
+        max_jobs_per_client=args.max_jobs_per_client,
+        metrics_host=args.metrics_host,
+        metrics_port=args.metrics_port,
     )
     try:
         config.check()
@@ -375,8 +426,6 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
         "--token-file",
         help="file holding the bearer token clients must send (else env STYLIZE_TOKEN)",
     )
-    serve.add_argument("--tls-cert", help="PEM certificate chain for TLS")
-    serve.add_argument("--tls-key", help="PEM private key for TLS")
     serve.add_argument(
         "--receive-timeout",
         type=float,
@@ -397,7 +446,61 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
         help="memory all jobs together may reserve, MiB (default: what the machine or "
         "container has free at start)",
     )
+    _add_serve_security_arguments(serve)
+    _add_serve_limit_arguments(serve)
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; 0 picks a port)",
+    )
+    serve.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address of the metrics endpoint (default %(default)s; it has no authentication)",
+    )
     serve.set_defaults(func=cmd_serve)
+
+
+def _add_serve_security_arguments(serve: argparse.ArgumentParser) -> None:
+    security = serve.add_argument_group(
+        "security", "beyond loopback the daemon needs a token and TLS (or --insecure)"
+    )
+    security.add_argument("--tls-cert", metavar="PEM", help="the daemon's certificate chain")
+    security.add_argument("--tls-key", metavar="PEM", help="the daemon's private key")
+    security.add_argument(
+        "--tls-client-ca",
+        metavar="PEM",
+        help="require client certificates signed by this CA (mTLS)",
+    )
+    security.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback address without TLS (token and images in clear text)",
+    )
+
+
+def _add_serve_limit_arguments(serve: argparse.ArgumentParser) -> None:
+    limits = serve.add_argument_group("per-client limits", "a client is its certificate or IP")
+    limits.add_argument(
+        "--rate-limit",
+        type=float,
+        default=0.0,
+        metavar="PER_SECOND",
+        help="Stylize and PredictStyle calls per second per client (default: no limit)",
+    )
+    limits.add_argument(
+        "--rate-burst",
+        type=int,
+        default=10,
+        help="calls a client may make at once before --rate-limit applies (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-jobs-per-client",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Stylize calls one client may have open at once (default: no limit)",
+    )
 
 
 def _add_apply_command(commands: argparse._SubParsersAction) -> None:
@@ -511,6 +614,7 @@ def _add_info_command(commands: argparse._SubParsersAction) -> None:
         default=client.default_address(),
         help="daemon address (default %(default)s; env STYLIZE_ADDRESS or STYLIZE_PORT)",
     )
+    _add_tls_arguments(info)
     info.set_defaults(func=cmd_info)
 
 

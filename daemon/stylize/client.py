@@ -197,7 +197,12 @@ def _content_header(content: RawImage | bytes) -> tuple[pb.ContentHeader, bytes]
 
 
 class StylizeClient:
-    """One channel to one daemon (or a pool of them). ``token`` defaults to ``$STYLIZE_TOKEN``."""
+    """One channel to one daemon (or a pool of them). ``token`` defaults to ``$STYLIZE_TOKEN``.
+
+    TLS: ``root_certificates`` is the PEM CA that signed the daemon's certificate
+    (None with a client certificate: the system's roots); ``private_key`` and
+    ``certificate_chain`` are this client's, for a daemon that requires mTLS.
+    """
 
     def __init__(
         self,
@@ -206,6 +211,8 @@ class StylizeClient:
         timeout: float | None = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
     ) -> None:
         self.address = address or default_address()
         self.timeout = timeout
@@ -213,8 +220,11 @@ class StylizeClient:
         token = token if token is not None else os.environ.get("STYLIZE_TOKEN")
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         options = channel_options()
-        if root_certificates is not None:
-            credentials = grpc.ssl_channel_credentials(root_certificates)
+        if root_certificates is not None or certificate_chain is not None:
+            # TLS; with a key and certificate, the client proves who it is (mTLS)
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates, private_key, certificate_chain
+            )
             self._channel = grpc.secure_channel(self.address, credentials, options=options)
         else:
             self._channel = grpc.insecure_channel(self.address, options=options)

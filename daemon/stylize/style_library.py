@@ -7,6 +7,7 @@ user style shadows a bundled one of the same name.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylize.engine.errors import InvalidInputError, UnknownStyleError
+
+log = logging.getLogger(__name__)
 
 BUNDLED_STYLES = Path(__file__).parent / "samples" / "styles"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: no "\n" sneaks in
@@ -49,15 +52,33 @@ class StyleLibrary:
     def __init__(self, user_dir: Path | None = None, bundled_dir: Path = BUNDLED_STYLES) -> None:
         self.user_dir = user_dir if user_dir is not None else user_data_dir() / "styles"
         self.bundled_dir = bundled_dir
+        self._reported: set[Path] = set()
 
     def _scan(self, folder: Path, bundled: bool) -> dict[str, NamedStyleFile]:
         if not folder.is_dir():
             return {}
-        return {
-            p.stem: NamedStyleFile(p.stem, p, bundled)
-            for p in sorted(folder.iterdir())
-            if p.suffix.lower() in _EXTENSIONS and _NAME.fullmatch(p.stem)
-        }
+        root = folder.resolve()
+        found = {}
+        for p in sorted(folder.iterdir()):
+            if p.suffix.lower() in _EXTENSIONS and _NAME.fullmatch(p.stem):
+                target = self._inside(p, root)
+                if target is not None:
+                    found[p.stem] = NamedStyleFile(p.stem, target, bundled)
+        return found
+
+    def _inside(self, path: Path, root: Path) -> Path | None:
+        """``path`` with its links resolved, or None when they lead out of ``root``.
+
+        The daemon reads the resolved path, so a name cannot be used to read a
+        file elsewhere (a link to ~/.ssh/id_rsa named ``key.png``, say).
+        """
+        target = path.resolve()
+        if target.is_relative_to(root):
+            return target
+        if path not in self._reported:  # once: styles() runs on every request
+            self._reported.add(path)
+            log.warning("ignoring style %s: it links to %s, outside %s", path, target, root)
+        return None
 
     def styles(self) -> dict[str, NamedStyleFile]:
         return self._scan(self.bundled_dir, True) | self._scan(self.user_dir, False)

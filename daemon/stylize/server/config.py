@@ -14,6 +14,15 @@ MIB = 1 << 20
 _ARRIVING_STREAMS = 4  # streams that may be sending their setup beyond the job places
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = DEFAULT_HOST
@@ -27,8 +36,15 @@ class ServerConfig:
     max_styles: int = 16
     style_cache_entries: int = 256
     token: str | None = None  # required when listening beyond loopback
-    tls_cert: Path | None = None
+    tls_cert: Path | None = None  # TLS is required beyond loopback unless `insecure`
     tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # set: clients must present a certificate it signed (mTLS)
+    insecure: bool = False  # beyond loopback without TLS: explicit, and loudly logged
+    rate_limit: float = 0.0  # Stylize/PredictStyle calls per second per client; 0: no limit
+    rate_burst: int = 10  # calls a client may make at once before the rate applies
+    max_jobs_per_client: int = 0  # Stylize calls one client may have open; 0: no limit
+    metrics_host: str = DEFAULT_HOST
+    metrics_port: int | None = None  # Prometheus endpoint; None: off, 0: a free port
     # A stream that sends nothing for this long (before setup, between chunks) is ended
     # with DEADLINE_EXCEEDED / UPLOAD_TIMEOUT, so idle clients cannot hold the daemon.
     receive_timeout: float = 30.0
@@ -69,22 +85,33 @@ class ServerConfig:
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.host)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     def check(self) -> None:
-        """Refuse settings that would expose the daemon without authentication."""
+        """Refuse settings that would expose the daemon without authentication or encryption."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key must be given together")
+        if self.tls_client_ca is not None and not self.tls:
+            raise ValueError("--tls-client-ca needs --tls-cert and --tls-key (mTLS adds to TLS)")
         if not self.is_loopback and not self.token:
             raise ValueError(
                 f"listening on {self.host} exposes the daemon beyond this machine; "
                 "set a token (--token-file FILE or STYLIZE_TOKEN) so clients must authenticate"
             )
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("--tls-cert and --tls-key must be given together")
+        if not self.is_loopback and not self.tls and not self.insecure:
+            raise ValueError(
+                f"listening on {self.host} without TLS sends the token and images in clear "
+                "text; give --tls-cert and --tls-key (and --tls-client-ca for client "
+                "certificates), or pass --insecure on a network you trust"
+            )
+        if self.rate_limit < 0 or self.rate_burst < 1 or self.max_jobs_per_client < 0:
+            raise ValueError(
+                "--rate-limit and --max-jobs-per-client must be >= 0 and --rate-burst >= 1"
+            )
         if self.max_concurrent_jobs < 1 or self.max_queued_jobs < 0:
             raise ValueError("--max-jobs must be >= 1 and --max-queue >= 0")
         if not self.receive_timeout > 0 or not self.shutdown_grace >= 0:

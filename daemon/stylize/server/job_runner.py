@@ -7,6 +7,7 @@ the ticket then runs the job, or is given back if the request ends first.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,7 +29,8 @@ class Ticket:
 
     def run(self, work: Callable[[], T]) -> Future[T]:
         """Start or queue ``work``; the ticket is released when it ends."""
-        future = self._runner._executor.submit(work)
+        # The job thread logs with the caller's request id (stylize.request_id).
+        future = self._runner._executor.submit(contextvars.copy_context().run, work)
         future.add_done_callback(lambda _: self.release())
         return future
 

@@ -10,15 +10,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from stylize.engine.images import ImageLimits
 from stylize.engine.memory_budget import MemoryBudget
 from stylize.engine.style_cache import StyleVectorCache
 from stylize.jobs import StyleResolver
 from stylize.server.auth import TokenAuthInterceptor
-from stylize.server.config import ServerConfig
+from stylize.server.config import ServerConfig, is_loopback
 from stylize.server.job_runner import JobRunner
+from stylize.server.limits import ClientLimitInterceptor, ClientLimits
+from stylize.server.metrics import Metrics
+from stylize.server.observe import ObservabilityInterceptor
 from stylize.server.service import StyleTransferService
 from stylize.style_library import StyleLibrary
 from stylize.v1 import stylize_pb2, stylize_pb2_grpc
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = stylize_pb2.DESCRIPTOR.services_by_name["StyleTransfer"].full_name
 _EXTRA_RPC_THREADS = 8  # health, info and turned-away calls while every stream slot is held
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
 
 class Daemon:
@@ -40,36 +44,50 @@ class Daemon:
         self.budget = MemoryBudget(config.memory_budget_bytes)
         self.service = StyleTransferService(config, self.runner, self.budget)
         self.health = health.HealthServicer()
+        self.metrics = Metrics()
+        self.metrics.watch_jobs(self.runner, config.max_concurrent_jobs)
         self.server = self._build_server()
         self.port = self._bind()
+        self.metrics_port: int | None = None
         self._stopped = threading.Event()
+
+    @property
+    def insecure(self) -> bool:
+        """Serving beyond loopback without TLS, as --insecure allowed."""
+        return not self.config.is_loopback and not self.config.tls
+
+    def _interceptors(self) -> list[grpc.ServerInterceptor]:
+        """Outermost first: every call is observed, then authenticated, then limited."""
+        config = self.config
+        interceptors: list[grpc.ServerInterceptor] = [
+            ObservabilityInterceptor(self.metrics, insecure_notice=self.insecure)
+        ]
+        if config.token:
+            interceptors.append(TokenAuthInterceptor(config.token))
+        if config.rate_limit > 0 or config.max_jobs_per_client > 0:
+            limits = ClientLimits(config.rate_limit, config.rate_burst, config.max_jobs_per_client)
+            interceptors.append(ClientLimitInterceptor(limits))
+        return interceptors
 
     def _build_server(self) -> grpc.Server:
         # No maximum_concurrent_rpcs: the service bounds its own streams (with structured
         # refusals), and the pool keeps threads beyond them for Health and GetInfo.
         workers = self.config.max_streams + _EXTRA_RPC_THREADS
-        interceptors = [TokenAuthInterceptor(self.config.token)] if self.config.token else []
         server = grpc.server(
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stylize-rpc"),
             options=self.config.grpc_options(),
-            interceptors=interceptors,
+            interceptors=self._interceptors(),
         )
         stylize_pb2_grpc.add_StyleTransferServicer_to_server(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        _add_reflection(server)
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         return server
 
     def _bind(self) -> int:
         address = self.config.address
-        credentials = None
-        if self.config.tls_cert and self.config.tls_key:
-            credentials = grpc.ssl_server_credentials(
-                [(self.config.tls_key.read_bytes(), self.config.tls_cert.read_bytes())]
-            )
+        credentials = _server_credentials(self.config)
         try:
             if credentials is not None:
                 port = self.server.add_secure_port(address, credentials)
@@ -82,14 +100,22 @@ class Daemon:
         return port
 
     def start(self) -> None:
+        config = self.config
+        if config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(config.metrics_host, config.metrics_port)
+            if not is_loopback(config.metrics_host):
+                log.warning("metrics on %s have no authentication", config.metrics_host)
         self.server.start()
         log.info(
-            "listening address=%s:%d tls=%s auth=%s",
-            self.config.host,
+            "listening address=%s:%d tls=%s mtls=%s auth=%s",
+            config.host,
             self.port,
-            bool(self.config.tls_cert),
-            bool(self.config.token),
+            config.tls,
+            config.tls_client_ca is not None,
+            bool(config.token),
         )
+        if self.insecure:
+            log.warning(_INSECURE_WARNING, config.host)
 
     def load_models(self) -> None:
         """Load and warm the networks, then report SERVING."""
@@ -102,7 +128,15 @@ class Daemon:
         self.service.set_ready(StyleResolver(engine, self.library, cache, self.config.image_limits))
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving device=%s ready_in=%.2fs", engine.device, time.perf_counter() - started)
+        ready_in = time.perf_counter() - started
+        self.metrics.model_load.set(ready_in)
+        log.log(
+            logging.WARNING if self.insecure else logging.INFO,
+            "serving device=%s ready_in=%.2fs%s",
+            engine.device,
+            ready_in,
+            " transport=insecure (--insecure, no TLS)" if self.insecure else "",
+        )
 
     def stop(self, grace: float | None = None) -> None:
         """Drain: refuse new jobs (NOT_READY), let admitted ones finish for up to ``grace`` s."""
@@ -119,7 +153,46 @@ class Daemon:
             log.warning("grace period over; cancelling jobs=%d", self.runner.admitted)
         self.server.stop(min(left, 1.0) if drained else 0).wait()
         self.runner.shutdown()
+        self.metrics.close()
         log.info("stopped drained=%s after=%.1fs", drained, time.monotonic() - started)
+
+
+_INSECURE_WARNING = (
+    "INSECURE: listening on %s without TLS (--insecure): the token and every image cross "
+    "the network in clear text; use --tls-cert/--tls-key unless this network is trusted"
+)
+
+
+def _server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    """TLS from the certificate and key; with a client CA, client certificates are required."""
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
+def _add_reflection(server: grpc.Server) -> None:
+    """Reflection v1alpha, and v1 with the same servicer.
+
+    grpcio-reflection ships only v1alpha; v1 is the same protocol, message for
+    message, under a new package name, so v1alpha's (de)serialisers read and
+    write v1's bytes.
+    """
+    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    servicer = reflection.ReflectionServicer(names)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    v1 = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1}),)
+    )
 
 
 def serve(config: ServerConfig) -> int:

@@ -42,6 +42,7 @@ class StyleTransferStub:
     BUSY                 RESOURCE_EXHAUSTED  retryable: every job slot is taken
     MEMORY_BUSY          RESOURCE_EXHAUSTED  retryable: memory is held by other jobs
     RATE_LIMITED         RESOURCE_EXHAUSTED  retryable: this client's share is used up
+    CLIENT_CONCURRENCY   RESOURCE_EXHAUSTED  retryable: this client has its share of open Stylize calls
     OUT_OF_MEMORY        RESOURCE_EXHAUSTED  the job ran out of memory while running
     UPLOAD_TIMEOUT       DEADLINE_EXCEEDED   the client stopped sending mid-request
     NOT_READY            UNAVAILABLE         retryable: loading models or shutting down
@@ -89,6 +90,7 @@ class StyleTransferServicer:
     BUSY                 RESOURCE_EXHAUSTED  retryable: every job slot is taken
     MEMORY_BUSY          RESOURCE_EXHAUSTED  retryable: memory is held by other jobs
     RATE_LIMITED         RESOURCE_EXHAUSTED  retryable: this client's share is used up
+    CLIENT_CONCURRENCY   RESOURCE_EXHAUSTED  retryable: this client has its share of open Stylize calls
     OUT_OF_MEMORY        RESOURCE_EXHAUSTED  the job ran out of memory while running
     UPLOAD_TIMEOUT       DEADLINE_EXCEEDED   the client stopped sending mid-request
     NOT_READY            UNAVAILABLE         retryable: loading models or shutting down
@@ -173,6 +175,7 @@ class StyleTransfer:
     BUSY                 RESOURCE_EXHAUSTED  retryable: every job slot is taken
     MEMORY_BUSY          RESOURCE_EXHAUSTED  retryable: memory is held by other jobs
     RATE_LIMITED         RESOURCE_EXHAUSTED  retryable: this client's share is used up
+    CLIENT_CONCURRENCY   RESOURCE_EXHAUSTED  retryable: this client has its share of open Stylize calls
     OUT_OF_MEMORY        RESOURCE_EXHAUSTED  the job ran out of memory while running
     UPLOAD_TIMEOUT       DEADLINE_EXCEEDED   the client stopped sending mid-request
     NOT_READY            UNAVAILABLE         retryable: loading models or shutting down
