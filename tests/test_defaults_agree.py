@@ -29,6 +29,7 @@ def test_timeouts() -> None:
 def test_protocol_version_and_config_file() -> None:
     assert protocol.VERSION == bridge.PROTOCOL_VERSION
     assert core.CONFIG_FILE == gimp_install.CONFIG_FILE
+    assert tuple(gimp_install.CREDENTIAL_FILES) == core.CREDENTIAL_KEYS
 
 
 def test_colour_matches() -> None:

@@ -7,6 +7,7 @@ carol), so each test spends its own client's rate budget.
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import threading
@@ -18,6 +19,8 @@ import grpc
 import pytest
 from certificates import CertificateAuthority, Pem
 from conftest import (
+    REPO,
+    STYLES,
     DaemonProcess,
     channel_to,
     encode,
@@ -45,7 +48,7 @@ class Pki:
     def __init__(self, folder: Path) -> None:
         self.ca = CertificateAuthority(folder)
         self.server = self.ca.issue("127.0.0.1", server=True)
-        names = ("alice", "bob", "carol")
+        names = ("alice", "bob", "carol", "gimp")
         self.clients = {name: self.ca.issue(name, server=False) for name in names}
         self.stranger = CertificateAuthority(folder, "Some other CA").issue("mallory", server=False)
 
@@ -416,3 +419,53 @@ def test_open_stylize_cap_releases_once() -> None:
         limits.open_job("cert:bob")
     second()
     third()
+
+
+# -- the GIMP bridge with TLS credentials from the installer -------------------------------
+
+
+def test_gimp_bridge_reaches_a_tls_daemon(
+    pki: Pki, tls_daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    """`stylize gimp install --tls-ca/--tls-cert/--tls-key/--token-file` -> the bridge uses them."""
+    from stylize import bridge as bridge_module
+
+    sys.path.insert(0, str(REPO / "gimp_plugin"))
+    from stylize_gimp import core, protocol
+
+    token = tmp_path / "token"
+    token.write_text(TOKEN + "\n")
+    who = pki.clients["gimp"]
+    plugins = tmp_path / "plug-ins"
+    install = subprocess.run(
+        [sys.executable, "-m", "stylize", "gimp", "install", "--gimp", "2.10", "--dir",
+         str(plugins), "--address", tls_daemon.address, "--tls-ca", str(pki.ca.pem.cert_path),
+         "--tls-cert", str(who.cert_path), "--tls-key", str(who.key_path),
+         "--token-file", str(token), "--no-check"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    settings = core.load_settings(str(plugins / "stylize_gimp" / core.CONFIG_FILE))
+    assert settings["tls_ca"] == str(pki.ca.pem.cert_path.resolve())
+    pixels = bytes(range(256)) * 16  # 64 x 64 grey
+    request = core.make_request(1.0, "", [(str(STYLES / "starry_night.jpg"), 1.0)])
+    header, blobs = core.build_request(pixels, 64, 64, core.PixelFormat(True, False), request,
+                                       settings)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "stylize.bridge"],
+        input=protocol.encode_request(header, blobs), capture_output=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin"},  # no STYLIZE_TOKEN: the token comes from the file
+    )  # fmt: skip
+    events = list(protocol.read_events(io.BytesIO(done.stdout)))
+    assert events[-1]["event"] == "result", events[-1]
+    assert len(events[-1]["data"]) == 64 * 64
+    assert bridge_module.PROTOCOL_VERSION == protocol.VERSION
+
+
+def test_gimp_install_refuses_a_missing_credential_file(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "stylize", "gimp", "install", "--gimp", "2.10", "--dir",
+         str(tmp_path), "--tls-ca", str(tmp_path / "nope.crt"), "--no-check"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1 and "no such file" in done.stderr

@@ -120,6 +120,7 @@ class JobRequest:
     format: str  # RGB8 | RGBA8 | GRAY8 | GRAYA8
     pixels: bytes
     styles: tuple[StyleFile, ...]
+    credentials: dict[str, str]  # tls_ca, tls_cert, tls_key, token_file: paths (installer)
 
 
 def _optional_float(header: dict[str, Any], key: str) -> float | None:
@@ -147,6 +148,7 @@ def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> Jo
                 StyleFile(str(s.get("name", i)), float(s.get("weight", 1.0)), data)
                 for i, (s, data) in enumerate(zip(header["styles"], styles, strict=True))
             ),
+            credentials={str(k): str(v) for k, v in (header.get("credentials") or {}).items()},
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BridgeError("INVALID_ARGUMENT", f"malformed request header: {e!r}") from e
@@ -159,6 +161,23 @@ def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> Jo
             "INVALID_ARGUMENT", f"{len(content)} bytes of pixels for {width}x{height} {fmt}"
         )
     return request
+
+
+def _credential_files(paths: dict[str, str]) -> dict[str, bytes]:
+    """The contents of the credential files the installer recorded."""
+    contents = {}
+    for key, path in paths.items():
+        try:
+            with open(path, "rb") as stream:
+                contents[key] = stream.read()
+        except OSError as e:
+            raise BridgeError(
+                "FAILED_PRECONDITION",
+                f"Cannot read {path} ({e.strerror}), set up as the daemon's {key}. Reinstall the "
+                "plug-in with `stylize gimp install` and the right --tls-ca/--tls-cert/"
+                "--tls-key/--token-file.",
+            ) from e
+    return contents
 
 
 SETTING = "the plug-in's settings: `stylize gimp install --address HOST:PORT --timeout SECONDS`"
@@ -192,13 +211,19 @@ def run_job(request: JobRequest, emit: Emit) -> None:
     image = client.RawImage(request.width, request.height, request.format, request.pixels)
     sources = [client.encoded_style(style.data, style.weight) for style in request.styles]
     connect_timeout = request.connect_timeout
+    files = _credential_files(request.credentials)
+    token = files.get("token_file")
     try:
         with client.StylizeClient(
             address,
+            token=token.decode().strip() if token else None,
             timeout=timeout,
             connect_timeout=(
                 client.DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
             ),
+            root_certificates=files.get("tls_ca"),
+            private_key=files.get("tls_key"),
+            certificate_chain=files.get("tls_cert"),
         ) as daemon:
             result = daemon.stylize(
                 image,

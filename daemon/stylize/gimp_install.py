@@ -156,6 +156,30 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Path]]:
     return [(v, folder) for v in versions for folder in default_plugin_dirs(v)]
 
 
+# For a daemon beyond loopback: files the bridge reads at each job (paths, not contents,
+# go into the plug-in's config). Keys of the config and of the bridge's request header.
+CREDENTIAL_FILES = {
+    "tls_ca": "PEM CA that signed a TLS daemon's certificate",
+    "tls_cert": "this machine's PEM client certificate, for a daemon that requires mTLS",
+    "tls_key": "the private key of --tls-cert",
+    "token_file": "file holding the daemon's bearer token",
+}
+
+
+def _credential_paths(args: argparse.Namespace) -> dict[str, str]:
+    paths = {}
+    for key in CREDENTIAL_FILES:
+        value = getattr(args, key, None)
+        if value:
+            path = Path(value).expanduser().resolve()
+            if not path.is_file():
+                raise InstallError(f"--{key.replace('_', '-')}: no such file: {path}")
+            paths[key] = str(path)
+    if ("tls_cert" in paths) != ("tls_key" in paths):
+        raise InstallError("--tls-cert and --tls-key must be given together")
+    return paths
+
+
 def _validate_address(address: str) -> str:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
@@ -169,6 +193,7 @@ def cmd_install(args: argparse.Namespace) -> int:
             "python": args.python,
             "address": _validate_address(args.address),
             "timeout": args.timeout,
+            **_credential_paths(args),
         }
         for version, plugin_dir in _targets(args):
             entry = install_into(plugin_dir, version, config)
@@ -235,6 +260,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_TIMEOUT,
         help="seconds a job may take (default %(default)s)",
     )
+    for flag, meaning in CREDENTIAL_FILES.items():
+        install.add_argument(f"--{flag.replace('_', '-')}", metavar="FILE", help=meaning)
     install.add_argument(
         "--no-check", action="store_true", help="do not check that --python can run the bridge"
     )

@@ -25,6 +25,8 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 600.0  # seconds for a whole job
 DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to wait for the daemon to answer at all
 CONFIG_FILE = "stylize-gimp.json"  # written next to this module by `stylize gimp install`
+# Config keys naming credential files for a daemon beyond loopback (read by the bridge).
+CREDENTIAL_KEYS = ("tls_ca", "tls_cert", "tls_key", "token_file")
 SERVE_COMMAND = "stylize serve"
 
 # (is_gray, has_alpha) -> (wire format, bytes per pixel, babl format for GIMP 3)
@@ -193,6 +195,7 @@ def build_request(pixels, width, height, fmt, request, settings):
         "address": request.address or settings["address"],
         "timeout": float(settings["timeout"]),
         "connect_timeout": float(settings["connect_timeout"]),
+        "credentials": dict((key, settings[key]) for key in CREDENTIAL_KEYS if settings.get(key)),
         "strength": request.strength,
         "keep_colors": request.keep_colors,
         "color_match": request.color_match,
