@@ -286,3 +286,30 @@ def test_several_results_need_a_folder_or_template(tmp_path: Path) -> None:
 def test_shell_completion() -> None:
     done = run("completion", "bash")
     assert done.returncode == 0 and "apply" in done.stdout and "--each-style" in done.stdout
+
+
+def test_daemon_killed_mid_job_is_reported_as_such(tmp_path: Path) -> None:
+    from conftest import start_daemon
+
+    daemon = start_daemon(tmp_path / "daemon.log")
+    photo = tmp_path / "big.png"
+    sample_photo(1600, 1200).save(photo)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "stylize", "apply", str(photo), "--style", "starry_night", "-o",
+         str(tmp_path / "out.png"), "--address", daemon.address],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert cli.stderr is not None
+        for line in cli.stderr:  # progress lines (not a terminal: one per message)
+            if "stylizing" in line:
+                daemon.process.kill()
+                break
+        err = cli.stderr.read()
+        assert cli.wait(60) == 1
+    finally:
+        daemon.process.kill()
+        cli.kill()
+    port = daemon.address.rpartition(":")[2]
+    assert "stopped during the job" in err and f"stylize serve --port {port}" in err
+    assert not (tmp_path / "out.png").exists()

@@ -104,7 +104,7 @@ def test_pixel_formats(gray, alpha, name, bpp, babl) -> None:
 def test_settings_default_without_config(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("STYLIZE_BRIDGE_PYTHON", raising=False)
     settings = core.load_settings(str(tmp_path / "missing.json"))
-    assert settings["address"] == "127.0.0.1:50051" and settings["python"] == "python3"
+    assert settings["address"] == core.DEFAULT_ADDRESS and settings["python"] == "python3"
 
 
 def test_settings_from_config_and_env(tmp_path: Path, monkeypatch) -> None:

