@@ -153,6 +153,12 @@ def test_the_bridge_knows_the_client_pixel_formats() -> None:
     assert bridge.CHANNELS == client.CHANNELS
 
 
+def test_artist_words_cover_every_stage() -> None:
+    stages = {v.number for v in client.pb.Progress.Stage.DESCRIPTOR.values if v.number}
+    assert set(bridge.ARTIST_WORDS) == stages
+    assert bridge.ARTIST_WORDS[client.pb.Progress.STAGE_STYLIZING] == "Painting"
+
+
 # --- the real program -------------------------------------------------------------------
 
 
@@ -194,6 +200,8 @@ def test_real_daemon_round_trip(daemon_address: str) -> None:
     assert events[-1]["event"] == "result"
     progress = [e["fraction"] for e in events if e["event"] == "progress"]
     assert len(progress) >= 3 and progress == sorted(progress) and progress[-1] > 0.9
+    words = [e["message"] for e in events if e["event"] == "progress"]
+    assert "Painting… 15%" in words and "stylizing" not in " ".join(words)
     data = events[-1]["data"]
     source = bytes(i % 251 for i in range(96 * 64 * 4))
     assert len(data) == len(source) and data[3::4] == source[3::4]  # alpha untouched
@@ -263,7 +271,7 @@ def test_daemon_killed_mid_job_is_reported_as_such(tmp_path) -> None:
         )
         bridge_process.stdin.close()
         for event in protocol.read_events(bridge_process.stdout):
-            if event["event"] == "progress" and "stylizing" in event["message"]:
+            if event["event"] == "progress" and event["message"].startswith("Painting"):
                 daemon.process.kill()
             last = event
         assert last["event"] == "error", last

@@ -48,6 +48,7 @@ class Gimp2:
         weight2=1.0,
         keep_colors=False,
         color_match=0,
+        opacity=100.0,
     ):
         return self.run(
             image,
@@ -61,6 +62,7 @@ class Gimp2:
             address,
             keep_colors,
             color_match,
+            opacity,
         )
 
 
@@ -178,8 +180,10 @@ def test_registers_under_filters_artistic_for_rgb_and_gray(gimp2: Gimp2) -> None
         (e.PF_STRING, "address"),
         (e.PF_TOGGLE, "keep_colors"),
         (e.PF_OPTION, "color_match"),
+        (e.PF_SLIDER, "opacity"),
     ]
-    assert [p[4] for p in proc["params"] if p[0] == e.PF_SLIDER] == [(0.0, 1.0, 0.05)] * 3
+    sliders = [p[4] for p in proc["params"] if p[0] == e.PF_SLIDER]
+    assert sliders == [(0.0, 1.0, 0.05), (0.0, 10.0, 0.05), (0.0, 10.0, 0.05), (0.0, 100.0, 1.0)]
 
 
 @pytest.mark.parametrize(
@@ -310,6 +314,19 @@ def test_style_palette_and_a_contradiction(gimp2: Gimp2, daemon_address: str) ->
     assert len(image.layers) == layers and "contradict" in gimp2.gimp.state.messages[-1]
 
 
+def test_opacity_weights_and_a_name_that_records_the_options(
+    gimp2: Gimp2, daemon_address: str
+) -> None:
+    image, src = make_image(gimp2)
+    wave = str(STYLES / "great_wave.jpg")
+    gimp2.stylize(image, src, daemon_address, strength=0.6, style2=wave, weight2=3.0,
+                  keep_colors=True, opacity=40.0)  # fmt: skip
+    assert gimp2.gimp.state.messages == []
+    layer = image.layers[0]
+    assert layer.opacity == 40.0
+    assert layer.name == f"{src.name} (starry_night + great_wave, strength 0.6, keep colours)"
+
+
 def test_selection_sends_its_bounding_box_and_masks_the_result(
     gimp2: Gimp2, daemon_address: str
 ) -> None:
@@ -360,7 +377,7 @@ def test_interactive_then_last_values(gimp2: Gimp2, daemon_address: str) -> None
     e.dialog_values = None
     gimp2.run(image, src, mode=e.RUN_WITH_LAST_VALS)
     names = [layer.name for layer in image.layers]
-    assert names == ["Photo (starry_night)", "Photo (starry_night)", "Photo"]
+    assert names == ["Photo (starry_night, strength 0.7)"] * 2 + ["Photo"]
     assert gimp2.gimp.state.messages == []
 
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.gimp3
 HARNESS = REPO / "tests" / "gimp3" / "chroot.sh"
 BATCH = REPO / "tests" / "gimp3" / "batch_stylize.py"
 VENV_PYTHON = "/opt/stylize-venv/bin/python"
-CASES = ("selection", "alpha", "gray", "colors", "palette", "down")
+CASES = ("selection", "alpha", "gray", "colors", "palette", "indexed", "missing", "opacity", "down")
 # the pure-Python part of our package the bridge needs (no numpy, no TensorFlow)
 BRIDGE_FILES = (
     "__init__.py",
@@ -162,14 +162,14 @@ def crop(data: bytes, width: int, bpp: int, x: int, y: int, w: int, h: int) -> b
     )
 
 
-def assert_new_layer_above_source(rep: dict) -> dict:
+def assert_new_layer_above_source(rep: dict, options: str = "starry_night") -> dict:
     names = [layer["name"] for layer in rep["layers"]]
     before = [layer["name"] for layer in rep["layers_before"]]
     assert len(names) == len(before) + 1
     source = rep["layers_before"][-1]["name"]  # the photo is the bottom layer
     index = names.index(source)
     new = rep["layers"][index - 1]
-    assert new["name"] == f"{source} (starry_night)"
+    assert new["name"] == f"{source} ({options})"
     assert new["parent"] == rep["layers"][index]["parent"]
     assert rep["status"] == "success" and rep["dirty"] and not rep["undo_group_open"]
     return new
@@ -223,13 +223,41 @@ def test_daemon_not_running_leaves_the_image_alone(gimp_run: Path) -> None:
     assert blob(gimp_run, "down", "source_after") == blob(gimp_run, "down", "source_before")
 
 
+def assert_refused_untouched(rep: dict, words: str) -> None:
+    assert rep["status"] == "execution-error", rep
+    assert words in rep["message"]
+    assert rep["layers"] == rep["layers_before"] and not rep["dirty"]
+
+
+def test_indexed_image_from_a_script_is_refused(gimp_run: Path) -> None:
+    rep = report(gimp_run, "indexed")
+    assert_refused_untouched(rep, "Indexed images are not supported")
+    assert blob(gimp_run, "indexed", "source_after") == blob(gimp_run, "indexed", "source_before")
+
+
+def test_missing_style_file_from_a_script_leaves_the_image_alone(gimp_run: Path) -> None:
+    """GIMP 3 validates a file argument itself (OPEN action) before the plug-in runs: the
+    script gets GIMP's calling error. The ANY action, which would let our message through,
+    breaks the dialog's file chooser in GIMP 3.0.4, so we keep OPEN (gimp_plugin/README)."""
+    rep = report(gimp_run, "missing")
+    assert rep["status"] == "calling-error", rep
+    assert rep["layers"] == rep["layers_before"] and not rep["dirty"]
+    assert blob(gimp_run, "missing", "source_after") == blob(gimp_run, "missing", "source_before")
+
+
+def test_opacity_and_a_name_that_records_the_options(gimp_run: Path) -> None:
+    rep = report(gimp_run, "opacity")
+    new = assert_new_layer_above_source(rep, "starry_night, strength 0.6")
+    assert new["opacity"] == pytest.approx(40.0)
+
+
 def test_style_palette_colour_matching(gimp_run: Path) -> None:
     import numpy as np
     from PIL import Image
     from stylize.engine import colour_transfer
 
     rep = report(gimp_run, "palette")
-    assert_new_layer_above_source(rep)
+    assert_new_layer_above_source(rep, "starry_night, take the style's palette")
     result = blob(gimp_run, "palette", "result")
     plain = blob(gimp_run, "colors", "source_before")  # the same photo, unstylized
 
@@ -246,7 +274,7 @@ def test_keep_colours_keeps_the_layers_chroma(gimp_run: Path) -> None:
     from PIL import Image
 
     rep = report(gimp_run, "colors")
-    assert_new_layer_above_source(rep)
+    assert_new_layer_above_source(rep, "starry_night, keep colours")
     before, result = blob(gimp_run, "colors", "source_before"), blob(gimp_run, "colors", "result")
 
     def chroma(data: bytes) -> bytes:

@@ -57,7 +57,7 @@ def test_make_request_keeps_only_chosen_styles() -> None:
         (1.0, [], "Choose a style image"),
         (1.5, [("a.jpg", 1.0)], "between 0 and 1"),
         (-0.1, [("a.jpg", 1.0)], "between 0 and 1"),
-        (1.0, [("a.jpg", -1.0)], "must not be negative"),
+        (1.0, [("a.jpg", -1.0)], "must be between 0 and 10"),
     ],
 )
 def test_make_request_rejects_bad_parameters(strength, styles, error) -> None:

@@ -180,6 +180,15 @@ def _credential_files(paths: dict[str, str]) -> dict[str, bytes]:
     return contents
 
 
+# GIMP's status bar speaks to an artist: the daemon's stages in plain words.
+ARTIST_WORDS = {
+    1: "Waiting for the daemon",  # STAGE_QUEUED (stylize.v1.Progress.Stage)
+    2: "Sending the layer",  # STAGE_RECEIVING
+    3: "Studying the style",  # STAGE_PREDICTING_STYLE
+    4: "Painting",  # STAGE_STYLIZING
+    5: "Finishing",  # STAGE_ENCODING
+}
+
 SETTING = "the plug-in's settings: `stylize gimp install --address HOST:PORT --timeout SECONDS`"
 
 
@@ -193,11 +202,14 @@ def run_job(request: JobRequest, emit: Emit) -> None:
     from stylize import client, user_messages
 
     def on_progress(progress: client.pb.Progress) -> None:
+        fraction = float(progress.fraction)
+        words = ARTIST_WORDS.get(progress.stage, "Painting")
         emit(
             {
                 "event": "progress",
-                "fraction": float(progress.fraction),
-                "message": progress.message or "Stylizing",
+                "fraction": fraction,
+                "message": f"{words}… {fraction:.0%}",
+                "detail": progress.message,  # the daemon's words, for logs
             },
             b"",
         )

@@ -17,12 +17,12 @@ from stylize_gimp import core  # noqa: E402  (stdlib only: cheap at query time)
 
 
 def stylize_layer(image, drawable, style, strength, style2, weight2, style3, weight3,
-                  address, keep_colors=False, color_match=0):
+                  address, keep_colors=False, color_match=0, opacity=100.0):
     """The PDB procedure. Talks to the daemon first; the image is touched only on success."""
     try:
         request = core.make_request(strength, address,
                                     [(style, 1.0), (style2, weight2), (style3, weight3)],
-                                    keep_colors, color_match)
+                                    keep_colors, color_match, opacity)
         region = _plan_region(image, drawable)
         fmt = core.PixelFormat(drawable.is_gray, drawable.has_alpha)
         gimp.progress_init("Neural style transfer")
@@ -31,12 +31,13 @@ def stylize_layer(image, drawable, style, strength, style2, weight2, style3, wei
     except core.StylizeError as e:
         gimp.message(core.error_text(e))
         return
-    _insert_result(image, drawable, region, core.layer_name(drawable.name, request), pixels)
+    _insert_result(image, drawable, region, core.layer_name(drawable.name, request), pixels,
+                   request.opacity)
 
 
 def _plan_region(image, drawable):
     if drawable.is_indexed:
-        raise core.StylizeError("Indexed images are not supported: use Image > Mode > RGB.")
+        raise core.StylizeError(core.INDEXED_MESSAGE)
     try:
         intersection = drawable.mask_intersect()
     except gimp.error:
@@ -56,12 +57,12 @@ def _show_progress(fraction, message):
         pdb.gimp_progress_set_text(core.native_text(message))
 
 
-def _insert_result(image, source, region, name, pixels):
+def _insert_result(image, source, region, name, pixels, opacity):
     """New layer right above the source, in one undo group."""
     w, h = region.width, region.height
     pdb.gimp_image_undo_group_start(image)
     try:
-        layer = gimp.Layer(image, name, w, h, source.type, 100.0, LAYER_MODE_NORMAL)
+        layer = gimp.Layer(image, name, w, h, source.type, opacity, LAYER_MODE_NORMAL)
         pdb.gimp_image_insert_layer(image, layer, pdb.gimp_item_get_parent(source),
                                     pdb.gimp_image_get_item_position(image, source))
         layer.set_offsets(region.image_x, region.image_y)
@@ -84,14 +85,18 @@ register(
         (PF_IMAGE, "image", "Input image", None),
         (PF_DRAWABLE, "drawable", "Input drawable", None),
         (PF_FILE, "style", "_Style image", ""),
-        (PF_SLIDER, "strength", "S_trength", 1.0, (0.0, 1.0, 0.05)),
+        (PF_SLIDER, "strength", "S_trength (1 full style, 0 the layer's own)", 1.0,
+         (0.0, 1.0, 0.05)),
         (PF_FILE, "style2", "Second style image (optional)", ""),
-        (PF_SLIDER, "weight2", "Second style weight", 1.0, (0.0, 1.0, 0.05)),
+        (PF_SLIDER, "weight2", "Second style weight (first is 1)", 1.0,
+         (0.0, core.MAX_WEIGHT, 0.05)),
         (PF_FILE, "style3", "Third style image (optional)", ""),
-        (PF_SLIDER, "weight3", "Third style weight", 1.0, (0.0, 1.0, 0.05)),
+        (PF_SLIDER, "weight3", "Third style weight (first is 1)", 1.0,
+         (0.0, core.MAX_WEIGHT, 0.05)),
         (PF_STRING, "address", "Daemon address (blank: as installed)", ""),
         (PF_TOGGLE, "keep_colors", "Keep the layer's colours", False),
         (PF_OPTION, "color_match", "Colour matching", 0, list(core.COLOR_MATCH_LABELS)),
+        (PF_SLIDER, "opacity", "_Opacity of the result", 100.0, (0.0, 100.0, 1.0)),
     ],
     [],
     stylize_layer, menu=core.MENU_PATH)

@@ -99,15 +99,26 @@ COLOR_MATCHES = ("none", "content", "style")
 COLOR_MATCH_LABELS = ("None", "Paint in the layer's palette", "Take the style's palette")
 
 
+MAX_WEIGHT = 10.0  # style weights are relative to their sum: a later style may outweigh the first
+INDEXED_MESSAGE = ("Indexed images are not supported: convert the image with "
+                   "Image > Mode > RGB (or Grayscale) first.")
+STRENGTH_HELP = ("How much of the painting's character: 1 paints fully in its style, 0 in "
+                 "the layer's own style (the layer is still repainted; use Opacity to fade "
+                 "the effect)")
+OPACITY_HELP = "Opacity of the new layer over the original: how much of the effect shows"
+
+
 class Request(object):
     """What the user asked for: [(style path, weight)], strength in [0, 1], address,
-    whether to keep the layer's colours (only the stylized luminance is used), and the
-    colour matching (one of COLOR_MATCHES)."""
+    whether to keep the layer's colours (only the stylized luminance is used), the
+    colour matching (one of COLOR_MATCHES) and the new layer's opacity (0..100)."""
 
-    def __init__(self, styles, strength, address, keep_colors=False, color_match="none"):
+    def __init__(self, styles, strength, address, keep_colors=False, color_match="none",
+                 opacity=100.0):
         self.styles, self.strength, self.address = styles, strength, address
         self.keep_colors = keep_colors
         self.color_match = color_match
+        self.opacity = opacity
 
 
 def color_match_name(value):
@@ -120,7 +131,8 @@ def color_match_name(value):
                        % (value, ", ".join(COLOR_MATCHES)))
 
 
-def make_request(strength, address, styles, keep_colors=False, color_match="none"):
+def make_request(strength, address, styles, keep_colors=False, color_match="none",
+                 opacity=100.0):
     """Validate the dialog/PDB parameters; styles is [(path, weight), ...].
 
     The first style is required; further styles with an empty path or weight 0 are
@@ -134,19 +146,31 @@ def make_request(strength, address, styles, keep_colors=False, color_match="none
     if not 0.0 <= float(strength) <= 1.0:
         raise StylizeError("Strength must be between 0 and 1, got %s." % strength)
     for path, weight in chosen:
-        if weight < 0:
-            raise StylizeError("Style weights must not be negative (%s: %s)." % (path, weight))
+        if not 0 <= weight <= MAX_WEIGHT:
+            raise StylizeError("Style weights must be between 0 and %g (%s: %s)."
+                               % (MAX_WEIGHT, path, weight))
+    if not 0.0 <= float(opacity) <= 100.0:
+        raise StylizeError("Opacity must be between 0 and 100, got %s." % opacity)
     match = color_match_name(color_match)
     if match == "style" and keep_colors:
         raise StylizeError("\"Take the style's palette\" and \"Keep colours\" contradict each "
                            "other: choose one.")
-    return Request(chosen, float(strength), (address or "").strip(), bool(keep_colors), match)
+    return Request(chosen, float(strength), (address or "").strip(), bool(keep_colors), match,
+                   float(opacity))
 
 
 def layer_name(source_name, request):
-    """'Background (starry_night + great_wave)'."""
+    """'Background (starry_night + great_wave)', plus what differs from the defaults:
+    'Background (starry_night, strength 0.6, keep colours)'."""
     names = [os.path.splitext(os.path.basename(p))[0] for p, _ in request.styles]
-    return native_text("%s (%s)" % (source_name, " + ".join(names)))
+    parts = [" + ".join(names)]
+    if request.strength != 1.0:
+        parts.append("strength %g" % round(request.strength, 2))
+    if request.keep_colors:
+        parts.append("keep colours")
+    if request.color_match != "none":
+        parts.append(COLOR_MATCH_LABELS[COLOR_MATCHES.index(request.color_match)].lower())
+    return native_text("%s (%s)" % (source_name, ", ".join(parts)))
 
 
 def plugin_dir():

@@ -23,7 +23,8 @@ def log(*args):
 
 
 def pixels(image, drawable):
-    fmt = FMT[image.get_base_type()][drawable.has_alpha()]
+    base = image.get_base_type()
+    fmt = FMT.get(base, FMT[Gimp.ImageBaseType.RGB])[drawable.has_alpha()]  # indexed: as RGB
     rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
     return drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
 
@@ -44,6 +45,7 @@ def describe(layer):
         "has_alpha": layer.has_alpha(),
         "has_mask": layer.get_mask() is not None,
         "parent": parent.get_name() if parent else None,
+        "opacity": layer.get_opacity(),
     }
 
 
@@ -72,6 +74,9 @@ def make_case(case):
         buf.flush()
     elif case == "gray":
         image.convert_grayscale()
+    elif case == "indexed":
+        image.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE,
+                              16, False, False, "")
     return image, layer
 
 
@@ -84,8 +89,11 @@ def run_case(case, address, style):
     config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
     config.set_property("image", image)
     config.set_core_object_array("drawables", [source])
+    if case == "missing":
+        style = "/job/no-such-painting.jpg"
     config.set_property("style-file", Gio.File.new_for_path(style))
-    config.set_property("strength", 1.0)
+    config.set_property("strength", 0.6 if case == "opacity" else 1.0)
+    config.set_property("opacity", 40.0 if case == "opacity" else 100.0)
     config.set_property("daemon-address", address)
     config.set_property("keep-colors", case == "colors")
     config.set_property("color-match", "style" if case == "palette" else "none")

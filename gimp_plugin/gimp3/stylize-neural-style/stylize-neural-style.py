@@ -35,7 +35,8 @@ def _request(config):
         [(_path(config.get_property("style-file")), 1.0),
          (_path(config.get_property("style-2")), config.get_property("weight-2")),
          (_path(config.get_property("style-3")), config.get_property("weight-3"))],
-        config.get_property("keep-colors"), config.get_property("color-match"))
+        config.get_property("keep-colors"), config.get_property("color-match"),
+        config.get_property("opacity"))
 
 
 def _plan_region(image, drawable):
@@ -56,18 +57,24 @@ def _dialog_ok(procedure, config):
     from gi.repository import GimpUi
     GimpUi.init(core.PROC_NAME)
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
-    dialog.fill(None)
+    for name in ("strength", "weight-2", "weight-3"):
+        dialog.get_spin_scale(name, 1.0)  # sliders, not bare spin buttons
+    dialog.get_spin_scale("opacity", 1.0)
+    dialog.get_label("advanced-title", "Advanced", False, False)
+    dialog.fill_expander("advanced", "advanced-title", False, "daemon-address")
+    dialog.fill(["style-file", "strength", "style-2", "weight-2", "style-3", "weight-3",
+                 "keep-colors", "color-match", "opacity", "advanced"])
     ok = dialog.run()
     dialog.destroy()
     return ok
 
 
-def _insert_result(image, source, region, name, fmt, pixels):
+def _insert_result(image, source, region, name, fmt, pixels, opacity):
     """New layer right above the source, in one undo group."""
     w, h = region.width, region.height
     image.undo_group_start()
     try:
-        layer = Gimp.Layer.new(image, name, w, h, source.type(), 100.0, Gimp.LayerMode.NORMAL)
+        layer = Gimp.Layer.new(image, name, w, h, source.type(), opacity, Gimp.LayerMode.NORMAL)
         image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
         layer.set_offsets(region.image_x, region.image_y)
         buf = layer.get_buffer()
@@ -85,6 +92,8 @@ def run(procedure, run_mode, image, drawables, config, data):
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
         return _fail(procedure, Gimp.PDBStatusType.CALLING_ERROR, "Select exactly one layer.")
     source = drawables[0]
+    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:  # scripts too, not only menus
+        return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.INDEXED_MESSAGE)
     if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog_ok(procedure, config):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
@@ -100,7 +109,7 @@ def run(procedure, run_mode, image, drawables, config, data):
     except core.StylizeError as e:
         return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.error_text(e))
     _insert_result(image, source, region, core.layer_name(source.get_name(), request), fmt,
-                   result)
+                   result, request.opacity)
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
@@ -121,14 +130,15 @@ class StylizePlugIn(Gimp.PlugIn):
         p.set_documentation(core.BLURB, core.HELP, name)
         p.set_attribution("Stylize contributors", "Apache-2.0", "2026")
         _add_style(p, "style-file", "_Style image", "Painting whose style is applied")
-        p.add_double_argument("strength", "S_trength", "0 keeps the layer, 1 is full style",
-                              0.0, 1.0, 1.0, RW)
+        p.add_double_argument("strength", "S_trength", core.STRENGTH_HELP, 0.0, 1.0, 1.0, RW)
         _add_style(p, "style-2", "Second style image", "Optional style mixed in")
-        p.add_double_argument("weight-2", "Second style weight", "Relative to the first",
-                              0.0, 1.0, 1.0, RW)
+        p.add_double_argument("weight-2", "Second style weight",
+                              "Relative to the first style's 1: above 1 it outweighs it",
+                              0.0, core.MAX_WEIGHT, 1.0, RW)
         _add_style(p, "style-3", "Third style image", "Optional style mixed in")
-        p.add_double_argument("weight-3", "Third style weight", "Relative to the first",
-                              0.0, 1.0, 1.0, RW)
+        p.add_double_argument("weight-3", "Third style weight",
+                              "Relative to the first style's 1: above 1 it outweighs it",
+                              0.0, core.MAX_WEIGHT, 1.0, RW)
         p.add_boolean_argument("keep-colors", "_Keep colours",
                                "Keep the layer's colours; take only the style's strokes and light",
                                False, RW)
@@ -138,12 +148,15 @@ class StylizePlugIn(Gimp.PlugIn):
         p.add_choice_argument("color-match", "Colour _matching",
                               "Paint in the layer's palette, or give it the style's palette",
                               choice, "none", RW)
+        p.add_double_argument("opacity", "_Opacity", core.OPACITY_HELP, 0.0, 100.0, 100.0, RW)
         p.add_string_argument("daemon-address", "Daemon address",
                               "host:port of `stylize serve` (blank: as installed)", "", RW)
         return p
 
 
 def _add_style(procedure, name, label, blurb):
+    # OPEN: GIMP's own file chooser; GIMP validates a script's file before run() (a missing
+    # file is GIMP's calling error; ANY would avoid that but breaks the dialog's chooser).
     procedure.add_file_argument(name, label, blurb, Gimp.FileChooserAction.OPEN, True, None,
                                 RW)
 
