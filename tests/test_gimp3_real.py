@@ -30,7 +30,10 @@ pytestmark = pytest.mark.gimp3
 HARNESS = REPO / "tests" / "gimp3" / "chroot.sh"
 BATCH = REPO / "tests" / "gimp3" / "batch_stylize.py"
 VENV_PYTHON = "/opt/stylize-venv/bin/python"
-CASES = ("selection", "alpha", "gray", "colors", "palette", "indexed", "missing", "opacity", "down")
+CASES = (
+    *("selection", "alpha", "gray", "colors", "palette", "indexed", "missing", "opacity"),
+    *("preview", "down"),
+)
 # the pure-Python part of our package the bridge needs (no numpy, no TensorFlow)
 BRIDGE_FILES = (
     "__init__.py",
@@ -133,6 +136,7 @@ def gimp_run(chroot: Path, daemon_address: str, tmp_path_factory) -> Path:
         "down_address": f"127.0.0.1:{free_port()}",
         "photo": "/job/astronaut.jpg",
         "style": "/job/starry_night.jpg",
+        "plugin_dir": "/root/.config/GIMP/3.0/plug-ins/stylize-neural-style",
     }
     (job / "spec.json").write_text(json.dumps(spec))
     out = tmp_path_factory.mktemp("gimp3-out")
@@ -249,6 +253,16 @@ def test_opacity_and_a_name_that_records_the_options(gimp_run: Path) -> None:
     rep = report(gimp_run, "opacity")
     new = assert_new_layer_above_source(rep, "starry_night, strength 0.6")
     assert new["opacity"] == pytest.approx(40.0)
+
+
+def test_live_preview_renders_a_small_version_through_the_daemon(gimp_run: Path) -> None:
+    rep = report(gimp_run, "preview")
+    assert rep["status"] == "success"
+    assert (rep["width"], rep["height"]) == (320, 213)  # 3000x2000 read at 320 px by GEGL
+    small, result = blob(gimp_run, "preview", "small"), blob(gimp_run, "preview", "result")
+    assert len(small) == len(result) == 320 * 213 * 4
+    assert result[3::4] == small[3::4]  # alpha passes through
+    assert mean_diff(result[0::4], small[0::4]) > 10  # painted, not the photo
 
 
 def test_style_palette_colour_matching(gimp_run: Path) -> None:

@@ -80,6 +80,12 @@ class Region(object):
         return "Region(%r)" % (self.__dict__,)
 
 
+def preview_size(width, height, side):
+    """(width, height, scale) of a preview whose long side is at most `side` (>= 16 px)."""
+    scale = min(1.0, float(side) / max(width, height))
+    return (max(16, int(round(width * scale))), max(16, int(round(height * scale))), scale)
+
+
 def plan_region(offsets, intersection, has_selection):
     """Decide which rectangle to send and where the result goes.
 

@@ -156,9 +156,36 @@ def export(image, case):
     copy.delete()
 
 
+def run_preview(case, address, style):
+    """The dialog's live-preview path, without the widget: a 3000x2000 layer read small
+    by GEGL and rendered through the bridge and the daemon (gimp3_preview.render)."""
+    import sys
+    import time
+
+    sys.path.insert(0, SPEC["plugin_dir"])
+    from stylize_gimp import core, gimp3_preview
+
+    image, layer = load_photo(3000, 2000)
+    request = core.make_request(1.0, address, [(style, 1.0)])
+    region = core.Region(0, 0, layer.get_width(), layer.get_height(), 0, 0, False)
+    started = time.time()
+    width, height, data = gimp3_preview.render(layer, region, request, core.load_settings())
+    report = {"status": "success", "width": width, "height": height,
+              "seconds": time.time() - started}
+    dump(case, "result", data)
+    dump(case, "small", gimp3_preview.read_small(layer, region)[2])
+    with open(os.path.join(OUT, case + ".json"), "w") as f:
+        json.dump(report, f, indent=1)
+    log(case, report)
+    image.delete()
+
+
 for case in SPEC["cases"]:
     address = SPEC["down_address"] if case == "down" else SPEC["address"]
     try:
+        if case == "preview":
+            run_preview(case, address, SPEC["style"])
+            continue
         run_case(case, address, SPEC["style"])
     except Exception as e:  # report, keep going with the other cases
         log(case, "batch error", repr(e))

@@ -52,7 +52,73 @@ def _show_progress(fraction, message):
     Gimp.progress_update(fraction)
 
 
-def _dialog_ok(procedure, config):
+class _LivePreview(object):
+    """A small render of the layer that follows the dialog's settings.
+
+    Each change restarts a short timer; when it fires, a worker thread renders the
+    preview through the daemon (gimp3_preview.render) and the result is shown from the
+    main loop. Only the newest request's result is shown.
+    """
+
+    DELAY_MS = 250
+
+    def __init__(self, config, drawable, region):
+        gi.require_version("Gtk", "3.0")
+        gi.require_version("GdkPixbuf", "2.0")
+        from gi.repository import Gtk
+        self._config, self._drawable, self._region = config, drawable, region
+        self._generation, self._timer = 0, None
+        self.image = Gtk.Image()
+        self.label = Gtk.Label(label="Preview")
+        self.widget = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
+        self.widget.pack_start(self.image, False, False, 0)
+        self.widget.pack_start(self.label, False, False, 0)
+        config.connect("notify", lambda *_: self.schedule())
+
+    def schedule(self):
+        if self._timer is not None:
+            GLib.source_remove(self._timer)
+        self._timer = GLib.timeout_add(self.DELAY_MS, self._start)
+
+    def _start(self):
+        import threading
+        self._timer = None
+        self._generation += 1
+        try:
+            request = _request(self._config)
+        except core.StylizeError as e:
+            self.label.set_text(core.error_text(e))
+            return False
+        self.label.set_text("Painting the preview…")
+        worker = threading.Thread(target=self._render, args=(self._generation, request))
+        worker.daemon = True
+        worker.start()
+        return False
+
+    def _render(self, generation, request):
+        from stylize_gimp import gimp3_preview
+        try:
+            result = gimp3_preview.render(self._drawable, self._region, request)
+            GLib.idle_add(self._show, generation, result, None)
+        except core.StylizeError as e:
+            GLib.idle_add(self._show, generation, None, core.error_text(e))
+
+    def _show(self, generation, result, error):
+        from gi.repository import GdkPixbuf
+        if generation != self._generation:
+            return False  # a newer render is on its way
+        if error is not None:
+            self.label.set_text(error)
+            return False
+        width, height, data = result
+        pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB,
+                                                 True, 8, width, height, width * 4)
+        self.image.set_from_pixbuf(pixbuf)
+        self.label.set_text("Preview (%dx%d)" % (width, height))
+        return False
+
+
+def _dialog_ok(procedure, config, drawable=None, region=None):
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
     GimpUi.init(core.PROC_NAME)
@@ -64,6 +130,13 @@ def _dialog_ok(procedure, config):
     dialog.fill_expander("advanced", "advanced-title", False, "daemon-address")
     dialog.fill(["style-file", "strength", "style-2", "weight-2", "style-3", "weight-3",
                  "keep-colors", "color-match", "opacity", "advanced"])
+    if drawable is not None and region is not None:
+        preview = _LivePreview(config, drawable, region)
+        content = dialog.get_content_area()
+        content.pack_start(preview.widget, False, False, 6)
+        content.reorder_child(preview.widget, 0)
+        preview.widget.show_all()
+        preview.schedule()
     ok = dialog.run()
     dialog.destroy()
     return ok
@@ -94,11 +167,15 @@ def run(procedure, run_mode, image, drawables, config, data):
     source = drawables[0]
     if image.get_base_type() == Gimp.ImageBaseType.INDEXED:  # scripts too, not only menus
         return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.INDEXED_MESSAGE)
-    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog_ok(procedure, config):
+    try:
+        region = _plan_region(image, source)
+    except core.StylizeError as e:
+        return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.error_text(e))
+    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog_ok(procedure, config, source,
+                                                               region):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
         request = _request(config)
-        region = _plan_region(image, source)
         fmt = core.PixelFormat(image.get_base_type() == Gimp.ImageBaseType.GRAY,
                                source.has_alpha())
         rect = Gegl.Rectangle.new(region.x, region.y, region.width, region.height)
