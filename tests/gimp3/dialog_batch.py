@@ -16,4 +16,5 @@ config.set_property("image", image)
 config.set_core_object_array("drawables", image.get_layers())
 config.set_property("style-file", Gio.File.new_for_path(spec["style"]))
 config.set_property("strength", 0.8)
+config.set_property("daemon-address", spec.get("address", ""))  # a live daemon: the preview
 proc.run(config)
