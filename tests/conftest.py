@@ -128,6 +128,34 @@ def scrape_metrics(daemon: DaemonProcess) -> dict[tuple[str, tuple[tuple[str, st
     }
 
 
+def run_bridge(
+    data: bytes, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``python -m stylize.bridge`` as the plug-in does: the request on stdin, which
+    stays open (the job's lifeline) until the bridge has answered."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stylize.bridge", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env=env,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(data)
+            process.stdin.flush()
+        except BrokenPipeError:
+            pass  # the bridge refused early; its answer is on stdout
+        out = process.stdout.read()
+        process.stdin.close()
+        code = process.wait(timeout)
+        errors.seek(0)
+        return subprocess.CompletedProcess(process.args, code, out, errors.read())
+
+
 def stop_daemon(daemon: DaemonProcess) -> int:
     if daemon.process.poll() is None:
         daemon.process.send_signal(signal.SIGTERM)

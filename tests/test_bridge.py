@@ -7,9 +7,10 @@ import io
 import json
 import subprocess
 import sys
+import time
 
 import pytest
-from conftest import REPO, STYLES
+from conftest import REPO, STYLES, run_bridge
 from PIL import Image
 from stylize import bridge, client, user_messages
 
@@ -46,7 +47,7 @@ def events_of(data: bytes) -> list[dict]:
 def test_reads_what_the_plugin_core_writes() -> None:
     header, content, styles = bridge.read_request(io.BytesIO(request_bytes(styles=(b"a", b"bc"))))
     assert header["content"] == {"width": 4, "height": 2, "format": "RGBA8", "size": 32}
-    assert header["version"] == 1 and header["strength"] == 0.75
+    assert header["version"] == protocol.VERSION and header["strength"] == 0.75
     assert content == bytes(range(32)) and styles == [b"a", b"bc"]
 
 
@@ -162,16 +163,6 @@ def test_artist_words_cover_every_stage() -> None:
 # --- the real program -------------------------------------------------------------------
 
 
-def run_bridge(data: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "stylize.bridge", *args],
-        input=data,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_bridge_imports_neither_numpy_nor_tensorflow() -> None:
     code = (
         "import sys, stylize.bridge; stylize.bridge._import_client(); "
@@ -253,6 +244,33 @@ def test_no_daemon_is_reported_once_the_connect_budget_is_spent() -> None:
     assert "stylize serve --port 9" in event["message"]
 
 
+def test_a_plugin_that_goes_away_cancels_the_daemons_job(daemon_process) -> None:
+    """GIMP ends a cancelled plug-in: its end of the lifeline closes, the job stops."""
+    since = len(daemon_process.log())
+    bridge_process = subprocess.Popen(
+        [sys.executable, "-m", "stylize.bridge"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert bridge_process.stdin is not None and bridge_process.stdout is not None
+    bridge_process.stdin.write(
+        request_bytes(1600, 1600, "GRAY8", styles=(STYLE,), address=daemon_process.address)
+    )
+    bridge_process.stdin.flush()
+    for event in protocol.read_events(bridge_process.stdout):
+        if event["message"].startswith("Painting"):
+            bridge_process.stdin.close()  # as when GIMP kills the plug-in
+            break
+    assert bridge_process.wait(30) is not None
+    deadline = time.monotonic() + 30  # the job stops at its next cancellation check
+    while "job stopped" not in daemon_process.log()[since:] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = daemon_process.log()[since:]
+    assert "job stopped" in log and "stylize done" not in log, log[-2000:]
+    assert b"the plug-in went away" in bridge_process.stderr.read()
+
+
 def test_daemon_killed_mid_job_is_reported_as_such(tmp_path) -> None:
     from conftest import start_daemon
 
@@ -269,7 +287,7 @@ def test_daemon_killed_mid_job_is_reported_as_such(tmp_path) -> None:
         bridge_process.stdin.write(
             request_bytes(side, side, "GRAY8", styles=(STYLE,), address=daemon.address)
         )
-        bridge_process.stdin.close()
+        bridge_process.stdin.flush()  # stays open: the plug-in is still there
         for event in protocol.read_events(bridge_process.stdout):
             if event["event"] == "progress" and event["message"].startswith("Painting"):
                 daemon.process.kill()

@@ -25,6 +25,7 @@ from conftest import (
     channel_to,
     encode,
     list_services,
+    run_bridge,
     sample_photo,
     scrape_metrics,
     start_daemon,
@@ -451,11 +452,9 @@ def test_gimp_bridge_reaches_a_tls_daemon(
     request = core.make_request(1.0, "", [(str(STYLES / "starry_night.jpg"), 1.0)])
     header, blobs = core.build_request(pixels, 64, 64, core.PixelFormat(True, False), request,
                                        settings)  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "stylize.bridge"],
-        input=protocol.encode_request(header, blobs), capture_output=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin"},  # no STYLIZE_TOKEN: the token comes from the file
-    )  # fmt: skip
+    done = run_bridge(  # no STYLIZE_TOKEN: the token comes from the file
+        protocol.encode_request(header, blobs), env={"PATH": "/usr/bin:/bin"}
+    )
     events = list(protocol.read_events(io.BytesIO(done.stdout)))
     assert events[-1]["event"] == "result", events[-1]
     assert len(events[-1]["data"]) == 64 * 64

@@ -18,15 +18,17 @@ and protobuf but neither numpy nor TensorFlow.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, BinaryIO
 
-PROTOCOL_VERSION = 1  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
+PROTOCOL_VERSION = 2  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
 _LENGTH = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
 CHANNELS = {"RGB8": 3, "RGBA8": 4, "GRAY8": 1, "GRAYA8": 2}  # = stylize.client.CHANNELS
@@ -192,12 +194,41 @@ ARTIST_WORDS = {
 SETTING = "the plug-in's settings: `stylize gimp install --address HOST:PORT --timeout SECONDS`"
 
 
-def run_job(request: JobRequest, emit: Emit) -> None:
+def watch_lifeline(stdin: BinaryIO, lost: threading.Event) -> None:
+    """Set ``lost`` when the plug-in closes our stdin (or dies) before the job is over."""
+
+    try:
+        fd = stdin.fileno()
+    except (OSError, ValueError):
+        return  # not a real pipe (an in-memory request): nothing to watch
+
+    def watch() -> None:
+        # os.read on the file descriptor, not stdin.read: a thread blocked in the buffered
+        # reader would hold its lock and make interpreter shutdown abort.
+        try:
+            data = os.read(fd, 1)
+        except OSError:
+            data = b""
+        if not data:
+            lost.set()
+
+    threading.Thread(target=watch, name="stylize-lifeline", daemon=True).start()
+
+
+def _cancel_when(lost: threading.Event, finished: threading.Event, daemon: Any) -> None:
+    lost.wait()
+    if not finished.is_set():
+        print("stylize.bridge: the plug-in went away; cancelling the job", file=sys.stderr)
+        daemon.cancel()
+
+
+def run_job(request: JobRequest, emit: Emit, lost: threading.Event | None = None) -> None:
     """Stylize through the daemon, emitting progress events then the result event.
 
     Waiting for a daemon that is still starting, and retrying refusals the daemon
     marks retryable, is the client's job (``stylize.client``); any failure that
-    remains becomes a BridgeError with the words of ``stylize.user_messages``.
+    remains becomes a BridgeError with the words of ``stylize.user_messages``. When
+    ``lost`` is set (the plug-in went away), the daemon's job is cancelled at once.
     """
     from stylize import client, user_messages
 
@@ -237,6 +268,11 @@ def run_job(request: JobRequest, emit: Emit) -> None:
             private_key=files.get("tls_key"),
             certificate_chain=files.get("tls_cert"),
         ) as daemon:
+            finished = threading.Event()
+            if lost is not None:
+                threading.Thread(
+                    target=_cancel_when, args=(lost, finished, daemon), daemon=True
+                ).start()
             result = daemon.stylize(
                 image,
                 sources,
@@ -249,6 +285,7 @@ def run_job(request: JobRequest, emit: Emit) -> None:
                 ),
                 on_progress=on_progress,
             )
+            finished.set()
     except client.ClientError as e:
         print(f"stylize.bridge: {e} request_id={e.request_id}", file=sys.stderr)
         raise BridgeError(e.code, user_messages.explain(e, address, timeout, SETTING)) from e
@@ -288,7 +325,9 @@ def serve_once(stdin: BinaryIO, stdout: BinaryIO) -> int:
         header, content, styles = read_request(stdin)
         request = parse_job(header, content, styles)
         _import_client()
-        run_job(request, emit)
+        lost = threading.Event()
+        watch_lifeline(stdin, lost)
+        run_job(request, emit, lost)
         return 0
     except BridgeError as e:
         emit({"event": "error", "code": e.code, "message": e.message}, b"")

@@ -229,6 +229,8 @@ class StylizeClient:
         else:
             self._channel = grpc.insecure_channel(self.address, options=options)
         self._stub = stylize_pb2_grpc.StyleTransferStub(self._channel)
+        self._active: grpc.Future | None = None  # the Stylize call in flight, for cancel()
+        self._cancelled = False
 
     def __enter__(self) -> StylizeClient:
         return self
@@ -310,18 +312,31 @@ class StylizeClient:
         )
         return self._retrying(lambda: self._stylize_once(setup, data, on_progress))
 
+    def cancel(self) -> None:
+        """Cancel the call in flight (from any thread): the daemon stops its job at once."""
+        self._cancelled = True
+        call = self._active
+        if call is not None:
+            call.cancel()
+
     def _stylize_once(
         self, setup: pb.StylizeSetup, data: bytes, on_progress: ProgressCallback | None
     ) -> StylizeResult:
+        if self._cancelled:
+            raise ClientError("CANCELLED", "the call was cancelled")
         accepted = threading.Event()
         call = self._stub.Stylize(
             _requests(setup, data, accepted), timeout=self.timeout, metadata=self._metadata
         )
+        self._active = call
+        if self._cancelled:  # cancel() ran between the check above and this call
+            call.cancel()
         try:
             return _collect(call, accepted, on_progress)
         except grpc.RpcError as error:
             raise client_error(error, self.address, started=accepted.is_set()) from None
         finally:
+            self._active = None
             accepted.set()  # never leave the request thread waiting
 
 

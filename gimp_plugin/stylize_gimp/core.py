@@ -304,9 +304,11 @@ def run_bridge(header, blobs, settings, progress=None):
 
 
 def _exchange(proc, request, progress):
+    """Send the request and read events; stdin stays open as the job's lifeline
+    (protocol.py): it closes when this returns, or when GIMP ends the plug-in."""
     try:
         proc.stdin.write(request)
-        proc.stdin.close()
+        proc.stdin.flush()
     except (IOError, OSError):
         pass  # the bridge exited early; its error event or its log says why
     for event in protocol.read_events(proc.stdout):
@@ -327,7 +329,11 @@ def _wait(proc, grace=5.0):
 
 
 def _reap(proc):
-    """Make sure the bridge is gone and its pipes are closed."""
+    """Close the lifeline, then make sure the bridge is gone and its pipes are closed."""
+    try:
+        proc.stdin.close()
+    except (IOError, OSError):
+        pass
     if _wait(proc) is None:
         try:
             proc.kill()

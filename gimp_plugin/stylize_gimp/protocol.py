@@ -25,11 +25,16 @@ Events, read from the bridge's stdout: one JSON object per line, in this order:
     {"event": "error", "code": "UNAVAILABLE", "message": "what happened and what to do"}
 
 The bridge writes its logs to stderr, never to stdout.
+
+Lifeline (version 2): the plug-in keeps the bridge's stdin open until it has read the
+final event. If the plug-in goes away first (the user cancelled in GIMP's status bar and
+GIMP ended the plug-in, or GIMP quit), the pipe closes and the bridge cancels the
+daemon's job at once instead of letting it run on.
 """
 import json
 import struct
 
-VERSION = 1
+VERSION = 2  # 2: the plug-in keeps the bridge's stdin open for the whole job (lifeline)
 _LENGTH = struct.Struct(">I")
 
 
