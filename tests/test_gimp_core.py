@@ -147,7 +147,8 @@ def fake_bridge(tmp_path: Path, body: str) -> dict:
         "def read_request():\n"
         "    n = struct.unpack('>I', sys.stdin.buffer.read(4))[0]\n"
         "    header = json.loads(sys.stdin.buffer.read(n))\n"
-        "    rest = sys.stdin.buffer.read()\n"
+        "    sizes = [header['content']['size']] + [s['size'] for s in header['styles']]\n"
+        "    rest = b''.join(sys.stdin.buffer.read(k) for k in sizes)  # stdin stays open\n"
         "    return header, rest\n" + textwrap.dedent(body)
     )
     return {
