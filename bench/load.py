@@ -9,9 +9,9 @@ split over CLIENTS threads, each with its own StylizeClient (its own channel and
 connection), all at once. Every job is raw RGB in, raw RGB out, the named style
 starry_night (its vector cached after the first job). Job i of client c is LARGE px
 square when (c + i) % LARGE_EVERY == 0, else one of SIZES in turn. A job refused with
-RESOURCE_EXHAUSTED back-pressure -- the daemon's "busy" (queue full) or grpcio's
-"Concurrent RPC limit exceeded!" (all RPC threads taken) -- is tried again after a
-jittered backoff (50 ms doubling to 1 s) and counted by reason; any other error is a
+RESOURCE_EXHAUSTED back-pressure (a refusal with RetryInfo, e.g. BUSY: the queue is
+full) that still reaches the bench after the client's own retries is tried again after
+a jittered backoff (50 ms doubling to 1 s) and counted by reason; any other error is a
 failure. The run stops by itself: a fixed number of jobs, each bounded by
 the client's deadline. Reported per phase: wall time, jobs/s and megapixels/s,
 latency p50/p99 per size (first attempt to result, retries included), outcome
@@ -23,11 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +44,6 @@ from stylize import client  # noqa: E402
 from stylize.client import ClientError, RawImage, StylizeClient  # noqa: E402
 
 STYLE = client.named_style("starry_night")
-BACK_PRESSURE = {"busy": "daemon busy", "Concurrent RPC limit": "grpcio concurrent-RPC limit"}
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,10 @@ def job_sizes(clients: int, jobs: int, large_every: int, sizes: list[int], large
 
 
 def back_pressure(error: ClientError) -> str | None:
-    if error.code != "RESOURCE_EXHAUSTED":
+    """The reason of a retryable refusal (RetryInfo present), else None."""
+    if error.code != "RESOURCE_EXHAUSTED" or error.retry_after is None:
         return None
-    return next((reason for text, reason in BACK_PRESSURE.items() if text in error.message), None)
+    return error.reason or "retryable"
 
 
 def run_job(daemon: StylizeClient, content: RawImage, rng: random.Random) -> Done:
@@ -107,7 +109,23 @@ class PeakRss:
         self._thread.join()
 
 
-def phase(address: str, pid: int, plan: list[list[int]], images: dict[int, RawImage]) -> dict:
+def refusals(metrics_url: str) -> Counter[str]:
+    """The daemon's refusals so far, by reason (Prometheus text format)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()
+    counts: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        if family.name == "stylize_refusals":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    counts[sample.labels["reason"]] += int(sample.value)
+    return counts
+
+
+def phase(daemon, plan: list[list[int]], images: dict[int, RawImage]) -> dict:  # type: ignore[no-untyped-def]
+    address, pid, metrics_url = daemon.address, daemon.process.pid, metrics_address(daemon)
+    refused_before = refusals(metrics_url)
     done: list[Done] = []
 
     def one_client(sizes: list[int], seed: int) -> None:
@@ -144,10 +162,17 @@ def phase(address: str, pid: int, plan: list[list[int]], images: dict[int, RawIm
         "megapixels_per_s": round(megapixels / wall, 2),
         "latency": latency,
         "outcomes": dict(Counter(d.outcome for d in done)),
-        "refusals_retried": dict(Counter(r for d in done for r in d.refusals)),
+        "refusals_seen_by_clients": dict(Counter(r for d in done for r in d.refusals)),
+        "daemon_refusals_by_reason": dict(refusals(metrics_url) - refused_before),
         "jobs_refused_at_least_once": sum(bool(d.refusals) for d in done),
         "daemon_peak_rss_mb": round(rss.peak),
     }
+
+
+def metrics_address(daemon) -> str:  # type: ignore[no-untyped-def]
+    match = re.search(r"metrics address=(\S+):(\d+)", daemon.log())
+    assert match, "the daemon was started without --metrics-port"
+    return f"http://{match.group(1)}:{match.group(2)}/metrics"
 
 
 def main() -> int:
@@ -166,12 +191,11 @@ def main() -> int:
         for size in {*args.sizes, args.large}
     }
     with tempfile.TemporaryDirectory() as scratch:
-        daemon = start_daemon(Path(scratch) / "daemon.log", *serve_args)
+        daemon = start_daemon(Path(scratch) / "daemon.log", "--metrics-port", "0", *serve_args)
         try:
-            pid = daemon.process.pid
-            phase(daemon.address, pid, [[min(images)]], images)  # warm: style vector cached
-            alone = phase(daemon.address, pid, [[size for sizes in plan for size in sizes]], images)
-            together = phase(daemon.address, pid, plan, images)
+            phase(daemon, [[min(images)]], images)  # warm: style vector cached
+            alone = phase(daemon, [[size for sizes in plan for size in sizes]], images)
+            together = phase(daemon, plan, images)
         finally:
             stop_daemon(daemon)
     report = {

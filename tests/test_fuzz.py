@@ -77,12 +77,8 @@ def test_bytes_that_are_no_message_are_invalid_argument(channel: grpc.Channel, m
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect (issue 8, 5), found again by bench/fuzz.py: options.max_side below "
-    "the network's minimum reaches TensorFlow's MirrorPad and ends in INTERNAL",
-)
 def test_max_side_below_the_networks_minimum_is_invalid_argument(channel: grpc.Channel) -> None:
+    """Found by bench/fuzz.py (INTERNAL from TensorFlow's MirrorPad before main's fix)."""
     content = fuzz_cases.base_image("PNG", "RGB", 24, 24)
     setup = fuzz_cases.pb.StylizeSetup(
         content=fuzz_cases.pb.ContentHeader(
