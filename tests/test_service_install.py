@@ -119,3 +119,15 @@ def test_uninstall_removes_the_unit_and_status_says_so(tmp_path: Path) -> None:
     assert not path.exists()
     status = stylize(tmp_path, "service", "status")
     assert status.returncode == 1 and "not installed" in status.stdout
+
+
+def test_more_serve_options_pass_through_and_are_checked_first(tmp_path: Path) -> None:
+    result = stylize(tmp_path, "service", "install", "--no-start", "--", "--max-queue", "16")
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / ".config" / "systemd" / "user" / "stylize.service"
+    argv = shlex.split(read_unit(path.read_text())["Service"]["ExecStart"])
+    assert argv[-2:] == ["--max-queue", "16"]
+    path.unlink()
+    bad = stylize(tmp_path, "service", "install", "--no-start", "--", "--max-queue", "many")
+    assert bad.returncode == 2 and "--max-queue" in bad.stderr
+    assert not path.exists()

@@ -32,14 +32,19 @@ def unit_dir(env: dict[str, str] | None = None) -> Path:
     return Path(config) / "systemd" / "user"
 
 
-def serve_command(host: str, port: int, token_file: str | None) -> list[str]:
-    """This installation's ``stylize serve``, by absolute path (systemd has no venv PATH)."""
+def serve_command(
+    host: str, port: int, token_file: str | None, extra: list[str] | None = None
+) -> list[str]:
+    """This installation's ``stylize serve``, by absolute path (systemd has no venv PATH).
+
+    ``extra`` are more ``serve`` options (TLS files, limits) passed through as given.
+    """
     script = Path(sys.executable).parent / "stylize"
     program = [str(script)] if script.is_file() else [sys.executable, "-m", "stylize"]
     command = [*program, "serve", "--host", host, "--port", str(port)]
     if token_file:
         command += ["--token-file", str(Path(token_file).expanduser().resolve())]
-    return command
+    return command + list(extra or ())
 
 
 def _systemd_quote(argv: list[str]) -> str:
@@ -80,7 +85,11 @@ def _systemctl(*args: str) -> None:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    text = unit_text(serve_command(args.host, args.port, args.token_file))
+    command = serve_command(args.host, args.port, args.token_file, args.serve_args)
+    from stylize.cli import build_parser  # the real parser checks the options now, not at boot
+
+    build_parser().parse_args(command[command.index("serve") :])
+    text = unit_text(command)
     if args.dry_run:
         print(text, end="")
         return 0
@@ -149,6 +158,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     install.add_argument("--token-file", help="token file for listening beyond loopback")
     install.add_argument(
         "--no-start", action="store_true", help="only write the unit; do not call systemctl"
+    )
+    install.add_argument(
+        "serve_args",
+        nargs="*",
+        metavar="-- SERVE_OPTION",
+        help="more `stylize serve` options after `--`, e.g. -- --tls-cert /abs/cert.pem "
+        "--tls-key /abs/key.pem",
     )
     install.add_argument(
         "--dry-run", action="store_true", help="print the unit instead of writing it"
