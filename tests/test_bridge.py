@@ -96,6 +96,11 @@ def test_protocol_version_mismatch_says_reinstall() -> None:
         ("127.0.0.1:6000", "stylize serve --port 6000"),
         ("10.1.2.3:50051", "stylize serve --host 10.1.2.3"),
         ("localhost:7", "stylize serve --port 7"),
+        (
+            "ipv4:10.0.0.1:50051,10.0.0.2:50051",
+            "stylize serve --host HOST on each machine of the pool",
+        ),
+        ("dns:///stylize.lan:50051", "stylize serve --host HOST on each machine of the pool"),
     ],
 )
 def test_serve_command(address: str, command: str) -> None:

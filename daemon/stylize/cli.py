@@ -1,4 +1,4 @@
-"""The ``stylize`` command: serve, apply, predict-style, styles, info, gimp."""
+"""The ``stylize`` command: serve, apply, predict-style, styles, info, gimp, service."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from stylize import __version__, apply_plan, client, gimp_install, user_messages
+from stylize import __version__, apply_plan, client, gimp_install, service_install, user_messages
 from stylize.client import ClientError, StylizeClient
 from stylize.progress_bar import ProgressBar
 from stylize.style_library import StyleLibrary
@@ -21,6 +21,11 @@ log = logging.getLogger("stylize")
 
 EXIT_RUNTIME = 1  # the command ran and failed (daemon refused, file unreadable, ...)
 EXIT_USAGE = 2  # the command line is wrong (argparse uses 2 as well)
+ADDRESS_HELP = (
+    "daemon host:port, or a gRPC target naming a pool of daemons "
+    "(ipv4:HOST:PORT,HOST:PORT or dns:///NAME:PORT; calls are spread round-robin) "
+    "(default %(default)s; env STYLIZE_ADDRESS, or STYLIZE_PORT for 127.0.0.1)"
+)
 _SETTING = "--address HOST:PORT, env STYLIZE_ADDRESS or STYLIZE_PORT; --timeout SECONDS"
 
 
@@ -75,12 +80,7 @@ def _connect(
 
 
 def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--address",
-        default=client.default_address(),
-        help="daemon address host:port (default %(default)s; env STYLIZE_ADDRESS, "
-        "or STYLIZE_PORT for 127.0.0.1)",
-    )
+    parser.add_argument("--address", default=client.default_address(), help=ADDRESS_HELP)
     _add_tls_arguments(parser)
     parser.add_argument(
         "--local",
@@ -361,6 +361,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_jobs_per_client=args.max_jobs_per_client,
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port,
+        health_port=args.health_port,
     )
     try:
         config.check()
@@ -457,6 +458,13 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
         "--metrics-host",
         default="127.0.0.1",
         help="address of the metrics endpoint (default %(default)s; it has no authentication)",
+    )
+    serve.add_argument(
+        "--health-port",
+        type=int,
+        default=None,
+        help="also serve grpc.health.v1 alone on this plaintext port, for probes that "
+        "cannot do TLS or tokens (Kubernetes grpc: probes); default: none",
     )
     serve.set_defaults(func=cmd_serve)
 
@@ -609,11 +617,7 @@ def _add_info_command(commands: argparse._SubParsersAction) -> None:
         help="show a daemon's models, device and limits",
         description="Query GetInfo of a running daemon.",
     )
-    info.add_argument(
-        "--address",
-        default=client.default_address(),
-        help="daemon address (default %(default)s; env STYLIZE_ADDRESS or STYLIZE_PORT)",
-    )
+    info.add_argument("--address", default=client.default_address(), help=ADDRESS_HELP)
     _add_tls_arguments(info)
     info.set_defaults(func=cmd_info)
 
@@ -653,6 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info_command(commands)
     gimp_install.register(commands)  # stylize gimp install / uninstall
     _add_completion_command(commands)
+    service_install.register(commands)  # stylize service install / uninstall / status
     return parser
 
 

@@ -37,7 +37,7 @@ DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to wait for a daemon that is not up (ye
 CHUNK_BYTES = 1 << 20
 MAX_MESSAGE_BYTES = 64 << 20
 REQUEST_ID_KEY = "stylize-request-id"  # trailing metadata the daemon sets on every call
-SERVICE_NAME = "stylize.v1.StyleTransfer"
+SERVICE_NAME = "stylize.v1.StyleTransfer"  # also the name the daemon's health reports
 _PROBE_INTERVAL = 0.25
 _MAX_RETRY_DELAY = 10.0
 
@@ -76,11 +76,27 @@ def service_config() -> dict[str, object]:
     }
 
 
+def load_balancing_config() -> dict[str, object]:
+    """Service config that spreads calls over every daemon a target names.
+
+    A target may list several addresses (``ipv4:127.0.0.1:50051,127.0.0.2:50051``) or
+    be a ``dns:///host:port`` name that resolves to several; gRPC's ``round_robin``
+    policy then sends each call to the next daemon, and client-side health checking
+    (``grpc.health.v1.Health/Watch`` on :data:`SERVICE_NAME`) takes out of the pool
+    any daemon that is loading its models, draining or gone. One address is a pool of
+    one. gRPC does the balancing; there is no balancer of our own.
+    """
+    return {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "healthCheckConfig": {"serviceName": SERVICE_NAME},
+    }
+
+
 def channel_options() -> list[tuple[str, object]]:
     return [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.service_config", json.dumps(service_config())),
+        ("grpc.service_config", json.dumps({**service_config(), **load_balancing_config()})),
         ("grpc.enable_retries", 1),
         # Setups with style images must stay replayable: buffer them for retries.
         ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES + (1 << 20)),
@@ -202,6 +218,8 @@ class StylizeClient:
     TLS: ``root_certificates`` is the PEM CA that signed the daemon's certificate
     (None with a client certificate: the system's roots); ``private_key`` and
     ``certificate_chain`` are this client's, for a daemon that requires mTLS.
+
+    ``address`` is any gRPC target: ``host:port``, ``ipv4:A:P,B:P``, ``dns:///host:port``.
     """
 
     def __init__(
@@ -414,11 +432,15 @@ def client_error(error: grpc.RpcError, address: str, started: bool = False) -> C
     details = (error.details() if hasattr(error, "details") else str(error)) or code.name
     reason, field, retry_after = _details(error)
     if code == grpc.StatusCode.UNAVAILABLE and not reason:  # transport: no daemon answered
-        details = (
-            f"the Stylize daemon at {address} stopped during the job ({details})"
-            if started
-            else f"no Stylize daemon answers at {address} ({details})"
-        )
+        if started:
+            details = f"the Stylize daemon at {address} stopped during the job ({details})"
+        elif "backend unhealthy" in details:  # health checking: up, but none is SERVING
+            details = (
+                f"the Stylize daemon at {address} is not ready (loading its models or "
+                f"shutting down); retry in a few seconds ({details})"
+            )
+        else:
+            details = f"no Stylize daemon answers at {address} ({details})"
     return ClientError(
         code.name,
         details,

@@ -14,6 +14,8 @@ _LOST_CODES = frozenset({"UNAVAILABLE", "CANCELLED", "UNKNOWN", "INTERNAL", "ABO
 
 def serve_command(address: str) -> str:
     """The command that starts a daemon listening on ``address``."""
+    if "," in address or address.startswith(("ipv4:", "ipv6:", "dns:")):
+        return "stylize serve --host HOST on each machine of the pool"  # a gRPC pool target
     host, _, port = address.rpartition(":")
     parts = ["stylize serve"]
     if host not in ("", "127.0.0.1", "localhost", "[::1]"):

@@ -45,6 +45,9 @@ class ServerConfig:
     max_jobs_per_client: int = 0  # Stylize calls one client may have open; 0: no limit
     metrics_host: str = DEFAULT_HOST
     metrics_port: int | None = None  # Prometheus endpoint; None: off, 0: a free port
+    # A second, plaintext port serving only grpc.health.v1, for probes that cannot
+    # speak TLS or send a token (Kubernetes `grpc:` probes). None: no such port.
+    health_port: int | None = None
     # A stream that sends nothing for this long (before setup, between chunks) is ended
     # with DEADLINE_EXCEEDED / UPLOAD_TIMEOUT, so idle clients cannot hold the daemon.
     receive_timeout: float = 30.0

@@ -49,6 +49,7 @@ class Daemon:
         self.server = self._build_server()
         self.port = self._bind()
         self.metrics_port: int | None = None
+        self.health_server, self.health_port = self._health_only_server()
         self._stopped = threading.Event()
 
     @property
@@ -99,6 +100,18 @@ class Daemon:
             raise OSError(f"cannot listen on {address} (address in use or not available)")
         return port
 
+    def _health_only_server(self) -> tuple[grpc.Server | None, int | None]:
+        """Health alone on a plaintext port: probes get no TLS and no token, and need neither."""
+        if self.config.health_port is None:
+            return None, None
+        server = grpc.server(ThreadPoolExecutor(max_workers=4, thread_name_prefix="stylize-health"))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
+        port = server.add_insecure_port(f"{host}:{self.config.health_port}")
+        if port == 0:
+            raise OSError(f"cannot listen on {host}:{self.config.health_port} for health probes")
+        return server, port
+
     def start(self) -> None:
         config = self.config
         if config.metrics_port is not None:
@@ -106,6 +119,9 @@ class Daemon:
             if not is_loopback(config.metrics_host):
                 log.warning("metrics on %s have no authentication", config.metrics_host)
         self.server.start()
+        if self.health_server is not None:
+            self.health_server.start()
+            log.info("health probes address=%s:%d", self.config.host, self.health_port)
         log.info(
             "listening address=%s:%d tls=%s mtls=%s auth=%s",
             config.host,
@@ -152,6 +168,8 @@ class Daemon:
         if not drained:
             log.warning("grace period over; cancelling jobs=%d", self.runner.admitted)
         self.server.stop(min(left, 1.0) if drained else 0).wait()
+        if self.health_server is not None:
+            self.health_server.stop(None)
         self.runner.shutdown()
         self.metrics.close()
         log.info("stopped drained=%s after=%.1fs", drained, time.monotonic() - started)
