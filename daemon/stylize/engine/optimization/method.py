@@ -138,7 +138,9 @@ class OptimizationEngine:
         blend = _check_styles(styles)
         if (options.init == "image") != (init_image is not None):
             raise InvalidInputError('an init image is needed with init "image", and only then')
-        sides = schedule.long_sides(content.width, content.height, options.scales, options.iterations)
+        sides = schedule.long_sides(
+            content.width, content.height, options.scales, options.iterations
+        )
         counts = schedule.split_iterations(options.iterations, len(sides))
         run = _Run(content, options, progress, cancelled, finish, len(sides))
         objective = self._objective(options)
@@ -241,7 +243,9 @@ class _Run:
         iteration = self.offset + step.iteration
         if self.progress is not None:
             every = self.options.preview_every
-            preview = self.finished(_to_uint8(step.image)) if every and iteration % every == 0 else None
+            preview = (
+                self.finished(_to_uint8(step.image)) if every and iteration % every == 0 else None
+            )
             self.progress(
                 OptimizeProgress(
                     iteration=iteration,
@@ -255,7 +259,9 @@ class _Run:
                 )
             )
         finish_now = self.finish is not None and self.finish()
-        self.stopped = finish_now or (self.deadline is not None and time.monotonic() > self.deadline)
+        self.stopped = finish_now or (
+            self.deadline is not None and time.monotonic() > self.deadline
+        )
         return not self.stopped
 
     def best_uint8(self) -> np.ndarray:

@@ -14,10 +14,12 @@ callback rather than a generator because SciPy's ``minimize`` drives its own loo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import keras
 import numpy as np
 import tensorflow as tf
 from scipy.optimize import Bounds, OptimizeResult, minimize
@@ -71,23 +73,24 @@ class Lbfgs:
 
     def run(self, evaluate: Evaluate, start: np.ndarray, iterations: int, on_step: OnStep) -> None:
         shape = (1, *start.shape)
-        last: dict[str, object] = {}
+        last_x: np.ndarray | None = None
+        last_terms = LossTerms(math.inf, math.inf, math.inf, math.inf)
+        done = 0
 
         def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
+            nonlocal last_x, last_terms
             values, gradient = evaluate(tf.constant(x.reshape(shape), tf.float32))
-            last["x"], last["terms"] = x.copy(), _terms(values)
-            return float(values["total"]), gradient.numpy().astype(np.float64).ravel()
-
-        done = 0
+            last_x, last_terms = x.copy(), _terms(values)
+            return last_terms.total, gradient.numpy().astype(np.float64).ravel()
 
         def callback(intermediate_result: OptimizeResult) -> None:
             nonlocal done
             x = intermediate_result.x
-            if not np.array_equal(last.get("x"), x):  # the accepted point was not the last one
+            if last_x is None or not np.array_equal(last_x, x):  # accepted an earlier point
                 value_and_gradient(x)
             done += 1
             image = x.reshape(start.shape).astype(np.float32)
-            if not on_step(Step(iteration=done, losses=last["terms"], image=image)):  # type: ignore[arg-type]
+            if not on_step(Step(iteration=done, losses=last_terms, image=image)):
                 raise StopIteration
 
         minimize(
@@ -119,7 +122,7 @@ class Adam:
 
     def run(self, evaluate: Evaluate, start: np.ndarray, iterations: int, on_step: OnStep) -> None:
         image = tf.Variable(start[None].astype(np.float32))
-        adam = tf.keras.optimizers.Adam(
+        adam = keras.optimizers.Adam(
             learning_rate=self.learning_rate,
             beta_1=self.beta_1,
             beta_2=self.beta_2,

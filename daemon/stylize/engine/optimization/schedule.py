@@ -7,6 +7,8 @@ upsampled result of the one before (as in neural-style's multires recipe).
 
 from __future__ import annotations
 
+import itertools
+
 from stylize.engine.errors import InvalidInputError
 from stylize.engine.images import MIN_SIDE
 
@@ -20,7 +22,9 @@ def fit(width: int, height: int, long_side: int) -> tuple[int, int]:
     return max(MIN_SIDE, round(width * factor)), max(MIN_SIDE, round(height * factor))
 
 
-def long_sides(width: int, height: int, scales: tuple[int, ...], iterations: int) -> tuple[int, ...]:
+def long_sides(
+    width: int, height: int, scales: tuple[int, ...], iterations: int
+) -> tuple[int, ...]:
     """The long side of each scale, coarse to fine.
 
     ``scales`` empty: automatic, the content's long side halved while the half is at
@@ -35,7 +39,7 @@ def long_sides(width: int, height: int, scales: tuple[int, ...], iterations: int
         return tuple(sides[-iterations:])
     if len(scales) > MAX_SCALES:
         raise InvalidInputError(f"at most {MAX_SCALES} scales, got {len(scales)}")
-    if any(b <= a for a, b in zip(scales, scales[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(scales)):
         raise InvalidInputError(f"scales must increase (coarse to fine), got {list(scales)}")
     if scales[0] < MIN_SIDE or scales[-1] > largest:
         raise InvalidInputError(

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import keras
 import tensorflow as tf
 
 from stylize.engine.errors import InvalidInputError
 from stylize.models.provenance import ModelFile, model_file
-
-keras = tf.keras
 
 # Every layer a loss may read: the 16 convolutions (each with its ReLU) and the 5 poolings.
 _BLOCK_CONVS = (2, 2, 4, 4, 4)
