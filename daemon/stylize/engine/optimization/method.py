@@ -116,8 +116,8 @@ Check = Callable[[], bool]
 class OptimizationEngine:
     """Loads the verified VGG19 once; one run at a time per instance (traces are cached)."""
 
-    def __init__(self, weights: ModelFile | None = None, precision: str = "auto") -> None:
-        self.vgg = Vgg19(weights, precision)  # "auto": see vgg_features.default_precision
+    def __init__(self, weights: ModelFile | None = None, precision: str = "float32") -> None:
+        self.vgg = Vgg19(weights, precision)  # "bfloat16": see vgg_features.PRECISIONS
         self._objectives: dict[tuple[tuple[str, ...], tuple[str, ...]], Objective] = {}
 
     def run(
@@ -143,7 +143,7 @@ class OptimizationEngine:
         )
         counts = schedule.split_iterations(options.iterations, len(sides))
         run = _Run(content, options, progress, cancelled, finish, len(sides))
-        objective = self._objective(options)
+        objective = self.objective(options)
         weights = Weights(
             options.content_weight, options.style_weight, options.tv_weight, options.style_layers
         )
@@ -166,7 +166,8 @@ class OptimizationEngine:
                 break
         return run.finished(image)
 
-    def _objective(self, options: OptimizeOptions) -> Objective:
+    def objective(self, options: OptimizeOptions) -> Objective:
+        """The compiled objective for the options' layers (cached: traces are reused)."""
         key = (options.content_layers, tuple(name for name, _ in options.style_layers))
         if key not in self._objectives:
             self._objectives[key] = Objective(self.vgg, *key)

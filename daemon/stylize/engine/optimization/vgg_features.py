@@ -8,7 +8,6 @@ Conv layer outputs include their ReLU, so ``block4_conv2`` is neural-style's ``r
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,23 +41,11 @@ def check_layers(names: Sequence[str], what: str) -> None:
 FeatureMaps = dict[str, tf.Tensor]
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
-
-
-def default_precision() -> str:
-    """bfloat16 on a CPU-only machine whose CPU computes it natively, else float32.
-
-    Measured on Zen 4 (avx512_bf16): one iteration about 2x faster, the loss after the
-    same iterations within a fraction of a percent (BENCHMARKS.md). GPUs keep float32:
-    not measured here.
-    """
-    if tf.config.list_physical_devices("GPU"):
-        return "float32"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "float32"
-    return "bfloat16" if re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) else "float32"
+# bfloat16 (Keras mixed_bfloat16: convolutions in bf16, weights and losses in float32)
+# halves the time of one evaluation on a CPU with native bf16 (Zen 4), but L-BFGS's line
+# search then needs more evaluations per iteration and ends slightly worse, so float32
+# stays the default; see BENCHMARKS.md.
+PRECISIONS = ("float32", "bfloat16")
 
 
 def _load_vgg19(path: Path, precision: str) -> keras.Model:
@@ -77,13 +64,13 @@ def _load_vgg19(path: Path, precision: str) -> keras.Model:
 class Vgg19:
     """The verified VGG19 convolutional layers, loaded once; cheap extractors per layer set."""
 
-    def __init__(self, weights: ModelFile | None = None, precision: str = "auto") -> None:
+    def __init__(self, weights: ModelFile | None = None, precision: str = "float32") -> None:
         if precision not in PRECISIONS:
             raise InvalidInputError(
                 f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
             )
         self.weights = weights or model_file("vgg19")
-        self.precision = default_precision() if precision == "auto" else precision
+        self.precision = precision
         self._vgg = _load_vgg19(self.weights.path, self.precision)
         self._vgg.trainable = False
         self._extractors: dict[tuple[str, ...], keras.Model] = {}
