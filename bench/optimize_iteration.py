@@ -41,7 +41,7 @@ def _status_mb(field: str) -> float:
     return float("nan")
 
 
-def _count_evaluations() -> list[int]:
+def count_evaluations() -> list[int]:
     """Count value-and-gradient evaluations (L-BFGS's line search may need several)."""
     from stylize.engine.optimization.objective import Objective
 
@@ -72,7 +72,7 @@ def worker(optimizer: str, size: int, precision: str, iterations: int) -> dict:
         return Pixels(np.asarray(image), PixelMode.RGB)
 
     content, style = load(SAMPLES / "astronaut.jpg"), load(SAMPLES / "styles/starry_night.jpg")
-    calls = _count_evaluations()
+    calls = count_evaluations()
     engine = OptimizationEngine(precision={"fp32": "float32", "bf16": "bfloat16"}[precision])
     idle_rss = _status_mb("VmRSS")
     stamps: list[float] = []

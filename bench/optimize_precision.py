@@ -11,7 +11,8 @@ default options, one scale.
    so that background load on a shared machine hits both alike; median and minimum.
 2. Quality: each precision runs ITERATIONS iterations of both optimisers; every final
    image is scored by the same float32 objective (a one-iteration Adam run from it as
-   init image reports the loss of its start). Wall time is the whole run.
+   init image reports the loss of its start). Wall time is the whole run; evaluations
+   counts the value-and-gradient calls (L-BFGS's line search may need several).
 Results on stdout.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from optimize_iteration import count_evaluations
 from PIL import Image
 from stylize.engine.images import PixelMode, Pixels
 from stylize.engine.optimization import OptimizationEngine, OptimizeOptions
@@ -91,16 +93,20 @@ def main() -> None:
         )
         return losses[0]
 
+    calls = count_evaluations()
     for optimizer in ("lbfgs", "adam"):
         for name, engine in engines.items():
+            calls[0] = 0
             options = OptimizeOptions(
                 iterations=args.iterations, optimizer=optimizer, scales=(size,)
             )
             started = time.perf_counter()
             result = engine.run(content, [(style, 1.0)], options)
             elapsed = time.perf_counter() - started
+            evaluations = calls[0]
             print(
                 f"{optimizer:6} {name:9} {args.iterations} it at {size} px: {elapsed:6.1f} s, "
+                f"{evaluations} evaluations, "
                 f"final loss (float32 objective) {score(result):.4g}",
                 flush=True,
             )

@@ -116,8 +116,8 @@ Check = Callable[[], bool]
 class OptimizationEngine:
     """Loads the verified VGG19 once; one run at a time per instance (traces are cached)."""
 
-    def __init__(self, weights: ModelFile | None = None, precision: str = "float32") -> None:
-        self.vgg = Vgg19(weights, precision)  # "bfloat16": see vgg_features.PRECISIONS
+    def __init__(self, weights: ModelFile | None = None, precision: str = "auto") -> None:
+        self.vgg = Vgg19(weights, precision)  # "auto": see vgg_features.default_precision
         self._objectives: dict[tuple[tuple[str, ...], tuple[str, ...]], Objective] = {}
 
     def run(
