@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 
-# float32 at 512 x 512, peak above the idle process: L-BFGS 4.06 KB, Adam 2.68 KB per
-# pixel (the slope from 256 x 256 is 3.7 and 2.3 KB; the constant part, under 60 MB, is
-# included); bfloat16 needs less.
+# float32 at 512 x 512, peak above the idle process, two runs: L-BFGS 3.9-4.1 KB, Adam
+# 2.7-2.9 KB per pixel (the constant part, under 60 MB, included); bfloat16 needs less.
 BYTES_PER_PIXEL = {"lbfgs": 4200, "adam": 3000}
 _HEADROOM = 0.9  # as engine/memory_budget.py: leave a tenth of what is free
 

@@ -50,7 +50,7 @@ def default_precision() -> str:
     (avx512_bf16 or amx_bf16), else float32.
 
     bfloat16 = Keras's mixed_bfloat16: convolutions in bf16; weights, losses and the
-    image in float32. Measured on Zen 4 (BENCHMARKS.md): one evaluation about 2x
+    image in float32. Measured on Zen 4 (BENCHMARKS.md): an iteration 1.5-2x
     faster, the same evaluations per L-BFGS iteration, the loss after 30 iterations
     within 1.5 %. GPUs keep float32: not measured here.
     """
