@@ -10,10 +10,10 @@ beside the others (retryable: ``InsufficientMemoryError``) or could never fit
 (``TooLargeForMemoryError``, naming the largest image that would).
 
 The network's working set is peak bytes per pixel measured with
-bench/large_images.py (process peak minus the idle process, rounded up).
-(about 290 for the whole-image path with TensorFlow, 190 with OpenVINO; 40 for the
-layer-by-layer strip path: 24 at 67 MP, where its fixed ~250 MB of strip-sized
-scratch is spread thin, 46 at 12 MP).
+bench/large_images.py (process peak minus the idle process, rounded up): about
+290 for the whole-image path with TensorFlow (190 with OpenVINO), 40 for the
+layer-by-layer strip path (24 at 67 MP, where its fixed ~250 MB of strip-sized
+scratch is spread thin; 46 at 12 MP).
 """
 
 from __future__ import annotations
