@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import STYLES, sample_photo
+from conftest import STYLES
 from PIL import Image
 from stylize.engine import backends, images
 from stylize.engine.backends import TensorFlowBackend, choose_backend
@@ -87,12 +87,19 @@ def test_precision_can_be_forced_to_f32(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_converted_models_are_cached(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(backends.CACHE_VARIABLE, str(tmp_path))
-    monkeypatch.delenv(backends.BACKEND_VARIABLE, raising=False)
-    engine = StyleEngine()
-    pixels = images.Pixels(np.asarray(sample_photo(64, 48)), images.PixelMode.RGB)
-    first = engine.stylize(pixels, np.zeros(100, np.float32)).array
-    cached = {p.parent.name for p in tmp_path.rglob("model.xml")}
-    assert {"contract", "piece_contract", "piece_finish", "predictor"} <= cached
-    again = StyleEngine().stylize(pixels, np.zeros(100, np.float32)).array  # read back
-    np.testing.assert_array_equal(first, again)
+    import openvino as ov
+    import tensorflow as tf
+
+    double = tf.function(lambda x: 2.0 * x, input_signature=[tf.TensorSpec([None], tf.float32)])
+    first = backends.OpenVinoBackend("f32", 1, "test", cache=tmp_path)
+    first.prepare({"double": double}, "namespace", precise=set())
+    np.testing.assert_array_equal(first.run(double, np.arange(3, dtype=np.float32))[0], [0, 2, 4])
+    assert (tmp_path / "namespace" / "double" / "model.xml").exists()
+
+    def no_conversion(*_: object) -> None:
+        raise AssertionError("converted again instead of read from the cache")
+
+    monkeypatch.setattr(ov, "convert_model", no_conversion)
+    again = backends.OpenVinoBackend("f32", 1, "test", cache=tmp_path)
+    again.prepare({"double": double}, "namespace", precise=set())
+    np.testing.assert_array_equal(again.run(double, np.ones(2, np.float32))[0], [2, 2])
