@@ -83,10 +83,6 @@ def _to_float(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
-def _to_uint8(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
-
-
 def _style_input(pixels: Pixels, preprocess: StylePreprocess) -> np.ndarray:
     image = pixels.to_pil()
     if pixels.mode.has_alpha:  # transparent areas of a style image read as white paper
@@ -155,9 +151,9 @@ class StyleEngine:
         network = self._transformer
         functions: dict[str, Callable[..., object]] = {
             "predictor": self._predictor.__call__,
-            "contract": network.contract,
+            "contract_pixels": network.contract_pixels,
             "residual": network.residual,
-            "expand": network.expand,
+            "expand_pixels": network.expand_pixels,
             "piece_contract": network.piece_contract,
             "piece_expand1": network.piece_expand1,
             "piece_expand2_moments": network.piece_expand2_moments,
@@ -185,7 +181,7 @@ class StyleEngine:
         started = time.perf_counter()
         self.style_vector(Pixels(np.zeros((64, 64, 3), np.uint8), PixelMode.RGB))
         vector = np.zeros(100, np.float32)
-        self._run_whole(np.zeros((1, 64, 64, 3), np.float32), vector.reshape(1, -1), None, None)
+        self._run_whole(np.zeros((1, 64, 64, 3), np.uint8), vector.reshape(1, -1), None, None)
         self._run_in_strips(np.zeros((64, 64, 3), np.uint8), vector, None, None)
         log.info("warm-up done in %.2fs", time.perf_counter() - started)
 
@@ -235,9 +231,9 @@ class StyleEngine:
         with self.budget.reserve(needed, f"a {width}x{height} image", per_pixel):
             if strips:
                 return self._run_in_strips(rgb, vector, progress, cancelled)
-            batch = _pad_to_multiple(_to_float(rgb))[None]
+            batch = _pad_to_multiple(rgb)[None]
             style = np.asarray(vector, np.float32).reshape(1, -1)
-            return _to_uint8(self._run_whole(batch, style, progress, cancelled)[:height, :width])
+            return self._run_whole(batch, style, progress, cancelled)[:height, :width]
 
     def _run_whole(
         self,
@@ -248,9 +244,9 @@ class StyleEngine:
     ) -> np.ndarray:
         network, run = self._transformer, self.backend.run
         stages = (
-            ("contract", 0.25, lambda x: run(network.contract, x)[0]),
+            ("contract", 0.25, lambda x: run(network.contract_pixels, x)[0]),
             ("residual", 0.55, lambda x: run(network.residual, x, style)[0]),
-            ("expand", 1.0, lambda x: run(network.expand, x, style)[0]),
+            ("expand", 1.0, lambda x: run(network.expand_pixels, x, style)[0]),
         )
         x = batch
         for name, fraction, stage in stages:

@@ -176,6 +176,11 @@ def _affine(
     return x * _per_channel(scale, phases, first) + _per_channel(shift, phases, first)
 
 
+def _to_pixels(values: tf.Tensor) -> tf.Tensor:
+    """[0, 1] floats -> uint8, rounded half to even (as numpy's rint)."""
+    return tf.cast(tf.clip_by_value(tf.round(values * 255.0), 0.0, 255.0), tf.uint8)
+
+
 def _rows(x: tf.Tensor, core: tf.Tensor) -> tf.Tensor:
     """Rows [core[0], core[1]) of an NCHW tensor."""
     return x[:, :, core[0] : core[1]]
@@ -307,6 +312,17 @@ class TransformerNetwork(tf.Module):
     def __call__(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         return self.expand(self.residual(self.contract(content), style), style)
 
+    # The engine's first and last stages: uint8 pixels in and out, so that no float copy
+    # of the image is made outside the graph.
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
+    def contract_pixels(self, content: tf.Tensor) -> tf.Tensor:
+        return self._contract_layers(tf.cast(content, _F32) * (1.0 / 255.0))
+
+    @tf.function(input_signature=[_FEATURES, _STYLE])
+    def expand_pixels(self, x: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
+        return _to_pixels(self.expand(x, style))
+
     # -- layer by layer, for strips (engine/strip_inference.py) --------------------------
     # Each piece computes a strip with its halo as an image of its own, keeps the output
     # rows ``core`` (the rest saw the strip's edge), and returns the moments of what it
@@ -432,5 +448,4 @@ class TransformerNetwork(tf.Module):
     def _piece_finish(self, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
         """Final norm, sigmoid and depth-to-space, to uint8 RGB."""
         values = tf.sigmoid(_affine(tf.cast(y, _F32), scale, shift, 4, first=True))
-        rgb = _full(_last(tf.round(values * 255.0)))
-        return tf.cast(tf.clip_by_value(rgb, 0.0, 255.0), tf.uint8)
+        return _to_pixels(_full(_last(values)))
