@@ -104,7 +104,8 @@ def test_a_job_larger_than_free_memory_is_refused(
     from stylize.engine.errors import InsufficientMemoryError, TooLargeForMemoryError
 
     pixels = images.Pixels(np.asarray(sample_photo(200, 100)), images.PixelMode.RGB)
-    needed = memory_budget.network_bytes(200, 100, strips=False)
+    # the smaller working set: where the whole image does not fit, strips are tried
+    needed = memory_budget.network_bytes(200, 100, strips=True)
     monkeypatch.setattr(engine, "budget", memory_budget.MemoryBudget(needed - 1))
     with pytest.raises(TooLargeForMemoryError, match=r"largest image that fits is about 141x141"):
         engine.stylize(pixels, vector)
@@ -114,3 +115,20 @@ def test_a_job_larger_than_free_memory_is_refused(
         engine.stylize(pixels, vector)  # fits the budget, but not beside another job
     assert engine.stylize(pixels, vector).array.shape == (100, 200, 3)
     assert budget.reserved == 0  # released after the job
+
+
+def test_strips_are_used_when_the_whole_image_does_not_fit(
+    engine: StyleEngine, vector: np.ndarray
+) -> None:
+    from stylize.engine import memory_budget
+
+    pixels = images.Pixels(np.asarray(sample_photo(128, 96)), images.PixelMode.RGB)
+    fits_strips_only = 128 * 96 * (memory_budget.STRIP_BYTES_PER_PIXEL + 10)
+    budget, engine.budget = engine.budget, memory_budget.MemoryBudget(fits_strips_only)
+    fractions: list[float] = []
+    try:
+        out = engine.stylize(pixels, vector, progress=lambda p: fractions.append(p.fraction))
+    finally:
+        engine.budget = budget
+    assert len(fractions) == PASSES  # progress after each strip pass, not the 3 whole stages
+    assert out.array.shape == (96, 128, 3)

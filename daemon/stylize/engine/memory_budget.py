@@ -11,7 +11,7 @@ beside the others (retryable: ``InsufficientMemoryError``) or could never fit
 
 The network's working set is peak bytes per pixel measured with
 bench/large_images.py (process peak minus the idle process, rounded up): about
-290 for the whole-image path with TensorFlow (190 with OpenVINO), 40 for the
+290 for the whole-image path with TensorFlow (137 with OpenVINO), 40 for the
 layer-by-layer strip path (24 at 67 MP, where its fixed ~250 MB of strip-sized
 scratch is spread thin; 46 at 12 MP).
 """
