@@ -1,9 +1,12 @@
 """Time and peak memory of one large image, whole-image vs strip path, each in its own process.
 
-    .venv/bin/python bench/large_images.py [--sizes 2048x2048 4000x3000 6000x4000]
+    .venv/bin/python bench/large_images.py [--sizes 2048x2048 4000x3000 6000x4000 8192x8192]
 
 Each measurement is a fresh process (so VmHWM is that path's peak), with the daemon's
-malloc tuning, a warm-up at 256x256, then one timed stylization of a noise image.
+malloc tuning, the engine's warm-up, then one timed stylization of a noise image (the
+engine's default backend). The idle process's peak is printed too: memory_budget.py's
+per-pixel estimates are (peak - idle) / pixels, rounded up. The whole-image path is
+measured up to WHOLE_UP_TO pixels (beyond, it needs more memory than the machine has).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import time
 
 from benchmark import peak_rss_mb  # bench/ is on sys.path when run as a script
 
+WHOLE_UP_TO = 12_000_000
+
 
 def measure(width: int, height: int, strips: bool) -> dict:
     from stylize.server.malloc_tuning import tune_malloc
@@ -26,11 +31,10 @@ def measure(width: int, height: int, strips: bool) -> dict:
     from stylize.engine.style_engine import StyleEngine
 
     engine = StyleEngine(max_whole_pixels=0 if strips else 10**12)
+    engine.warm_up()
     vector = np.zeros(100, np.float32)
     rng = np.random.default_rng(0)
-    engine.stylize(
-        images.Pixels(rng.integers(0, 255, (256, 256, 3), np.uint8), images.PixelMode.RGB), vector
-    )
+    idle = peak_rss_mb()
     pixels = images.Pixels(rng.integers(0, 255, (height, width, 3), np.uint8), images.PixelMode.RGB)
     started = time.perf_counter()
     engine.stylize(pixels, vector)
@@ -41,6 +45,9 @@ def measure(width: int, height: int, strips: bool) -> dict:
         "path": "strips" if strips else "whole",
         "seconds": seconds,
         "peak_rss_mb": peak,
+        "idle_rss_mb": idle,
+        "bytes_per_pixel": (peak - idle) * 2**20 / (width * height),
+        "backend": engine.backend.name,
     }
 
 
@@ -48,7 +55,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", nargs="+", default=["2048x2048", "4000x3000", "6000x4000"])
+    parser.add_argument(
+        "--sizes", nargs="+", default=["2048x2048", "4000x3000", "6000x4000", "8192x8192"]
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--strips", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -56,17 +65,22 @@ def main() -> int:
         width, height = map(int, args.one.split("x"))
         print(json.dumps(measure(width, height, args.strips)))
         return 0
-    print("| size | path | time | peak RSS (process) |\n|---|---|---|---|")
+    print("| size | path | time | s/MP | peak RSS (process) | idle | bytes/pixel |")
+    print("|---|---|---|---|---|---|---|")
     for size in args.sizes:
-        for strips in (False, True):
+        width, height = map(int, size.split("x"))
+        for strips in (False, True) if width * height <= WHOLE_UP_TO else (True,):
             command = [sys.executable, __file__, "--one", size] + (["--strips"] if strips else [])
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             row = json.loads(done.stdout.strip().splitlines()[-1])
             cells = (
                 row["size"],
-                row["path"],
+                f"{row['path']} ({row['backend']})",
                 f"{row['seconds']:.2f} s",
+                f"{row['seconds'] / (width * height / 1e6):.3f}",
                 f"{row['peak_rss_mb']:.0f} MB",
+                f"{row['idle_rss_mb']:.0f} MB",
+                f"{row['bytes_per_pixel']:.0f}",
             )
             print("| " + " | ".join(cells) + " |")
     return 0

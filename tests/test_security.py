@@ -167,6 +167,7 @@ def test_token_still_required_over_mtls(pki: Pki, tls_daemon: DaemonProcess) -> 
 
 # -- reflection and health under auth ----------------------------------------------------------
 
+
 @pytest.mark.parametrize("version", ["v1alpha", "v1"])
 def test_reflection_needs_the_token_health_does_not(
     pki: Pki, tls_daemon: DaemonProcess, version: str

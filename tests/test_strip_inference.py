@@ -1,4 +1,8 @@
-"""Large images run in strips of rows; the result must equal the whole-image computation."""
+"""Large images run layer by layer in strips of rows; the result must equal the whole image.
+
+Exactness is checked with the TensorFlow backend (float32 everywhere); the default
+backend's strips are checked against TensorFlow's whole image in test_backends.py.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,15 @@ import numpy as np
 import pytest
 from conftest import STYLES, sample_photo
 from stylize.engine import images
+from stylize.engine.backends import TensorFlowBackend
 from stylize.engine.errors import CancelledError
-from stylize.engine.strip_inference import Moments, StripRunner, spans
+from stylize.engine.strip_inference import PASSES, Moments, StripRunner, spans
 from stylize.engine.style_engine import StyleEngine
+
+
+@pytest.fixture(scope="module")
+def tf_engine() -> StyleEngine:
+    return StyleEngine(backend=TensorFlowBackend(reason="exactness test"))
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +42,11 @@ def _stylize(
 
 @pytest.mark.parametrize(("size", "rows"), [((203, 157), 16), ((96, 260), 8), ((320, 64), 256)])
 def test_strips_equal_the_whole_image(
-    engine: StyleEngine, vector: np.ndarray, size, rows: int
+    tf_engine: StyleEngine, vector: np.ndarray, size, rows: int
 ) -> None:
     pixels = images.Pixels(np.asarray(sample_photo(*size)), images.PixelMode.RGB)
-    whole = _stylize(engine, pixels, vector, None).array.astype(np.int16)
-    stripped = _stylize(engine, pixels, vector, rows).array.astype(np.int16)
+    whole = _stylize(tf_engine, pixels, vector, None).array.astype(np.int16)
+    stripped = _stylize(tf_engine, pixels, vector, rows).array.astype(np.int16)
     assert stripped.shape == whole.shape
     difference = np.abs(whole - stripped)
     assert difference.max() <= 1  # float rounding only: no seams
@@ -51,7 +61,7 @@ def test_strips_keep_alpha_and_report_progress(engine: StyleEngine, vector: np.n
     out = _stylize(engine, pixels, vector, 16, progress=lambda p: fractions.append(p.fraction))
     np.testing.assert_array_equal(out.array[..., 3], alpha[..., 0])
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert len(fractions) == StripRunner(engine._transformer, 16).count_steps(96)
+    assert len(fractions) == PASSES
 
 
 def test_strips_stop_when_cancelled(engine: StyleEngine, vector: np.ndarray) -> None:
@@ -67,21 +77,24 @@ def test_strips_stop_when_cancelled(engine: StyleEngine, vector: np.ndarray) -> 
 
 
 def test_moments_merge_exactly() -> None:
-    import tensorflow as tf
-
-    values = np.random.default_rng(1).normal(3.0, 2.0, (1, 37, 11, 4)).astype(np.float32)
+    values = np.random.default_rng(1).normal(3.0, 2.0, (37, 11, 4))
     moments = Moments()
     for start, stop in spans(37, 8):
-        moments.add(tf.constant(values[:, start:stop]))
-    mean, variance = (t.numpy().ravel() for t in moments.tensors())
-    np.testing.assert_allclose(mean, values.mean(axis=(0, 1, 2)), rtol=1e-5)
-    np.testing.assert_allclose(variance, values.var(axis=(0, 1, 2)), rtol=1e-4)
+        piece = values[start:stop]
+        moments.add(piece.mean(axis=(0, 1)), piece.var(axis=(0, 1)), piece.shape[0] * 11)
+    np.testing.assert_allclose(moments.mean, values.mean(axis=(0, 1)), rtol=1e-12)
+    np.testing.assert_allclose(moments.m2 / moments.count, values.var(axis=(0, 1)), rtol=1e-12)
+    gamma, beta = np.full(4, 2.0), np.full(4, 0.5)
+    scale, shift = moments.normalisation(gamma, beta, 1e-5)
+    normalised = values * scale + shift
+    np.testing.assert_allclose(normalised.mean(axis=(0, 1)), beta, atol=1e-5)
+    np.testing.assert_allclose(normalised.std(axis=(0, 1)), gamma, rtol=1e-4)
 
 
 def test_spans_cover_every_row_once() -> None:
     assert list(spans(10, 4)) == [(0, 4), (4, 8), (8, 10)]
     with pytest.raises(ValueError):
-        StripRunner(None, rows=12)  # type: ignore[arg-type]
+        StripRunner(None, None, rows=12)  # type: ignore[arg-type]
 
 
 def test_a_job_larger_than_free_memory_is_refused(
@@ -91,7 +104,8 @@ def test_a_job_larger_than_free_memory_is_refused(
     from stylize.engine.errors import InsufficientMemoryError, TooLargeForMemoryError
 
     pixels = images.Pixels(np.asarray(sample_photo(200, 100)), images.PixelMode.RGB)
-    needed = memory_budget.network_bytes(200, 100, strips=False)
+    # the smaller working set: where the whole image does not fit, strips are tried
+    needed = memory_budget.network_bytes(200, 100, strips=True)
     monkeypatch.setattr(engine, "budget", memory_budget.MemoryBudget(needed - 1))
     with pytest.raises(TooLargeForMemoryError, match=r"largest image that fits is about 141x141"):
         engine.stylize(pixels, vector)
@@ -101,3 +115,20 @@ def test_a_job_larger_than_free_memory_is_refused(
         engine.stylize(pixels, vector)  # fits the budget, but not beside another job
     assert engine.stylize(pixels, vector).array.shape == (100, 200, 3)
     assert budget.reserved == 0  # released after the job
+
+
+def test_strips_are_used_when_the_whole_image_does_not_fit(
+    engine: StyleEngine, vector: np.ndarray
+) -> None:
+    from stylize.engine import memory_budget
+
+    pixels = images.Pixels(np.asarray(sample_photo(128, 96)), images.PixelMode.RGB)
+    fits_strips_only = 128 * 96 * (memory_budget.STRIP_BYTES_PER_PIXEL + 10)
+    budget, engine.budget = engine.budget, memory_budget.MemoryBudget(fits_strips_only)
+    fractions: list[float] = []
+    try:
+        out = engine.stylize(pixels, vector, progress=lambda p: fractions.append(p.fraction))
+    finally:
+        engine.budget = budget
+    assert len(fractions) == PASSES  # progress after each strip pass, not the 3 whole stages
+    assert out.array.shape == (96, 128, 3)

@@ -20,10 +20,22 @@ class error(RuntimeError):
     """pygimp's gimp.error."""
 
 
-_BPP = {_e.RGB_IMAGE: 3, _e.RGBA_IMAGE: 4, _e.GRAY_IMAGE: 1, _e.GRAYA_IMAGE: 2,
-        _e.INDEXED_IMAGE: 1, _e.INDEXEDA_IMAGE: 2}
-_BASE = {_e.RGB_IMAGE: _e.RGB, _e.RGBA_IMAGE: _e.RGB, _e.GRAY_IMAGE: _e.GRAY,
-         _e.GRAYA_IMAGE: _e.GRAY, _e.INDEXED_IMAGE: _e.INDEXED, _e.INDEXEDA_IMAGE: _e.INDEXED}
+_BPP = {
+    _e.RGB_IMAGE: 3,
+    _e.RGBA_IMAGE: 4,
+    _e.GRAY_IMAGE: 1,
+    _e.GRAYA_IMAGE: 2,
+    _e.INDEXED_IMAGE: 1,
+    _e.INDEXEDA_IMAGE: 2,
+}
+_BASE = {
+    _e.RGB_IMAGE: _e.RGB,
+    _e.RGBA_IMAGE: _e.RGB,
+    _e.GRAY_IMAGE: _e.GRAY,
+    _e.GRAYA_IMAGE: _e.GRAY,
+    _e.INDEXED_IMAGE: _e.INDEXED,
+    _e.INDEXEDA_IMAGE: _e.INDEXED,
+}
 
 directory = "/tmp/fake-gimp-2.10"
 plug_in_directory = "/usr/lib/gimp/2.0/plug-ins"
@@ -62,6 +74,7 @@ def _check_type(value, types, what):
 
 # --- module functions --------------------------------------------------------------
 
+
 def message(msg):
     _check_type(msg, str, "message")
     state.messages.append(msg)
@@ -93,6 +106,7 @@ def main(init, quit, query, run):
 
 
 # --- images ------------------------------------------------------------------------
+
 
 class Image(object):
     """gimp.Image(width, height, type=RGB)."""
@@ -152,8 +166,10 @@ class Image(object):
         if layer._attached:
             raise error("layer is already in the image")
         if _BASE[layer.type] != self.base_type:
-            raise error("Procedure 'gimp-image-insert-layer' has been called with a wrong "
-                        "value type for argument 'layer' (layer type does not match the image)")
+            raise error(
+                "Procedure 'gimp-image-insert-layer' has been called with a wrong "
+                "value type for argument 'layer' (layer type does not match the image)"
+            )
         siblings = parent._children if parent is not None else self._layers
         if parent is not None and not (isinstance(parent, GroupLayer) and parent._attached):
             raise error("parent is not a layer group of this image")
@@ -183,6 +199,7 @@ class Image(object):
                 out.append(layer)
                 if isinstance(layer, GroupLayer):
                     walk(layer._children)
+
         walk(self._layers)
         return out
 
@@ -192,6 +209,7 @@ class Image(object):
 
 
 # --- drawables ---------------------------------------------------------------------
+
 
 class Drawable(object):
     def __init__(self, image, name, width, height, type):
@@ -205,16 +223,17 @@ class Drawable(object):
         self.ID = _new_id()
         self.image, self.name, self.width, self.height, self.type = image, name, width, height, type
         self._data = bytearray(width * height * _BPP[type])  # what GIMP's core holds
-        self._cache = None    # plug-in side tiles written but not flushed
-        self._shadow = None   # shadow buffer in the core
+        self._cache = None  # plug-in side tiles written but not flushed
+        self._shadow = None  # shadow buffer in the core
         self._shadow_cache = None
         self._offsets = (0, 0)
         self._attached = False
         self.updates = []
 
     bpp = property(lambda self: _BPP[self.type])
-    has_alpha = property(lambda self: self.type in (_e.RGBA_IMAGE, _e.GRAYA_IMAGE,
-                                                    _e.INDEXEDA_IMAGE))
+    has_alpha = property(
+        lambda self: self.type in (_e.RGBA_IMAGE, _e.GRAYA_IMAGE, _e.INDEXEDA_IMAGE)
+    )
     is_rgb = property(lambda self: _BASE[self.type] == _e.RGB)
     is_gray = property(lambda self: _BASE[self.type] == _e.GRAY)
     is_indexed = property(lambda self: _BASE[self.type] == _e.INDEXED)
@@ -276,8 +295,9 @@ class Drawable(object):
 class Layer(Drawable):
     """gimp.Layer(image, name, width, height, type=RGB_IMAGE, opacity=100.0, mode=NORMAL)."""
 
-    def __init__(self, image, name, width, height, type=_e.RGB_IMAGE, opacity=100.0,
-                 mode=_e.NORMAL_MODE):
+    def __init__(
+        self, image, name, width, height, type=_e.RGB_IMAGE, opacity=100.0, mode=_e.NORMAL_MODE
+    ):
         Drawable.__init__(self, image, name, width, height, type)
         _check_type(opacity, (int, float), "opacity")
         _check_type(mode, int, "mode")
@@ -310,15 +330,16 @@ class Layer(Drawable):
         else:
             raise NotImplementedError("fake create_mask: type %d" % mask_type)
         mask = Channel(self.image, self.name + " mask", self.width, self.height)
-        mask._data[:] = bytearray(fill(x, y) for y in range(self.height)
-                                  for x in range(self.width))
+        mask._data[:] = bytearray(fill(x, y) for y in range(self.height) for x in range(self.width))
         return mask
 
     def add_mask(self, mask):
         _check_type(mask, Channel, "mask")
         if not self._attached:
-            raise error("Item '%s' (%d) cannot be used because it has not been added to an "
-                        "image" % (self.name, self.ID))
+            raise error(
+                "Item '%s' (%d) cannot be used because it has not been added to an "
+                "image" % (self.name, self.ID)
+            )
         if self.mask is not None or (mask.width, mask.height) != (self.width, self.height):
             raise error("could not add layer mask")
         self.mask = mask
@@ -345,6 +366,7 @@ class Channel(Drawable):
 
 # --- pixel regions -----------------------------------------------------------------
 
+
 def _span(key, origin, size, limit, axis):
     """A subscript component → (start, stop), pygimp style."""
     if isinstance(key, int):
@@ -355,7 +377,7 @@ def _span(key, origin, size, limit, axis):
         if key.step not in (None, 1):
             raise ValueError("slice steps not supported")
         start, stop, _ = key.indices(limit)
-        start = start or origin          # pygimp replaces a 0 start by the region origin
+        start = start or origin  # pygimp replaces a 0 start by the region origin
         if not 0 <= start < stop <= limit:
             raise IndexError("%s slice out of range" % axis)
         return start, stop
@@ -390,8 +412,9 @@ class PixelRgn(object):
     def __getitem__(self, key):
         x1, y1, x2, y2 = self._rect(key)
         src, stride, bpp = self._source(), self.drawable.width * self.bpp, self.bpp
-        return b"".join(bytes(src[y * stride + x1 * bpp:y * stride + x2 * bpp])
-                        for y in range(y1, y2))
+        return b"".join(
+            bytes(src[y * stride + x1 * bpp : y * stride + x2 * bpp]) for y in range(y1, y2)
+        )
 
     def __setitem__(self, key, value):
         x1, y1, x2, y2 = self._rect(key)
@@ -414,10 +437,11 @@ class PixelRgn(object):
         stride = d.width * self.bpp
         for i, y in enumerate(range(y1, y2)):
             start = y * stride
-            dst[start + x1 * self.bpp:start + x2 * self.bpp] = value[i * row:(i + 1) * row]
+            dst[start + x1 * self.bpp : start + x2 * self.bpp] = value[i * row : (i + 1) * row]
 
 
 # --- the PDB -----------------------------------------------------------------------
+
 
 class _PDB(object):
     """Only the procedures listed exist (AttributeError otherwise, like pygimp)."""

@@ -75,8 +75,9 @@ def make_case(case):
     elif case == "gray":
         image.convert_grayscale()
     elif case == "indexed":
-        image.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE,
-                              16, False, False, "")
+        image.convert_indexed(
+            Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16, False, False, ""
+        )
     return image, layer
 
 
@@ -170,8 +171,12 @@ def run_preview(case, address, style):
     region = core.Region(0, 0, layer.get_width(), layer.get_height(), 0, 0, False)
     started = time.time()
     width, height, data = gimp3_preview.render(layer, region, request, core.load_settings())
-    report = {"status": "success", "width": width, "height": height,
-              "seconds": time.time() - started}
+    report = {
+        "status": "success",
+        "width": width,
+        "height": height,
+        "seconds": time.time() - started,
+    }
     dump(case, "result", data)
     dump(case, "small", gimp3_preview.read_small(layer, region)[2])
     with open(os.path.join(OUT, case + ".json"), "w") as f:

@@ -72,7 +72,7 @@ _FROM_PIL = {pil: mode for mode, pil in _PIL_MODES.items()}
 
 @dataclass(frozen=True)
 class ImageLimits:
-    max_pixels: int = 40_000_000  # about 7700 x 5200; see README "Limits"
+    max_pixels: int = 8192 * 8192  # 67 MP; the memory budget refuses what RAM cannot hold
     max_side: int = 16_384
 
     def check(self, width: int, height: int, what: str) -> None:

@@ -1,38 +1,48 @@
-"""Full-resolution stylization of large images in strips of rows, exactly.
+"""Stylization of large images in strips of rows, layer by layer: exact, in little memory.
 
-The transfer network's convolutions are local, but its instance norms need each
-channel's mean and variance over the whole image, and at full resolution the
-whole-image tensors are what exhausts memory (about 290 bytes per pixel: 3.5 GB
-for 12 MP). Here the full- and half-resolution layers run strip by strip: one
-pass over the strips gathers the moments of a layer's pre-norm output, the next
-normalises with them and computes the layer after. The quarter-resolution
-residual blocks run whole (8 bytes per pixel of the original).
+The transfer network's convolutions are local, but each of its 13 instance norms
+needs its channel's mean and variance over the whole image. So the network runs
+as a sequence of passes, one per normalised layer: a pass computes its layer
+strip by strip from the previous layer's stored output, normalised on the fly
+with that layer's whole-image moments, stores its own pre-norm output and
+returns its moments (Chan et al.'s merge, in float64). A residual block's sum
+is formed in the next pass, so it costs no pass of its own. Only the second
+expand layer is computed twice (a 16 -> 8 channel convolution, about 9 % of the
+work): its full-resolution output would be the largest layer of all, so one
+pass gathers its moments and the next recomputes it on the way to the last layer.
 
-Every strip carries a halo of rows wider than the receptive field of what it
-computes, is computed as an image of its own (reflect padding at its edges),
-and loses its halo afterwards, so rows near a strip's edge see real
-neighbours: the result equals the whole-image computation up to float
-rounding, with no seams (tests/test_strip_inference.py).
+What stays in memory for N pixels besides the uint8 input and output: at most
+four quarter-resolution 32-channel layers, or one half-resolution 16-channel and
+one final 3-channel layer: 16 bytes per pixel in float16 storage
+(``TransformerNetwork.storage``), about 1.1 GB at 8192 x 8192.
+
+Every strip carries a halo of input rows at least as wide as the receptive
+field of what its pass computes, is computed as an image of its own (reflect
+padding at its edges), and keeps only its core rows, so rows near a strip's
+edge see real neighbours: the result equals the whole-image computation up to
+float rounding, with no seams (tests/test_strip_inference.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import tensorflow as tf
 
-from stylize.engine.transformer_network import SIZE_MULTIPLE, TransformerNetwork
+from stylize.engine.backends import Backend, Function
+from stylize.engine.transformer_network import RESIDUAL_BLOCKS, SIZE_MULTIPLE, TransformerNetwork
 
-# Halos in rows of the strip's input. Receptive radius of each step, in its input rows:
-# contract 7 full-res rows (< 4 quarter rows = 16 full rows); expand1 1 half row after
-# upsampling (< 2 quarter rows); expand2 + expand3 5 full rows (< 4 half rows = 8).
-_CONTRACT_HALO = 4  # in output (quarter-resolution) rows
-_EXPAND1_HALO = 2  # quarter-resolution rows
-_EXPAND23_HALO = 4  # half-resolution rows
+# Halos, in rows of each pass's input: the contract layers see 7 full-resolution rows
+# (< 4 quarter rows); a 3x3 convolution 1 row; expand layers 2 + 3 see 1 half row (the
+# sub-pixel 3x3) + 2 half rows (the 9x9 in space-to-depth form) = 3.
+_CONTRACT_HALO = 4  # quarter-resolution rows
+_CONV_HALO = 1
+_EXPAND3_HALO = 3  # half-resolution rows
+PASSES = 1 + RESIDUAL_BLOCKS + 3  # progress steps: contract, each block, expand 1-3
 
 Step = Callable[[str], None]
+StopCheck = Callable[[], None]
 
 
 @dataclass
@@ -40,27 +50,26 @@ class Moments:
     """Per-channel mean and variance over strips, merged exactly (Chan et al.)."""
 
     count: int = 0
-    mean: np.ndarray | None = None
-    m2: np.ndarray | None = None
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
-    def add(self, values: tf.Tensor) -> None:
-        mean, variance = tf.nn.moments(values, axes=[0, 1, 2])
-        n = int(values.shape[1]) * int(values.shape[2])
-        mean, m2 = mean.numpy().astype(np.float64), variance.numpy().astype(np.float64) * n
-        if self.mean is None or self.m2 is None:
-            self.count, self.mean, self.m2 = n, mean, m2
+    def add(self, mean: np.ndarray, variance: np.ndarray, count: int) -> None:
+        mean, m2 = mean.astype(np.float64), variance.astype(np.float64) * count
+        if not self.count:
+            self.count, self.mean, self.m2 = count, mean, m2
             return
-        total = self.count + n
+        total = self.count + count
         delta = mean - self.mean
-        self.mean = self.mean + delta * (n / total)
-        self.m2 = self.m2 + m2 + delta**2 * (self.count * n / total)
+        self.mean = self.mean + delta * (count / total)
+        self.m2 = self.m2 + m2 + delta**2 * (self.count * count / total)
         self.count = total
 
-    def tensors(self) -> tuple[tf.Tensor, tf.Tensor]:
-        assert self.mean is not None and self.m2 is not None
-        shape = (1, 1, 1, -1)
-        mean = tf.constant(self.mean.reshape(shape), tf.float32)
-        return mean, tf.constant((self.m2 / self.count).reshape(shape), tf.float32)
+    def normalisation(
+        self, gamma: np.ndarray, beta: np.ndarray, epsilon: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scale and shift [C] that instance-normalise with these moments, then apply gamma/beta."""
+        scale = gamma / np.sqrt(self.m2 / self.count + epsilon)
+        return scale.astype(np.float32), (beta - self.mean * scale).astype(np.float32)
 
 
 def spans(length: int, step: int) -> Iterator[tuple[int, int]]:
@@ -69,105 +78,151 @@ def spans(length: int, step: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + step, length)
 
 
-def _strip(array: np.ndarray, start: int, stop: int, halo: int) -> tuple[np.ndarray, int]:
-    """Rows [start - halo, stop + halo) of a [1, H, W, C] array, clipped; and the top halo."""
-    first = max(0, start - halo)
-    return array[:, first : min(array.shape[1], stop + halo)], start - first
+def _reflect_index(length: int, padded: int) -> np.ndarray:
+    """Indices that reflect-pad ``range(length)`` to ``padded`` at the end."""
+    index = np.arange(padded)
+    return np.where(index < length, index, 2 * (length - 1) - index)
 
 
 class StripRunner:
-    """Runs a :class:`TransformerNetwork` over a large image in strips of ``rows`` rows."""
+    """Runs a :class:`TransformerNetwork` through ``backend`` in strips of ``rows`` rows."""
 
-    def __init__(self, network: TransformerNetwork, rows: int = 256) -> None:
+    def __init__(self, network: TransformerNetwork, backend: Backend, rows: int = 256) -> None:
         if rows % (2 * SIZE_MULTIPLE):
             raise ValueError(f"strip rows must be a multiple of {2 * SIZE_MULTIPLE}")
         self.network = network
+        self.backend = backend
         self.rows = rows  # full-resolution rows per strip
 
-    def count_steps(self, height: int) -> int:
-        strips = len(range(0, height, self.rows))
-        return 5 * strips + 1  # contract, expand1 x2, expand2/3 x2 per strip; residual once
-
-    def run(self, content: np.ndarray, style: np.ndarray, step: Step) -> np.ndarray:
-        """content [1, H, W, 3] in [0, 1], H and W multiples of 4 -> [H, W, 3] in [0, 1]."""
-        quarter = self._contract(content, step)
-        quarter = self.network.residual(quarter, style).numpy()
-        step("residual")
-        norms = self.network.expand_norm_params(style)
-        half = self._expand1(quarter, norms[0], step)
-        del quarter
-        return self._expand23(half, norms[1], norms[2], step)
-
-    def _contract(self, content: np.ndarray, step: Step) -> np.ndarray:
-        quarter_rows = self.rows // SIZE_MULTIPLE
-        pieces = []
-        for start, stop in spans(content.shape[1] // SIZE_MULTIPLE, quarter_rows):
-            strip, top = _strip(
-                content, start * SIZE_MULTIPLE, stop * SIZE_MULTIPLE, _CONTRACT_HALO * SIZE_MULTIPLE
-            )
-            out = self.network.contract(strip).numpy()
-            top //= SIZE_MULTIPLE
-            pieces.append(out[:, top : top + stop - start])
-            step("contract")
-        return np.concatenate(pieces, axis=1)
-
-    def _expand1(
-        self, quarter: np.ndarray, norm: tuple[tf.Tensor, tf.Tensor], step: Step
-    ) -> np.ndarray:
-        """Half-resolution, post-ReLU output of the first expand layer."""
-        quarter_rows = self.rows // SIZE_MULTIPLE
-
-        def pre_norm(start: int, stop: int) -> tf.Tensor:
-            strip, top = _strip(quarter, start, stop, _EXPAND1_HALO)
-            out = self.network.expand1_pre_norm(strip)
-            return out[:, 2 * top : 2 * (top + stop - start)]
-
-        moments = Moments()
-        for start, stop in spans(quarter.shape[1], quarter_rows):
-            moments.add(pre_norm(start, stop))
-            step("expand")
-        mean, variance = moments.tensors()
-        pieces = []
-        for start, stop in spans(quarter.shape[1], quarter_rows):
-            pieces.append(
-                self.network.normalize_relu(pre_norm(start, stop), mean, variance, *norm).numpy()
-            )
-            step("expand")
-        return np.concatenate(pieces, axis=1)
-
-    def _expand23(
-        self,
-        half: np.ndarray,
-        norm2: tuple[tf.Tensor, tf.Tensor],
-        norm3: tuple[tf.Tensor, tf.Tensor],
-        step: Step,
-    ) -> np.ndarray:
-        """Full-resolution expand layers 2 and 3, then the final norm and sigmoid."""
-        half_rows = self.rows // 2
-
-        def pre_norm2(start: int, stop: int, halo: int) -> tuple[tf.Tensor, int]:
-            strip, top = _strip(half, start, stop, halo)
-            return self.network.expand2_pre_norm(strip), 2 * top
-
+    def run(self, rgb: np.ndarray, style: np.ndarray, step: Step, stop_if: StopCheck) -> np.ndarray:
+        """uint8 [H, W, 3] -> stylized uint8 [H, W, 3]."""
+        self._stop_if = stop_if
+        network, epsilon = self.network, self.network.epsilon
+        norms = network.norm_params(style)
+        x = self._contract(rgb)
+        step("contract")
+        x, y, norm = self._residual(x, norms, step)
+        _, _, height, width = x.shape
+        half = self._buffer(2 * height, 2 * width, 16)
+        moments1 = self._layer(network.piece_expand1, (x, y), [*norm], [half], _CONV_HALO, 2, 4)
+        del x, y
+        step("expand")
+        norm1 = moments1.normalisation(*norms[-3], epsilon)
         moments2 = Moments()
-        for start, stop in spans(half.shape[1], half_rows):
-            out, top = pre_norm2(start, stop, _EXPAND1_HALO)
-            moments2.add(out[:, top : top + 2 * (stop - start)])
-            step("expand")
-        mean2, variance2 = moments2.tensors()
-        moments3 = Moments()
-        pre_norm3 = np.empty((1, 2 * half.shape[1], 2 * half.shape[2], 3), np.float32)
-        for start, stop in spans(half.shape[1], half_rows):
-            out, top = pre_norm2(start, stop, _EXPAND23_HALO)
-            z = self.network.normalize_relu(out, mean2, variance2, *norm2)
-            y3 = self.network.expand3_pre_norm(z)[:, top : top + 2 * (stop - start)]
-            moments3.add(y3)
-            pre_norm3[:, 2 * start : 2 * stop] = y3.numpy()
-            step("expand")
-        mean3, variance3 = moments3.tensors()
-        for start, stop in spans(pre_norm3.shape[1], self.rows):  # in place: no second copy
-            piece = pre_norm3[:, start:stop]
-            pre_norm3[:, start:stop] = self.network.normalize_sigmoid(
-                piece, mean3, variance3, *norm3
+        for start, stop, first, last, core in self._strips(half.shape[2], _CONV_HALO):
+            mean, variance = self.backend.run(
+                network.piece_expand2_moments, half[:, :, first:last], *norm1, core
             )
-        return pre_norm3[0]
+            moments2.add(mean, variance, 4 * (stop - start) * half.shape[3])
+        step("expand")
+        norm2 = moments2.normalisation(*norms[-2], epsilon)
+        final = self._buffer(2 * height, 2 * width, 12)
+        moments3 = self._layer(
+            network.piece_expand3, (half,), [*norm1, *norm2], [final], _EXPAND3_HALO, 1, 2, 4
+        )
+        del half
+        step("expand")
+        return self._finish(final, moments3.normalisation(*norms[-1], epsilon), rgb)
+
+    def _buffer(self, height: int, width: int, channels: int) -> np.ndarray:
+        dtype = np.float16 if self.network.storage.name == "float16" else np.float32
+        return np.empty((1, channels, height, width), dtype)
+
+    def _strips(
+        self, length: int, halo: int, unit: int = 2
+    ) -> Iterator[tuple[int, int, int, int, np.ndarray]]:
+        """Core [start, stop), input [first, last) and core rows relative to ``first``.
+
+        Every input window has the same height (the first and last are shifted inwards,
+        seeing more context instead of less): a runtime prepares its kernels once per
+        input shape, and a new image size then costs one shape per pass, not three.
+        """
+        step = self.rows // unit
+        window = min(length, step + 2 * halo)
+        for start, stop in spans(length, step):
+            self._stop_if()
+            first = min(max(0, start - halo), length - window)
+            yield (
+                start,
+                stop,
+                first,
+                first + window,
+                np.array([start - first, stop - first], np.int32),
+            )
+
+    def _layer(
+        self,
+        piece: Function,
+        sources: tuple[np.ndarray, ...],
+        extra: list[np.ndarray],
+        outs: list[np.ndarray],
+        halo: int,
+        ratio: int,
+        unit: int,
+        phases: int = 1,
+    ) -> Moments:
+        """One pass of a piece that stores its outputs in ``outs`` and returns their moments.
+
+        ``ratio``: output rows per input row; ``unit``: full-resolution rows per input row.
+        """
+        moments = Moments()
+        _, _, height, width = sources[0].shape
+        for start, stop, first, last, core in self._strips(height, halo, unit):
+            *stored, mean, variance = self.backend.run(
+                piece, *(s[:, :, first:last] for s in sources), *extra, core * ratio
+            )
+            for out, values in zip(outs, stored, strict=True):
+                out[:, :, start * ratio : stop * ratio] = values
+            moments.add(mean, variance, (stop - start) * ratio * width * ratio * phases)
+        return moments
+
+    def _residual(
+        self, x: np.ndarray, norms: list[tuple[np.ndarray, np.ndarray]], step: Step
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """The five residual blocks: the last block's input, its last layer and that one's norm.
+
+        Each block's first pass also adds up the previous block (so no pass of its own),
+        into the other of two buffers: strips read their neighbours' input rows.
+        """
+        epsilon = self.network.epsilon
+        _, channels, height, width = x.shape
+        spare, h, y = (self._buffer(height, width, channels) for _ in range(3))
+        zero = np.zeros(channels, np.float32)
+        norm: tuple[np.ndarray, np.ndarray] = (zero, zero)  # block 0: x + 0 * y
+        y = np.zeros_like(h)
+        for block, (conv1, conv2) in enumerate(self.network.piece_residual):
+            moments = self._layer(conv1, (x, y), [*norm], [spare, h], _CONV_HALO, 1, 4)
+            x, spare = spare, x
+            norm1 = moments.normalisation(*norms[2 * block], epsilon)
+            moments = self._layer(conv2, (h,), [*norm1], [y], _CONV_HALO, 1, 4)
+            norm = moments.normalisation(*norms[2 * block + 1], epsilon)
+            step("residual")
+        return x, y, norm
+
+    def _contract(self, rgb: np.ndarray) -> np.ndarray:
+        """Quarter-resolution features of ``rgb`` reflect-padded to multiples of 4."""
+        height, width = rgb.shape[:2]
+        padded_h, padded_w = (-(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE for n in (height, width))
+        rows, columns = _reflect_index(height, padded_h), _reflect_index(width, padded_w)
+        quarter_h = padded_h // SIZE_MULTIPLE
+        out = self._buffer(quarter_h, padded_w // SIZE_MULTIPLE, 32)
+        for start, stop, first, last, core in self._strips(quarter_h, _CONTRACT_HALO, 4):
+            strip = rgb[rows[first * SIZE_MULTIPLE : last * SIZE_MULTIPLE]]
+            if padded_w != width:
+                strip = strip[:, columns]
+            out[:, :, start:stop] = self.backend.run(
+                self.network.piece_contract, np.ascontiguousarray(strip)[None], core
+            )[0]
+        return out
+
+    def _finish(
+        self, final: np.ndarray, norm: tuple[np.ndarray, np.ndarray], rgb: np.ndarray
+    ) -> np.ndarray:
+        height, width = rgb.shape[:2]
+        out = np.empty((height, width, 3), np.uint8)
+        for start, stop, first, last, _ in self._strips(final.shape[2], 0):
+            piece = self.backend.run(self.network.piece_finish, final[:, :, first:last], *norm)[0]
+            rows = min(2 * stop, height) - 2 * start
+            top = 2 * (start - first)
+            out[2 * start : 2 * start + rows] = piece[0, top : top + rows, :width]
+        return out

@@ -7,19 +7,22 @@ same engine serves the daemon, the CLI's ``--local`` mode and the benchmark.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from stylize.engine import memory_budget
+from stylize.engine import memory_budget, style_predictor, transformer_network
+from stylize.engine.backends import Backend, choose_backend
 from stylize.engine.errors import CancelledError
 from stylize.engine.images import PixelMode, Pixels
-from stylize.engine.strip_inference import StripRunner
+from stylize.engine.strip_inference import PASSES, StripRunner
 from stylize.engine.style_predictor import StylePredictor
 from stylize.engine.transformer_network import SIZE_MULTIPLE, TransformerNetwork
 from stylize.models.onnx_weights import read_weights
@@ -28,9 +31,11 @@ from stylize.models.provenance import ModelFile, model_file
 log = logging.getLogger(__name__)
 
 DEFAULT_STYLE_SIZE = 256  # the predictor was trained on 256x256 style images
-# Above this many pixels the network runs in strips (engine/strip_inference.py): the
-# same result in a fraction of the memory, for a little more time.
-MAX_WHOLE_PIXELS = 2048 * 2048
+# Above this many pixels, or where the whole image's working set does not fit in the
+# memory budget, the network runs layer by layer in strips (engine/strip_inference.py):
+# the same result in a sixth of the memory, at 1.5-2.3x the time per pixel.
+MAX_WHOLE_PIXELS = 25_000_000  # 6000 x 4000 runs whole (3.3 GB); 8192^2 in strips
+STRIP_PIXELS = 1 << 20  # about this many full-resolution pixels per strip
 
 
 @dataclass(frozen=True)
@@ -59,20 +64,24 @@ ProgressCallback = Callable[[StylizeProgress], None]
 CancelCheck = Callable[[], bool]
 
 
-def _device_name() -> str:
+def _device_name(backend: Backend) -> str:
     gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
+    if gpus and backend.name == "tensorflow":
         details = tf.config.experimental.get_device_details(gpus[0])
-        return f"GPU:0 ({details.get('device_name', 'unknown')})"
-    return f"CPU ({tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads)"
+        return f"GPU:0 ({details.get('device_name', 'unknown')}) via {backend.name}"
+    threads = getattr(backend, "threads", None) or (
+        tf.config.threading.get_intra_op_parallelism_threads() or "all"
+    )
+    return f"CPU ({threads} threads) via {backend.name}"
+
+
+def strip_rows_for(width: int) -> int:
+    """Rows per strip: about STRIP_PIXELS pixels, a multiple of 8, at least 64."""
+    return max(64, STRIP_PIXELS // max(width, 1) // 8 * 8)
 
 
 def _to_float(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) * np.float32(1.0 / 255.0)
-
-
-def _to_uint8(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
 
 
 def _style_input(pixels: Pixels, preprocess: StylePreprocess) -> np.ndarray:
@@ -114,33 +123,75 @@ class StyleEngine:
     def __init__(
         self,
         max_whole_pixels: int = MAX_WHOLE_PIXELS,
-        strip_rows: int = 256,
+        strip_rows: int = 0,
         budget: memory_budget.MemoryBudget | None = None,
+        backend: Backend | None = None,
     ) -> None:
         started = time.perf_counter()
         self.budget = budget if budget is not None else memory_budget.MemoryBudget()
         self.max_whole_pixels = max_whole_pixels
-        self.strip_rows = strip_rows
+        self.strip_rows = strip_rows  # 0: strip_rows_for(width)
+        self.backend = backend or choose_backend()
         self.predictor_file: ModelFile = model_file("style_predictor")
         self.transformer_file: ModelFile = model_file("transformer")
         self._predictor = StylePredictor(read_weights(self.predictor_file.path))
-        self._transformer = TransformerNetwork(read_weights(self.transformer_file.path))
-        self.device = _device_name()
-        log.info("models loaded in %.2fs on %s", time.perf_counter() - started, self.device)
+        self._transformer = TransformerNetwork(
+            read_weights(self.transformer_file.path), storage=self.backend.storage
+        )
+        self.backend.prepare(self._functions(), self._namespace(), precise={"predictor"})
+        self.device = _device_name(self.backend)
+        log.info(
+            "models loaded in %.2fs on %s: %s",
+            time.perf_counter() - started,
+            self.device,
+            self.backend.reason,
+        )
+
+    def _functions(self) -> dict[str, Callable[..., object]]:
+        """Every graph the backend runs, by a stable name."""
+        network = self._transformer
+        functions: dict[str, Callable[..., object]] = {
+            "predictor": self._predictor.__call__,
+            "contract_pixels": network.contract_pixels,
+            "residual": network.residual,
+            "expand_pixels": network.expand_pixels,
+            "piece_contract": network.piece_contract,
+            "piece_expand1": network.piece_expand1,
+            "piece_expand2_moments": network.piece_expand2_moments,
+            "piece_expand3": network.piece_expand3,
+            "piece_finish": network.piece_finish,
+        }
+        for block, (conv1, conv2) in enumerate(network.piece_residual):
+            functions[f"piece_residual{block}_conv1"] = conv1
+            functions[f"piece_residual{block}_conv2"] = conv2
+        return functions
+
+    def _namespace(self) -> str:
+        """Changes with the weights, the network code, the runtime and the storage dtype."""
+        digest = hashlib.sha256()
+        for part in (self.predictor_file.sha256, self.transformer_file.sha256):
+            digest.update(part.encode())
+        for module in (transformer_network, style_predictor):
+            digest.update(Path(module.__file__ or "").read_bytes())
+        digest.update(f"{self.backend.name} {self.backend.storage.name}".encode())
+        digest.update(getattr(self.backend, "runtime_version", "").encode())
+        return digest.hexdigest()[:16]
 
     def warm_up(self) -> None:
-        """Trace and run both networks once so the first request is not slow."""
+        """Compile and run every graph once (whole and strips) so no request pays for it."""
         started = time.perf_counter()
-        self._predictor(np.zeros((1, DEFAULT_STYLE_SIZE, DEFAULT_STYLE_SIZE, 3), np.float32))
-        vector = np.zeros((1, 100), np.float32)
-        self._transformer(np.zeros((1, 64, 64, 3), np.float32), vector)
+        self.style_vector(Pixels(np.zeros((64, 64, 3), np.uint8), PixelMode.RGB))
+        vector = np.zeros(100, np.float32)
+        self._run_whole(np.zeros((1, 64, 64, 3), np.uint8), vector.reshape(1, -1), None, None)
+        self._run_in_strips(np.zeros((64, 64, 3), np.uint8), vector, None, None)
         log.info("warm-up done in %.2fs", time.perf_counter() - started)
 
     def style_vector(
         self, pixels: Pixels, preprocess: StylePreprocess = StylePreprocess()
     ) -> np.ndarray:
         """The 100-d style vector of an image."""
-        return self._predictor(_style_input(pixels, preprocess)).numpy()[0]
+        style = _style_input(pixels, preprocess)
+        return np.array(self.backend.run(self._predictor.__call__, style)[0][0])
 
     def stylize(
         self,
@@ -173,16 +224,22 @@ class StyleEngine:
         cancelled: CancelCheck | None,
     ) -> np.ndarray:
         height, width = rgb.shape[:2]
-        strips = height * width > self.max_whole_pixels
+        strips = height * width > self.max_whole_pixels or not self._whole_fits(width, height)
         per_pixel = (
             memory_budget.STRIP_BYTES_PER_PIXEL if strips else memory_budget.WHOLE_BYTES_PER_PIXEL
         )
         needed = memory_budget.network_bytes(width, height, strips)
         with self.budget.reserve(needed, f"a {width}x{height} image", per_pixel):
-            batch = _pad_to_multiple(_to_float(rgb))[None]
+            if strips:
+                return self._run_in_strips(rgb, vector, progress, cancelled)
+            batch = _pad_to_multiple(rgb)[None]
             style = np.asarray(vector, np.float32).reshape(1, -1)
-            run = self._run_in_strips if strips else self._run_whole
-            return _to_uint8(run(batch, style, progress, cancelled)[:height, :width])
+            return self._run_whole(batch, style, progress, cancelled)[:height, :width]
+
+    def _whole_fits(self, width: int, height: int) -> bool:
+        """Whether the whole-image working set fits beside what other jobs hold now."""
+        needed = memory_budget.network_bytes(width, height, strips=False)
+        return needed <= self.budget.capacity - self.budget.reserved
 
     def _run_whole(
         self,
@@ -191,40 +248,40 @@ class StyleEngine:
         progress: ProgressCallback | None,
         cancelled: CancelCheck | None,
     ) -> np.ndarray:
+        network, run = self._transformer, self.backend.run
         stages = (
-            ("contract", 0.25, lambda x: self._transformer.contract(x)),
-            ("residual", 0.55, lambda x: self._transformer.residual(x, style)),
-            ("expand", 1.0, lambda x: self._transformer.expand(x, style)),
+            ("contract", 0.25, lambda x: run(network.contract_pixels, x)[0]),
+            ("residual", 0.55, lambda x: run(network.residual, x, style)[0]),
+            ("expand", 1.0, lambda x: run(network.expand_pixels, x, style)[0]),
         )
-        x = tf.convert_to_tensor(batch)
-        for name, fraction, run in stages:
+        x = batch
+        for name, fraction, stage in stages:
             _stop_if(cancelled)
-            x = run(x)
+            x = stage(x)
             if progress is not None:
                 progress(StylizeProgress(fraction=fraction, stage=name))
         _stop_if(cancelled)
-        return x.numpy()[0]
+        return np.array(x[0])  # the backend may reuse its output buffer
 
     def _run_in_strips(
         self,
-        batch: np.ndarray,
-        style: np.ndarray,
+        rgb: np.ndarray,
+        vector: np.ndarray,
         progress: ProgressCallback | None,
         cancelled: CancelCheck | None,
     ) -> np.ndarray:
-        runner = StripRunner(self._transformer, self.strip_rows)
-        total = runner.count_steps(batch.shape[1])
+        rows = self.strip_rows or strip_rows_for(rgb.shape[1])
+        runner = StripRunner(self._transformer, self.backend, rows)
         done = 0
 
         def step(stage: str) -> None:
             nonlocal done
             done += 1
             if progress is not None:
-                progress(StylizeProgress(fraction=min(done / total, 1.0), stage=stage))
-            _stop_if(cancelled)
+                progress(StylizeProgress(fraction=min(done / PASSES, 1.0), stage=stage))
 
         _stop_if(cancelled)
-        return runner.run(batch, style, step)
+        return runner.run(rgb, np.asarray(vector, np.float32), step, lambda: _stop_if(cancelled))
 
 
 def _stop_if(cancelled: CancelCheck | None) -> None:

@@ -6,9 +6,23 @@ pad of ``k // 2`` followed by a VALID convolution, as in Magenta's
 ``model.py``. Style conditioning is conditional instance norm: per-image,
 per-channel moments, with gamma and beta affine in the 100-d style vector.
 
-The graph runs in three stages (contract, residual, expand) so the caller can
-report progress and cancel between them on very large images; each stage is a
-``tf.function`` over dynamic shapes, so any size that is a multiple of 4 works.
+Three layers are computed in exactly equivalent but cheaper shapes (the same
+sums, reordered; outputs agree with the plain form to float rounding):
+
+- the two 9x9 convolutions at full resolution (3 -> 8 and 8 -> 3 channels)
+  run on the space-to-depth image: a 5x5 convolution with four times the
+  channels at half resolution, which vectorises where 3 or 8 channels do not;
+- each nearest-neighbour x2 upsample + 3x3 convolution runs at the low
+  resolution as one 3x3 convolution with four output phases (sub-pixel
+  convolution) followed by depth-to-space: no upsampled tensor is made.
+
+The whole graph runs in three stages (``contract``, ``residual``, ``expand``)
+for images small enough to hold whole; large images run layer by layer in
+strips (``engine/strip_inference.py``) through the ``piece_*`` functions, which
+take the normalisation of their input as explicit per-channel scale and shift
+and return their output's moments. Every function is a ``tf.function`` over
+dynamic shapes, so any size that is a multiple of 4 works, and every one can be
+compiled to another runtime (``engine/backends.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ _EPSILON_CONSTANT = "transformer/expand/conv1/conv/StyleNorm/batchnorm/add/y_deq
 _CONTRACT = ("conv1", "conv2", "conv3")
 _RESIDUAL_BLOCKS = tuple(f"residual{i}" for i in range(1, 6))
 _EXPAND = ("conv1", "conv2", "conv3")
+RESIDUAL_BLOCKS = len(_RESIDUAL_BLOCKS)
 
 
 @dataclass(frozen=True)
@@ -37,13 +52,64 @@ class _Conv:
     pad: int
 
 
+def _tf_kernel(params: ConvParams) -> np.ndarray:
+    return np.transpose(params.weight, (2, 3, 1, 0))  # ONNX [out, in, kh, kw] -> [kh, kw, in, out]
+
+
 def _conv_from(params: ConvParams) -> _Conv:
-    kernel = np.transpose(params.weight, (2, 3, 1, 0))
     return _Conv(
-        kernel=tf.constant(kernel, tf.float32),
+        kernel=tf.constant(_tf_kernel(params), tf.float32),
         bias=tf.constant(params.bias, tf.float32),
         stride=params.stride,
         pad=params.kernel_size // 2,
+    )
+
+
+def subpixel_kernel(kernel: np.ndarray) -> np.ndarray:
+    """[3, 3, in, out] after a nearest x2 upsample -> [3, 3, in, 4 * out] at low resolution.
+
+    Output phase (a, b) of low-resolution pixel (i, j) is upsampled pixel
+    (2i + a, 2j + b). Along one axis, phase 0 sees low rows i-1, i, i through
+    taps 0, 1, 2; phase 1 sees i, i, i+1. Channels are ordered as
+    ``tf.nn.depth_to_space`` expects: (a, b, out).
+    """
+    taps = np.zeros((2, 3, 3), np.float32)  # [phase, low-resolution tap, original tap]
+    taps[0, 0, 0] = taps[0, 1, 1] = taps[0, 1, 2] = 1
+    taps[1, 1, 0] = taps[1, 1, 1] = taps[1, 2, 2] = 1
+    phased = np.einsum("aud,bve,deio->uviabo", taps, taps, kernel)
+    return phased.reshape(3, 3, kernel.shape[2], 4 * kernel.shape[3])
+
+
+def space_to_depth_kernel(kernel: np.ndarray) -> np.ndarray:
+    """[9, 9, in, out] -> [5, 5, 4 * in, 4 * out] on the space-to-depth (block 2) image.
+
+    Output phase (a2, b2) at half-resolution (i, j) reads padded full-resolution
+    row 2i + a2 + dy = 2(i + u) + a, so tap (u, a) holds original tap dy = 2u + a - a2.
+    """
+    size, _, cin, cout = kernel.shape
+    half = size // 2 + 1
+    phased = np.zeros((half, half, 2, 2, cin, 2, 2, cout), np.float32)
+    for u in range(half):
+        for a in range(2):
+            for a2 in range(2):
+                dy = 2 * u + a - a2
+                if not 0 <= dy < size:
+                    continue
+                for v in range(half):
+                    for b in range(2):
+                        for b2 in range(2):
+                            dx = 2 * v + b - b2
+                            if 0 <= dx < size:
+                                phased[u, v, a, b, :, a2, b2, :] = kernel[dy, dx]
+    return phased.reshape(half, half, 4 * cin, 4 * cout)
+
+
+def _phased_conv(kernel: np.ndarray, bias: np.ndarray, pad: int) -> _Conv:
+    return _Conv(
+        kernel=tf.constant(kernel, tf.float32),
+        bias=tf.constant(np.tile(bias, 4), tf.float32),
+        stride=1,
+        pad=pad,
     )
 
 
@@ -53,26 +119,105 @@ def _conv(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
     return tf.nn.bias_add(y, conv.bias)
 
 
-def _upsample2(x: tf.Tensor) -> tf.Tensor:
-    """Nearest-neighbour x2 (ONNX Resize, asymmetric, floor)."""
-    shape = tf.shape(x)
-    grown = tf.broadcast_to(
-        x[:, :, None, :, None, :], [shape[0], shape[1], 2, shape[2], 2, shape[3]]
-    )
-    return tf.reshape(grown, [shape[0], shape[1] * 2, shape[2] * 2, shape[3]])
+def _conv9_phased(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
+    """A 9x9 reflect-padded convolution of full-resolution ``x``, in space-to-depth layout."""
+    padded = tf.pad(x, [[0, 0], [4, 4], [4, 4], [0, 0]], "REFLECT")
+    y = tf.nn.conv2d(tf.nn.space_to_depth(padded, 2), conv.kernel, strides=1, padding="VALID")
+    return tf.nn.bias_add(y, conv.bias)
+
+
+def _upsample_conv_phased(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
+    """Nearest x2 upsample, reflect pad 1, 3x3 conv; in space-to-depth layout at x's size.
+
+    Reflecting the upsampled image by one pixel repeats its edge pixel, which is
+    the low-resolution image padded by repeating its edge: SYMMETRIC padding of 1.
+    """
+    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], "SYMMETRIC")
+    return tf.nn.bias_add(tf.nn.conv2d(padded, conv.kernel, strides=1, padding="VALID"), conv.bias)
+
+
+def _full(phased: tf.Tensor) -> tf.Tensor:
+    return tf.nn.depth_to_space(phased, 2)
+
+
+def _first(x: tf.Tensor) -> tf.Tensor:
+    """NHWC -> NCHW (channels first)."""
+    return tf.transpose(x, [0, 3, 1, 2])
+
+
+def _last(x: tf.Tensor) -> tf.Tensor:
+    """NCHW -> NHWC (channels last)."""
+    return tf.transpose(x, [0, 2, 3, 1])
+
+
+def _per_channel(values: tf.Tensor, phases: int, first: bool) -> tf.Tensor:
+    """[C] values broadcast over the channels of an NHWC, or (``first``) NCHW, tensor."""
+    tiled = tf.tile(values, [phases])
+    return tf.reshape(tiled, [1, -1, 1, 1]) if first else tiled
+
+
+def _moments(x: tf.Tensor, phases: int = 1, first: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-channel mean and population variance over H and W, [C] each.
+
+    With ``phases`` = 4, ``x`` is in space-to-depth layout and each channel's
+    moments cover its four phases (equal counts, so means of means).
+    """
+    axes = [0, 2, 3] if first else [0, 1, 2]
+    mean = tf.reduce_mean(x, axis=axes)
+    channel_mean = tf.reduce_mean(tf.reshape(mean, [phases, -1]), axis=0)
+    centred = x - _per_channel(channel_mean, phases, first)
+    variance = tf.reduce_mean(tf.square(centred), axis=axes)
+    return channel_mean, tf.reduce_mean(tf.reshape(variance, [phases, -1]), axis=0)
+
+
+def _affine(
+    x: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, phases: int = 1, first: bool = False
+) -> tf.Tensor:
+    return x * _per_channel(scale, phases, first) + _per_channel(shift, phases, first)
+
+
+def _to_pixels(values: tf.Tensor) -> tf.Tensor:
+    """[0, 1] floats -> uint8, rounded half to even (as numpy's rint)."""
+    return tf.cast(tf.clip_by_value(tf.round(values * 255.0), 0.0, 255.0), tf.uint8)
+
+
+def _rows(x: tf.Tensor, core: tf.Tensor) -> tf.Tensor:
+    """Rows [core[0], core[1]) of an NCHW tensor."""
+    return x[:, :, core[0] : core[1]]
+
+
+_F32 = tf.float32
+_IMAGE = tf.TensorSpec([1, None, None, 3], tf.float32)
+_STYLE = tf.TensorSpec([1, STYLE_VECTOR_SIZE], tf.float32)
+_CORE = tf.TensorSpec([2], tf.int32)  # [start, stop) rows of the output that are kept
+_VECTOR = tf.TensorSpec([None], tf.float32)
+_FEATURES = tf.TensorSpec([1, None, None, 32], tf.float32)
+
+
+def _stored(channels: int, dtype: tf.DType) -> tf.TensorSpec:
+    """A stored layer: channels first ([1, C, H, W]), the layout OpenVINO's CPU plugin uses
+    at its boundaries (channels-last boundaries cost a slow transpose per piece)."""
+    return tf.TensorSpec([1, channels, None, None], dtype)
 
 
 class TransformerNetwork(tf.Module):
     """content [1, H, W, 3] in [0, 1] + style vector [1, 100] -> [1, H, W, 3] in [0, 1].
 
-    One image at a time: instance norm runs as a batch norm over a batch of one.
+    One image at a time: instance norms are over the one image. ``storage`` is
+    the dtype in which the strip path keeps intermediate layers between passes
+    (float16 halves the memory of large images).
     """
 
-    def __init__(self, weights: GraphWeights) -> None:
+    def __init__(self, weights: GraphWeights, storage: tf.DType = tf.float32) -> None:
         super().__init__(name="transformer")
         convs = weights.convs
+        self.storage = storage
         self._epsilon = weights.scalar(_EPSILON_CONSTANT)
-        self._contract = [_conv_from(convs[f"transformer/contract/{n}"]) for n in _CONTRACT]
+        contract = [convs[f"transformer/contract/{n}"] for n in _CONTRACT]
+        self._contract1 = _phased_conv(
+            space_to_depth_kernel(_tf_kernel(contract[0])), contract[0].bias, pad=4
+        )
+        self._contract = [_conv_from(p) for p in contract[1:]]
         self._residual = [
             (
                 _conv_from(convs[f"transformer/residual/{b}/conv1"]),
@@ -80,12 +225,23 @@ class TransformerNetwork(tf.Module):
             )
             for b in _RESIDUAL_BLOCKS
         ]
-        self._expand = [_conv_from(convs[f"transformer/expand/{n}/conv"]) for n in _EXPAND]
+        expand = [convs[f"transformer/expand/{n}/conv"] for n in _EXPAND]
+        self._expand1, self._expand2 = (
+            _phased_conv(subpixel_kernel(_tf_kernel(p)), p.bias, pad=1) for p in expand[:2]
+        )
+        self._expand3 = _phased_conv(
+            space_to_depth_kernel(_tf_kernel(expand[2])), expand[2].bias, pad=4
+        )
         self._norm_layers = [
             f"transformer/residual/{b}/conv{j}" for b in _RESIDUAL_BLOCKS for j in (1, 2)
         ]
         self._norm_layers += [f"transformer/expand/{n}/conv" for n in _EXPAND]
         self._gamma, self._beta, self._splits = self._style_projection(convs)
+        self._build_pieces()
+
+    @property
+    def epsilon(self) -> float:
+        return float(self._epsilon)
 
     def _style_projection(
         self, convs: dict[str, ConvParams]
@@ -108,99 +264,188 @@ class TransformerNetwork(tf.Module):
     def _norm_params(self, style: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
         gammas = tf.split(tf.matmul(style, self._gamma[0]) + self._gamma[1], self._splits, axis=1)
         betas = tf.split(tf.matmul(style, self._beta[0]) + self._beta[1], self._splits, axis=1)
-        return [
-            (g[:, None, None, :], b[:, None, None, :]) for g, b in zip(gammas, betas, strict=True)
-        ]
+        return [(g[0], b[0]) for g, b in zip(gammas, betas, strict=True)]
 
-    def _normalize(
-        self, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor
+    def norm_params(self, style: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(gamma, beta), [C] each, of all 13 instance norms, in network order."""
+        params = self._norm_params(tf.constant(np.reshape(style, (1, -1)), tf.float32))
+        return [(g.numpy(), b.numpy()) for g, b in params]
+
+    def _instance_norm(
+        self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, phases: int = 1
     ) -> tf.Tensor:
+        """Conditional instance norm of one image (``phases`` = 4: space-to-depth layout)."""
+        mean, variance = _moments(x, phases)
         scale = gamma * tf.math.rsqrt(variance + self._epsilon)
-        return x * scale + (beta - mean * scale)
+        return _affine(x, scale, beta - mean * scale, phases)
 
-    def _instance_norm(self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
-        """Conditional instance norm of one image.
-
-        With a batch of one image, training-mode fused batch norm computes exactly
-        instance norm's per-channel moments (population variance), in one fused
-        kernel: 11 % faster than moments + arithmetic at 1024 x 1024.
-        """
-        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            x,
-            tf.reshape(gamma, [-1]),
-            tf.reshape(beta, [-1]),
-            epsilon=self._epsilon,
-            is_training=True,
-        )
-        return y
-
-    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-    def contract(self, content: tf.Tensor) -> tf.Tensor:
-        x = content
+    def _contract_layers(self, content: tf.Tensor) -> tf.Tensor:
+        x = tf.nn.relu(_full(_conv9_phased(content, self._contract1)))
         for conv in self._contract:
             x = tf.nn.relu(_conv(x, conv))
         return x
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([1, None, None, 32], tf.float32),
-            tf.TensorSpec([1, STYLE_VECTOR_SIZE], tf.float32),
-        ]
-    )
+    # -- the whole image in three stages -------------------------------------------------
+
+    @tf.function(input_signature=[_IMAGE])
+    def contract(self, content: tf.Tensor) -> tf.Tensor:
+        return self._contract_layers(content)
+
+    @tf.function(input_signature=[_FEATURES, _STYLE])
     def residual(self, x: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         norms = self._norm_params(style)
         for i, (conv1, conv2) in enumerate(self._residual):
-            g1, b1 = norms[2 * i]
-            g2, b2 = norms[2 * i + 1]
-            h = tf.nn.relu(self._instance_norm(_conv(x, conv1), g1, b1))
-            x = x + self._instance_norm(_conv(h, conv2), g2, b2)
+            h = tf.nn.relu(self._instance_norm(_conv(x, conv1), *norms[2 * i]))
+            x = x + self._instance_norm(_conv(h, conv2), *norms[2 * i + 1])
         return x
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([1, None, None, 32], tf.float32),
-            tf.TensorSpec([1, STYLE_VECTOR_SIZE], tf.float32),
-        ]
-    )
+    @tf.function(input_signature=[_FEATURES, _STYLE])
     def expand(self, x: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
-        norms = self._norm_params(style)[2 * len(self._residual) :]
-        for conv, (gamma, beta) in zip(self._expand[:2], norms[:2], strict=True):
-            x = tf.nn.relu(self._instance_norm(_conv(_upsample2(x), conv), gamma, beta))
-        gamma, beta = norms[2]
-        return tf.sigmoid(self._instance_norm(_conv(x, self._expand[2]), gamma, beta))
-
-    # -- pieces for large images (engine/strip_inference.py) -----------------------------
-    # The expand layers split at their instance norms: the caller computes each layer's
-    # pre-norm output strip by strip, gathers its moments over the whole image, then
-    # normalises with them.
-
-    def expand_norm_params(self, style: np.ndarray) -> list[tuple[tf.Tensor, tf.Tensor]]:
-        """(gamma, beta) of the three expand layers for ``style`` [1, 100]."""
-        return self._norm_params(tf.constant(style, tf.float32))[2 * len(self._residual) :]
-
-    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 32], tf.float32)])
-    def expand1_pre_norm(self, x: tf.Tensor) -> tf.Tensor:
-        return _conv(_upsample2(x), self._expand[0])
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 16], tf.float32)])
-    def expand2_pre_norm(self, h: tf.Tensor) -> tf.Tensor:
-        return _conv(_upsample2(h), self._expand[1])
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 8], tf.float32)])
-    def expand3_pre_norm(self, z: tf.Tensor) -> tf.Tensor:
-        return _conv(z, self._expand[2])
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)] * 5)
-    def normalize_relu(
-        self, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor
-    ) -> tf.Tensor:
-        return tf.nn.relu(self._normalize(x, mean, variance, gamma, beta))
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)] * 5)
-    def normalize_sigmoid(
-        self, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor
-    ) -> tf.Tensor:
-        return tf.sigmoid(self._normalize(x, mean, variance, gamma, beta))
+        norms = self._norm_params(style)[2 * RESIDUAL_BLOCKS :]
+        h = tf.nn.relu(
+            self._instance_norm(_full(_upsample_conv_phased(x, self._expand1)), *norms[0])
+        )
+        z = tf.nn.relu(self._instance_norm(_upsample_conv_phased(h, self._expand2), *norms[1], 4))
+        y = self._instance_norm(_conv9_phased(_full(z), self._expand3), *norms[2], 4)
+        return _full(tf.sigmoid(y))
 
     def __call__(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         return self.expand(self.residual(self.contract(content), style), style)
+
+    # The engine's first and last stages: uint8 pixels in and out, so that no float copy
+    # of the image is made outside the graph.
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
+    def contract_pixels(self, content: tf.Tensor) -> tf.Tensor:
+        return self._contract_layers(tf.cast(content, _F32) * (1.0 / 255.0))
+
+    @tf.function(input_signature=[_FEATURES, _STYLE])
+    def expand_pixels(self, x: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
+        return _to_pixels(self.expand(x, style))
+
+    # -- layer by layer, for strips (engine/strip_inference.py) --------------------------
+    # Each piece computes a strip with its halo as an image of its own, keeps the output
+    # rows ``core`` (the rest saw the strip's edge), and returns the moments of what it
+    # keeps when a later layer normalises it. Inputs and stored outputs are in
+    # ``self.storage``; arithmetic is float32 in TensorFlow.
+
+    def _build_pieces(self) -> None:
+        s = self.storage
+        self.piece_contract = tf.function(
+            self._piece_contract,
+            input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8), _CORE],
+        )
+        self.piece_residual = [self._residual_pieces(*pair) for pair in self._residual]
+        self.piece_expand1 = tf.function(
+            self._piece_expand1,
+            input_signature=[_stored(32, s), _stored(32, s), _VECTOR, _VECTOR, _CORE],
+        )
+        self.piece_expand2_moments = tf.function(
+            self._piece_expand2_moments, input_signature=[_stored(16, s), _VECTOR, _VECTOR, _CORE]
+        )
+        self.piece_expand3 = tf.function(
+            self._piece_expand3,
+            input_signature=[_stored(16, s), _VECTOR, _VECTOR, _VECTOR, _VECTOR, _CORE],
+        )
+        self.piece_finish = tf.function(
+            self._piece_finish, input_signature=[_stored(12, s), _VECTOR, _VECTOR]
+        )
+
+    def _residual_pieces(
+        self, conv1: _Conv, conv2: _Conv
+    ) -> tuple[tf.types.experimental.GenericFunction, tf.types.experimental.GenericFunction]:
+        """The two convolutions of one residual block, as pieces."""
+        s = self.storage
+
+        def first(
+            x: tf.Tensor, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
+        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+            return self._piece_residual_conv1(x, y, scale, shift, core, conv1)
+
+        def second(
+            h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
+        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+            return self._piece_residual_conv2(h, scale, shift, core, conv2)
+
+        return (
+            tf.function(
+                first, input_signature=[_stored(32, s), _stored(32, s), _VECTOR, _VECTOR, _CORE]
+            ),
+            tf.function(second, input_signature=[_stored(32, s), _VECTOR, _VECTOR, _CORE]),
+        )
+
+    # Stored layers are channels first; each piece computes its element-wise work in that
+    # layout and turns to channels last only around its convolutions, so that OpenVINO's
+    # converter cancels each pair of transposes instead of running them.
+
+    def _store(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.cast(x, self.storage)
+
+    def _piece_contract(self, content: tf.Tensor, core: tf.Tensor) -> tf.Tensor:
+        """uint8 RGB rows -> post-ReLU quarter-resolution features."""
+        x = tf.cast(content, _F32) * (1.0 / 255.0)
+        return self._store(_rows(_first(self._contract_layers(x)), core))
+
+    def _residual_sum(
+        self, x: tf.Tensor, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor
+    ) -> tf.Tensor:
+        """A residual block's output: its input ``x`` + its normalised last layer ``y``."""
+        return tf.cast(x, _F32) + _affine(tf.cast(y, _F32), scale, shift, first=True)
+
+    def _piece_residual_conv1(
+        self,
+        x: tf.Tensor,
+        y: tf.Tensor,
+        scale: tf.Tensor,
+        shift: tf.Tensor,
+        core: tf.Tensor,
+        conv: _Conv,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The previous block's output (stored too) and this block's first pre-norm layer."""
+        block_input = self._residual_sum(x, y, scale, shift)
+        h = _rows(_first(_conv(_last(block_input), conv)), core)
+        return (self._store(_rows(block_input, core)), self._store(h), *_moments(h, first=True))
+
+    def _piece_residual_conv2(
+        self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor, conv: _Conv
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        h = tf.nn.relu(_affine(tf.cast(h, _F32), scale, shift, first=True))
+        y = _rows(_first(_conv(_last(h), conv)), core)
+        return (self._store(y), *_moments(y, first=True))
+
+    def _piece_expand1(
+        self, x: tf.Tensor, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Last block's output -> half resolution, pre-norm (``core`` in half-resolution rows)."""
+        x = self._residual_sum(x, y, scale, shift)
+        e = _rows(_first(_full(_upsample_conv_phased(_last(x), self._expand1))), core)
+        return (self._store(e), *_moments(e, first=True))
+
+    def _expand2_layer(self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
+        """Full resolution in space-to-depth layout, channels last."""
+        h = tf.nn.relu(_affine(tf.cast(h, _F32), scale, shift, first=True))
+        return _upsample_conv_phased(_last(h), self._expand2)
+
+    def _piece_expand2_moments(
+        self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        return _moments(_rows(_first(self._expand2_layer(h, scale, shift)), core), 4, first=True)
+
+    def _piece_expand3(
+        self,
+        h: tf.Tensor,
+        scale1: tf.Tensor,
+        shift1: tf.Tensor,
+        scale2: tf.Tensor,
+        shift2: tf.Tensor,
+        core: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Half-resolution rows -> final pre-norm layer, space-to-depth (``core`` in half rows)."""
+        z = tf.nn.relu(_affine(self._expand2_layer(h, scale1, shift1), scale2, shift2, 4))
+        y = _rows(_first(_conv9_phased(_full(z), self._expand3)), core)
+        return (self._store(y), *_moments(y, 4, first=True))
+
+    def _piece_finish(self, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
+        """Final norm, sigmoid and depth-to-space, to uint8 RGB."""
+        values = tf.sigmoid(_affine(tf.cast(y, _F32), scale, shift, 4, first=True))
+        return _to_pixels(_full(_last(values)))

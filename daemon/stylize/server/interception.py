@@ -25,10 +25,7 @@ _FACTORIES = {
 
 def wrap_handler(handler: grpc.RpcMethodHandler, wrapper: Wrapper) -> grpc.RpcMethodHandler:
     inner = (
-        handler.unary_unary
-        or handler.unary_stream
-        or handler.stream_unary
-        or handler.stream_stream
+        handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
     )
     factory: Callable[..., grpc.RpcMethodHandler] = _FACTORIES[
         (handler.request_streaming, handler.response_streaming)

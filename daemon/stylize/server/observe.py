@@ -138,8 +138,13 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
         if self._insecure_notice and call.method.endswith("/GetInfo"):
             level, notice = logging.WARNING, " transport=insecure (--insecure, no TLS)"
         call.run(
-            log.log, level, "rpc method=%s code=%s seconds=%.3f%s", call.method, code.name,
-            seconds, notice,
+            log.log,
+            level,
+            "rpc method=%s code=%s seconds=%.3f%s",
+            call.method,
+            code.name,
+            seconds,
+            notice,
         )
 
 

@@ -235,7 +235,7 @@ class StyleCacheStats(_message.Message):
     def __init__(self, entries: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ...) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("version", "models", "device", "limits", "named_styles", "style_vector_size", "style_cache", "accepted_formats")
+    __slots__ = ("version", "models", "device", "limits", "named_styles", "style_vector_size", "style_cache", "accepted_formats", "backend", "backend_reason")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +244,8 @@ class GetInfoResponse(_message.Message):
     STYLE_VECTOR_SIZE_FIELD_NUMBER: _ClassVar[int]
     STYLE_CACHE_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FORMATS_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_REASON_FIELD_NUMBER: _ClassVar[int]
     version: str
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     device: str
@@ -252,4 +254,6 @@ class GetInfoResponse(_message.Message):
     style_vector_size: int
     style_cache: StyleCacheStats
     accepted_formats: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ..., style_cache: _Optional[_Union[StyleCacheStats, _Mapping]] = ..., accepted_formats: _Optional[_Iterable[str]] = ...) -> None: ...
+    backend: str
+    backend_reason: str
+    def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ..., style_cache: _Optional[_Union[StyleCacheStats, _Mapping]] = ..., accepted_formats: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., backend_reason: _Optional[str] = ...) -> None: ...

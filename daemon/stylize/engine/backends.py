@@ -1,0 +1,207 @@
+"""Which runtime executes the networks: TensorFlow, or OpenVINO on CPUs.
+
+The networks are defined once, in TensorFlow (``transformer_network.py``,
+``style_predictor.py``). On a GPU TensorFlow runs them. On a CPU, OpenVINO
+runs the same ``tf.function`` graphs after ``openvino.convert_model``: its CPU
+plugin (oneDNN kernels, fused post-ops, bf16 on CPUs with AVX-512 BF16 or AMX)
+ran the network faster than TensorFlow on the benchmark machine (BENCHMARKS.md).
+TensorFlow stays the fallback where OpenVINO is not installed or has no CPU
+plugin. Converting a graph takes seconds, so converted models are kept in a
+cache directory keyed by weights, network code and runtime version
+(``cache_dir``): a daemon's first start converts, later ones read them back.
+
+bf16 inference precision changes outputs by a mean of under one level of 255
+against TensorFlow's float32 (the bound is stated and enforced in
+tests/test_backends.py); ``STYLIZE_PRECISION=f32`` turns it off. The style
+predictor always runs in f32: in bf16 its vector drifts by 0.09.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import tensorflow as tf
+
+log = logging.getLogger(__name__)
+
+BACKEND_VARIABLE = "STYLIZE_BACKEND"  # auto (default), tensorflow or openvino
+PRECISION_VARIABLE = "STYLIZE_PRECISION"  # auto (default: bf16 where the CPU has it) or f32
+CACHE_VARIABLE = "STYLIZE_CACHE_DIR"
+_CHOICES = ("auto", "tensorflow", "openvino")
+Function = Callable[..., Any]  # a tf.function with an input signature
+
+
+class Backend(Protocol):
+    name: str  # e.g. "openvino-bf16", "tensorflow"
+    reason: str  # why it was chosen, for GetInfo and the log
+    storage: tf.DType  # dtype of the strip path's stored layers
+
+    def prepare(self, functions: dict[str, Function], namespace: str, precise: set[str]) -> None:
+        """Name the functions ``run`` will be given (for caches); ``precise`` ones stay f32."""
+        ...
+
+    def run(self, function: Function, *args: np.ndarray) -> list[np.ndarray]:
+        """Call ``function`` on numpy arrays; its outputs as numpy arrays."""
+        ...
+
+
+@dataclass
+class TensorFlowBackend:
+    reason: str
+    name: str = "tensorflow"
+    storage: tf.DType = tf.float32
+
+    def prepare(self, functions: dict[str, Function], namespace: str, precise: set[str]) -> None:
+        """Nothing to prepare: TensorFlow traces on first call."""
+
+    def run(self, function: Function, *args: np.ndarray) -> list[np.ndarray]:
+        outputs = function(*args)
+        if isinstance(outputs, tf.Tensor):
+            return [outputs.numpy()]
+        return [t.numpy() for t in outputs]
+
+
+class OpenVinoBackend:
+    """Each tf.function converted and compiled once, on first use (or in warm-up)."""
+
+    storage = tf.float16
+
+    def __init__(
+        self, precision: str, threads: int, reason: str, cache: Path | None = None
+    ) -> None:
+        import openvino as ov
+
+        self._ov = ov
+        self._core = ov.Core()
+        self.precision = precision
+        self.threads = threads
+        self.name = f"openvino-{precision}"
+        self.reason = reason
+        self.runtime_version = ov.__version__
+        self._cache = cache  # converted models (IR) and compiled blobs, keyed by graph
+        if cache is not None:
+            self._core.set_property({"CACHE_DIR": str(cache / "compiled")})
+        self._compiled: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._names: dict[Any, str] = {}
+        self._precise: set[str] = set()
+
+    def prepare(self, functions: dict[str, Function], namespace: str, precise: set[str]) -> None:
+        self._names = {function: f"{namespace}/{name}" for name, function in functions.items()}
+        self._precise = {f"{namespace}/{name}" for name in precise}
+
+    def _model(self, function: Function, key: str | None) -> Any:
+        """The function's OpenVINO model: converted from TensorFlow (seconds) or read back."""
+        folder = self._cache / key if self._cache is not None and key else None
+        if folder is not None and (folder / "model.xml").exists():
+            return self._core.read_model(str(folder / "model.xml"))
+        model = self._ov.convert_model(function)
+        if folder is not None:
+            try:
+                self._save(model, folder)
+            except OSError as error:  # a read-only cache costs start-up time only
+                log.warning("cannot cache the OpenVINO model at %s: %s", folder, error)
+        return model
+
+    def _save(self, model: Any, folder: Path) -> None:
+        """Write model.xml and .bin beside ``folder``, then rename: daemons may race."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial-"))
+        self._ov.save_model(model, str(scratch / "model.xml"), compress_to_fp16=False)
+        try:
+            scratch.rename(folder)
+        except OSError:  # another process saved it first
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _compile(self, function: Function) -> Any:
+        with self._lock:
+            compiled = self._compiled.get(function)
+            if compiled is None:
+                key = self._names.get(function)
+                precision = "f32" if key in self._precise else self.precision
+                compiled = self._core.compile_model(
+                    self._model(function, key),
+                    "CPU",
+                    {
+                        "INFERENCE_PRECISION_HINT": precision,
+                        "PERFORMANCE_HINT": "LATENCY",
+                        "INFERENCE_NUM_THREADS": self.threads,
+                    },
+                )
+                self._compiled[function] = compiled
+            return compiled
+
+    def run(self, function: Function, *args: np.ndarray) -> list[np.ndarray]:
+        # One live infer request per thread: a request holds its graph's intermediate
+        # tensors, so keeping one per graph would hold the strip path's 16 graphs' worth
+        # (about 1 GB); a strip pass calls one graph many times, then moves on.
+        current = getattr(self._local, "current", None)
+        if current is None or current[0] is not function:
+            current = self._local.current = (
+                function,
+                self._compile(function).create_infer_request(),
+            )
+        inputs = [np.ascontiguousarray(a) for a in args]
+        return list(current[1].infer(inputs, share_inputs=True, share_outputs=True).to_tuple())
+
+
+def cache_dir() -> Path:
+    """Where converted models are kept: $STYLIZE_CACHE_DIR, else ~/.cache/stylize/openvino."""
+    override = os.environ.get(CACHE_VARIABLE)
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "stylize" / "openvino"
+
+
+def cpu_threads() -> int:
+    """The cores this process may run on (its affinity mask), as the thread count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def openvino_precision() -> tuple[str, str]:
+    """bf16 where the CPU computes in it (unless STYLIZE_PRECISION=f32), else f32; and why."""
+    import openvino as ov
+
+    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    wanted = os.environ.get(PRECISION_VARIABLE, "auto")
+    if wanted == "f32":
+        return "f32", f"{PRECISION_VARIABLE}=f32"
+    if "BF16" in capabilities:
+        return "bf16", "the CPU computes in bf16 (AVX-512 BF16 or AMX)"
+    return "f32", "the CPU has no bf16 arithmetic"
+
+
+def choose_backend() -> Backend:
+    """TensorFlow on a GPU; OpenVINO on CPUs where it is installed; TensorFlow otherwise."""
+    wanted = os.environ.get(BACKEND_VARIABLE, "auto")
+    if wanted not in _CHOICES:
+        raise ValueError(f"{BACKEND_VARIABLE} must be one of {', '.join(_CHOICES)}, not {wanted!r}")
+    gpus = tf.config.list_physical_devices("GPU")
+    if wanted == "tensorflow":
+        return TensorFlowBackend(reason=f"{BACKEND_VARIABLE}=tensorflow")
+    if gpus and wanted != "openvino":
+        return TensorFlowBackend(reason="TensorFlow found a GPU")
+    try:
+        precision, why = openvino_precision()
+    except Exception as error:  # missing package or no usable CPU plugin
+        if wanted == "openvino":
+            raise
+        return TensorFlowBackend(reason=f"OpenVINO unavailable ({error}); TensorFlow on the CPU")
+    threads = cpu_threads()
+    return OpenVinoBackend(
+        precision,
+        threads,
+        f"CPU without a GPU: OpenVINO, {threads} threads, {precision} ({why})",
+        cache_dir(),
+    )
