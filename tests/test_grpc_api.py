@@ -39,6 +39,8 @@ def test_get_info_reports_models_device_and_limits(daemon: StylizeClient) -> Non
     }
     assert {(m.name, m.version, m.sha256, m.license) for m in info.models} == expected
     assert info.device.startswith(("CPU", "GPU"))
+    assert info.backend and info.device.endswith(f"via {info.backend}")
+    assert info.backend_reason  # why the daemon chose it (engine/backends.py)
     # the backend chosen at start-up: OpenVINO on this CPU-only machine (engine/backends.py)
     assert info.device.endswith((" via openvino-bf16", " via openvino-f32"))
     assert info.limits.max_image_pixels == images.ImageLimits().max_pixels

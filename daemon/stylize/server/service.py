@@ -387,6 +387,8 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
             version=stylize.__version__,
             models=models,
             device=engine.device,
+            backend=engine.backend.name,
+            backend_reason=engine.backend.reason,
             limits=pb.Limits(
                 max_image_pixels=limits.max_pixels,
                 max_image_side=limits.max_side,
