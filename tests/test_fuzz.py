@@ -60,11 +60,6 @@ def test_every_fuzzed_request_ends_in_a_documented_status(
     assert grown < RSS_SLACK_MB, f"daemon RSS grew {grown:.0f} MB over {sum(seen.values())} cases"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect, reported: grpcio's server answers bytes that are not a valid "
-    "protobuf message with INTERNAL 'Exception deserializing request!' (server/ owners)",
-)
 @pytest.mark.parametrize("method", ["Stylize", "PredictStyle", "GetInfo"])
 def test_bytes_that_are_no_message_are_invalid_argument(channel: grpc.Channel, method: str) -> None:
     path = f"/stylize.v1.StyleTransfer/{method}"

@@ -16,6 +16,7 @@ from stylize.engine.images import ImageLimits
 from stylize.engine.memory_budget import MemoryBudget
 from stylize.engine.style_cache import StyleVectorCache
 from stylize.jobs import StyleResolver
+from stylize.server import wire
 from stylize.server.auth import TokenAuthInterceptor
 from stylize.server.config import ServerConfig, is_loopback
 from stylize.server.job_runner import JobRunner
@@ -24,13 +25,37 @@ from stylize.server.metrics import Metrics
 from stylize.server.observe import ObservabilityInterceptor
 from stylize.server.service import StyleTransferService
 from stylize.style_library import StyleLibrary
-from stylize.v1 import stylize_pb2, stylize_pb2_grpc
+from stylize.v1 import stylize_pb2
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = stylize_pb2.DESCRIPTOR.services_by_name["StyleTransfer"].full_name
 _EXTRA_RPC_THREADS = 8  # health, info and turned-away calls while every stream slot is held
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _style_transfer_handler(service: StyleTransferService) -> grpc.GenericRpcHandler:
+    """The service's methods, as the generated stubs register them but with deserializers
+    that never raise (``wire.tolerant``): undecodable bytes get INVALID_ARGUMENT."""
+    pb = stylize_pb2
+    handlers = {
+        "Stylize": grpc.stream_stream_rpc_method_handler(
+            service.Stylize,
+            request_deserializer=wire.tolerant(pb.StylizeRequest),
+            response_serializer=pb.StylizeEvent.SerializeToString,
+        ),
+        "PredictStyle": grpc.unary_unary_rpc_method_handler(
+            service.PredictStyle,
+            request_deserializer=wire.tolerant(pb.PredictStyleRequest),
+            response_serializer=pb.PredictStyleResponse.SerializeToString,
+        ),
+        "GetInfo": grpc.unary_unary_rpc_method_handler(
+            service.GetInfo,
+            request_deserializer=wire.tolerant(pb.GetInfoRequest),
+            response_serializer=pb.GetInfoResponse.SerializeToString,
+        ),
+    }
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
 
 class Daemon:
@@ -79,7 +104,7 @@ class Daemon:
             options=self.config.grpc_options(),
             interceptors=self._interceptors(),
         )
-        stylize_pb2_grpc.add_StyleTransferServicer_to_server(self.service, server)
+        server.add_generic_rpc_handlers((_style_transfer_handler(self.service),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         _add_reflection(server)
         for name in ("", SERVICE_NAME):

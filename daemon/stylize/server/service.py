@@ -207,6 +207,8 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
 
     def _receive_setup(self, reader: RequestReader[pb.StylizeRequest]) -> pb.StylizeSetup:
         first = reader.next_message("setup message")
+        if first is not None:
+            first = wire.check_decoded(first, pb.StylizeRequest, "the first message")
         if first is None or first.WhichOneof("message") != "setup":
             raise InvalidInputError(
                 "the first message of a Stylize call must be `setup`", field="setup"
@@ -220,6 +222,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         buffer = bytearray(expected)
         received = 0
         while (message := reader.next_message("content chunk")) is not None:
+            message = wire.check_decoded(message, pb.StylizeRequest, "a content message")
             if message.WhichOneof("message") != "content_chunk":
                 raise InvalidInputError(
                     "after `setup`, only `content_chunk` messages may follow", field="setup"
@@ -320,6 +323,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         done = threading.Event()
         _log_call_end(context, "PredictStyle", done)
         try:
+            request = wire.check_decoded(request, pb.PredictStyleRequest, "the request")
             resolver = self._resolver_or_refuse()
             with self._slots.hold():
                 vector = self._predict(resolver, request, context)
@@ -367,8 +371,9 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         self, request: pb.GetInfoRequest, context: grpc.ServicerContext
     ) -> pb.GetInfoResponse:
         try:
+            wire.check_decoded(request, pb.GetInfoRequest, "the request")
             resolver = self._resolver_or_refuse()
-        except NotReadyError as error:
+        except (NotReadyError, InvalidInputError) as error:
             status.abort(context, error)
             raise
         engine = resolver.engine

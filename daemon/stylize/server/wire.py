@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError
+
 from stylize.engine.errors import InvalidInputError, TooManyStylesError
 from stylize.engine.images import PixelMode, Pixels
 from stylize.engine.style_engine import DEFAULT_STYLE_SIZE, StylePreprocess, StylizeOptions
@@ -18,7 +23,41 @@ from stylize.jobs import (
 )
 from stylize.v1 import stylize_pb2 as pb
 
+M = TypeVar("M")
+
 MAX_STYLE_SIZE = 1024
+
+
+class Undecodable:
+    """Stands for request bytes that are not a valid message of the method's type.
+
+    grpcio answers a deserializer that raises with a bare INTERNAL; the service's own
+    deserializers return this instead, and the servicer refuses it as INVALID_ARGUMENT.
+    """
+
+
+UNDECODABLE = Undecodable()
+
+
+def tolerant(message_type: type[M]) -> Callable[[bytes], M | Undecodable]:
+    """A request deserializer that never raises (see :class:`Undecodable`)."""
+
+    def parse(data: bytes) -> M | Undecodable:
+        try:
+            return message_type.FromString(data)  # type: ignore[attr-defined,no-any-return]
+        except DecodeError:
+            return UNDECODABLE
+
+    return parse
+
+
+def check_decoded(message: object, message_type: type[M], what: str) -> M:
+    if not isinstance(message, message_type):
+        raise InvalidInputError(
+            f"{what} is not a valid {message_type.__name__} message (protobuf could not "
+            "parse its bytes)"
+        )
+    return message
 # The content of a job built from its setup, before the upload has arrived.
 PENDING_CONTENT = EncodedSource(b"")
 
