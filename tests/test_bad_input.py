@@ -25,7 +25,7 @@ def daemon(daemon_address: str):
 @pytest.fixture(autouse=True)
 def still_serving(daemon_address: str):
     yield
-    wait_serving(daemon_address, timeout=5)
+    wait_serving(daemon_address, timeout=30)  # alive and SERVING (not a timing check)
 
 
 GOOD_STYLE = client.named_style("starry_night")

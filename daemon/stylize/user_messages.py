@@ -51,8 +51,9 @@ def explain(error: ClientError, address: str, timeout: float | None, setting: st
             f"again (or correct the daemon address: {setting})."
         )
     elif code in _LOST_CODES and error.started:
+        detail = code if "stopped during the job" in message else f"{code}: {message}"
         text = (
-            f"The Stylize daemon at {address} stopped during the job ({code}: {message}). "
+            f"The Stylize daemon at {address} stopped during the job ({detail}). "
             f"Restart it with `{start}` and try again; the image was not changed."
         )
     elif error.reason == "UPLOAD_TIMEOUT":
