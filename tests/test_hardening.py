@@ -401,8 +401,11 @@ def test_a_call_cancelled_mid_upload_is_logged(tight: DaemonProcess) -> None:
     since = len(tight.log())
     stall = Stall(tight.address, raw_setup(64, 64))
     stall.first_event()
-    stall.close()  # the client cancels mid-upload
-    log = wait_for_log(tight, "method=Stylize why='cancelled by the client'", since=since)
+    stall.call.cancel()  # the client cancels mid-upload; its request stream stays open
+    try:
+        log = wait_for_log(tight, "method=Stylize why='cancelled by the client'", since=since)
+    finally:
+        stall.close()
     assert "code=INTERNAL" not in log
 
 
