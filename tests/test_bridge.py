@@ -155,10 +155,6 @@ def test_bad_pixel_format_is_refused() -> None:
         bridge.parse_job(header, content, styles)
 
 
-def test_the_bridge_knows_the_client_pixel_formats() -> None:
-    assert bridge.CHANNELS == client.CHANNELS
-
-
 def test_artist_words_cover_every_stage() -> None:
     stages = {v.number for v in client.pb.Progress.Stage.DESCRIPTOR.values if v.number}
     assert set(bridge.ARTIST_WORDS) == stages

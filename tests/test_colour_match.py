@@ -80,11 +80,16 @@ def test_style_palette_contradicts_preserve_colors(daemon_address: str) -> None:
     assert caught.value.field == "options.color_match"
 
 
-def test_the_bridge_knows_the_colour_matches() -> None:
+def test_the_bridge_accepts_exactly_the_wire_colour_matches() -> None:
     from stylize import bridge
 
     names = tuple(
         n.removeprefix("COLOR_MATCH_").lower()
         for n in (v.name for v in pb.ColorMatch.DESCRIPTOR.values)
     )
-    assert names == bridge.COLOR_MATCHES
+    header = {"strength": 1.0, "content": {"width": 1, "height": 1, "format": "GRAY8"},
+              "styles": []}  # fmt: skip
+    for name in names:
+        assert bridge.parse_job({**header, "color_match": name}, b"\0", []).color_match == name
+    with pytest.raises(bridge.BridgeError, match="unknown colour matching"):
+        bridge.parse_job({**header, "color_match": "sepia"}, b"\0", [])

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from conftest import DaemonProcess, sample_photo, start_daemon, stop_daemon
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from stylize import client
+from stylize import client, user_messages
 from stylize.client import ClientError, RawImage, StylizeClient
 from stylize.v1 import stylize_pb2_grpc
 
@@ -184,7 +184,8 @@ def test_a_pool_with_no_serving_member_says_not_ready() -> None:
         ):
             loading.info()
         assert caught.value.code == "UNAVAILABLE"
-        assert "not ready" in caught.value.message and "start one" not in caught.value.message
+        words = user_messages.explain(caught.value, f"127.0.0.1:{port}", 1.0, "settings")
+        assert "not ready" in words and "Start it" not in words
     finally:
         server.stop(None)
 

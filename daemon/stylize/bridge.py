@@ -31,8 +31,6 @@ from typing import Any, BinaryIO
 PROTOCOL_VERSION = 2  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
 _LENGTH = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
-CHANNELS = {"RGB8": 3, "RGBA8": 4, "GRAY8": 1, "GRAYA8": 2}  # = stylize.client.CHANNELS
-COLOR_MATCHES = ("none", "content", "style")  # = stylize.v1.ColorMatch, lower case
 
 Event = dict[str, Any]
 Emit = Callable[[Event, bytes], None]
@@ -154,11 +152,15 @@ def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> Jo
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BridgeError("INVALID_ARGUMENT", f"malformed request header: {e!r}") from e
-    if fmt not in CHANNELS:
+    client = _import_client()
+    channels = client.CHANNELS
+    colour_matches = [v.name.removeprefix("COLOR_MATCH_").lower()
+                      for v in client.pb.ColorMatch.DESCRIPTOR.values]  # fmt: skip
+    if fmt not in channels:
         raise BridgeError("INVALID_ARGUMENT", f"unknown pixel format {fmt!r}")
-    if request.color_match not in COLOR_MATCHES:
+    if request.color_match not in colour_matches:
         raise BridgeError("INVALID_ARGUMENT", f"unknown colour matching {request.color_match!r}")
-    if len(content) != width * height * CHANNELS[fmt]:
+    if len(content) != width * height * channels[fmt]:
         raise BridgeError(
             "INVALID_ARGUMENT", f"{len(content)} bytes of pixels for {width}x{height} {fmt}"
         )
@@ -324,7 +326,6 @@ def serve_once(stdin: BinaryIO, stdout: BinaryIO) -> int:
     try:
         header, content, styles = read_request(stdin)
         request = parse_job(header, content, styles)
-        _import_client()
         lost = threading.Event()
         watch_lifeline(stdin, lost)
         run_job(request, emit, lost)

@@ -427,20 +427,13 @@ def _request_id(error: grpc.RpcError) -> str | None:
 
 
 def client_error(error: grpc.RpcError, address: str, started: bool = False) -> ClientError:
-    """The ClientError for a failed call; the daemon's words, with what it means for us."""
+    """The ClientError for a failed call: the daemon's (or the transport's) own words.
+
+    Turning them into advice for a person is ``stylize.user_messages``'s job alone.
+    """
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     details = (error.details() if hasattr(error, "details") else str(error)) or code.name
     reason, field, retry_after = _details(error)
-    if code == grpc.StatusCode.UNAVAILABLE and not reason:  # transport: no daemon answered
-        if started:
-            details = f"the Stylize daemon at {address} stopped during the job ({details})"
-        elif "backend unhealthy" in details:  # health checking: up, but none is SERVING
-            details = (
-                f"the Stylize daemon at {address} is not ready (loading its models or "
-                f"shutting down); retry in a few seconds ({details})"
-            )
-        else:
-            details = f"no Stylize daemon answers at {address} ({details})"
     return ClientError(
         code.name,
         details,

@@ -45,15 +45,20 @@ def explain(error: ClientError, address: str, timeout: float | None, setting: st
     """
     start = serve_command(address)
     code, message = error.code, error.message
-    if code == "UNAVAILABLE" and not error.started and not error.reason:
+    unreached = code == "UNAVAILABLE" and not error.started and not error.reason
+    if unreached and "backend unhealthy" in message:  # health checking: up, none SERVING
+        text = (
+            f"The Stylize daemon at {address} is not ready (loading its models or shutting "
+            f"down); try again in a few seconds ({message})."
+        )
+    elif unreached:
         text = (
             f"Cannot reach the Stylize daemon at {address}. Start it with `{start}` and try "
             f"again (or correct the daemon address: {setting})."
         )
     elif code in _LOST_CODES and error.started:
-        detail = code if "stopped during the job" in message else f"{code}: {message}"
         text = (
-            f"The Stylize daemon at {address} stopped during the job ({detail}). "
+            f"The Stylize daemon at {address} stopped during the job ({code}: {message}). "
             f"Restart it with `{start}` and try again; the image was not changed."
         )
     elif error.reason == "UPLOAD_TIMEOUT":
