@@ -34,7 +34,7 @@ def test_get_info_reports_models_device_and_limits(daemon: StylizeClient) -> Non
 
     expected = {
         (name, f"{f.package}=={f.version}", f.sha256, f.license)
-        for name in ("style_predictor", "transformer")
+        for name in ("style_predictor", "transformer", "vgg19")
         for f in [provenance.model_file(name)]
     }
     assert {(m.name, m.version, m.sha256, m.license) for m in info.models} == expected

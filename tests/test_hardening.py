@@ -435,7 +435,7 @@ def test_a_queued_predict_style_can_be_cancelled(daemon_process: DaemonProcess) 
 
 def test_a_queued_job_that_is_cancelled_never_runs(engine) -> None:
     from stylize.engine.errors import CancelledError
-    from stylize.jobs import EncodedSource, NamedSource, StyleResolver, StylizeJob, run_stylize
+    from stylize.jobs import EncodedSource, NamedSource, Engines, StylizeJob, run_job
     from stylize.jobs import WeightedStyle as Weighted
 
     decoded: list[object] = []
@@ -444,10 +444,10 @@ def test_a_queued_job_that_is_cancelled_never_runs(engine) -> None:
         def check(self, *args: object) -> None:
             decoded.append(args)
 
-    resolver = StyleResolver(engine, None, None, CountingLimits())  # type: ignore[arg-type]
+    resolver = Engines(engine, None, None, CountingLimits())  # type: ignore[arg-type]
     job = StylizeJob(EncodedSource(encode(sample_photo(32, 32))), (Weighted(NamedSource("a"), 1),))
     with pytest.raises(CancelledError):
-        run_stylize(resolver, job, lambda p: None, lambda: True)
+        run_job(resolver, job, lambda p: None, lambda: True)
     assert decoded == []
 
 

@@ -9,10 +9,18 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from stylize import __version__, apply_plan, client, gimp_install, service_install, user_messages
+from stylize import (
+    __version__,
+    apply_plan,
+    client,
+    gimp_install,
+    optimize_args,
+    service_install,
+    user_messages,
+)
 from stylize.client import ClientError, StylizeClient
 from stylize.progress_bar import ProgressBar
 from stylize.style_library import StyleLibrary
@@ -123,78 +131,91 @@ def _read_content(content: str) -> bytes:
 
 
 Report = Callable[[float, str], None]
-Runner = Callable[[apply_plan.ApplyJob, Report], tuple[bytes, float]]
+SavePreview = Callable[[int, bytes], None]
 
 
-@contextlib.contextmanager
-def _remote_runner(args: argparse.Namespace) -> Iterator[Runner]:
-    """Runs jobs through the daemon; yields run(job, report) -> (PNG bytes, seconds)."""
-    with _connect(args, timeout=args.timeout) as daemon:
-
-        def run(job: apply_plan.ApplyJob, report: Report) -> tuple[bytes, float]:
-            styles = [
-                client.file_style(s.target, s.weight)
-                if s.is_file
-                else client.named_style(s.target, s.weight)
-                for s in job.styles
-            ]
-            result = daemon.stylize(
-                _read_content(job.content),
-                styles,
-                strength=args.strength,
-                options=_wire_options(args),
-                on_progress=lambda p: report(p.fraction, p.message),
-            )
-            assert result.encoded is not None
-            return result.encoded, result.seconds
-
-        yield run
-
-
-@contextlib.contextmanager
-def _local_runner(args: argparse.Namespace, bar: ProgressBar) -> Iterator[Runner]:
-    """Runs jobs in this process (models loaded once for the whole batch)."""
-    from stylize.engine import images
-    from stylize.engine.style_cache import StyleVectorCache
-    from stylize.engine.style_engine import StyleEngine, StylePreprocess, StylizeOptions
-    from stylize.jobs import (
-        ColourMatch,
-        EncodedSource,
-        NamedSource,
-        StyleResolver,
-        StylizeJob,
-        WeightedStyle,
-        check_job,
-        run_stylize,
+def _setup(args: argparse.Namespace, job: apply_plan.ApplyJob):  # -> (pb.StylizeSetup, bytes)
+    """The one description of a job, for the daemon and for ``--local`` alike."""
+    styles = [
+        client.file_style(s.target, s.weight)
+        if s.is_file
+        else client.named_style(s.target, s.weight)
+        for s in job.styles
+    ]
+    return client.stylize_setup(
+        _read_content(job.content),
+        styles,
+        strength=args.strength,
+        options=_wire_options(args),
+        optimize=optimize_args.options(args),
     )
 
-    bar.update(0.0, "loading models")
-    library = StyleLibrary()
-    resolver = StyleResolver(StyleEngine(), library, StyleVectorCache(), images.ImageLimits())
 
-    def run(job: apply_plan.ApplyJob, report: Report) -> tuple[bytes, float]:
-        styles = tuple(
-            WeightedStyle(
-                EncodedSource(Path(s.target).read_bytes()) if s.is_file else NamedSource(s.target),
-                s.weight,
-            )
-            for s in job.styles
+class _RemoteRunner:
+    """Runs jobs through the daemon."""
+
+    def __init__(self, args: argparse.Namespace, daemon: StylizeClient) -> None:
+        self.args, self.daemon = args, daemon
+
+    def run(
+        self, job: apply_plan.ApplyJob, report: Report, save: SavePreview
+    ) -> tuple[bytes, float]:
+        setup, data = _setup(self.args, job)
+        result = self.daemon.stylize(
+            data,
+            setup.styles,
+            strength=setup.strength if setup.HasField("strength") else 1.0,
+            options=setup.options,
+            on_progress=lambda p: report(p.fraction, p.message),
+            optimize=setup.optimize if setup.HasField("optimize") else None,
+            on_preview=lambda p: save(p.iteration, p.png),
         )
-        stylize_job = StylizeJob(
-            content=EncodedSource(_read_content(job.content)),
-            styles=styles,
-            strength=args.strength,
-            preprocess=StylePreprocess(size=args.style_size, crop=not args.no_crop),
-            options=StylizeOptions(max_side=args.max_side, preserve_colors=args.preserve_colors),
-            colour_match=ColourMatch(args.color_match),
+        assert result.encoded is not None
+        return result.encoded, result.seconds
+
+    def finish(self) -> None:
+        self.daemon.finish()
+
+
+class _LocalRunner:
+    """Runs jobs in this process (models loaded once for the whole batch)."""
+
+    def __init__(self, args: argparse.Namespace, bar: ProgressBar) -> None:
+        import threading
+
+        from stylize.engine import images
+        from stylize.engine.style_cache import StyleVectorCache
+        from stylize.engine.style_engine import StyleEngine
+        from stylize.jobs import Engines
+
+        bar.update(0.0, "loading models")
+        self.args = args
+        self.engines = Engines(
+            StyleEngine(), StyleLibrary(), StyleVectorCache(), images.ImageLimits()
         )
-        check_job(stylize_job, library, resolver.limits)
-        result = run_stylize(
-            resolver, stylize_job, lambda p: report(p.fraction, p.message), lambda: False
-        )
+        self._finish = threading.Event()
+
+    def run(
+        self, job: apply_plan.ApplyJob, report: Report, save: SavePreview
+    ) -> tuple[bytes, float]:
+        from stylize.engine import images
+        from stylize.jobs import EncodedSource, JobProgress, check_job, run_job
+        from stylize.server import wire
+
+        setup, data = _setup(self.args, job)
+        stylize_job = wire.stylize_job(setup, EncodedSource(data), max_styles=1 << 16)
+        check_job(stylize_job, self.engines.library, self.engines.limits)
+
+        def on_progress(progress: JobProgress) -> None:
+            report(progress.fraction, progress.message)
+            if progress.preview is not None and progress.iteration is not None:
+                save(progress.iteration.done, images.encode_png(progress.preview))
+
+        result = run_job(self.engines, stylize_job, on_progress, lambda: False, self._finish.is_set)
         return images.encode_png(result.pixels), result.seconds
 
-    yield run
+    def finish(self) -> None:
+        self._finish.set()
 
 
 def _save(png: bytes, output: str) -> None:
@@ -226,6 +247,10 @@ def _plan(args: argparse.Namespace) -> list[apply_plan.ApplyJob]:
         )
     if args.json and args.output == apply_plan.STDIO:
         raise UsageError("--json writes to standard output, so --output cannot be - as well")
+    try:
+        optimize_args.options(args)  # refuse bad optimisation options before any job
+    except optimize_args.OptimizeUsageError as error:
+        raise UsageError(str(error)) from None
     styles = [apply_plan.style_spec(spec) for spec in args.style]
     contents = apply_plan.expand_contents(args.content)
     return apply_plan.plan(contents, styles, args.output, args.each_style)
@@ -258,10 +283,16 @@ def _batch_report(bar: ProgressBar, index: int, count: int, content: str) -> Rep
 def cmd_apply(args: argparse.Namespace) -> int:
     jobs = _plan(args)  # every refusal that needs no daemon happens here, before any job
     bar = ProgressBar(enabled=not args.quiet)
-    runner = _local_runner(args, bar) if args.local else _remote_runner(args)
-    with runner as run:
+    with contextlib.ExitStack() as stack:
+        if args.local:
+            runner: _LocalRunner | _RemoteRunner = _LocalRunner(args, bar)
+        else:
+            runner = _RemoteRunner(args, stack.enter_context(_connect(args, args.timeout)))
+        optimizing = args.method == "optimize"
+        stack.enter_context(optimize_args.finish_on_interrupt(runner.finish, optimizing))
         for index, job in enumerate(jobs):
-            png, seconds = run(job, _batch_report(bar, index, len(jobs), job.content))
+            report = _batch_report(bar, index, len(jobs), job.content)
+            png, seconds = runner.run(job, report, optimize_args.preview_saver(job.output))
             _save(png, job.output)
             _report_done(args, job, seconds)
     bar.finish("done")
@@ -348,6 +379,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_message_bytes=args.max_message_mb << 20,
         max_concurrent_jobs=args.max_jobs,
         max_queued_jobs=args.max_queue,
+        max_optimize_jobs=args.max_optimize_jobs,
+        max_queued_optimize_jobs=args.max_optimize_queue,
         token=_read_token(args.token_file),
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
@@ -422,6 +455,19 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
         type=int,
         default=8,
         help="jobs that may wait; more are refused with RESOURCE_EXHAUSTED (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-optimize-jobs",
+        type=int,
+        default=1,
+        help="optimisation-method jobs that run at once, in their own slots beside fast jobs "
+        "(they pause while a fast job runs); 0 turns the method off (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-optimize-queue",
+        type=int,
+        default=2,
+        help="optimisation jobs that may wait (default %(default)s)",
     )
     serve.add_argument(
         "--token-file",
@@ -577,6 +623,7 @@ def _add_apply_command(commands: argparse._SubParsersAction) -> None:
         help="seconds to wait for the daemon (default %(default)s)",
     )
     apply.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    optimize_args.add_arguments(apply)
     _add_client_arguments(apply)
     _add_style_arguments(apply)
     apply.set_defaults(func=cmd_apply)

@@ -155,11 +155,15 @@ class RawImage:
 class StylizeResult:
     image: RawImage | None  # for raw content
     encoded: bytes | None  # PNG, for encoded content
-    vector: list[float]
+    vector: list[float]  # the fast method's style vector (empty for the optimisation)
     seconds: float
+    iterations: int = 0  # the optimisation's
+    loss: float | None = None  # the optimisation's total loss at the result
+    finished_early: bool = False  # stopped by finish() or max_seconds
 
 
 ProgressCallback = Callable[[pb.Progress], None]
+PreviewCallback = Callable[[pb.Preview], None]
 
 
 def _weighted(source: pb.StyleSource, weight: float) -> pb.StyleSource:
@@ -190,15 +194,56 @@ def vector_style(values: Sequence[float], weight: float = 1.0) -> pb.StyleSource
     return _weighted(pb.StyleSource(vector=pb.StyleVector(values=list(values))), weight)
 
 
+def stylize_setup(
+    content: RawImage | bytes,
+    styles: Sequence[pb.StyleSource],
+    strength: float = 1.0,
+    options: pb.StylizeOptions | None = None,
+    optimize: pb.OptimizeOptions | None = None,
+) -> tuple[pb.StylizeSetup, bytes]:
+    """The setup message of a Stylize call and the content bytes its chunks carry.
+
+    ``optimize`` given: the optimisation method with those options, else the fast one.
+    """
+    header, data = _content_header(content)
+    setup = pb.StylizeSetup(content=header, styles=list(styles), options=options)
+    if optimize is None:
+        setup.strength = strength
+    else:
+        setup.method = pb.METHOD_OPTIMIZE
+        setup.optimize.CopyFrom(optimize)
+        if strength != 1.0:
+            setup.strength = strength  # the daemon says why it does not apply
+    return setup, data
+
+
+@dataclass
+class _CallState:
+    """Events between a Stylize call's request thread and its reader."""
+
+    accepted: threading.Event
+    ended: threading.Event
+    finish: threading.Event
+
+
 def _requests(
-    setup: pb.StylizeSetup, data: bytes, accepted: threading.Event
+    setup: pb.StylizeSetup, data: bytes, state: _CallState
 ) -> Iterator[pb.StylizeRequest]:
-    """The setup, then (once the daemon has accepted the job) the content's chunks."""
+    """The setup, then (once the daemon has accepted the job) the content's chunks.
+
+    An optimisation keeps the stream open after the content, to send `finish` on request.
+    """
     yield pb.StylizeRequest(setup=setup)
-    accepted.wait()
+    state.accepted.wait()
     view = memoryview(data)
     for offset in range(0, len(data), CHUNK_BYTES):
         yield pb.StylizeRequest(content_chunk=bytes(view[offset : offset + CHUNK_BYTES]))
+    if setup.method != pb.METHOD_OPTIMIZE:
+        return
+    while not state.ended.is_set():
+        if state.finish.wait(0.1):
+            yield pb.StylizeRequest(finish=pb.Finish())
+            return
 
 
 def _content_header(content: RawImage | bytes) -> tuple[pb.ContentHeader, bytes]:
@@ -249,6 +294,7 @@ class StylizeClient:
         self._stub = stylize_pb2_grpc.StyleTransferStub(self._channel)
         self._active: grpc.Future | None = None  # the Stylize call in flight, for cancel()
         self._cancelled = False
+        self._finish = threading.Event()  # finish() was called
 
     def __enter__(self) -> StylizeClient:
         return self
@@ -322,13 +368,17 @@ class StylizeClient:
         strength: float = 1.0,
         options: pb.StylizeOptions | None = None,
         on_progress: ProgressCallback | None = None,
+        optimize: pb.OptimizeOptions | None = None,
+        on_preview: PreviewCallback | None = None,
     ) -> StylizeResult:
-        """Stylize ``content`` (raw pixels or an encoded file); blocks until the result is in."""
-        header, data = _content_header(content)
-        setup = pb.StylizeSetup(
-            content=header, styles=list(styles), strength=strength, options=options
-        )
-        return self._retrying(lambda: self._stylize_once(setup, data, on_progress))
+        """Stylize ``content`` (raw pixels or an encoded file); blocks until the result is in.
+
+        ``optimize`` given: the optimisation method; ``on_preview`` receives its
+        intermediate images (every ``optimize.preview_every`` iterations), and
+        :meth:`finish` ends it early with the best image so far.
+        """
+        setup, data = stylize_setup(content, styles, strength, options, optimize)
+        return self._retrying(lambda: self._stylize_once(setup, data, on_progress, on_preview))
 
     def cancel(self) -> None:
         """Cancel the call in flight (from any thread): the daemon stops its job at once."""
@@ -337,31 +387,41 @@ class StylizeClient:
         if call is not None:
             call.cancel()
 
+    def finish(self) -> None:
+        """Ask the optimisation in flight (from any thread) to stop and send its best image."""
+        self._finish.set()
+
     def _stylize_once(
-        self, setup: pb.StylizeSetup, data: bytes, on_progress: ProgressCallback | None
+        self,
+        setup: pb.StylizeSetup,
+        data: bytes,
+        on_progress: ProgressCallback | None,
+        on_preview: PreviewCallback | None,
     ) -> StylizeResult:
         if self._cancelled:
             raise ClientError("CANCELLED", "the call was cancelled")
-        accepted = threading.Event()
+        state = _CallState(threading.Event(), threading.Event(), self._finish)
         call = self._stub.Stylize(
-            _requests(setup, data, accepted), timeout=self.timeout, metadata=self._metadata
+            _requests(setup, data, state), timeout=self.timeout, metadata=self._metadata
         )
         self._active = call
         if self._cancelled:  # cancel() ran between the check above and this call
             call.cancel()
         try:
-            return _collect(call, accepted, on_progress)
+            return _collect(call, state.accepted, on_progress, on_preview)
         except grpc.RpcError as error:
-            raise client_error(error, self.address, started=accepted.is_set()) from None
+            raise client_error(error, self.address, started=state.accepted.is_set()) from None
         finally:
             self._active = None
-            accepted.set()  # never leave the request thread waiting
+            state.ended.set()
+            state.accepted.set()  # never leave the request thread waiting
 
 
 def _collect(
     events: Iterator[pb.StylizeEvent],
     accepted: threading.Event,
     on_progress: ProgressCallback | None,
+    on_preview: PreviewCallback | None = None,
 ) -> StylizeResult:
     header: pb.ResultHeader | None = None
     chunks: list[bytes] = []
@@ -370,6 +430,8 @@ def _collect(
         kind = event.WhichOneof("event")
         if kind == "progress" and on_progress is not None:
             on_progress(event.progress)
+        elif kind == "preview" and on_preview is not None:
+            on_preview(event.preview)
         elif kind == "result":
             header = event.result
         elif kind == "result_chunk":
@@ -380,13 +442,20 @@ def _collect(
         raise ClientError(
             "DATA_LOSS", f"the daemon's answer was incomplete ({received})", started=True
         )
-    vector = list(header.vector.values)
+    image = None
     if header.format == pb.OUTPUT_FORMAT_RAW:
         image = RawImage(
             header.image.width, header.image.height, FORMAT_NAMES[header.image.format], data
         )
-        return StylizeResult(image=image, encoded=None, vector=vector, seconds=header.seconds)
-    return StylizeResult(image=None, encoded=data, vector=vector, seconds=header.seconds)
+    return StylizeResult(
+        image=image,
+        encoded=None if image is not None else data,
+        vector=list(header.vector.values),
+        seconds=header.seconds,
+        iterations=header.iterations,
+        loss=header.loss.total if header.HasField("loss") else None,
+        finished_early=header.finished_early,
+    )
 
 
 def _details(error: grpc.RpcError) -> tuple[str, str | None, float | None]:

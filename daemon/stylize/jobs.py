@@ -1,25 +1,45 @@
 """One stylize or predict-style request, from source bytes to result pixels.
 
-Transport-neutral: the gRPC servicer and the CLI's ``--local`` mode both turn
-their input into these dataclasses and call :func:`run_stylize`. Decoding
-happens here, inside the bounded job slot, so a flood of large images cannot
-decode in parallel beyond the daemon's concurrency limit.
+Transport-neutral: the gRPC wire layer (server/wire.py) builds a :class:`StylizeJob`
+from a request's setup — for the daemon and for the CLI's ``--local`` mode alike —
+and :func:`run_job` dispatches it to the method's engine: the fast feed-forward
+networks (engine/style_engine.py) or the optimisation (engine/optimization/).
+Decoding happens here, inside the bounded job slot, so a flood of large images cannot
+decode in parallel beyond the daemon's concurrency limit. :class:`ProgressReporter`
+is the one owner of a job's progress: its shares of the whole and its words.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
+import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from stylize.engine import colour_transfer, images, style_mixing
 from stylize.engine.colour_transfer import ColourStats
-from stylize.engine.errors import CancelledError, InvalidInputError, StylizeError
+from stylize.engine.errors import (
+    CancelledError,
+    InvalidInputError,
+    StylizeError,
+    TooLargeForMemoryError,
+)
 from stylize.engine.images import MIN_SIDE, ImageLimits, PixelMode, Pixels
+from stylize.engine.optimization import memory as optimization_memory
+from stylize.engine.optimization import schedule
+from stylize.engine.optimization.method import (
+    OptimizationEngine,
+    OptimizeOptions,
+    OptimizeProgress,
+)
+from stylize.engine.optimization.optimizers import LossTerms
 from stylize.engine.style_cache import StyleVectorCache, cache_key
 from stylize.engine.style_engine import (
     StyleEngine,
@@ -35,14 +55,35 @@ class Stage(enum.Enum):
     RECEIVING = "receiving"
     PREDICTING_STYLE = "predicting style"
     STYLIZING = "stylizing"
+    OPTIMIZING = "optimizing"
     ENCODING = "encoding"
+
+
+class Method(enum.Enum):
+    FAST = "fast"  # the feed-forward networks: one pass
+    OPTIMIZE = "optimize"  # Gatys et al.: iterations over VGG19 features
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """Where an optimisation stands (Stage.OPTIMIZING)."""
+
+    done: int  # iterations, over all scales
+    total: int
+    scale: int  # 1-based, coarse to fine
+    scales: int
+    losses: LossTerms
+    seconds_left: float  # estimate; 0 = not known yet
 
 
 @dataclass(frozen=True)
 class JobProgress:
     stage: Stage
     fraction: float  # of the whole job
-    message: str
+    message: str  # in a user's words
+    size: tuple[int, int] | None = None  # the working size, while the picture is made
+    iteration: Iteration | None = None
+    preview: Pixels | None = None  # an intermediate result, at the content's size
 
 
 Buffer = bytes | bytearray  # uploads arrive in a bytearray and are used in place
@@ -91,27 +132,90 @@ class ColourMatch(enum.Enum):
 
 @dataclass(frozen=True)
 class StylizeJob:
+    """One picture to make. ``optimize`` set: the optimisation method, else the fast one.
+
+    ``options`` (max side, colour preservation) apply to both methods; ``strength`` and
+    ``preprocess`` to the fast method only.
+    """
+
     content: ImageSource
     styles: tuple[WeightedStyle, ...]
     strength: float = 1.0
     preprocess: StylePreprocess = field(default_factory=StylePreprocess)
     options: StylizeOptions = field(default_factory=StylizeOptions)
     colour_match: ColourMatch = ColourMatch.NONE
+    optimize: OptimizeOptions | None = None
+    init_image: EncodedSource | None = None  # with optimize.init "image"
+
+    @property
+    def method(self) -> Method:
+        return Method.FAST if self.optimize is None else Method.OPTIMIZE
 
 
 @dataclass(frozen=True)
 class JobResult:
     pixels: Pixels
-    vector: np.ndarray
+    vector: np.ndarray | None  # the fast method's mixed style vector
     seconds: float
+    iterations: int = 0  # the optimisation's, run
+    losses: LossTerms | None = None  # the optimisation's, at the result
+    finished_early: bool = False  # stopped by "finish" or its time limit
 
 
 Report = Callable[[JobProgress], None]
 CancelCheck = Callable[[], bool]
+Pause = Callable[[], None]  # called between iterations; may wait (fairness to fast jobs)
 
-# Share of the whole job each step takes, for one progress bar end to end.
-_STYLE_SHARE = (0.0, 0.15)
-_STYLIZE_SHARE = (0.15, 0.95)
+
+class ProgressReporter:
+    """The one owner of a job's progress: each step's share of the whole, and its words.
+
+    One bar goes from 0 to 1 over the whole job, whichever the method; the servicer,
+    the CLI and the GIMP bridge show these fractions and messages as they are.
+    """
+
+    SHARES: ClassVar[dict[Stage, tuple[float, float]]] = {
+        Stage.QUEUED: (0.0, 0.0),
+        Stage.RECEIVING: (0.0, 0.0),
+        Stage.PREDICTING_STYLE: (0.0, 0.15),
+        Stage.STYLIZING: (0.15, 0.95),
+        Stage.OPTIMIZING: (0.02, 0.97),
+        Stage.ENCODING: (0.97, 1.0),
+    }
+
+    def __init__(self, report: Report) -> None:
+        self._report = report
+
+    @classmethod
+    def at(cls, stage: Stage, within: float, message: str, **extra: object) -> JobProgress:
+        low, high = cls.SHARES[stage]
+        fraction = low + (high - low) * min(max(within, 0.0), 1.0)
+        return JobProgress(stage, fraction, message, **extra)  # type: ignore[arg-type]
+
+    def __call__(self, stage: Stage, within: float, message: str, **extra: object) -> None:
+        self._report(self.at(stage, within, message, **extra))
+
+
+def accepted(queued: bool) -> JobProgress:
+    """The first event of an admitted job."""
+    if queued:
+        return ProgressReporter.at(Stage.QUEUED, 0.0, "waiting for a free job slot")
+    return ProgressReporter.at(Stage.RECEIVING, 0.0, "receiving the image")
+
+
+def encoding() -> JobProgress:
+    return ProgressReporter.at(Stage.ENCODING, 0.0, "saving the result")
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def decode_image(source: ImageSource, limits: ImageLimits, what: str) -> Pixels:
@@ -165,6 +269,29 @@ def check_job(job: StylizeJob, library: StyleLibrary, limits: ImageLimits) -> No
             f"options.max_side is {max_side}; use 0 (full resolution) or at least {MIN_SIDE}",
             field="options.max_side",
         )
+    if job.optimize is not None:
+        _check_optimize_job(job, job.optimize)
+
+
+def _check_optimize_job(job: StylizeJob, options: OptimizeOptions) -> None:
+    for index, style in enumerate(job.styles):
+        if isinstance(style.source, VectorSource):
+            raise InvalidInputError(
+                f"style {index + 1} is a style vector; the optimisation method matches the "
+                "style image's features, so send the image (encoded, raw or named)",
+                field=f"styles[{index}]",
+            )
+    if job.strength != 1.0:
+        raise InvalidInputError(
+            "strength applies to the fast method; with the optimisation method, balance "
+            "optimize.content_weight against optimize.style_weight",
+            field="strength",
+        )
+    if (options.init == "image") != (job.init_image is not None):
+        raise InvalidInputError(
+            "optimize.init_image is needed with init IMAGE, and only then",
+            field="optimize.init_image",
+        )
 
 
 def check_style_source(
@@ -201,8 +328,10 @@ def _working_size(content: Pixels, max_side: int) -> tuple[int, int]:
     return width, height
 
 
-class StyleResolver:
-    """Turns style sources into vectors through the cache."""
+class Engines:
+    """What jobs run on: the fast engine with its style-vector cache, the style library,
+    and the optimisation engine (VGG19), loaded on first use so the daemon starts fast.
+    """
 
     def __init__(
         self,
@@ -210,11 +339,60 @@ class StyleResolver:
         library: StyleLibrary,
         cache: StyleVectorCache,
         limits: ImageLimits,
+        optimization: Callable[[], OptimizationEngine] = OptimizationEngine,
     ) -> None:
         self.engine = engine
         self.library = library
         self.cache = cache
         self.limits = limits
+        self._make_optimization = optimization
+        self._optimization: OptimizationEngine | None = None
+        self._optimization_lock = threading.Lock()  # one run at a time per engine
+
+    @contextlib.contextmanager
+    def optimization_slot(
+        self, width: int, height: int, options: OptimizeOptions
+    ) -> Iterator[OptimizationEngine]:
+        """The optimisation engine, its memory reserved (or a refusal naming a size that fits)."""
+        budget = self.engine.budget
+        needed = optimization_memory.estimate_bytes(
+            width, height, options.optimizer, options.style_scale
+        )
+        if needed > budget.capacity:
+            fit_w, fit_h = optimization_memory.largest_fitting_size(
+                width, height, options.optimizer, budget.capacity, options.style_scale
+            )
+            raise TooLargeForMemoryError(
+                f"optimising a {width}x{height} picture with {options.optimizer} needs about "
+                f"{needed / 2**30:.1f} GiB; this daemon's budget is "
+                f"{budget.capacity / 2**30:.1f} GiB. The largest size that fits is about "
+                f"{fit_w}x{fit_h}: set options.max_side (CLI --max-side) to "
+                f"{max(fit_w, fit_h)} or less",
+                field="options.max_side",
+            )
+        reservation = budget.reserve(needed, f"optimising a {width}x{height} picture")
+        with reservation, self._optimization_lock:
+            if self._optimization is None:
+                self._optimization = self._make_optimization()
+            yield self._optimization
+
+    def style_pixels(
+        self, source: StyleSource, what: str, recolour: ColourStats | None = None
+    ) -> Pixels:
+        """A style image's pixels (the optimisation method needs images, not vectors)."""
+        if isinstance(source, VectorSource):
+            raise InvalidInputError(
+                f"{what} is a style vector; the optimisation method needs the style image"
+            )
+        image = self._image_source(source)
+        width, height = (
+            images.declared_size(image.data, what)
+            if isinstance(image, EncodedSource)
+            else (image.width, image.height)
+        )
+        self.limits.check(width, height, what)
+        pixels = decode_image(image, self.limits, what)
+        return colour_transfer.match_pixels(pixels, recolour) if recolour is not None else pixels
 
     def vector(
         self,
@@ -270,59 +448,230 @@ class StyleResolver:
             yield decode_image(source, self.limits, what)
 
 
-def run_stylize(
-    resolver: StyleResolver, job: StylizeJob, report: Report, cancelled: CancelCheck
+def run_job(
+    engines: Engines,
+    job: StylizeJob,
+    report: Report,
+    cancelled: CancelCheck,
+    finish: CancelCheck = lambda: False,
+    pause: Pause = lambda: None,
 ) -> JobResult:
-    """Decode, predict and mix style vectors, apply strength, stylize.
+    """Decode the content and styles and make the picture with the job's method.
 
     A job cancelled while it waited for its slot stops here, before decoding anything.
+    ``finish`` (optimisation only) stops early with the best image so far; ``pause`` is
+    called between iterations.
     """
     started = time.perf_counter()
     if cancelled():
         raise CancelledError("the job was cancelled before it started")
-    strength = style_mixing.check_strength(job.strength)
-    weights = style_mixing.normalised_weights([style.weight for style in job.styles])
+    progress = ProgressReporter(report)
     try:
-        content = decode_image(job.content, resolver.limits, "content image")
+        content = decode_image(job.content, engines.limits, "content image")
     except StylizeError as error:
         raise _with_field(error, "content") from None
+    if job.optimize is not None:
+        controls = _Controls(cancelled, finish, pause)
+        return _run_optimize(engines, job, job.optimize, content, progress, started, controls)
+    return _run_fast(engines, job, content, progress, cancelled, started)
+
+
+def _size_words(content: Pixels, width: int, height: int) -> str:
+    size = f"{width}x{height}"
+    if (width, height) != (content.width, content.height):
+        size += f" (scaled from {content.width}x{content.height})"
+    return size
+
+
+def _run_fast(
+    engines: Engines,
+    job: StylizeJob,
+    content: Pixels,
+    progress: ProgressReporter,
+    cancelled: CancelCheck,
+    started: float,
+) -> JobResult:
+    """Predict and mix style vectors, apply strength, one pass of the transfer network."""
+    strength = style_mixing.check_strength(job.strength)
+    weights = style_mixing.normalised_weights([style.weight for style in job.styles])
     work_width, work_height = _working_size(content, job.options.max_side)
-    report(JobProgress(Stage.PREDICTING_STYLE, _STYLE_SHARE[0], "predicting style vectors"))
-    recolour = (
-        colour_transfer.colour_stats(content.rgb())
-        if job.colour_match is ColourMatch.CONTENT and not content.mode.is_gray
-        else None
-    )
+    progress(Stage.PREDICTING_STYLE, 0.0, "reading the style images")
+    recolour = _content_palette(job, content)
     vectors = []
     for index, style in enumerate(job.styles):
         what = f"style {index + 1}"
         try:
-            vectors.append(resolver.vector(style.source, job.preprocess, what, recolour))
+            vectors.append(engines.vector(style.source, job.preprocess, what, recolour))
         except StylizeError as error:
             raise _with_field(error, f"styles[{index}]") from None
     mixed = style_mixing.mix(vectors, list(weights))
     if strength < 1.0:
-        own = resolver.vector(job.content, job.preprocess, "content image")
+        own = engines.vector(job.content, job.preprocess, "content image")
         mixed = style_mixing.with_strength(mixed, own, strength)
-    palette = _style_palette(resolver, job, list(weights))
-    size = f"{work_width}x{work_height}"
-    if (work_width, work_height) != (content.width, content.height):
-        size += f" (scaled from {content.width}x{content.height})"
-    report(JobProgress(Stage.STYLIZING, _STYLIZE_SHARE[0], f"stylizing at {size}"))
+    palette = _style_palette(engines, job, list(weights))
+    words = f"painting at {_size_words(content, work_width, work_height)}"
+    size = (work_width, work_height)
+    progress(Stage.STYLIZING, 0.0, words, size=size)
 
     def on_step(step: StylizeProgress) -> None:
-        low, high = _STYLIZE_SHARE
-        fraction = low + (high - low) * step.fraction
-        report(JobProgress(Stage.STYLIZING, fraction, f"stylizing at {size}: {step.stage} done"))
+        progress(Stage.STYLIZING, step.fraction, words, size=size)
 
-    pixels = resolver.engine.stylize(content, mixed, job.options, on_step, cancelled)
+    pixels = engines.engine.stylize(content, mixed, job.options, on_step, cancelled)
     if palette is not None:
         pixels = colour_transfer.match_pixels(pixels, palette)
     return JobResult(pixels=pixels, vector=mixed, seconds=time.perf_counter() - started)
 
 
+def _content_palette(job: StylizeJob, content: Pixels) -> ColourStats | None:
+    """With ColourMatch.CONTENT: the content's colours, which the style images take first."""
+    if job.colour_match is ColourMatch.CONTENT and not content.mode.is_gray:
+        return colour_transfer.colour_stats(content.rgb())
+    return None
+
+
+@dataclass(frozen=True)
+class _Controls:
+    cancelled: CancelCheck
+    finish: CancelCheck
+    pause: Pause
+
+
+def _run_optimize(
+    engines: Engines,
+    job: StylizeJob,
+    options: OptimizeOptions,
+    content: Pixels,
+    progress: ProgressReporter,
+    started: float,
+    controls: _Controls,
+) -> JobResult:
+    """Optimise the pixels against VGG19 features of the content and style images."""
+    weights = style_mixing.normalised_weights([style.weight for style in job.styles])
+    width, height = _working_size(content, job.options.max_side)
+    options = dataclasses.replace(
+        options,
+        scales=_scales(content, width, height, options),
+        preserve_colors=job.options.preserve_colors,
+    )
+    progress(Stage.PREDICTING_STYLE, 0.0, "reading the style images")
+    recolour = _content_palette(job, content)
+    styles = []
+    for index, style in enumerate(job.styles):
+        try:
+            pixels = engines.style_pixels(style.source, f"style {index + 1}", recolour)
+            styles.append((pixels, weights[index]))
+        except StylizeError as error:
+            raise _with_field(error, f"styles[{index}]") from None
+    init = None
+    if job.init_image is not None:
+        try:
+            init = decode_image(job.init_image, engines.limits, "init image")
+        except StylizeError as error:
+            raise _with_field(error, "optimize.init_image") from None
+    palette = _style_palette(engines, job, list(weights))
+    tracker = _IterationTracker(content, width, height, options, progress, controls.pause)
+    with engines.optimization_slot(width, height, options) as engine:
+        pixels = engine.run(
+            content,
+            styles,
+            options,
+            tracker.on_step,
+            controls.cancelled,
+            controls.finish,
+            init,
+        )
+    if palette is not None:
+        pixels = colour_transfer.match_pixels(pixels, palette)
+    last = tracker.last
+    return JobResult(
+        pixels=pixels,
+        vector=None,
+        seconds=time.perf_counter() - started,
+        iterations=last.iteration if last else 0,
+        losses=last.losses if last else None,
+        finished_early=last is None or last.iteration < options.iterations,
+    )
+
+
+def _scales(content: Pixels, width: int, height: int, options: OptimizeOptions) -> tuple[int, ...]:
+    """The schedule's long sides, the finest at most the working size (``max_side``)."""
+    if options.scales:
+        if max(options.scales) > max(width, height):
+            raise InvalidInputError(
+                f"optimize.scales go up to {max(options.scales)} px but the picture is made "
+                f"at {width}x{height} (options.max_side)",
+                field="optimize.scales",
+            )
+        return options.scales
+    return schedule.long_sides(width, height, (), options.iterations)
+
+
+class _IterationTracker:
+    """Turns the engine's per-iteration reports into job progress with an estimate of time left.
+
+    Iterations cost in proportion to their scale's pixels, so the estimate weighs them so.
+    """
+
+    def __init__(
+        self,
+        content: Pixels,
+        width: int,
+        height: int,
+        options: OptimizeOptions,
+        progress: ProgressReporter,
+        pause: Pause,
+    ) -> None:
+        self.content = content
+        self.progress = progress
+        self.pause = pause
+        counts = schedule.split_iterations(options.iterations, len(options.scales))
+        self.costs = [math.prod(schedule.fit(width, height, side)) for side in options.scales]
+        self.total = sum(cost * count for cost, count in zip(self.costs, counts, strict=True))
+        self.spent = 0  # cost of the iterations done
+        self.first: tuple[float, int] | None = None  # time and cost at the first iteration
+        self.last: OptimizeProgress | None = None
+
+    def on_step(self, step: OptimizeProgress) -> None:
+        now = time.perf_counter()
+        self.spent += self.costs[step.scale_index]
+        self.last = step
+        if self.first is None:  # the first iteration includes tracing: not a fair sample
+            self.first = (now, self.spent)
+        seconds_left = 0.0
+        if self.spent > self.first[1]:
+            rate = (now - self.first[0]) / (self.spent - self.first[1])
+            seconds_left = rate * max(0, self.total - self.spent)
+        iteration = Iteration(
+            done=step.iteration,
+            total=step.total,
+            scale=step.scale_index + 1,
+            scales=step.scale_count,
+            losses=step.losses,
+            seconds_left=seconds_left,
+        )
+        self.progress(
+            Stage.OPTIMIZING,
+            self.spent / self.total,
+            _optimizing_words(self.content, step, iteration),
+            size=(step.width, step.height),
+            iteration=iteration,
+            preview=step.preview,
+        )
+        self.pause()
+
+
+def _optimizing_words(content: Pixels, step: OptimizeProgress, iteration: Iteration) -> str:
+    words = f"refining at {_size_words(content, step.width, step.height)}"
+    if iteration.scales > 1:
+        words += f", scale {iteration.scale} of {iteration.scales}"
+    words += f": iteration {iteration.done} of {iteration.total}, loss {iteration.losses.total:.4g}"
+    if iteration.seconds_left:
+        words += f", about {_duration(iteration.seconds_left)} left"
+    return words
+
+
 def _style_palette(
-    resolver: StyleResolver, job: StylizeJob, weights: list[float]
+    engines: Engines, job: StylizeJob, weights: list[float]
 ) -> colour_transfer.ColourStats | None:
     """With ColourMatch.STYLE: the weighted colour statistics of the style images."""
     if job.colour_match is not ColourMatch.STYLE:
@@ -330,7 +679,7 @@ def _style_palette(
     stats = []
     for index, style in enumerate(job.styles):
         try:
-            stats.append(resolver.colour_stats(style.source, f"style {index + 1}"))
+            stats.append(engines.colour_stats(style.source, f"style {index + 1}"))
         except StylizeError as error:
             raise _with_field(error, f"styles[{index}]") from None
     return colour_transfer.mixed_stats(stats, weights)

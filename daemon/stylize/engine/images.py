@@ -207,3 +207,10 @@ def encode_png(pixels: Pixels) -> bytes:
     stream = io.BytesIO()
     pixels.to_pil().save(stream, format="PNG", compress_level=3)
     return stream.getvalue()
+
+
+def scaled(pixels: Pixels, max_side: int) -> Pixels:
+    """``pixels`` resized so the long side is ``max_side`` (aspect kept), same mode."""
+    factor = max_side / max(pixels.width, pixels.height)
+    size = (max(1, round(pixels.width * factor)), max(1, round(pixels.height * factor)))
+    return _to_pixels(pixels.to_pil().resize(size, Image.Resampling.LANCZOS), "preview")

@@ -33,6 +33,10 @@ class ServerConfig:
     chunk_bytes: int = 1 * MIB  # result chunks the daemon sends
     max_concurrent_jobs: int = 1  # TensorFlow already uses every core for one job
     max_queued_jobs: int = 8
+    # Optimisations (minutes each) have their own slots, so fast jobs never queue behind
+    # them; between iterations an optimisation waits while a fast job runs.
+    max_optimize_jobs: int = 1
+    max_queued_optimize_jobs: int = 2
     max_styles: int = 16
     style_cache_entries: int = 256
     token: str | None = None  # required when listening beyond loopback
@@ -62,7 +66,13 @@ class ServerConfig:
     @property
     def max_streams(self) -> int:
         """Stylize/PredictStyle calls handled at once (admitted jobs + a few arriving)."""
-        return self.max_concurrent_jobs + self.max_queued_jobs + _ARRIVING_STREAMS
+        return (
+            self.max_concurrent_jobs
+            + self.max_queued_jobs
+            + self.max_optimize_jobs
+            + self.max_queued_optimize_jobs
+            + _ARRIVING_STREAMS
+        )
 
     def grpc_options(self) -> list[tuple[str, int]]:
         """Server channel arguments: message sizes, keepalive enforcement, connection ages."""
@@ -117,5 +127,7 @@ class ServerConfig:
             )
         if self.max_concurrent_jobs < 1 or self.max_queued_jobs < 0:
             raise ValueError("--max-jobs must be >= 1 and --max-queue >= 0")
+        if self.max_optimize_jobs < 0 or self.max_queued_optimize_jobs < 0:
+            raise ValueError("--max-optimize-jobs and --max-optimize-queue must be >= 0")
         if not self.receive_timeout > 0 or not self.shutdown_grace >= 0:
             raise ValueError("--receive-timeout must be > 0 and --shutdown-grace >= 0")

@@ -30,7 +30,9 @@ class Ticket:
     def run(self, work: Callable[[], T]) -> Future[T]:
         """Start or queue ``work``; the ticket is released when it ends."""
         # The job thread logs with the caller's request id (stylize.request_id).
-        future = self._runner._executor.submit(contextvars.copy_context().run, work)
+        future = self._runner._executor.submit(
+            contextvars.copy_context().run, self._runner._executing, work
+        )
         future.add_done_callback(lambda _: self.release())
         return future
 
@@ -43,13 +45,14 @@ class Ticket:
 
 
 class JobRunner:
-    def __init__(self, max_running: int, max_queued: int) -> None:
+    def __init__(self, max_running: int, max_queued: int, name: str = "stylize-job") -> None:
         self._executor = ThreadPoolExecutor(
-            max_workers=max_running, thread_name_prefix="stylize-job"
+            max_workers=max(1, max_running), thread_name_prefix=name
         )
         self._capacity = max_running + max_queued
         self._max_running = max_running
         self._admitted = 0
+        self._busy = 0  # jobs executing now (admitted ones may still be uploading)
         self._draining = False
         self._idle = threading.Condition()
 
@@ -64,6 +67,22 @@ class JobRunner:
     @property
     def queued(self) -> int:
         return max(0, self._admitted - self._max_running)
+
+    def _executing(self, work: Callable[[], T]) -> T:
+        with self._idle:
+            self._busy += 1
+        try:
+            return work()
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def wait_while_busy(self, stop: Callable[[], bool], poll: float = 0.05) -> None:
+        """Block while any job of this runner executes, or until ``stop()`` is true."""
+        with self._idle:
+            while self._busy and not stop():
+                self._idle.wait(poll)
 
     def admit(self) -> Ticket:
         """A place for one more job, or BusyError (retryable) when every place is taken."""

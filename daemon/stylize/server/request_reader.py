@@ -59,12 +59,14 @@ class RequestReader(Generic[M]):
                 continue
         return False
 
-    def next_message(self, what: str) -> M | None:
+    def next_message(self, what: str, timeout: float | None = None) -> M | None:
+        """The next message; UploadTimeoutError after ``timeout`` (default: the idle timeout)."""
+        wait = self.idle_timeout if timeout is None else timeout
         try:
-            item = self._queue.get(timeout=self.idle_timeout)
+            item = self._queue.get(timeout=wait)
         except queue.Empty:
             raise UploadTimeoutError(
-                f"no {what} arrived for {self.idle_timeout:g} s; the request was abandoned"
+                f"no {what} arrived for {wait:g} s; the request was abandoned"
             ) from None
         if item is _END:
             return None

@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 from stylize.engine.images import ImageLimits
 from stylize.engine.memory_budget import MemoryBudget
 from stylize.engine.style_cache import StyleVectorCache
-from stylize.jobs import StyleResolver
+from stylize.jobs import Engines
 from stylize.server import wire
 from stylize.server.auth import TokenAuthInterceptor
 from stylize.server.config import ServerConfig, is_loopback
@@ -66,8 +66,11 @@ class Daemon:
         self.config = config
         self.library = library or StyleLibrary()
         self.runner = JobRunner(config.max_concurrent_jobs, config.max_queued_jobs)
+        self.optimize_runner = JobRunner(
+            config.max_optimize_jobs, config.max_queued_optimize_jobs, "stylize-optimize"
+        )
         self.budget = MemoryBudget(config.memory_budget_bytes)
-        self.service = StyleTransferService(config, self.runner, self.budget)
+        self.service = StyleTransferService(config, self.runner, self.budget, self.optimize_runner)
         self.health = health.HealthServicer()
         self.metrics = Metrics()
         self.metrics.watch_jobs(self.runner, config.max_concurrent_jobs)
@@ -166,7 +169,7 @@ class Daemon:
         engine = StyleEngine(budget=self.budget)
         engine.warm_up()
         cache = StyleVectorCache(self.config.style_cache_entries)
-        self.service.set_ready(StyleResolver(engine, self.library, cache, self.config.image_limits))
+        self.service.set_ready(Engines(engine, self.library, cache, self.config.image_limits))
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         ready_in = time.perf_counter() - started
@@ -186,16 +189,24 @@ class Daemon:
         self._stopped.set()
         grace = self.config.shutdown_grace if grace is None else grace
         started = time.monotonic()
-        log.info("shutting down grace=%.1fs jobs=%d", grace, self.runner.admitted)
+        runners = (self.runner, self.optimize_runner)
+        jobs = sum(runner.admitted for runner in runners)
+        log.info("shutting down grace=%.1fs jobs=%d", grace, jobs)
         self.health.enter_graceful_shutdown()
-        drained = self.runner.drain(grace)
+        for runner in runners:
+            runner.drain(0)  # both admit nothing more from now on
+        drained = all(
+            [runner.drain(max(0.0, grace - (time.monotonic() - started))) for runner in runners]
+        )
         left = max(0.0, grace - (time.monotonic() - started))
         if not drained:
-            log.warning("grace period over; cancelling jobs=%d", self.runner.admitted)
+            jobs = sum(runner.admitted for runner in runners)
+            log.warning("grace period over; cancelling jobs=%d", jobs)
         self.server.stop(min(left, 1.0) if drained else 0).wait()
         if self.health_server is not None:
             self.health_server.stop(None)
-        self.runner.shutdown()
+        for runner in runners:
+            runner.shutdown()
         self.metrics.close()
         log.info("stopped drained=%s after=%.1fs", drained, time.monotonic() - started)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Generator, Iterable, Iterator
@@ -26,51 +26,34 @@ from stylize.engine.errors import (
     LimitExceededError,
     NotReadyError,
     StylizeError,
+    UploadTimeoutError,
 )
 from stylize.engine.memory_budget import MemoryBudget, Reservation
+from stylize.engine.optimization.method import MAX_ITERATIONS
 from stylize.engine.transformer_network import STYLE_VECTOR_SIZE
 from stylize.jobs import (
+    Engines,
     ImageSource,
-    JobProgress,
     JobResult,
+    Method,
     RawSource,
-    Stage,
-    StyleResolver,
     StylizeJob,
+    accepted,
     check_job,
     check_style_source,
-    run_stylize,
+    encoding,
+    run_job,
 )
+from stylize.models.provenance import ModelFile, model_file
 from stylize.server import status, wire
 from stylize.server.config import ServerConfig
+from stylize.server.event_queue import EventQueue
 from stylize.server.job_runner import JobRunner, Ticket
 from stylize.server.request_reader import RequestReader
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-_STAGES = {
-    Stage.QUEUED: pb.Progress.STAGE_QUEUED,
-    Stage.RECEIVING: pb.Progress.STAGE_RECEIVING,
-    Stage.PREDICTING_STYLE: pb.Progress.STAGE_PREDICTING_STYLE,
-    Stage.STYLIZING: pb.Progress.STAGE_STYLIZING,
-    Stage.ENCODING: pb.Progress.STAGE_ENCODING,
-}
-
-
-def _accepted(queued: bool) -> JobProgress:
-    if queued:
-        return JobProgress(Stage.QUEUED, 0.0, "waiting for a free job slot")
-    return JobProgress(Stage.RECEIVING, 0.0, "receiving the content image")
-
-
-def _progress_event(progress: JobProgress) -> pb.StylizeEvent:
-    return pb.StylizeEvent(
-        progress=pb.Progress(
-            stage=_STAGES[progress.stage], fraction=progress.fraction, message=progress.message
-        )
-    )
 
 
 class _Output:
@@ -80,6 +63,49 @@ class _Output:
         self.result = result
         self.raw = raw
         self.data = result.pixels.array.tobytes() if raw else images.encode_png(result.pixels)
+
+
+class _Controls:
+    """Reads the request stream after the content: a `finish` message, or a violation.
+
+    Runs in its own thread for the whole job, so a client can say "finish now" while
+    the job runs; anything else it sends then ends the call with INVALID_ARGUMENT.
+    """
+
+    def __init__(self, reader: RequestReader[pb.StylizeRequest]) -> None:
+        self.finish = threading.Event()
+        self.cancelled = threading.Event()
+        self.violation: StylizeError | None = None
+        self._done = threading.Event()
+        self._reader = reader
+        self._thread = threading.Thread(target=self._listen, name="stylize-controls", daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._done.is_set():
+            try:
+                message = self._reader.next_message("control message", timeout=0.5)
+            except UploadTimeoutError:
+                continue
+            except StylizeError:  # the client went away: the call's callback cancels
+                return
+            if message is None:
+                return
+            self._take(message)
+
+    def _take(self, message: object) -> None:
+        if isinstance(message, pb.StylizeRequest) and message.WhichOneof("message") == "finish":
+            self.finish.set()
+            return
+        self.violation = InvalidInputError(
+            "after the content's declared total_bytes, only one `finish` message may follow",
+            field="content.total_bytes",
+        )
+        self.cancelled.set()
+        self._done.set()
+
+    def close(self) -> None:
+        self._done.set()
 
 
 class _StreamSlots:
@@ -127,22 +153,40 @@ def _result_bytes(width: int, height: int, channels: int) -> int:
 
 
 class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
-    def __init__(self, config: ServerConfig, runner: JobRunner, budget: MemoryBudget) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        runner: JobRunner,
+        budget: MemoryBudget,
+        optimize_runner: JobRunner | None = None,
+    ) -> None:
         self._config = config
         self._runner = runner
+        self._optimize_runner = optimize_runner
         self._budget = budget
         self._slots = _StreamSlots(config.max_streams)
-        self._resolver: StyleResolver | None = None
+        self._resolver: Engines | None = None
         self._ready = threading.Event()
 
-    def set_ready(self, resolver: StyleResolver) -> None:
+    def set_ready(self, resolver: Engines) -> None:
         self._resolver = resolver
         self._ready.set()
 
-    def _resolver_or_refuse(self) -> StyleResolver:
+    def _resolver_or_refuse(self) -> Engines:
         if not self._ready.is_set() or self._resolver is None:
             raise NotReadyError("the daemon is still loading its models; retry in a few seconds")
         return self._resolver
+
+    def _admit(self, job: StylizeJob) -> Ticket:
+        """A place in the method's own queue: optimisations never hold up fast jobs."""
+        if job.method is Method.FAST:
+            return self._runner.admit()
+        if self._optimize_runner is None or not self._config.max_optimize_jobs:
+            raise InvalidInputError(
+                "this daemon runs only the fast method (started with --max-optimize-jobs 0)",
+                field="method",
+            )
+        return self._optimize_runner.admit()
 
     # -- Stylize ---------------------------------------------------------------
 
@@ -161,20 +205,26 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 job = wire.stylize_job(setup, wire.PENDING_CONTENT, self._config.max_styles)
                 check_job(job, resolver.library, self._config.image_limits)
                 expected = self._expected_content_bytes(setup.content)
-                ticket = self._runner.admit()
+                ticket = self._admit(job)
                 held.callback(ticket.release)  # if the job never runs
                 held.enter_context(self._budget.reserve(expected, "the upload"))
-                yield _progress_event(_accepted(ticket.queued))
+                yield wire.progress_event(accepted(ticket.queued))
                 data = self._receive_content(reader, expected)
+                controls = _Controls(reader)
+                held.callback(controls.close)
                 content = wire.content_source(setup.content, data)
                 held.enter_context(self._reserve_result(content))
                 raw = wire.output_is_raw(setup)
                 job = dataclasses.replace(job, content=content)
-                output = yield from self._run(resolver, ticket, job, raw, context)
+                preview_side = setup.optimize.preview_max_side
+                output = yield from self._run(
+                    resolver, ticket, job, raw, context, controls, preview_side
+                )
                 yield from self._send(output, job, started)
                 done.set()
         except Exception as error:
-            done.set()
+            if context.is_active():  # else the client left first: _log_call_end says so
+                done.set()
             status.abort(context, error)
         finally:
             reader.close()
@@ -182,23 +232,20 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
     def _send(self, output: _Output, job: StylizeJob, started: float) -> Iterator[pb.StylizeEvent]:
         pixels = output.result.pixels
         log.info(
-            "stylize done size=%dx%d mode=%s styles=%d strength=%.2f compute=%.3fs total=%.3fs",
+            "stylize done method=%s size=%dx%d mode=%s styles=%d strength=%.2f iterations=%d "
+            "compute=%.3fs total=%.3fs",
+            job.method.value,
             pixels.width,
             pixels.height,
             pixels.mode.name,
             len(job.styles),
             job.strength,
+            output.result.iterations,
             output.result.seconds,
             time.perf_counter() - started,
         )
         yield pb.StylizeEvent(
-            result=wire.result_header(
-                pixels,
-                output.raw,
-                len(output.data),
-                output.result.vector.tolist(),
-                output.result.seconds,
-            )
+            result=wire.result_header(output.result, output.raw, len(output.data))
         )
         chunk = self._config.chunk_bytes
         view = memoryview(output.data)
@@ -218,14 +265,23 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
     def _receive_content(
         self, reader: RequestReader[pb.StylizeRequest], expected: int
     ) -> bytearray:
-        """The content's bytes, into one buffer of the declared size (no copies)."""
+        """The content's bytes, into one buffer of the declared size (no copies).
+
+        Reading stops at the declared size: the client may keep its side open to send
+        `finish` later (see :class:`_Controls`).
+        """
         buffer = bytearray(expected)
         received = 0
-        while (message := reader.next_message("content chunk")) is not None:
+        while received < expected:
+            message = reader.next_message("content chunk")
+            if message is None:
+                break
             message = wire.check_decoded(message, pb.StylizeRequest, "a content message")
             if message.WhichOneof("message") != "content_chunk":
                 raise InvalidInputError(
-                    "after `setup`, only `content_chunk` messages may follow", field="setup"
+                    "after `setup`, `content_chunk` messages must carry the content's declared "
+                    "total_bytes before anything else (`finish` may follow them)",
+                    field="setup",
                 )
             chunk = message.content_chunk
             if received + len(chunk) > expected:
@@ -290,29 +346,39 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
 
     def _run(
         self,
-        resolver: StyleResolver,
+        resolver: Engines,
         ticket: Ticket,
         job: StylizeJob,
         raw: bool,
         context: grpc.ServicerContext,
+        controls: _Controls,
+        preview_side: int,
     ) -> Generator[pb.StylizeEvent, None, _Output]:
-        events: queue.Queue[JobProgress | None] = queue.Queue()
+        events = EventQueue()
         cancelled = threading.Event()
         context.add_callback(cancelled.set)
 
+        def stopped() -> bool:
+            return cancelled.is_set() or controls.cancelled.is_set()
+
+        def pause() -> None:  # an optimisation waits while a fast job runs
+            self._runner.wait_while_busy(lambda: stopped() or controls.finish.is_set())
+
         def work() -> _Output:
             try:
-                result = run_stylize(resolver, job, events.put, cancelled.is_set)
+                result = run_job(resolver, job, events.put, stopped, controls.finish.is_set, pause)
             except CancelledError as error:
                 log.info("job stopped why=%r", str(error))
-                raise
-            events.put(JobProgress(Stage.ENCODING, 0.97, "encoding the result"))
+                raise controls.violation or error from None
+            events.put(encoding())
             return _Output(result, raw)
 
         future = ticket.run(work)
-        future.add_done_callback(lambda _: events.put(None))  # wakes the stream at once
+        future.add_done_callback(lambda _: events.close())  # wakes the stream at once
         while (progress := events.get()) is not None:
-            yield _progress_event(progress)
+            yield wire.progress_event(progress)
+            if progress.preview is not None:
+                yield wire.preview_event(progress, preview_side)
         return future.result()
 
     # -- PredictStyle ------------------------------------------------------------
@@ -336,7 +402,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
 
     def _predict(
         self,
-        resolver: StyleResolver,
+        resolver: Engines,
         request: pb.PredictStyleRequest,
         context: grpc.ServicerContext,
     ) -> np.ndarray:
@@ -378,6 +444,11 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
             raise
         engine = resolver.engine
         limits = self._config.image_limits
+        files = [engine.predictor_file, engine.transformer_file]
+        methods = ["fast"]
+        if self._config.max_optimize_jobs:
+            files.append(_vgg19_file())
+            methods.append("optimize")
         models = [
             pb.ModelInfo(
                 name=f.name,
@@ -386,7 +457,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 sha256=f.sha256,
                 license=f.license,
             )
-            for f in (engine.predictor_file, engine.transformer_file)
+            for f in files
         ]
         return pb.GetInfoResponse(
             version=stylize.__version__,
@@ -402,7 +473,10 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 max_concurrent_jobs=self._config.max_concurrent_jobs,
                 max_queued_jobs=self._config.max_queued_jobs,
                 max_styles=self._config.max_styles,
+                max_iterations=MAX_ITERATIONS,
+                max_concurrent_optimize_jobs=self._config.max_optimize_jobs,
             ),
+            methods=methods,
             named_styles=sorted(resolver.library.styles()),
             accepted_formats=list(images.ACCEPTED_FORMATS),
             style_vector_size=STYLE_VECTOR_SIZE,
@@ -410,3 +484,8 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 entries=len(resolver.cache), hits=resolver.cache.hits, misses=resolver.cache.misses
             ),
         )
+
+
+@functools.cache
+def _vgg19_file() -> ModelFile:
+    return model_file("vgg19")

@@ -7,15 +7,21 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError
 
-from stylize.engine.errors import InvalidInputError, TooManyStylesError
-from stylize.engine.images import PixelMode, Pixels
+from stylize.engine import images
+from stylize.engine.errors import InvalidInputError, StylizeError, TooManyStylesError
+from stylize.engine.images import PixelMode
+from stylize.engine.optimization.method import OptimizeOptions
+from stylize.engine.optimization.optimizers import LossTerms
 from stylize.engine.style_engine import DEFAULT_STYLE_SIZE, StylePreprocess, StylizeOptions
 from stylize.jobs import (
     ColourMatch,
     EncodedSource,
     ImageSource,
+    JobProgress,
+    JobResult,
     NamedSource,
     RawSource,
+    Stage,
     StyleSource,
     StylizeJob,
     VectorSource,
@@ -58,6 +64,8 @@ def check_decoded(message: object, message_type: type[M], what: str) -> M:
             "parse its bytes)"
         )
     return message
+
+
 # The content of a job built from its setup, before the upload has arrived.
 PENDING_CONTENT = EncodedSource(b"")
 
@@ -136,6 +144,7 @@ def stylize_job(setup: pb.StylizeSetup, content: ImageSource, max_styles: int) -
     )
     options = setup.options
     output_is_raw(setup)  # refuse an unknown output format now, not after the job
+    optimize, init_image = _method(setup)
     return StylizeJob(
         content=content,
         styles=styles,
@@ -143,6 +152,121 @@ def stylize_job(setup: pb.StylizeSetup, content: ImageSource, max_styles: int) -
         preprocess=preprocess(options.style_preprocess),
         options=StylizeOptions(max_side=options.max_side, preserve_colors=options.preserve_colors),
         colour_match=colour_match(options.color_match),
+        optimize=optimize,
+        init_image=init_image,
+    )
+
+
+def _method(setup: pb.StylizeSetup) -> tuple[OptimizeOptions | None, EncodedSource | None]:
+    """The optimisation options for METHOD_OPTIMIZE, or (None, None) for the fast method."""
+    if setup.method in (pb.METHOD_UNSPECIFIED, pb.METHOD_FAST):
+        if setup.HasField("optimize"):
+            raise InvalidInputError(
+                "setup.optimize is set but the method is FAST; set method to METHOD_OPTIMIZE",
+                field="optimize",
+            )
+        return None, None
+    if setup.method != pb.METHOD_OPTIMIZE:
+        raise InvalidInputError(f"method {setup.method} is not FAST or OPTIMIZE", field="method")
+    message = setup.optimize
+    init_image = EncodedSource(message.init_image) if message.init_image else None
+    return optimize_options(message), init_image
+
+
+_OPTIMIZERS = {
+    pb.OptimizeOptions.OPTIMIZER_UNSPECIFIED: "lbfgs",
+    pb.OptimizeOptions.OPTIMIZER_LBFGS: "lbfgs",
+    pb.OptimizeOptions.OPTIMIZER_ADAM: "adam",
+}
+_INITS = {
+    pb.OptimizeOptions.INIT_UNSPECIFIED: "content",
+    pb.OptimizeOptions.INIT_CONTENT: "content",
+    pb.OptimizeOptions.INIT_NOISE: "noise",
+    pb.OptimizeOptions.INIT_IMAGE: "image",
+}
+_OPTIONAL_FLOATS = ("content_weight", "style_weight", "tv_weight", "style_scale", "learning_rate")
+
+
+def optimize_options(message: pb.OptimizeOptions) -> OptimizeOptions:
+    """The engine's options; a refusal names the field (``optimize.iterations``, ...)."""
+    optimizer = _OPTIMIZERS.get(message.optimizer)  # type: ignore[call-overload]
+    if optimizer is None:
+        raise InvalidInputError(
+            f"optimize.optimizer {message.optimizer} is not LBFGS or ADAM",
+            field="optimize.optimizer",
+        )
+    init = _INITS.get(message.init)  # type: ignore[call-overload]
+    if init is None:
+        raise InvalidInputError(
+            f"optimize.init {message.init} is not CONTENT, NOISE or IMAGE", field="optimize.init"
+        )
+    values: dict[str, object] = {
+        name: getattr(message, name) for name in _OPTIONAL_FLOATS if message.HasField(name)
+    }
+    if message.iterations:
+        values["iterations"] = message.iterations
+    try:
+        return OptimizeOptions(
+            optimizer=optimizer,
+            init=init,
+            seed=message.seed,
+            scales=tuple(message.scales),
+            preview_every=message.preview_every,
+            max_seconds=message.max_seconds,
+            **values,  # type: ignore[arg-type]
+        )
+    except StylizeError as error:
+        error.field = f"optimize.{error.field}" if error.field else "optimize"
+        raise
+
+
+_STAGES = {
+    Stage.QUEUED: pb.Progress.STAGE_QUEUED,
+    Stage.RECEIVING: pb.Progress.STAGE_RECEIVING,
+    Stage.PREDICTING_STYLE: pb.Progress.STAGE_PREDICTING_STYLE,
+    Stage.STYLIZING: pb.Progress.STAGE_STYLIZING,
+    Stage.OPTIMIZING: pb.Progress.STAGE_OPTIMIZING,
+    Stage.ENCODING: pb.Progress.STAGE_ENCODING,
+}
+
+
+def loss_terms(losses: LossTerms | None) -> pb.LossTerms | None:
+    if losses is None:
+        return None
+    return pb.LossTerms(
+        content=losses.content, style=losses.style, tv=losses.tv, total=losses.total
+    )
+
+
+def progress_event(progress: JobProgress) -> pb.StylizeEvent:
+    message = pb.Progress(
+        stage=_STAGES[progress.stage], fraction=progress.fraction, message=progress.message
+    )
+    if progress.size is not None:
+        message.width, message.height = progress.size
+    step = progress.iteration
+    if step is not None:
+        message.iteration, message.iterations = step.done, step.total
+        message.scale, message.scales = step.scale, step.scales
+        message.loss.CopyFrom(loss_terms(step.losses))
+        message.seconds_left = step.seconds_left
+    return pb.StylizeEvent(progress=message)
+
+
+def preview_event(progress: JobProgress, max_side: int) -> pb.StylizeEvent:
+    """The progress's preview image as PNG, scaled to ``max_side`` if that is smaller."""
+    pixels = progress.preview
+    assert pixels is not None and progress.iteration is not None
+    if max_side and max(pixels.width, pixels.height) > max_side:
+        pixels = images.scaled(pixels, max_side)
+    return pb.StylizeEvent(
+        preview=pb.Preview(
+            iteration=progress.iteration.done,
+            width=pixels.width,
+            height=pixels.height,
+            png=images.encode_png(pixels),
+            loss=loss_terms(progress.iteration.losses),
+        )
     )
 
 
@@ -174,15 +298,17 @@ def output_is_raw(setup: pb.StylizeSetup) -> bool:
     return fmt == pb.OUTPUT_FORMAT_RAW
 
 
-def result_header(
-    pixels: Pixels, raw: bool, total_bytes: int, vector: list[float], seconds: float
-) -> pb.ResultHeader:
+def result_header(result: JobResult, raw: bool, total_bytes: int) -> pb.ResultHeader:
+    pixels = result.pixels
     return pb.ResultHeader(
         format=pb.OUTPUT_FORMAT_RAW if raw else pb.OUTPUT_FORMAT_PNG,
         image=pb.RawImage(
             width=pixels.width, height=pixels.height, format=PIXEL_FORMATS[pixels.mode]
         ),
         total_bytes=total_bytes,
-        vector=pb.StyleVector(values=vector),
-        seconds=seconds,
+        vector=pb.StyleVector(values=[] if result.vector is None else result.vector.tolist()),
+        seconds=result.seconds,
+        iterations=result.iterations,
+        loss=loss_terms(result.losses),
+        finished_early=result.finished_early,
     )

@@ -26,6 +26,12 @@ class ColorMatch(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COLOR_MATCH_NONE: _ClassVar[ColorMatch]
     COLOR_MATCH_CONTENT: _ClassVar[ColorMatch]
     COLOR_MATCH_STYLE: _ClassVar[ColorMatch]
+
+class Method(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    METHOD_UNSPECIFIED: _ClassVar[Method]
+    METHOD_FAST: _ClassVar[Method]
+    METHOD_OPTIMIZE: _ClassVar[Method]
 PIXEL_FORMAT_UNSPECIFIED: PixelFormat
 PIXEL_FORMAT_RGB8: PixelFormat
 PIXEL_FORMAT_RGBA8: PixelFormat
@@ -37,6 +43,9 @@ OUTPUT_FORMAT_PNG: OutputFormat
 COLOR_MATCH_NONE: ColorMatch
 COLOR_MATCH_CONTENT: ColorMatch
 COLOR_MATCH_STYLE: ColorMatch
+METHOD_UNSPECIFIED: Method
+METHOD_FAST: Method
+METHOD_OPTIMIZE: Method
 
 class RawImage(_message.Message):
     __slots__ = ("width", "height", "format", "data")
@@ -106,28 +115,100 @@ class StylizeOptions(_message.Message):
     color_match: ColorMatch
     def __init__(self, style_preprocess: _Optional[_Union[StylePreprocess, _Mapping]] = ..., output_format: _Optional[_Union[OutputFormat, str]] = ..., max_side: _Optional[int] = ..., preserve_colors: _Optional[bool] = ..., color_match: _Optional[_Union[ColorMatch, str]] = ...) -> None: ...
 
+class OptimizeOptions(_message.Message):
+    __slots__ = ("iterations", "optimizer", "content_weight", "style_weight", "tv_weight", "init", "seed", "scales", "style_scale", "preview_every", "max_seconds", "learning_rate", "init_image", "preview_max_side")
+    class Optimizer(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        OPTIMIZER_UNSPECIFIED: _ClassVar[OptimizeOptions.Optimizer]
+        OPTIMIZER_LBFGS: _ClassVar[OptimizeOptions.Optimizer]
+        OPTIMIZER_ADAM: _ClassVar[OptimizeOptions.Optimizer]
+    OPTIMIZER_UNSPECIFIED: OptimizeOptions.Optimizer
+    OPTIMIZER_LBFGS: OptimizeOptions.Optimizer
+    OPTIMIZER_ADAM: OptimizeOptions.Optimizer
+    class Init(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        INIT_UNSPECIFIED: _ClassVar[OptimizeOptions.Init]
+        INIT_CONTENT: _ClassVar[OptimizeOptions.Init]
+        INIT_NOISE: _ClassVar[OptimizeOptions.Init]
+        INIT_IMAGE: _ClassVar[OptimizeOptions.Init]
+    INIT_UNSPECIFIED: OptimizeOptions.Init
+    INIT_CONTENT: OptimizeOptions.Init
+    INIT_NOISE: OptimizeOptions.Init
+    INIT_IMAGE: OptimizeOptions.Init
+    ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    OPTIMIZER_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    STYLE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TV_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    INIT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SCALES_FIELD_NUMBER: _ClassVar[int]
+    STYLE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_EVERY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    INIT_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_MAX_SIDE_FIELD_NUMBER: _ClassVar[int]
+    iterations: int
+    optimizer: OptimizeOptions.Optimizer
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    init: OptimizeOptions.Init
+    seed: int
+    scales: _containers.RepeatedScalarFieldContainer[int]
+    style_scale: float
+    preview_every: int
+    max_seconds: float
+    learning_rate: float
+    init_image: bytes
+    preview_max_side: int
+    def __init__(self, iterations: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizeOptions.Optimizer, str]] = ..., content_weight: _Optional[float] = ..., style_weight: _Optional[float] = ..., tv_weight: _Optional[float] = ..., init: _Optional[_Union[OptimizeOptions.Init, str]] = ..., seed: _Optional[int] = ..., scales: _Optional[_Iterable[int]] = ..., style_scale: _Optional[float] = ..., preview_every: _Optional[int] = ..., max_seconds: _Optional[float] = ..., learning_rate: _Optional[float] = ..., init_image: _Optional[bytes] = ..., preview_max_side: _Optional[int] = ...) -> None: ...
+
 class StylizeSetup(_message.Message):
-    __slots__ = ("content", "styles", "strength", "options")
+    __slots__ = ("content", "styles", "strength", "options", "method", "optimize")
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     STYLES_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    OPTIMIZE_FIELD_NUMBER: _ClassVar[int]
     content: ContentHeader
     styles: _containers.RepeatedCompositeFieldContainer[StyleSource]
     strength: float
     options: StylizeOptions
-    def __init__(self, content: _Optional[_Union[ContentHeader, _Mapping]] = ..., styles: _Optional[_Iterable[_Union[StyleSource, _Mapping]]] = ..., strength: _Optional[float] = ..., options: _Optional[_Union[StylizeOptions, _Mapping]] = ...) -> None: ...
+    method: Method
+    optimize: OptimizeOptions
+    def __init__(self, content: _Optional[_Union[ContentHeader, _Mapping]] = ..., styles: _Optional[_Iterable[_Union[StyleSource, _Mapping]]] = ..., strength: _Optional[float] = ..., options: _Optional[_Union[StylizeOptions, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., optimize: _Optional[_Union[OptimizeOptions, _Mapping]] = ...) -> None: ...
+
+class Finish(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class StylizeRequest(_message.Message):
-    __slots__ = ("setup", "content_chunk")
+    __slots__ = ("setup", "content_chunk", "finish")
     SETUP_FIELD_NUMBER: _ClassVar[int]
     CONTENT_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    FINISH_FIELD_NUMBER: _ClassVar[int]
     setup: StylizeSetup
     content_chunk: bytes
-    def __init__(self, setup: _Optional[_Union[StylizeSetup, _Mapping]] = ..., content_chunk: _Optional[bytes] = ...) -> None: ...
+    finish: Finish
+    def __init__(self, setup: _Optional[_Union[StylizeSetup, _Mapping]] = ..., content_chunk: _Optional[bytes] = ..., finish: _Optional[_Union[Finish, _Mapping]] = ...) -> None: ...
+
+class LossTerms(_message.Message):
+    __slots__ = ("content", "style", "tv", "total")
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    TV_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    content: float
+    style: float
+    tv: float
+    total: float
+    def __init__(self, content: _Optional[float] = ..., style: _Optional[float] = ..., tv: _Optional[float] = ..., total: _Optional[float] = ...) -> None: ...
 
 class Progress(_message.Message):
-    __slots__ = ("stage", "fraction", "message")
+    __slots__ = ("stage", "fraction", "message", "width", "height", "iteration", "iterations", "scale", "scales", "loss", "seconds_left")
     class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STAGE_UNSPECIFIED: _ClassVar[Progress.Stage]
@@ -136,43 +217,83 @@ class Progress(_message.Message):
         STAGE_PREDICTING_STYLE: _ClassVar[Progress.Stage]
         STAGE_STYLIZING: _ClassVar[Progress.Stage]
         STAGE_ENCODING: _ClassVar[Progress.Stage]
+        STAGE_OPTIMIZING: _ClassVar[Progress.Stage]
     STAGE_UNSPECIFIED: Progress.Stage
     STAGE_QUEUED: Progress.Stage
     STAGE_RECEIVING: Progress.Stage
     STAGE_PREDICTING_STYLE: Progress.Stage
     STAGE_STYLIZING: Progress.Stage
     STAGE_ENCODING: Progress.Stage
+    STAGE_OPTIMIZING: Progress.Stage
     STAGE_FIELD_NUMBER: _ClassVar[int]
     FRACTION_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    ITERATION_FIELD_NUMBER: _ClassVar[int]
+    ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    SCALES_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
     stage: Progress.Stage
     fraction: float
     message: str
-    def __init__(self, stage: _Optional[_Union[Progress.Stage, str]] = ..., fraction: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+    width: int
+    height: int
+    iteration: int
+    iterations: int
+    scale: int
+    scales: int
+    loss: LossTerms
+    seconds_left: float
+    def __init__(self, stage: _Optional[_Union[Progress.Stage, str]] = ..., fraction: _Optional[float] = ..., message: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., iteration: _Optional[int] = ..., iterations: _Optional[int] = ..., scale: _Optional[int] = ..., scales: _Optional[int] = ..., loss: _Optional[_Union[LossTerms, _Mapping]] = ..., seconds_left: _Optional[float] = ...) -> None: ...
+
+class Preview(_message.Message):
+    __slots__ = ("iteration", "width", "height", "png", "loss")
+    ITERATION_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PNG_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    iteration: int
+    width: int
+    height: int
+    png: bytes
+    loss: LossTerms
+    def __init__(self, iteration: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., png: _Optional[bytes] = ..., loss: _Optional[_Union[LossTerms, _Mapping]] = ...) -> None: ...
 
 class ResultHeader(_message.Message):
-    __slots__ = ("format", "image", "total_bytes", "vector", "seconds")
+    __slots__ = ("format", "image", "total_bytes", "vector", "seconds", "iterations", "loss", "finished_early")
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_EARLY_FIELD_NUMBER: _ClassVar[int]
     format: OutputFormat
     image: RawImage
     total_bytes: int
     vector: StyleVector
     seconds: float
-    def __init__(self, format: _Optional[_Union[OutputFormat, str]] = ..., image: _Optional[_Union[RawImage, _Mapping]] = ..., total_bytes: _Optional[int] = ..., vector: _Optional[_Union[StyleVector, _Mapping]] = ..., seconds: _Optional[float] = ...) -> None: ...
+    iterations: int
+    loss: LossTerms
+    finished_early: bool
+    def __init__(self, format: _Optional[_Union[OutputFormat, str]] = ..., image: _Optional[_Union[RawImage, _Mapping]] = ..., total_bytes: _Optional[int] = ..., vector: _Optional[_Union[StyleVector, _Mapping]] = ..., seconds: _Optional[float] = ..., iterations: _Optional[int] = ..., loss: _Optional[_Union[LossTerms, _Mapping]] = ..., finished_early: _Optional[bool] = ...) -> None: ...
 
 class StylizeEvent(_message.Message):
-    __slots__ = ("progress", "result", "result_chunk")
+    __slots__ = ("progress", "result", "result_chunk", "preview")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     RESULT_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_FIELD_NUMBER: _ClassVar[int]
     progress: Progress
     result: ResultHeader
     result_chunk: bytes
-    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[ResultHeader, _Mapping]] = ..., result_chunk: _Optional[bytes] = ...) -> None: ...
+    preview: Preview
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[ResultHeader, _Mapping]] = ..., result_chunk: _Optional[bytes] = ..., preview: _Optional[_Union[Preview, _Mapping]] = ...) -> None: ...
 
 class PredictStyleRequest(_message.Message):
     __slots__ = ("style", "preprocess")
@@ -207,7 +328,7 @@ class ModelInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., license: _Optional[str] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_image_pixels", "max_image_side", "max_message_bytes", "chunk_bytes", "max_concurrent_jobs", "max_queued_jobs", "max_styles")
+    __slots__ = ("max_image_pixels", "max_image_side", "max_message_bytes", "chunk_bytes", "max_concurrent_jobs", "max_queued_jobs", "max_styles", "max_iterations", "max_concurrent_optimize_jobs")
     MAX_IMAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_IMAGE_SIDE_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +336,8 @@ class Limits(_message.Message):
     MAX_CONCURRENT_JOBS_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUED_JOBS_FIELD_NUMBER: _ClassVar[int]
     MAX_STYLES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_OPTIMIZE_JOBS_FIELD_NUMBER: _ClassVar[int]
     max_image_pixels: int
     max_image_side: int
     max_message_bytes: int
@@ -222,7 +345,9 @@ class Limits(_message.Message):
     max_concurrent_jobs: int
     max_queued_jobs: int
     max_styles: int
-    def __init__(self, max_image_pixels: _Optional[int] = ..., max_image_side: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., max_concurrent_jobs: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ..., max_styles: _Optional[int] = ...) -> None: ...
+    max_iterations: int
+    max_concurrent_optimize_jobs: int
+    def __init__(self, max_image_pixels: _Optional[int] = ..., max_image_side: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., max_concurrent_jobs: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ..., max_styles: _Optional[int] = ..., max_iterations: _Optional[int] = ..., max_concurrent_optimize_jobs: _Optional[int] = ...) -> None: ...
 
 class StyleCacheStats(_message.Message):
     __slots__ = ("entries", "hits", "misses")
@@ -235,7 +360,7 @@ class StyleCacheStats(_message.Message):
     def __init__(self, entries: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ...) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("version", "models", "device", "limits", "named_styles", "style_vector_size", "style_cache", "accepted_formats", "backend", "backend_reason")
+    __slots__ = ("version", "models", "device", "limits", "named_styles", "style_vector_size", "style_cache", "accepted_formats", "backend", "backend_reason", "methods")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -246,6 +371,7 @@ class GetInfoResponse(_message.Message):
     ACCEPTED_FORMATS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     BACKEND_REASON_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
     version: str
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     device: str
@@ -256,4 +382,5 @@ class GetInfoResponse(_message.Message):
     accepted_formats: _containers.RepeatedScalarFieldContainer[str]
     backend: str
     backend_reason: str
-    def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ..., style_cache: _Optional[_Union[StyleCacheStats, _Mapping]] = ..., accepted_formats: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., backend_reason: _Optional[str] = ...) -> None: ...
+    methods: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ..., style_cache: _Optional[_Union[StyleCacheStats, _Mapping]] = ..., accepted_formats: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., backend_reason: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ...) -> None: ...

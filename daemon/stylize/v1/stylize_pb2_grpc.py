@@ -109,8 +109,18 @@ class StyleTransferServicer:
         client: the content bytes as `content_chunk` messages, then closes its
         side (each message must arrive within the daemon's receive
         timeout, 30 s by default, or the call ends with UPLOAD_TIMEOUT);
-        server: Progress events, then one ResultHeader, then the result bytes as
-        `result_chunk` messages, then OK.
+        server: Progress events (with METHOD_OPTIMIZE, one per iteration, and a
+        Preview every OptimizeOptions.preview_every iterations), then one
+        ResultHeader, then the result bytes as `result_chunk` messages, then OK.
+        The daemon reads the content up to ContentHeader.total_bytes and starts the
+        job; it does not wait for the client to close its side. With METHOD_OPTIMIZE
+        the client may keep its side open and send one `finish` message at any time:
+        the job stops after the current iteration and the result is the best image so
+        far (its ResultHeader says finished_early). A `finish` before the content is
+        complete, or any message after it, is INVALID_ARGUMENT; the fast method
+        ignores `finish` (it has no intermediate result to keep).
+        Progress events are coalesced for a slow reader: it gets the latest Progress
+        and the latest Preview, never a backlog.
         Cancelling the call stops the job (a queued job never starts).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -64,35 +64,45 @@ class OptimizeOptions:
 
 
 def _check_options(options: OptimizeOptions) -> None:
+    """Refusals name the option at fault in ``field`` (as the wire's OptimizeOptions does)."""
     if not 1 <= options.iterations <= MAX_ITERATIONS:
         raise InvalidInputError(
-            f"iterations must be 1..{MAX_ITERATIONS:,}, got {options.iterations}"
+            f"iterations must be 1..{MAX_ITERATIONS:,}, got {options.iterations}",
+            field="iterations",
         )
     if options.optimizer not in OPTIMIZERS:
         raise InvalidInputError(
-            f"unknown optimizer {options.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            f"unknown optimizer {options.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}",
+            field="optimizer",
         )
     if options.init not in INITS:
-        raise InvalidInputError(f"unknown init {options.init!r}; choose one of {', '.join(INITS)}")
+        raise InvalidInputError(
+            f"unknown init {options.init!r}; choose one of {', '.join(INITS)}", field="init"
+        )
     for name in ("content_weight", "style_weight", "tv_weight", "max_seconds"):
-        _check_weight(name, getattr(options, name))
+        _check_weight(name, getattr(options, name), name)
     check_layers(options.content_layers, "the content loss")
     check_layers([name for name, _ in options.style_layers], "the style loss")
     for name, weight in options.style_layers:
-        _check_weight(f"style layer {name} weight", weight)
+        _check_weight(f"style layer {name} weight", weight, "style_layers")
     if not (math.isfinite(options.learning_rate) and options.learning_rate > 0):
-        raise InvalidInputError(f"learning_rate must be > 0, got {options.learning_rate}")
+        raise InvalidInputError(
+            f"learning_rate must be > 0, got {options.learning_rate}", field="learning_rate"
+        )
     if not (math.isfinite(options.style_scale) and 0 < options.style_scale <= MAX_STYLE_SCALE):
         raise InvalidInputError(
-            f"style_scale must be in (0, {MAX_STYLE_SCALE}], got {options.style_scale}"
+            f"style_scale must be in (0, {MAX_STYLE_SCALE}], got {options.style_scale}",
+            field="style_scale",
         )
     if options.preview_every < 0:
-        raise InvalidInputError(f"preview_every must be >= 0, got {options.preview_every}")
+        raise InvalidInputError(
+            f"preview_every must be >= 0, got {options.preview_every}", field="preview_every"
+        )
 
 
-def _check_weight(what: str, value: float) -> None:
+def _check_weight(what: str, value: float, field: str | None = None) -> None:
     if not (math.isfinite(value) and value >= 0):
-        raise InvalidInputError(f"{what} must be a finite number >= 0, got {value}")
+        raise InvalidInputError(f"{what} must be a finite number >= 0, got {value}", field=field)
 
 
 @dataclass(frozen=True)
