@@ -435,7 +435,7 @@ def test_a_queued_predict_style_can_be_cancelled(daemon_process: DaemonProcess) 
 
 def test_a_queued_job_that_is_cancelled_never_runs(engine) -> None:
     from stylize.engine.errors import CancelledError
-    from stylize.jobs import EncodedSource, NamedSource, Engines, StylizeJob, run_job
+    from stylize.jobs import EncodedSource, Engines, NamedSource, StylizeJob, run_job
     from stylize.jobs import WeightedStyle as Weighted
 
     decoded: list[object] = []

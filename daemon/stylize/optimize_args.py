@@ -88,6 +88,13 @@ def options(args: argparse.Namespace) -> pb.OptimizeOptions | None:
         return None
     if args.save_every is not None and args.output == apply_plan.STDIO:
         raise OptimizeUsageError("--save-every writes files beside --output, which is -")
+    for flag, value in (("--iterations", args.iterations), ("--save-every", args.save_every)):
+        if value is not None and value <= 0:
+            raise OptimizeUsageError(f"{flag} must be at least 1, got {value}")
+    if not 0 <= args.seed < 2**32:
+        raise OptimizeUsageError(f"--seed must be in 0..{2**32 - 1}, got {args.seed}")
+    if args.max_time is not None and not args.max_time > 0:
+        raise OptimizeUsageError(f"--max-time must be more than 0 seconds, got {args.max_time}")
     message = pb.OptimizeOptions(
         iterations=args.iterations or 0,
         seed=args.seed,
@@ -95,10 +102,6 @@ def options(args: argparse.Namespace) -> pb.OptimizeOptions | None:
         preview_every=args.save_every or 0,
         max_seconds=args.max_time or 0.0,
     )
-    if args.iterations is not None and args.iterations <= 0:
-        raise OptimizeUsageError(f"--iterations must be at least 1, got {args.iterations}")
-    if args.save_every is not None and args.save_every <= 0:
-        raise OptimizeUsageError(f"--save-every must be at least 1, got {args.save_every}")
     if args.optimizer:
         message.optimizer = pb.OptimizeOptions.Optimizer.Value(
             f"OPTIMIZER_{args.optimizer.upper()}"
@@ -121,7 +124,10 @@ def _scales(text: str | None) -> list[int]:
     if not text:
         return []
     try:
-        return [int(part) for part in text.split(",")]
+        sides = [int(part) for part in text.split(",")]
+        if any(not 0 < side < 2**32 for side in sides):
+            raise ValueError
+        return sides
     except ValueError:
         raise OptimizeUsageError(
             f"--scales takes long sides in pixels separated by commas (256,512), got {text!r}"
