@@ -460,7 +460,7 @@ def run_job(
 
     A job cancelled while it waited for its slot stops here, before decoding anything.
     ``finish`` (optimisation only) stops early with the best image so far; ``pause`` is
-    called between iterations.
+    called before each evaluation of the optimisation's objective.
     """
     started = time.perf_counter()
     if cancelled():
@@ -569,7 +569,7 @@ def _run_optimize(
         except StylizeError as error:
             raise _with_field(error, "optimize.init_image") from None
     palette = _style_palette(engines, job, list(weights))
-    tracker = _IterationTracker(content, width, height, options, progress, controls.pause)
+    tracker = _IterationTracker(content, width, height, options, progress)
     with engines.optimization_slot(width, height, options) as engine:
         pixels = engine.run(
             content,
@@ -579,6 +579,7 @@ def _run_optimize(
             controls.cancelled,
             controls.finish,
             init,
+            controls.pause,
         )
     if palette is not None:
         pixels = colour_transfer.match_pixels(pixels, palette)
@@ -619,11 +620,9 @@ class _IterationTracker:
         height: int,
         options: OptimizeOptions,
         progress: ProgressReporter,
-        pause: Pause,
     ) -> None:
         self.content = content
         self.progress = progress
-        self.pause = pause
         counts = schedule.split_iterations(options.iterations, len(options.scales))
         self.costs = [math.prod(schedule.fit(width, height, side)) for side in options.scales]
         self.total = sum(cost * count for cost, count in zip(self.costs, counts, strict=True))
@@ -657,7 +656,6 @@ class _IterationTracker:
             iteration=iteration,
             preview=step.preview,
         )
-        self.pause()
 
 
 def _optimizing_words(content: Pixels, step: OptimizeProgress, iteration: Iteration) -> str:

@@ -22,13 +22,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
 
 from stylize.engine.errors import CancelledError, InvalidInputError
 from stylize.engine.images import Pixels
 from stylize.engine.optimization import schedule
 from stylize.engine.optimization.objective import Objective, Weights
-from stylize.engine.optimization.optimizers import OPTIMIZERS, LossTerms, Step, make_optimizer
+from stylize.engine.optimization.optimizers import (
+    OPTIMIZERS,
+    Evaluate,
+    LossTerms,
+    Step,
+    make_optimizer,
+)
 from stylize.engine.optimization.vgg_features import Vgg19, check_layers
 from stylize.engine.style_engine import _in_mode_of, _preserve_colors, _resize
 from stylize.models.provenance import ModelFile
@@ -139,8 +146,12 @@ class OptimizationEngine:
         cancelled: Check | None = None,
         finish: Check | None = None,
         init_image: Pixels | None = None,
+        pause: Callable[[], None] | None = None,
     ) -> Pixels:
         """The stylized content (its size and mode; alpha passes through).
+
+        ``pause`` runs before every evaluation of the objective (an L-BFGS iteration
+        makes several): a caller that shares the machine may wait there.
 
         ``cancelled`` true: CancelledError within one iteration. ``finish`` true, or
         ``options.max_seconds`` passed: stop and return the best image so far.
@@ -167,8 +178,9 @@ class OptimizationEngine:
                 [(_opaque(style, style_side), weight) for style, weight in blend],
             )
             run.begin_scale(index, width, height, start)
+            evaluate = objective.evaluate(targets, weights)
             make_optimizer(options.optimizer, options.learning_rate).run(
-                objective.evaluate(targets, weights), start, count, run.on_step
+                _pausing(evaluate, pause) if pause else evaluate, start, count, run.on_step
             )
             run.offset += count
             image = run.best_uint8()
@@ -182,6 +194,14 @@ class OptimizationEngine:
         if key not in self._objectives:
             self._objectives[key] = Objective(self.vgg, *key)
         return self._objectives[key]
+
+
+def _pausing(evaluate: Evaluate, pause: Callable[[], None]) -> Evaluate:
+    def evaluate_after_pause(image: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        pause()
+        return evaluate(image)
+
+    return evaluate_after_pause
 
 
 def _check_styles(styles: Sequence[tuple[Pixels, float]]) -> list[tuple[Pixels, float]]:
