@@ -271,3 +271,25 @@ def test_old_clients_without_the_method_field_get_the_fast_method(daemon_address
         events = list(stub.Stylize(requests, timeout=60))
     header = next(e.result for e in events if e.WhichOneof("event") == "result")
     assert len(header.vector.values) == 100 and header.iterations == 0
+
+
+def test_sigterm_ends_an_optimisation_with_its_best_picture(tmp_path) -> None:
+    import signal
+
+    daemon = start_daemon(tmp_path / "daemon.log")
+    outcome: dict[str, object] = {}
+    with StylizeClient(daemon.address, timeout=120) as optimiser:
+
+        def on_progress(progress: pb.Progress) -> None:
+            if progress.iteration == 2:
+                daemon.process.send_signal(signal.SIGTERM)
+
+        try:
+            outcome["result"] = optimiser.stylize(
+                CONTENT, STYLES[:1], optimize=optimize(iterations=50_000), on_progress=on_progress
+            )
+        finally:
+            stop_daemon(daemon)
+    result = outcome["result"]
+    assert result.finished_early and result.iterations >= 2  # type: ignore[attr-defined]
+    assert "drained=True" in daemon.log()

@@ -195,6 +195,7 @@ class Daemon:
         self.health.enter_graceful_shutdown()
         for runner in runners:
             runner.drain(0)  # both admit nothing more from now on
+        self.service.finish_all()  # optimisations end now with their best picture so far
         drained = all(
             [runner.drain(max(0.0, grace - (time.monotonic() - started))) for runner in runners]
         )

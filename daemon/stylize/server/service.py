@@ -167,6 +167,25 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         self._slots = _StreamSlots(config.max_streams)
         self._resolver: Engines | None = None
         self._ready = threading.Event()
+        self._running: set[_Controls] = set()  # jobs past their upload
+        self._running_lock = threading.Lock()
+
+    def finish_all(self) -> None:
+        """Ask every running optimisation to stop with its best picture (shutting down)."""
+        with self._running_lock:
+            for controls in self._running:
+                controls.finish.set()
+
+    @contextlib.contextmanager
+    def _tracked(self, controls: _Controls) -> Iterator[_Controls]:
+        with self._running_lock:
+            self._running.add(controls)
+        try:
+            yield controls
+        finally:
+            with self._running_lock:
+                self._running.discard(controls)
+            controls.close()
 
     def set_ready(self, resolver: Engines) -> None:
         self._resolver = resolver
@@ -210,8 +229,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 held.enter_context(self._budget.reserve(expected, "the upload"))
                 yield wire.progress_event(accepted(ticket.queued))
                 data = self._receive_content(reader, expected)
-                controls = _Controls(reader)
-                held.callback(controls.close)
+                controls = held.enter_context(self._tracked(_Controls(reader)))
                 content = wire.content_source(setup.content, data)
                 held.enter_context(self._reserve_result(content))
                 raw = wire.output_is_raw(setup)
