@@ -149,7 +149,7 @@ def test_info_lists_models(daemon_address: str) -> None:
     result = run("info", "--address", daemon_address)
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
-    assert {m["name"] for m in info["models"]} == {"style_predictor", "transformer"}
+    assert {m["name"] for m in info["models"]} == {"style_predictor", "transformer", "vgg19"}
 
 
 # -- conventions: files, weights, stdio, outputs, batches, JSON, completion -------------
@@ -265,7 +265,7 @@ def test_batch_each_style_with_json_and_one_bar(daemon_address: str, tmp_path: P
     progress = [line for line in done.stderr.splitlines() if "%" in line]
     fractions = [int(line.split("%")[0]) for line in progress]
     assert fractions == sorted(fractions) and "[4/4] b.png" in done.stderr
-    assert "stylizing at 32x24 (scaled from 64x48)" in done.stderr
+    assert "painting at 32x24 (scaled from 64x48)" in done.stderr
 
 
 def test_several_results_need_a_folder_or_template(tmp_path: Path) -> None:
@@ -302,7 +302,7 @@ def test_daemon_killed_mid_job_is_reported_as_such(tmp_path: Path) -> None:
     try:
         assert cli.stderr is not None
         for line in cli.stderr:  # progress lines (not a terminal: one per message)
-            if "stylizing" in line:
+            if "painting at" in line:
                 daemon.process.kill()
                 break
         err = cli.stderr.read()

@@ -191,6 +191,7 @@ ARTIST_WORDS = {
     3: "Studying the style",  # STAGE_PREDICTING_STYLE
     4: "Painting",  # STAGE_STYLIZING
     5: "Finishing",  # STAGE_ENCODING
+    6: "Refining",  # STAGE_OPTIMIZING (the optimisation method)
 }
 
 SETTING = "the plug-in's settings: `stylize gimp install --address HOST:PORT --timeout SECONDS`"
