@@ -339,12 +339,35 @@ def cmd_predict_style(args: argparse.Namespace) -> int:
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
+    """List and add through the daemon (its library, wherever it runs), or --local."""
+    if args.action == "remove" or args.local:
+        return _local_styles(args)
+    with _connect(args) as daemon:
+        if args.action == "list":
+            for info in daemon.list_styles():
+                _print_style(info)
+        else:
+            _print_style(daemon.add_style(_style_name(args), Path(args.file).read_bytes()))
+    return 0
+
+
+def _style_name(args: argparse.Namespace) -> str:
+    return str(args.name or Path(args.file).stem)
+
+
+def _print_style(info: client.pb.NamedStyleInfo) -> None:
+    origin = "bundled" if info.origin == info.ORIGIN_BUNDLED else "user   "
+    size = f"{info.width}x{info.height}" if info.width else info.thumbnail_error
+    print(f"{info.name:24} {origin} {size:11} {info.file_bytes:>10,} bytes")
+
+
+def _local_styles(args: argparse.Namespace) -> int:
     library = StyleLibrary()
     if args.action == "list":
         for name, style in sorted(library.styles().items()):
             print(f"{name:24} {'bundled' if style.bundled else 'user   '} {style.path}")
     elif args.action == "add":
-        print(library.add(args.name, Path(args.file)).path)
+        print(library.add(_style_name(args), Path(args.file)).path)
     else:
         library.remove(args.name)
     return 0
@@ -645,15 +668,19 @@ def _add_predict_style_command(commands: argparse._SubParsersAction) -> None:
 def _add_styles_command(commands: argparse._SubParsersAction) -> None:
     styles = commands.add_parser(
         "styles",
-        help="manage named styles",
-        description="List, add or remove named styles (stored in the user data folder).",
+        help="list, add or remove named styles",
+        description="List or add the named styles of the daemon at --address (its own "
+        "library, also when it runs on another machine), or of this machine's library with "
+        "--local. remove works on this machine's library only.",
     )
     actions = styles.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("list", help="list named styles")
-    add = actions.add_parser("add", help="add a style image under a name")
-    add.add_argument("name")
-    add.add_argument("file")
-    remove = actions.add_parser("remove", help="remove a user style")
+    listing = actions.add_parser("list", help="list named styles")
+    _add_client_arguments(listing)
+    add = actions.add_parser("add", help="add a style image to the library")
+    add.add_argument("file", help="image file (PNG, JPEG, WebP, TIFF, BMP, GIF)")
+    add.add_argument("--name", help="the style's name (default: the file's name without suffix)")
+    _add_client_arguments(add)
+    remove = actions.add_parser("remove", help="remove a user style from this machine's library")
     remove.add_argument("name")
     styles.set_defaults(func=cmd_styles)
 

@@ -361,6 +361,24 @@ class StylizeClient:
         response: pb.PredictStyleResponse = self._call(self._stub.PredictStyle, request)
         return list(response.vector.values)
 
+    def list_styles(self, thumbnail_side: int = 0) -> list[pb.NamedStyleInfo]:
+        """Every named style of the daemon, with thumbnails, following the pages."""
+        styles: list[pb.NamedStyleInfo] = []
+        token = ""
+        while True:
+            request = pb.ListStylesRequest(page_token=token, thumbnail_side=thumbnail_side)
+            page: pb.ListStylesResponse = self._call(self._stub.ListStyles, request)
+            styles.extend(page.styles)
+            token = page.next_page_token
+            if not token:
+                return styles
+
+    def add_style(self, name: str, image: bytes) -> pb.NamedStyleInfo:
+        """Store ``image`` (an encoded file) in the daemon's library as the new style ``name``."""
+        request = pb.AddStyleRequest(name=name, image=image)
+        response: pb.AddStyleResponse = self._call(self._stub.AddStyle, request)
+        return response.style
+
     def stylize(
         self,
         content: RawImage | bytes,

@@ -11,16 +11,33 @@ import logging
 import os
 import re
 import shutil
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylize.engine.errors import InvalidInputError, UnknownStyleError
+from stylize.engine.errors import (
+    InvalidInputError,
+    LimitExceededError,
+    StyleExistsError,
+    UnknownStyleError,
+)
 
 log = logging.getLogger(__name__)
 
 BUNDLED_STYLES = Path(__file__).parent / "samples" / "styles"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: no "\n" sneaks in
-_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
+# The file name of a style stored from each decodable format (engine/images.py ACCEPTED_FORMATS).
+SUFFIXES = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "WEBP": ".webp",
+    "TIFF": ".tif",
+    "BMP": ".bmp",
+    "GIF": ".gif",
+}
+_EXTENSIONS = (*SUFFIXES.values(), ".jpeg", ".tiff")
+MAX_USER_STYLES = 1000  # a bound on what clients may store through AddStyle
 
 
 def user_data_dir() -> Path:
@@ -53,6 +70,7 @@ class StyleLibrary:
         self.user_dir = user_dir if user_dir is not None else user_data_dir() / "styles"
         self.bundled_dir = bundled_dir
         self._reported: set[Path] = set()
+        self._adding = threading.Lock()
 
     def _scan(self, folder: Path, bundled: bool) -> dict[str, NamedStyleFile]:
         if not folder.is_dir():
@@ -101,6 +119,44 @@ class StyleLibrary:
         self._remove_user_files(name)
         target = self.user_dir / f"{name}{suffix}"
         shutil.copyfile(image, target)
+        return NamedStyleFile(name, target, False)
+
+    def check_new(self, name: str) -> None:
+        """Refuse a name that is invalid or taken, or a full library, before any work."""
+        check_name(name)
+        if name in self.styles():
+            raise StyleExistsError(
+                f"the style library already has a style named {name!r}; choose another name",
+                field="name",
+            )
+        if len(self._scan(self.user_dir, False)) >= MAX_USER_STYLES:
+            raise LimitExceededError(
+                f"the style library is full ({MAX_USER_STYLES} user styles); remove some "
+                "with `stylize styles remove NAME` on the daemon's machine",
+                field="name",
+            )
+
+    def create(self, name: str, data: bytes, suffix: str) -> NamedStyleFile:
+        """Store ``data`` as a new user style; a name the library already has is refused.
+
+        For clients of the daemon (AddStyle): never replaces, and the file appears
+        whole or not at all (written aside, then hard-linked, which fails if it exists).
+        """
+        with self._adding:
+            self.check_new(name)
+            self.user_dir.mkdir(parents=True, exist_ok=True)
+            target = self.user_dir / f"{name}{suffix}"
+            handle, aside = tempfile.mkstemp(dir=self.user_dir, prefix=".adding-", suffix=suffix)
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(data)
+                os.link(aside, target)
+            except FileExistsError:
+                raise StyleExistsError(
+                    f"a style named {name!r} was just added", field="name"
+                ) from None
+            finally:
+                os.unlink(aside)
         return NamedStyleFile(name, target, False)
 
     def remove(self, name: str) -> None:

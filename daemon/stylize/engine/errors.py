@@ -50,6 +50,12 @@ class UnknownStyleError(InvalidInputError):
     reason = "UNKNOWN_STYLE"
 
 
+class StyleExistsError(StylizeError):
+    """A style is added under a name the library already has."""
+
+    reason = "STYLE_EXISTS"
+
+
 class LimitExceededError(StylizeError):
     """The request is well-formed but beyond a configured bound (pixels, size, styles)."""
 

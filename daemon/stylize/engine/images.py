@@ -164,6 +164,11 @@ def declared_size(data: bytes | bytearray, what: str = "image") -> tuple[int, in
     return image.width, image.height
 
 
+def file_format(data: bytes | bytearray, what: str = "image") -> str:
+    """The Pillow name of the file's format (one of ACCEPTED_FORMATS), from its header."""
+    return str(_open(data, what).format)
+
+
 def decode(data: bytes | bytearray, limits: ImageLimits, what: str) -> Pixels:
     """Decode an encoded image file in one of ACCEPTED_FORMATS into :class:`Pixels`."""
     image = _open(data, what)

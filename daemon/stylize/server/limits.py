@@ -21,7 +21,11 @@ from stylize.engine.errors import LimitExceededError, RateLimitedError
 from stylize.server import status
 from stylize.server.interception import Behaviour, wrap_handler
 
-RATE_LIMITED = ("/stylize.v1.StyleTransfer/Stylize", "/stylize.v1.StyleTransfer/PredictStyle")
+RATE_LIMITED = (
+    "/stylize.v1.StyleTransfer/Stylize",
+    "/stylize.v1.StyleTransfer/PredictStyle",
+    "/stylize.v1.StyleTransfer/AddStyle",
+)
 CONCURRENCY_LIMITED = "/stylize.v1.StyleTransfer/Stylize"
 # Longer waits are said in the message but not offered as RetryInfo / retry pushback.
 MAX_RETRYABLE_WAIT = 10.0

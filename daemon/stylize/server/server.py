@@ -54,6 +54,16 @@ def _style_transfer_handler(service: StyleTransferService) -> grpc.GenericRpcHan
             request_deserializer=wire.tolerant(pb.GetInfoRequest),
             response_serializer=pb.GetInfoResponse.SerializeToString,
         ),
+        "ListStyles": grpc.unary_unary_rpc_method_handler(
+            service.ListStyles,
+            request_deserializer=wire.tolerant(pb.ListStylesRequest),
+            response_serializer=pb.ListStylesResponse.SerializeToString,
+        ),
+        "AddStyle": grpc.unary_unary_rpc_method_handler(
+            service.AddStyle,
+            request_deserializer=wire.tolerant(pb.AddStyleRequest),
+            response_serializer=pb.AddStyleResponse.SerializeToString,
+        ),
     }
     return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 

@@ -50,6 +50,7 @@ from stylize.server.config import ServerConfig
 from stylize.server.event_queue import EventQueue
 from stylize.server.job_runner import JobRunner, Ticket
 from stylize.server.request_reader import RequestReader
+from stylize.style_gallery import StyleGallery
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
@@ -166,6 +167,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         self._budget = budget
         self._slots = _StreamSlots(config.max_streams)
         self._resolver: Engines | None = None
+        self._gallery: StyleGallery | None = None
         self._ready = threading.Event()
         self._running: set[_Controls] = set()  # jobs past their upload
         self._running_lock = threading.Lock()
@@ -189,6 +191,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
 
     def set_ready(self, resolver: Engines) -> None:
         self._resolver = resolver
+        self._gallery = StyleGallery(resolver.library, self._config.image_limits, self._budget)
         self._ready.set()
 
     def _resolver_or_refuse(self) -> Engines:
@@ -502,6 +505,44 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 entries=len(resolver.cache), hits=resolver.cache.hits, misses=resolver.cache.misses
             ),
         )
+
+    # -- ListStyles, AddStyle --------------------------------------------------------
+
+    def ListStyles(
+        self, request: pb.ListStylesRequest, context: grpc.ServicerContext
+    ) -> pb.ListStylesResponse:
+        try:
+            request = wire.check_decoded(request, pb.ListStylesRequest, "the request")
+            gallery = self._gallery_or_refuse()
+            with self._slots.hold():
+                page = gallery.page(request.page_size, request.page_token, request.thumbnail_side)
+        except Exception as error:
+            status.abort(context, error)
+            raise
+        return pb.ListStylesResponse(
+            styles=[wire.named_style_info(entry) for entry in page.entries],
+            next_page_token=page.next_token,
+            total=page.total,
+        )
+
+    def AddStyle(
+        self, request: pb.AddStyleRequest, context: grpc.ServicerContext
+    ) -> pb.AddStyleResponse:
+        try:
+            request = wire.check_decoded(request, pb.AddStyleRequest, "the request")
+            gallery = self._gallery_or_refuse()
+            with self._slots.hold():
+                entry = gallery.add(request.name, request.image)
+        except Exception as error:
+            status.abort(context, error)
+            raise
+        log.info("style added name=%s bytes=%d", entry.name, entry.file_bytes)
+        return pb.AddStyleResponse(style=wire.named_style_info(entry))
+
+    def _gallery_or_refuse(self) -> StyleGallery:
+        self._resolver_or_refuse()
+        assert self._gallery is not None  # set with the resolver
+        return self._gallery
 
 
 @functools.cache

@@ -24,6 +24,7 @@ from stylize.engine.errors import (
     InvalidInputError,
     LimitExceededError,
     NotReadyError,
+    StyleExistsError,
     StylizeError,
     UnknownStyleError,
     UploadTimeoutError,
@@ -37,6 +38,7 @@ RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
 
 _CODES: tuple[tuple[type[StylizeError], grpc.StatusCode], ...] = (
     (UnknownStyleError, grpc.StatusCode.NOT_FOUND),
+    (StyleExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (InvalidInputError, grpc.StatusCode.INVALID_ARGUMENT),
     (LimitExceededError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (CancelledError, grpc.StatusCode.CANCELLED),

@@ -27,6 +27,7 @@ from stylize.jobs import (
     VectorSource,
     WeightedStyle,
 )
+from stylize.style_gallery import StyleEntry
 from stylize.v1 import stylize_pb2 as pb
 
 M = TypeVar("M")
@@ -312,3 +313,19 @@ def result_header(result: JobResult, raw: bool, total_bytes: int) -> pb.ResultHe
         loss=loss_terms(result.losses),
         finished_early=result.finished_early,
     )
+
+
+def named_style_info(entry: StyleEntry) -> pb.NamedStyleInfo:
+    """One style of the gallery (ListStyles / AddStyle)."""
+    info = pb.NamedStyleInfo(
+        name=entry.name,
+        origin=pb.NamedStyleInfo.ORIGIN_BUNDLED if entry.bundled else pb.NamedStyleInfo.ORIGIN_USER,
+        file_bytes=entry.file_bytes,
+        thumbnail_error=entry.error,
+    )
+    if entry.thumbnail is not None:
+        small = entry.thumbnail
+        info.width, info.height = small.image_width, small.image_height
+        info.thumbnail = small.jpeg
+        info.thumbnail_width, info.thumbnail_height = small.width, small.height
+    return info

@@ -384,3 +384,67 @@ class GetInfoResponse(_message.Message):
     backend_reason: str
     methods: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ..., style_cache: _Optional[_Union[StyleCacheStats, _Mapping]] = ..., accepted_formats: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., backend_reason: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListStylesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "thumbnail_side")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_SIDE_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    thumbnail_side: int
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., thumbnail_side: _Optional[int] = ...) -> None: ...
+
+class NamedStyleInfo(_message.Message):
+    __slots__ = ("name", "origin", "width", "height", "file_bytes", "thumbnail", "thumbnail_width", "thumbnail_height", "thumbnail_error")
+    class Origin(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ORIGIN_UNSPECIFIED: _ClassVar[NamedStyleInfo.Origin]
+        ORIGIN_BUNDLED: _ClassVar[NamedStyleInfo.Origin]
+        ORIGIN_USER: _ClassVar[NamedStyleInfo.Origin]
+    ORIGIN_UNSPECIFIED: NamedStyleInfo.Origin
+    ORIGIN_BUNDLED: NamedStyleInfo.Origin
+    ORIGIN_USER: NamedStyleInfo.Origin
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FILE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_ERROR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    origin: NamedStyleInfo.Origin
+    width: int
+    height: int
+    file_bytes: int
+    thumbnail: bytes
+    thumbnail_width: int
+    thumbnail_height: int
+    thumbnail_error: str
+    def __init__(self, name: _Optional[str] = ..., origin: _Optional[_Union[NamedStyleInfo.Origin, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., file_bytes: _Optional[int] = ..., thumbnail: _Optional[bytes] = ..., thumbnail_width: _Optional[int] = ..., thumbnail_height: _Optional[int] = ..., thumbnail_error: _Optional[str] = ...) -> None: ...
+
+class ListStylesResponse(_message.Message):
+    __slots__ = ("styles", "next_page_token", "total")
+    STYLES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    styles: _containers.RepeatedCompositeFieldContainer[NamedStyleInfo]
+    next_page_token: str
+    total: int
+    def __init__(self, styles: _Optional[_Iterable[_Union[NamedStyleInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
+
+class AddStyleRequest(_message.Message):
+    __slots__ = ("name", "image")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    image: bytes
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[bytes] = ...) -> None: ...
+
+class AddStyleResponse(_message.Message):
+    __slots__ = ("style",)
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    style: NamedStyleInfo
+    def __init__(self, style: _Optional[_Union[NamedStyleInfo, _Mapping]] = ...) -> None: ...

@@ -37,6 +37,7 @@ class StyleTransferStub:
     UNSUPPORTED_FORMAT   INVALID_ARGUMENT    not one of GetInfo.accepted_formats
     TOO_MANY_STYLES      INVALID_ARGUMENT    more than Limits.max_styles
     UNKNOWN_STYLE        NOT_FOUND           no such named style
+    STYLE_EXISTS         ALREADY_EXISTS      AddStyle: the library already has that name
     LIMIT_EXCEEDED       RESOURCE_EXHAUSTED  beyond a size limit (pixels, side, bytes)
     TOO_LARGE_FOR_MEMORY RESOURCE_EXHAUSTED  needs more memory than the daemon has
     BUSY                 RESOURCE_EXHAUSTED  retryable: every job slot is taken
@@ -71,6 +72,16 @@ class StyleTransferStub:
                 request_serializer=stylize_dot_v1_dot_stylize__pb2.GetInfoRequest.SerializeToString,
                 response_deserializer=stylize_dot_v1_dot_stylize__pb2.GetInfoResponse.FromString,
                 _registered_method=True)
+        self.ListStyles = channel.unary_unary(
+                '/stylize.v1.StyleTransfer/ListStyles',
+                request_serializer=stylize_dot_v1_dot_stylize__pb2.ListStylesRequest.SerializeToString,
+                response_deserializer=stylize_dot_v1_dot_stylize__pb2.ListStylesResponse.FromString,
+                _registered_method=True)
+        self.AddStyle = channel.unary_unary(
+                '/stylize.v1.StyleTransfer/AddStyle',
+                request_serializer=stylize_dot_v1_dot_stylize__pb2.AddStyleRequest.SerializeToString,
+                response_deserializer=stylize_dot_v1_dot_stylize__pb2.AddStyleResponse.FromString,
+                _registered_method=True)
 
 
 class StyleTransferServicer:
@@ -85,6 +96,7 @@ class StyleTransferServicer:
     UNSUPPORTED_FORMAT   INVALID_ARGUMENT    not one of GetInfo.accepted_formats
     TOO_MANY_STYLES      INVALID_ARGUMENT    more than Limits.max_styles
     UNKNOWN_STYLE        NOT_FOUND           no such named style
+    STYLE_EXISTS         ALREADY_EXISTS      AddStyle: the library already has that name
     LIMIT_EXCEEDED       RESOURCE_EXHAUSTED  beyond a size limit (pixels, side, bytes)
     TOO_LARGE_FOR_MEMORY RESOURCE_EXHAUSTED  needs more memory than the daemon has
     BUSY                 RESOURCE_EXHAUSTED  retryable: every job slot is taken
@@ -142,6 +154,26 @@ class StyleTransferServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListStyles(self, request, context):
+        """The named styles (bundled + the user's library) with small thumbnails, for a
+        picker; sorted by name, paginated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddStyle(self, request, context):
+        """Add an image file to the daemon's user style library under a new name.
+        A name already in the library is ALREADY_EXISTS (reason STYLE_EXISTS); a bad
+        name, or an undecodable image, INVALID_ARGUMENT; a file over 32 MiB, or a
+        full library (1,000 user styles), RESOURCE_EXHAUSTED (LIMIT_EXCEEDED); a
+        format outside GetInfo.accepted_formats UNSUPPORTED_FORMAT. Needs the same
+        token as every other call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StyleTransferServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +191,16 @@ def add_StyleTransferServicer_to_server(servicer, server):
                     servicer.GetInfo,
                     request_deserializer=stylize_dot_v1_dot_stylize__pb2.GetInfoRequest.FromString,
                     response_serializer=stylize_dot_v1_dot_stylize__pb2.GetInfoResponse.SerializeToString,
+            ),
+            'ListStyles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStyles,
+                    request_deserializer=stylize_dot_v1_dot_stylize__pb2.ListStylesRequest.FromString,
+                    response_serializer=stylize_dot_v1_dot_stylize__pb2.ListStylesResponse.SerializeToString,
+            ),
+            'AddStyle': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddStyle,
+                    request_deserializer=stylize_dot_v1_dot_stylize__pb2.AddStyleRequest.FromString,
+                    response_serializer=stylize_dot_v1_dot_stylize__pb2.AddStyleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -180,6 +222,7 @@ class StyleTransfer:
     UNSUPPORTED_FORMAT   INVALID_ARGUMENT    not one of GetInfo.accepted_formats
     TOO_MANY_STYLES      INVALID_ARGUMENT    more than Limits.max_styles
     UNKNOWN_STYLE        NOT_FOUND           no such named style
+    STYLE_EXISTS         ALREADY_EXISTS      AddStyle: the library already has that name
     LIMIT_EXCEEDED       RESOURCE_EXHAUSTED  beyond a size limit (pixels, side, bytes)
     TOO_LARGE_FOR_MEMORY RESOURCE_EXHAUSTED  needs more memory than the daemon has
     BUSY                 RESOURCE_EXHAUSTED  retryable: every job slot is taken
@@ -264,6 +307,60 @@ class StyleTransfer:
             '/stylize.v1.StyleTransfer/GetInfo',
             stylize_dot_v1_dot_stylize__pb2.GetInfoRequest.SerializeToString,
             stylize_dot_v1_dot_stylize__pb2.GetInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStyles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stylize.v1.StyleTransfer/ListStyles',
+            stylize_dot_v1_dot_stylize__pb2.ListStylesRequest.SerializeToString,
+            stylize_dot_v1_dot_stylize__pb2.ListStylesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddStyle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stylize.v1.StyleTransfer/AddStyle',
+            stylize_dot_v1_dot_stylize__pb2.AddStyleRequest.SerializeToString,
+            stylize_dot_v1_dot_stylize__pb2.AddStyleResponse.FromString,
             options,
             channel_credentials,
             insecure,
