@@ -133,15 +133,17 @@ def test_named_style_library(tmp_path: Path) -> None:
     env = {"STYLIZE_DATA_DIR": str(tmp_path)}
     style = tmp_path / "mine.png"
     style.write_bytes(encode(sample_photo(64, 64)))
-    assert run("styles", "add", "my_style", str(style), env=env).returncode == 0
-    listed = run("styles", "list", env=env).stdout
+    assert (
+        run("styles", "add", str(style), "--name", "my_style", "--local", env=env).returncode == 0
+    )
+    listed = run("styles", "list", "--local", env=env).stdout
     assert "my_style" in listed and "starry_night" in listed
     assert (tmp_path / "styles" / "my_style.png").is_file()
     assert run("styles", "remove", "my_style", env=env).returncode == 0
-    assert "my_style" not in run("styles", "list", env=env).stdout
+    assert "my_style" not in run("styles", "list", "--local", env=env).stdout
     missing = run("styles", "remove", "my_style", env=env)
     assert missing.returncode == 1 and "no user style" in missing.stderr
-    bad = run("styles", "add", "../evil", str(style), env=env)
+    bad = run("styles", "add", str(style), "--name", "../evil", "--local", env=env)
     assert bad.returncode == 1 and "not valid" in bad.stderr
 
 

@@ -300,6 +300,20 @@ def test_style_link_out_of_the_folder_cannot_be_read(
     assert f"it links to {outside_secret}" in tls_daemon.log()
 
 
+def test_gallery_needs_the_token_and_lists_no_link_out_of_the_folder(
+    pki: Pki, tls_daemon: DaemonProcess
+) -> None:
+    with pki.client("gimp", token="wrong") as stranger:
+        for call in (stranger.list_styles, lambda: stranger.add_style("x", style_bytes())):
+            with pytest.raises(ClientError) as caught:
+                call()
+            assert caught.value.code == "UNAUTHENTICATED"
+    with pki.client("carol") as carol:
+        names = {style.name for style in carol.list_styles()}
+    assert {"wave", "alias"} <= names and "escape" not in names
+    assert "x" not in names
+
+
 def test_style_library_resolves_links_and_keeps_them_inside(tmp_path: Path) -> None:
     folder, elsewhere = tmp_path / "styles", tmp_path / "elsewhere"
     folder.mkdir()
