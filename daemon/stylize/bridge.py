@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, BinaryIO
 
-PROTOCOL_VERSION = 2  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
+PROTOCOL_VERSION = 3  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
 _LENGTH = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
 
@@ -58,15 +58,18 @@ def _read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
 
 
 def read_request(stream: BinaryIO) -> tuple[dict[str, Any], bytes, list[bytes]]:
-    """Read (header, content pixels, [style file bytes]) from the plug-in."""
+    """Read (header, content pixels, [style file bytes]) from the plug-in.
+
+    Requests other than a job (``"request"``: list_styles, add_style) have no content.
+    """
     (length,) = _LENGTH.unpack(_read_exact(stream, _LENGTH.size, "header length"))
     if length > _MAX_HEADER:
         raise BridgeError("INVALID_ARGUMENT", f"request header of {length} bytes is too large")
     try:
         header = json.loads(_read_exact(stream, length, "header").decode("utf-8"))
         version = header["version"]
-        content_info = header["content"]
-        styles_info = header["styles"]
+        content_info = header.get("content") or {"size": 0}
+        styles_info = header.get("styles", [])
     except (ValueError, KeyError, TypeError) as e:
         raise BridgeError("INVALID_ARGUMENT", f"malformed request header: {e}") from e
     if version != PROTOCOL_VERSION:
@@ -103,6 +106,7 @@ class StyleFile:
     name: str
     weight: float
     data: bytes
+    named: bool = False  # a style of the daemon's library, by name (data is empty)
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> Jo
             format=str(fmt),
             pixels=content,
             styles=tuple(
-                StyleFile(str(s.get("name", i)), float(s.get("weight", 1.0)), data)
+                _style_file(s, i, data)
                 for i, (s, data) in enumerate(zip(header["styles"], styles, strict=True))
             ),
             credentials={str(k): str(v) for k, v in (header.get("credentials") or {}).items()},
@@ -165,6 +169,13 @@ def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> Jo
             "INVALID_ARGUMENT", f"{len(content)} bytes of pixels for {width}x{height} {fmt}"
         )
     return request
+
+
+def _style_file(info: dict[str, Any], index: int, data: bytes) -> StyleFile:
+    weight = float(info.get("weight", 1.0))
+    if info.get("named"):
+        return StyleFile(str(info["named"]), weight, b"", named=True)
+    return StyleFile(str(info.get("name", index)), weight, data)
 
 
 def _credential_files(paths: dict[str, str]) -> dict[str, bytes]:
@@ -255,22 +266,14 @@ def run_job(request: JobRequest, emit: Emit, lost: threading.Event | None = None
         b"",
     )
     image = client.RawImage(request.width, request.height, request.format, request.pixels)
-    sources = [client.encoded_style(style.data, style.weight) for style in request.styles]
-    connect_timeout = request.connect_timeout
-    files = _credential_files(request.credentials)
-    token = files.get("token_file")
+    sources = [
+        client.named_style(style.name, style.weight)
+        if style.named
+        else client.encoded_style(style.data, style.weight)
+        for style in request.styles
+    ]
     try:
-        with client.StylizeClient(
-            address,
-            token=token.decode().strip() if token else None,
-            timeout=timeout,
-            connect_timeout=(
-                client.DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
-            ),
-            root_certificates=files.get("tls_ca"),
-            private_key=files.get("tls_key"),
-            certificate_chain=files.get("tls_cert"),
-        ) as daemon:
+        with _open_client(address, timeout, request.connect_timeout, request.credentials) as daemon:
             finished = threading.Event()
             if lost is not None:
                 threading.Thread(
@@ -307,6 +310,76 @@ def run_job(request: JobRequest, emit: Emit, lost: threading.Event | None = None
     )
 
 
+def _open_client(
+    address: str, timeout: float, connect_timeout: float | None, credentials: dict[str, str]
+) -> Any:  # stylize.client.StylizeClient (imported late: see _import_client)
+    """A client for the daemon with the credential files the installer recorded."""
+    from stylize import client
+
+    files = _credential_files(credentials)
+    token = files.get("token_file")
+    return client.StylizeClient(
+        address,
+        token=token.decode().strip() if token else None,
+        timeout=timeout,
+        connect_timeout=(
+            client.DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+        ),
+        root_certificates=files.get("tls_ca"),
+        private_key=files.get("tls_key"),
+        certificate_chain=files.get("tls_cert"),
+    )
+
+
+# --- the style gallery: list the daemon's named styles, add one ------------------------
+
+
+def _style_event(info: Any) -> Event:  # info: pb.NamedStyleInfo
+    return {
+        "name": info.name,
+        "origin": "bundled" if info.origin == info.ORIGIN_BUNDLED else "user",
+        "width": info.width,
+        "height": info.height,
+        "file_bytes": info.file_bytes,
+        "thumbnail_size": len(info.thumbnail),
+        "thumbnail_error": info.thumbnail_error,
+    }
+
+
+def run_gallery(header: dict[str, Any], styles: list[bytes], emit: Emit) -> None:
+    """``list_styles``: one "styles" event, followed by every thumbnail's JPEG bytes in
+    order; ``add_style``: one "added" event for the new style, followed by its thumbnail."""
+    from stylize import client, user_messages
+
+    _import_client()
+    address = str(header.get("address") or "").strip() or client.default_address()
+    timeout = _optional_float(header, "timeout") or client.DEFAULT_TIMEOUT
+    credentials = {str(k): str(v) for k, v in (header.get("credentials") or {}).items()}
+    try:
+        with _open_client(
+            address, timeout, _optional_float(header, "connect_timeout"), credentials
+        ) as daemon:
+            if header["request"] == "list_styles":
+                found = daemon.list_styles(int(header.get("thumbnail_side") or 0))
+                thumbnails = b"".join(info.thumbnail for info in found)
+                styles_out = [_style_event(info) for info in found]
+                emit({"event": "styles", "styles": styles_out, "size": len(thumbnails)}, thumbnails)
+                return
+            if len(styles) != 1:
+                raise BridgeError("INVALID_ARGUMENT", "add_style needs exactly one style file")
+            added = daemon.add_style(str(header.get("name") or ""), styles[0])
+            emit(
+                {"event": "added", "style": _style_event(added), "size": len(added.thumbnail)},
+                added.thumbnail,
+            )
+    except client.ClientError as e:
+        print(f"stylize.bridge: {e} request_id={e.request_id}", file=sys.stderr)
+        raise BridgeError(e.code, user_messages.explain(e, address, timeout, SETTING)) from e
+
+
+REQUESTS = ("stylize", "list_styles", "add_style")
+
+
 def _import_client() -> ModuleType:
     try:
         from stylize import client
@@ -326,6 +399,12 @@ def serve_once(stdin: BinaryIO, stdout: BinaryIO) -> int:
     emit = event_writer(stdout)
     try:
         header, content, styles = read_request(stdin)
+        kind = header.get("request", "stylize")
+        if kind not in REQUESTS:
+            raise BridgeError("INVALID_ARGUMENT", f"unknown request {kind!r}")
+        if kind != "stylize":
+            run_gallery(header, styles, emit)
+            return 0
         request = parse_job(header, content, styles)
         lost = threading.Event()
         watch_lifeline(stdin, lost)

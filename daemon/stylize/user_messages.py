@@ -70,6 +70,8 @@ def explain(error: ClientError, address: str, timeout: float | None, setting: st
         )
     elif error.reason in ("BUSY", "MEMORY_BUSY", "RATE_LIMITED", "NOT_READY"):
         text = f"The Stylize daemon is busy: {message}. Try again in a moment."
+    elif error.field in ("name", "image"):  # AddStyle's fields
+        text = f"The style was not added to the library: {message}."
     elif code == "RESOURCE_EXHAUSTED":
         text = (
             f"The image is too large for this Stylize daemon: {message}. Select a smaller "

@@ -105,6 +105,42 @@ COLOR_MATCHES = ("none", "content", "style")
 COLOR_MATCH_LABELS = ("None", "Paint in the layer's palette", "Take the style's palette")
 
 
+# Where the result goes, in dialog order (the 2.10 option index).
+OUTPUTS = ("new-layer", "in-place")
+OUTPUT_LABELS = ("New layer above the source", "Replace the layer's pixels (in place)")
+# Blend modes of the new layer: (name, label, GIMP 3 Gimp.LayerMode member).
+BLEND_MODES = (("normal", "Normal", "NORMAL"), ("overlay", "Overlay", "OVERLAY"),
+               ("soft-light", "Soft light", "SOFTLIGHT"), ("multiply", "Multiply", "MULTIPLY"),
+               ("screen", "Screen", "SCREEN"), ("color", "Colour (HSL)", "HSL_COLOR"),
+               ("luminance", "Luminance", "LUMINANCE"))
+OUTPUT_HELP = ("New layer (default): the result goes in a new layer above the source, with "
+               "the opacity and blend mode below. In place: the result replaces the layer's "
+               "pixels (inside the selection), fully; opacity and blend mode do not apply")
+
+
+class LibraryStyle(object):
+    """A named style of the daemon's library (the gallery's choice), sent by name."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return "LibraryStyle(%r)" % (self.name,)
+
+    def __eq__(self, other):
+        return isinstance(other, LibraryStyle) and other.name == self.name
+
+    def __ne__(self, other):  # Python 2 does not derive it from __eq__
+        return not self == other
+
+
+def style_label(source):
+    """How a style shows in layer names: its library name, or its file name's stem."""
+    if isinstance(source, LibraryStyle):
+        return source.name
+    return os.path.splitext(os.path.basename(source))[0]
+
+
 MAX_WEIGHT = 10.0  # style weights are relative to their sum: a later style may outweigh the first
 INDEXED_MESSAGE = ("Indexed images are not supported: convert the image with "
                    "Image > Mode > RGB (or Grayscale) first.")
@@ -117,28 +153,35 @@ OPACITY_HELP = "Opacity of the new layer over the original: how much of the effe
 class Request(object):
     """What the user asked for: [(style path, weight)], strength in [0, 1], address,
     whether to keep the layer's colours (only the stylized luminance is used), the
-    colour matching (one of COLOR_MATCHES) and the new layer's opacity (0..100)."""
+    colour matching (one of COLOR_MATCHES) and the new layer's opacity (0..100).
+    A style is a file path or a LibraryStyle; output is one of OUTPUTS, blend_mode one of
+    BLEND_MODES' names."""
 
     def __init__(self, styles, strength, address, keep_colors=False, color_match="none",
-                 opacity=100.0):
+                 opacity=100.0, output="new-layer", blend_mode="normal"):
         self.styles, self.strength, self.address = styles, strength, address
         self.keep_colors = keep_colors
         self.color_match = color_match
         self.opacity = opacity
+        self.output, self.blend_mode = output, blend_mode
+
+
+def _choice(value, names, what):
+    """A name of ``names`` from a name or a 2.10 option index."""
+    if isinstance(value, int) and 0 <= value < len(names):
+        return names[value]
+    if value in names:
+        return value
+    raise StylizeError("Unknown %s %r: use one of %s." % (what, value, ", ".join(names)))
 
 
 def color_match_name(value):
     """A COLOR_MATCHES name from a name or a 2.10 option index."""
-    if isinstance(value, int) and 0 <= value < len(COLOR_MATCHES):
-        return COLOR_MATCHES[value]
-    if value in COLOR_MATCHES:
-        return value
-    raise StylizeError("Unknown colour matching %r: use one of %s."
-                       % (value, ", ".join(COLOR_MATCHES)))
+    return _choice(value, COLOR_MATCHES, "colour matching")
 
 
 def make_request(strength, address, styles, keep_colors=False, color_match="none",
-                 opacity=100.0):
+                 opacity=100.0, output="new-layer", blend_mode="normal"):
     """Validate the dialog/PDB parameters; styles is [(path, weight), ...].
 
     The first style is required; further styles with an empty path or weight 0 are
@@ -162,13 +205,14 @@ def make_request(strength, address, styles, keep_colors=False, color_match="none
         raise StylizeError("\"Take the style's palette\" and \"Keep colours\" contradict each "
                            "other: choose one.")
     return Request(chosen, float(strength), (address or "").strip(), bool(keep_colors), match,
-                   float(opacity))
+                   float(opacity), _choice(output, OUTPUTS, "output"),
+                   _choice(blend_mode, [m[0] for m in BLEND_MODES], "blend mode"))
 
 
 def layer_name(source_name, request):
     """'Background (starry_night + great_wave)', plus what differs from the defaults:
     'Background (starry_night, strength 0.6, keep colours)'."""
-    names = [os.path.splitext(os.path.basename(p))[0] for p, _ in request.styles]
+    names = [style_label(p) for p, _ in request.styles]
     parts = [" + ".join(names)]
     if request.strength != 1.0:
         parts.append("strength %g" % round(request.strength, 2))
@@ -208,6 +252,8 @@ def load_settings(path=None):
 
 
 def _read_style(path):
+    if isinstance(path, LibraryStyle):
+        return b""  # the daemon reads it from its library
     try:
         with open(path, "rb") as f:
             return f.read()
@@ -221,19 +267,30 @@ def build_request(pixels, width, height, fmt, request, settings):
     if len(pixels) != width * height * fmt.bpp:
         raise ValueError("pixels: %d bytes for %dx%d %s" % (len(pixels), width, height, fmt.name))
     styles = [_read_style(p) for p, _ in request.styles]
-    header = {
-        "address": request.address or settings["address"],
-        "timeout": float(settings["timeout"]),
-        "connect_timeout": float(settings["connect_timeout"]),
-        "credentials": dict((key, settings[key]) for key in CREDENTIAL_KEYS if settings.get(key)),
+    header = dict(_connection(request.address, settings), **{
         "strength": request.strength,
         "keep_colors": request.keep_colors,
         "color_match": request.color_match,
         "content": {"width": width, "height": height, "format": fmt.name, "size": len(pixels)},
-        "styles": [{"name": os.path.basename(p), "weight": w, "size": len(data)}
-                   for (p, w), data in zip(request.styles, styles)],
-    }
+        "styles": [_style_header(p, w, data) for (p, w), data in zip(request.styles, styles)],
+    })
     return header, [pixels] + styles
+
+
+def _style_header(source, weight, data):
+    if isinstance(source, LibraryStyle):
+        return {"named": source.name, "weight": weight, "size": 0}
+    return {"name": os.path.basename(source), "weight": weight, "size": len(data)}
+
+
+def _connection(address, settings):
+    """The header fields that say which daemon to reach, and how."""
+    return {
+        "address": address or settings["address"],
+        "timeout": float(settings["timeout"]),
+        "connect_timeout": float(settings["connect_timeout"]),
+        "credentials": dict((key, settings[key]) for key in CREDENTIAL_KEYS if settings.get(key)),
+    }
 
 
 def _bridge_env(settings):
@@ -316,7 +373,7 @@ def _exchange(proc, request, progress):
             progress(float(event.get("fraction", 0.0)), event.get("message", ""))
         elif event["event"] == "error":
             raise StylizeError(event.get("message") or event.get("code") or "bridge error")
-        elif event["event"] == "result":
+        elif event["event"] in protocol.FINAL_EVENTS:
             return event
 
 
@@ -356,3 +413,57 @@ def stylize(pixels, width, height, fmt, request, settings=None, progress=None):
     header, blobs = build_request(pixels, width, height, fmt, request, settings)
     event = run_bridge(header, blobs, settings, progress)
     return _check_result(event, width, height, fmt)
+
+
+# -- the style gallery --------------------------------------------------------------
+
+
+class GalleryStyle(object):
+    """A named style of the daemon as the gallery shows it; thumbnail: JPEG bytes or b""."""
+
+    def __init__(self, info, thumbnail):
+        self.name, self.origin = info["name"], info.get("origin", "")
+        self.width, self.height = info.get("width", 0), info.get("height", 0)
+        self.file_bytes = info.get("file_bytes", 0)
+        self.error = info.get("thumbnail_error", "")
+        self.thumbnail = thumbnail
+
+    def __repr__(self):
+        return "GalleryStyle(%r, %s)" % (self.name, self.origin)
+
+
+def _gallery_styles(infos, data):
+    styles, offset = [], 0
+    for info in infos:
+        size = int(info.get("thumbnail_size", 0))
+        styles.append(GalleryStyle(info, data[offset:offset + size]))
+        offset += size
+    return styles
+
+
+def list_styles(address="", settings=None, thumbnail_side=0):
+    """The daemon's named styles with thumbnails, sorted by name."""
+    settings = settings or load_settings()
+    header = dict(_connection(address, settings), request="list_styles",
+                  thumbnail_side=int(thumbnail_side))
+    event = run_bridge(header, [], settings)
+    return _gallery_styles(event["styles"], event["data"])
+
+
+def library_name(path):
+    """A valid library name from a file name: 'My painting (2).jpg' -> 'My_painting_2'."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = "".join(c if (c.isalnum() and ord(c) < 128) or c in "_.-" else "_" for c in stem)
+    name = "_".join(part for part in name.split("_") if part).lstrip("._-")
+    return (name or "style")[:64]
+
+
+def add_style(path, name=None, address="", settings=None):
+    """Add the image file at ``path`` to the daemon's library; returns its GalleryStyle."""
+    settings = settings or load_settings()
+    data = _read_style(path)
+    name = name or library_name(path)
+    header = dict(_connection(address, settings), request="add_style", name=name,
+                  styles=[{"name": os.path.basename(path), "size": len(data)}])
+    event = run_bridge(header, [data], settings)
+    return _gallery_styles([event["style"]], event["data"])[0]

@@ -26,6 +26,20 @@ Events, read from the bridge's stdout: one JSON object per line, in this order:
 
 The bridge writes its logs to stderr, never to stdout.
 
+The style gallery (version 3): a header with "request": "list_styles" (and an optional
+"thumbnail_side") has no content and no blobs; the answer is
+
+    {"event": "styles", "styles": [{"name": "starry_night", "origin": "bundled",
+     "width": 512, "height": 406, "file_bytes": 91234, "thumbnail_size": 5432,
+     "thumbnail_error": ""}, ...], "size": N}      followed by N bytes: the thumbnails
+                                                     (JPEG) one after the other
+
+"request": "add_style" with "name" and one "styles" entry (the file to add, its bytes
+the one blob) answers {"event": "added", "style": {...as above}, "size": N} followed
+by the new style's thumbnail. A style entry of a job may be {"named": "starry_night",
+"weight": 1.0, "size": 0}: a style of the daemon's library, sent by name. Any event
+with a "size" is followed by that many bytes.
+
 Lifeline (version 2): the plug-in keeps the bridge's stdin open until it has read the
 final event. If the plug-in goes away first (the user cancelled in GIMP's status bar and
 GIMP ended the plug-in, or GIMP quit), the pipe closes and the bridge cancels the
@@ -34,8 +48,9 @@ daemon's job at once instead of letting it run on.
 import json
 import struct
 
-VERSION = 2  # 2: the plug-in keeps the bridge's stdin open for the whole job (lifeline)
+VERSION = 3  # 2: stdin is the job's lifeline; 3: the style gallery requests, named styles
 _LENGTH = struct.Struct(">I")
+FINAL_EVENTS = ("result", "error", "styles", "added")
 
 
 class ProtocolError(Exception):
@@ -48,7 +63,8 @@ def encode_request(header, blobs):
     `header` must already describe each blob's size; this is checked so a mismatch
     fails here rather than as a hang in the bridge.
     """
-    sizes = [header["content"]["size"]] + [s["size"] for s in header["styles"]]
+    content = [header["content"]["size"]] if "content" in header else []
+    sizes = content + [s["size"] for s in header.get("styles", [])]
     if sizes != [len(b) for b in blobs]:
         raise ValueError("blob sizes %r do not match header sizes %r"
                          % ([len(b) for b in blobs], sizes))
@@ -73,7 +89,8 @@ def read_exact(stream, size):
 def read_events(stream):
     """Yield events (dicts) from the bridge's stdout until a result or an error.
 
-    A result event carries its pixels under the extra key "data". Raises
+    An event with a "size" (result, styles, added) carries that many bytes under the
+    extra key "data". Raises
     ProtocolError when the stream ends before a final event or holds garbage.
     """
     while True:
@@ -85,8 +102,8 @@ def read_events(stream):
             kind = event["event"]
         except (ValueError, KeyError, TypeError):
             raise ProtocolError("unexpected output from the bridge: %r" % line[:200])
-        if kind == "result":
+        if "size" in event:
             event["data"] = read_exact(stream, int(event["size"]))
         yield event
-        if kind in ("result", "error"):
+        if kind in FINAL_EVENTS:
             return
