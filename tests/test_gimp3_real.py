@@ -32,7 +32,7 @@ BATCH = REPO / "tests" / "gimp3" / "batch_stylize.py"
 VENV_PYTHON = "/opt/stylize-venv/bin/python"
 CASES = (
     *("selection", "alpha", "gray", "colors", "palette", "indexed", "missing", "opacity"),
-    *("preview", "down"),
+    *("preview", "down", "gallery", "inplace", "inplace_down", "blend"),
 )
 # the pure-Python part of our package the bridge needs (no numpy, no TensorFlow)
 BRIDGE_FILES = (
@@ -136,6 +136,7 @@ def gimp_run(chroot: Path, daemon_address: str, tmp_path_factory) -> Path:
         "down_address": f"127.0.0.1:{free_port()}",
         "photo": "/job/astronaut.jpg",
         "style": "/job/starry_night.jpg",
+        "gallery_pick": "great_wave",
         "plugin_dir": "/root/.config/GIMP/3.0/plug-ins/stylize-neural-style",
     }
     (job / "spec.json").write_text(json.dumps(spec))
@@ -297,3 +298,41 @@ def test_keep_colours_keeps_the_layers_chroma(gimp_run: Path) -> None:
 
     assert mean_diff(result, before) > 10  # stylized luminance
     assert mean_diff(chroma(result), chroma(before)) < 3  # the layer's own colours
+
+
+def test_a_style_picked_from_the_gallery_data(gimp_run: Path) -> None:
+    listing = json.loads((gimp_run / "gallery.gallery.json").read_text())
+    bundled = ["dance_foyer", "great_wave", "shipwreck", "starry_night"]
+    assert set(bundled) <= set(listing["names"]) and listing["names"] == sorted(listing["names"])
+    assert listing["origins"][listing["names"].index("great_wave")] == "bundled"
+    assert all(max(size) == 96 for size in listing["pixbufs"])  # GdkPixbuf read every JPEG
+    rep = report(gimp_run, "gallery")
+    new = assert_new_layer_above_source(rep, "great_wave")
+    assert (new["width"], new["height"], new["mode"]) == (96, 64, "normal")
+    before, result = blob(gimp_run, "gallery", "source_before"), blob(gimp_run, "gallery", "result")
+    assert mean_diff(result, before) > 20
+
+
+def test_in_place_output_repaints_only_the_selection(gimp_run: Path) -> None:
+    rep = report(gimp_run, "inplace")
+    assert rep["status"] == "success" and rep["dirty"] and not rep["undo_group_open"]
+    assert rep["layers"] == rep["layers_before"]  # no new layer; name, size, place kept
+    before, after = blob(gimp_run, "inplace", "source_before"), blob(gimp_run, "inplace", "result")
+    box = (20, 16, 40, 30)  # the selection; the layer is the whole 96x64 image
+    inside_before, inside_after = crop(before, 96, 3, *box), crop(after, 96, 3, *box)
+    assert mean_diff(inside_after, inside_before) > 20  # painted inside the selection
+    outside = [i for i in range(96 * 64) if not (20 <= i % 96 < 60 and 16 <= i // 96 < 46)]
+    assert all(after[3 * i : 3 * i + 3] == before[3 * i : 3 * i + 3] for i in outside)
+
+
+def test_in_place_failure_leaves_the_image_alone(gimp_run: Path) -> None:
+    rep = report(gimp_run, "inplace_down")
+    assert_refused_untouched(rep, "Cannot reach the Stylize daemon")
+    after = blob(gimp_run, "inplace_down", "source_after")
+    assert after == blob(gimp_run, "inplace_down", "source_before")
+
+
+def test_blend_mode_of_the_new_layer(gimp_run: Path) -> None:
+    rep = report(gimp_run, "blend")
+    new = assert_new_layer_above_source(rep)
+    assert (new["mode"], new["opacity"]) == ("softlight", pytest.approx(100.0))

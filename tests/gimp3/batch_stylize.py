@@ -46,6 +46,7 @@ def describe(layer):
         "has_mask": layer.get_mask() is not None,
         "parent": parent.get_name() if parent else None,
         "opacity": layer.get_opacity(),
+        "mode": layer.get_mode().value_nick,
     }
 
 
@@ -64,6 +65,8 @@ def make_case(case):
         image.insert_layer(group, None, 0)
         image.reorder_item(layer, group, 0)  # the source sits inside a group
         image.select_rectangle(Gimp.ChannelOps.REPLACE, 20, 16, 40, 30)
+    elif case in ("inplace", "inplace_down"):
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, 20, 16, 40, 30)
     elif case == "alpha":
         layer.add_alpha()
         data = bytearray(pixels(image, layer))
@@ -81,7 +84,8 @@ def make_case(case):
     return image, layer
 
 
-def run_case(case, address, style):
+def run_case(case, address, style, style_name=""):
+    in_place = case.startswith("inplace")
     image, source = make_case(case)
     layers_before = [describe(layer) for layer in stack(image)]
     dump(case, "source_before", pixels(image, source))
@@ -92,7 +96,10 @@ def run_case(case, address, style):
     config.set_core_object_array("drawables", [source])
     if case == "missing":
         style = "/job/no-such-painting.jpg"
-    config.set_property("style-file", Gio.File.new_for_path(style))
+    config.set_property("style-file", Gio.File.new_for_path(style) if style else None)
+    config.set_property("style-name", style_name)
+    config.set_property("output", "in-place" if in_place else "new-layer")
+    config.set_property("blend-mode", "soft-light" if case == "blend" else "normal")
     config.set_property("strength", 0.6 if case == "opacity" else 1.0)
     config.set_property("opacity", 40.0 if case == "opacity" else 100.0)
     config.set_property("daemon-address", address)
@@ -109,9 +116,13 @@ def run_case(case, address, style):
     }
     dump(case, "source_after", pixels(image, source))
     if status == Gimp.PDBStatusType.SUCCESS:
-        new = next(layer for layer in stack(image) if layer.get_name().endswith(")"))
+        new = (
+            source
+            if in_place
+            else next(layer for layer in stack(image) if layer.get_name().endswith(")"))
+        )
         dump(case, "result", pixels(image, new))
-        if new.get_mask() is not None:
+        if not in_place and new.get_mask() is not None:
             dump(case, "mask", pixels_mask(new.get_mask()))
         # a group end without a start fails: the plug-in left no undo group open
         report["undo_group_open"] = ended_open_group(image)
@@ -185,11 +196,36 @@ def run_preview(case, address, style):
     image.delete()
 
 
+def run_gallery(case, address):
+    """The dialog's gallery data path, without the widget: the daemon's styles and their
+    thumbnails through the bridge (core.list_styles), decoded by GdkPixbuf as the
+    gallery shows them; then a run with the style picked from that list, by name."""
+    import sys
+
+    sys.path.insert(0, SPEC["plugin_dir"])
+    from stylize_gimp import core, gimp3_gallery
+
+    styles = core.list_styles(address, core.load_settings(), gimp3_gallery.THUMBNAIL_SIDE)
+    shown = [gimp3_gallery.pixbuf(style.thumbnail) for style in styles]
+    listing = {
+        "names": [style.name for style in styles],
+        "origins": [style.origin for style in styles],
+        "pixbufs": [[p.get_width(), p.get_height()] for p in shown],
+    }
+    with open(os.path.join(OUT, case + ".gallery.json"), "w") as f:
+        json.dump(listing, f, indent=1)
+    pick = next(style.name for style in styles if style.name == SPEC["gallery_pick"])
+    run_case(case, address, None, pick)
+
+
 for case in SPEC["cases"]:
-    address = SPEC["down_address"] if case == "down" else SPEC["address"]
+    address = SPEC["down_address"] if case.endswith("down") else SPEC["address"]
     try:
         if case == "preview":
             run_preview(case, address, SPEC["style"])
+            continue
+        if case == "gallery":
+            run_gallery(case, address)
             continue
         run_case(case, address, SPEC["style"])
     except Exception as e:  # report, keep going with the other cases

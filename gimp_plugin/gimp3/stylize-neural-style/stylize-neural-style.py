@@ -29,14 +29,21 @@ def _path(gfile):
     return gfile.get_path() if gfile is not None else ""
 
 
+def _first_style(config):
+    """The gallery's named style when one is picked, else the chosen file."""
+    name = config.get_property("style-name")
+    return core.LibraryStyle(name) if name else _path(config.get_property("style-file"))
+
+
 def _request(config):
     return core.make_request(
         config.get_property("strength"), config.get_property("daemon-address"),
-        [(_path(config.get_property("style-file")), 1.0),
+        [(_first_style(config), 1.0),
          (_path(config.get_property("style-2")), config.get_property("weight-2")),
          (_path(config.get_property("style-3")), config.get_property("weight-3"))],
         config.get_property("keep-colors"), config.get_property("color-match"),
-        config.get_property("opacity"))
+        config.get_property("opacity"), config.get_property("output"),
+        config.get_property("blend-mode"))
 
 
 def _plan_region(image, drawable):
@@ -129,7 +136,8 @@ def _dialog_ok(procedure, config, drawable=None, region=None):
     dialog.get_label("advanced-title", "Advanced", False, False)
     dialog.fill_expander("advanced", "advanced-title", False, "daemon-address")
     dialog.fill(["style-file", "strength", "style-2", "weight-2", "style-3", "weight-3",
-                 "keep-colors", "color-match", "opacity", "advanced"])
+                 "keep-colors", "color-match", "output", "opacity", "blend-mode", "advanced"])
+    _add_gallery(dialog, config)
     if drawable is not None and region is not None:
         preview = _LivePreview(config, drawable, region)
         content = dialog.get_content_area()
@@ -142,12 +150,44 @@ def _dialog_ok(procedure, config, drawable=None, region=None):
     return ok
 
 
-def _insert_result(image, source, region, name, fmt, pixels, opacity):
+def _add_gallery(dialog, config):
+    """The daemon's styles as thumbnails, on top of the dialog's settings."""
+    from stylize_gimp import gimp3_gallery
+    gallery = gimp3_gallery.StyleGallery(config)
+    content = dialog.get_content_area()
+    content.pack_start(gallery.widget, True, True, 6)
+    content.reorder_child(gallery.widget, 1)  # below the preview, above the settings
+    gallery.widget.show_all()
+    gallery.load()
+
+
+def _layer_mode(blend_mode):
+    members = dict((name, member) for name, _, member in core.BLEND_MODES)
+    return getattr(Gimp.LayerMode, members[blend_mode])
+
+
+def _apply_in_place(image, source, region, fmt, pixels):
+    """The result over the source's own pixels, through its shadow buffer: GIMP merges
+    it inside the selection (feathering included) as one undo step, like its filters."""
+    w, h = region.width, region.height
+    image.undo_group_start()
+    try:
+        shadow = source.get_shadow_buffer()
+        shadow.set(Gegl.Rectangle.new(region.x, region.y, w, h), fmt.babl, pixels)
+        shadow.flush()
+        source.merge_shadow(True)
+        source.update(region.x, region.y, w, h)
+    finally:
+        image.undo_group_end()
+    Gimp.displays_flush()
+
+
+def _insert_result(image, source, region, name, fmt, pixels, opacity, mode):
     """New layer right above the source, in one undo group."""
     w, h = region.width, region.height
     image.undo_group_start()
     try:
-        layer = Gimp.Layer.new(image, name, w, h, source.type(), opacity, Gimp.LayerMode.NORMAL)
+        layer = Gimp.Layer.new(image, name, w, h, source.type(), opacity, mode)
         image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
         layer.set_offsets(region.image_x, region.image_y)
         buf = layer.get_buffer()
@@ -185,8 +225,11 @@ def run(procedure, run_mode, image, drawables, config, data):
                               progress=_show_progress)
     except core.StylizeError as e:
         return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.error_text(e))
-    _insert_result(image, source, region, core.layer_name(source.get_name(), request), fmt,
-                   result, request.opacity)
+    if request.output == "in-place":
+        _apply_in_place(image, source, region, fmt, result)
+    else:
+        _insert_result(image, source, region, core.layer_name(source.get_name(), request),
+                       fmt, result, request.opacity, _layer_mode(request.blend_mode))
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
@@ -219,16 +262,27 @@ class StylizePlugIn(Gimp.PlugIn):
         p.add_boolean_argument("keep-colors", "_Keep colours",
                                "Keep the layer's colours; take only the style's strokes and light",
                                False, RW)
-        choice = Gimp.Choice.new()
-        for index, (name, label) in enumerate(zip(core.COLOR_MATCHES, core.COLOR_MATCH_LABELS)):
-            choice.add(name, index, label, "")
-        p.add_choice_argument("color-match", "Colour _matching",
-                              "Paint in the layer's palette, or give it the style's palette",
-                              choice, "none", RW)
+        _add_choice(p, "color-match", "Colour _matching",
+                    "Paint in the layer's palette, or give it the style's palette",
+                    core.COLOR_MATCHES, core.COLOR_MATCH_LABELS)
+        _add_choice(p, "output", "O_utput", core.OUTPUT_HELP, core.OUTPUTS, core.OUTPUT_LABELS)
         p.add_double_argument("opacity", "_Opacity", core.OPACITY_HELP, 0.0, 100.0, 100.0, RW)
+        _add_choice(p, "blend-mode", "_Blend mode", "Blend mode of the new layer",
+                    [m[0] for m in core.BLEND_MODES], [m[1] for m in core.BLEND_MODES])
+        p.add_string_argument("style-name", "Library style",
+                              "A named style of the daemon's library (the dialog's gallery; "
+                              "`stylize styles list`); when set, it replaces Style image",
+                              "", RW)
         p.add_string_argument("daemon-address", "Daemon address",
                               "host:port of `stylize serve` (blank: as installed)", "", RW)
         return p
+
+
+def _add_choice(procedure, name, label, blurb, names, labels):
+    choice = Gimp.Choice.new()
+    for index, (value, text) in enumerate(zip(names, labels)):
+        choice.add(value, index, text, "")
+    procedure.add_choice_argument(name, label, blurb, choice, names[0], RW)
 
 
 def _add_style(procedure, name, label, blurb):
