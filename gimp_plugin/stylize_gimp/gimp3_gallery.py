@@ -48,14 +48,18 @@ class StyleGallery(object):
         self._config, self._settings = config, settings
         self._tiles = {}  # style name -> Gtk.FlowBoxChild
         self._picking = False  # True while we set style-name ourselves
+        self._file = self._chosen_path()  # the dialog's widgets re-announce it: not a choice
         self.flow = Gtk.FlowBox()
         self.flow.set_selection_mode(Gtk.SelectionMode.SINGLE)
         self.flow.set_max_children_per_line(COLUMNS)
         self.flow.set_homogeneous(True)
+        self.flow.set_valign(Gtk.Align.START)  # rows keep their height in a tall window
         self.flow.connect("child-activated", self._picked)
         scrolled = Gtk.ScrolledWindow()
         scrolled.set_policy(Gtk.PolicyType.NEVER, Gtk.PolicyType.AUTOMATIC)
-        scrolled.set_min_content_height(THUMBNAIL_SIDE + 36)
+        scrolled.set_min_content_height(THUMBNAIL_SIDE + 36)  # one row, two before it scrolls
+        scrolled.set_max_content_height(2 * (THUMBNAIL_SIDE + 36))
+        scrolled.set_propagate_natural_height(True)
         scrolled.add(self.flow)
         self.status = Gtk.Label(label="Loading the daemon's styles…")
         self.status.set_xalign(0.0)
@@ -119,9 +123,15 @@ class StyleGallery(object):
             self._picking = False
         self._say_chosen()
 
+    def _chosen_path(self):
+        chosen = self._config.get_property("style-file")
+        return chosen.get_path() if chosen is not None else None
+
     def _file_chosen(self):
-        if self._picking or self._config.get_property("style-file") is None:
+        path = self._chosen_path()
+        if self._picking or path is None or path == self._file:
             return
+        self._file = path
         self._config.set_property("style-name", "")
         self.flow.unselect_all()
         self._say_chosen()
@@ -133,8 +143,7 @@ class StyleGallery(object):
 
     def add_chosen_file(self):
         """Send the file chosen in the file chooser to the daemon's library."""
-        chosen = self._config.get_property("style-file")
-        path = chosen.get_path() if chosen is not None else None
+        path = self._chosen_path()
         if not path:
             self.status.set_text("Choose a style file first, then add it to the library.")
             return

@@ -15,6 +15,7 @@ config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
 config.set_property("image", image)
 config.set_core_object_array("drawables", image.get_layers())
 config.set_property("style-file", Gio.File.new_for_path(spec["style"]))
+config.set_property("style-name", spec.get("style_name", ""))  # picked in the gallery
 config.set_property("strength", 0.8)
 config.set_property("daemon-address", spec.get("address", ""))  # a live daemon: the preview
 proc.run(config)

@@ -155,7 +155,7 @@ def _add_gallery(dialog, config):
     from stylize_gimp import gimp3_gallery
     gallery = gimp3_gallery.StyleGallery(config)
     content = dialog.get_content_area()
-    content.pack_start(gallery.widget, True, True, 6)
+    content.pack_start(gallery.widget, False, False, 6)
     content.reorder_child(gallery.widget, 1)  # below the preview, above the settings
     gallery.widget.show_all()
     gallery.load()
