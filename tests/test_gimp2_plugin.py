@@ -49,6 +49,8 @@ class Gimp2:
         keep_colors=False,
         color_match=0,
         opacity=100.0,
+        output=0,
+        style_name="",
     ):
         return self.run(
             image,
@@ -63,6 +65,8 @@ class Gimp2:
             keep_colors,
             color_match,
             opacity,
+            output,
+            style_name,
         )
 
 
@@ -181,6 +185,8 @@ def test_registers_under_filters_artistic_for_rgb_and_gray(gimp2: Gimp2) -> None
         (e.PF_TOGGLE, "keep_colors"),
         (e.PF_OPTION, "color_match"),
         (e.PF_SLIDER, "opacity"),
+        (e.PF_OPTION, "output"),
+        (e.PF_STRING, "style_name"),
     ]
     sliders = [p[4] for p in proc["params"] if p[0] == e.PF_SLIDER]
     assert sliders == [(0.0, 1.0, 0.05), (0.0, 10.0, 0.05), (0.0, 10.0, 0.05), (0.0, 100.0, 1.0)]
@@ -499,3 +505,36 @@ def test_timeout(gimp2: Gimp2, daemon_address: str) -> None:
     assert_unchanged(image, src, before, undo_before)
     message = gimp2.gimp.state.messages[0]
     assert "did not finish within 0.05 seconds" in message and "smaller area" in message
+
+
+def test_a_library_style_by_name(gimp2: Gimp2, daemon_address: str) -> None:
+    image, src = make_image(gimp2)
+    gimp2.stylize(image, src, daemon_address, style="", style_name="great_wave")
+    assert gimp2.gimp.state.messages == []
+    by_name = image.layers[0]
+    gimp2.stylize(image, src, daemon_address, style=str(STYLES / "great_wave.jpg"))
+    by_file = image.layers[image.layers.index(src) - 1]
+    assert by_name.name == "Photo (great_wave)" and by_name.pixels() == by_file.pixels()
+    gimp2.stylize(image, src, daemon_address, style_name="no_such_style")
+    assert "unknown style 'no_such_style'" in gimp2.gimp.state.messages[-1]
+
+
+def test_in_place_replaces_the_layers_pixels_in_one_undo_step(
+    gimp2: Gimp2, daemon_address: str
+) -> None:
+    image, src = make_image(gimp2)
+    before, undo_before = src.pixels(), image.undo_steps
+    gimp2.stylize(image, src, daemon_address, output=1)
+    assert gimp2.gimp.state.messages == []
+    assert image.layers == [src] and src.name == "Photo"  # no new layer
+    assert mean_diff(src.pixels(), before) > 20
+    steps = image.undo_steps
+    assert len(steps) == len(undo_before) + 1 and steps[-1] == ["merge shadow of Photo"]
+
+
+def test_in_place_failure_leaves_the_layer_alone(gimp2: Gimp2) -> None:
+    image, src = make_image(gimp2)
+    before, undo_before = src.pixels(), image.undo_steps
+    gimp2.stylize(image, src, f"127.0.0.1:{free_port()}", output=1)
+    assert "Cannot reach the Stylize daemon" in gimp2.gimp.state.messages[-1]
+    assert src.pixels() == before and image.undo_steps == undo_before

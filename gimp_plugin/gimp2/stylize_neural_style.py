@@ -17,12 +17,14 @@ from stylize_gimp import core  # noqa: E402  (stdlib only: cheap at query time)
 
 
 def stylize_layer(image, drawable, style, strength, style2, weight2, style3, weight3,
-                  address, keep_colors=False, color_match=0, opacity=100.0):
+                  address, keep_colors=False, color_match=0, opacity=100.0, output=0,
+                  style_name=""):
     """The PDB procedure. Talks to the daemon first; the image is touched only on success."""
     try:
+        first = core.LibraryStyle(style_name.strip()) if style_name.strip() else style
         request = core.make_request(strength, address,
-                                    [(style, 1.0), (style2, weight2), (style3, weight3)],
-                                    keep_colors, color_match, opacity)
+                                    [(first, 1.0), (style2, weight2), (style3, weight3)],
+                                    keep_colors, color_match, opacity, output)
         region = _plan_region(image, drawable)
         fmt = core.PixelFormat(drawable.is_gray, drawable.has_alpha)
         gimp.progress_init("Neural style transfer")
@@ -31,8 +33,11 @@ def stylize_layer(image, drawable, style, strength, style2, weight2, style3, wei
     except core.StylizeError as e:
         gimp.message(core.error_text(e))
         return
-    _insert_result(image, drawable, region, core.layer_name(drawable.name, request), pixels,
-                   request.opacity)
+    if request.output == "in-place":
+        _apply_in_place(image, drawable, region, pixels)
+    else:
+        _insert_result(image, drawable, region, core.layer_name(drawable.name, request),
+                       pixels, request.opacity)
 
 
 def _plan_region(image, drawable):
@@ -55,6 +60,22 @@ def _show_progress(fraction, message):
     gimp.progress_update(fraction)
     if message:
         pdb.gimp_progress_set_text(core.native_text(message))
+
+
+def _apply_in_place(image, drawable, region, pixels):
+    """The result over the layer's own pixels through its shadow tiles: GIMP merges them
+    inside the selection as one undo step, like its own filters."""
+    x, y, w, h = region.x, region.y, region.width, region.height
+    pdb.gimp_image_undo_group_start(image)
+    try:
+        rgn = drawable.get_pixel_rgn(x, y, w, h, True, True)
+        rgn[x:x + w, y:y + h] = pixels
+        drawable.flush()
+        drawable.merge_shadow(True)
+        drawable.update(x, y, w, h)
+    finally:
+        pdb.gimp_image_undo_group_end(image)
+    gimp.displays_flush()
 
 
 def _insert_result(image, source, region, name, pixels, opacity):
@@ -97,6 +118,11 @@ register(
         (PF_TOGGLE, "keep_colors", "Keep the layer's colours", False),
         (PF_OPTION, "color_match", "Colour matching", 0, list(core.COLOR_MATCH_LABELS)),
         (PF_SLIDER, "opacity", "_Opacity of the result", 100.0, (0.0, 100.0, 1.0)),
+        (PF_OPTION, "output", "Output", 0, list(core.OUTPUT_LABELS)),
+        # GIMP 2.10 registers its parameters once, at query time, without the daemon, so
+        # its styles cannot become a list here: type a name from `stylize styles list`.
+        (PF_STRING, "style_name", "Library style (a name from `stylize styles list`; "
+         "replaces Style image)", ""),
     ],
     [],
     stylize_layer, menu=core.MENU_PATH)
