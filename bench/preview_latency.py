@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "gimp_plugin"))
+sys.path[:0] = [str(REPO / "gimp_plugin"), str(REPO / "bench")]
 STYLE_FILE = REPO / "daemon" / "stylize" / "samples" / "styles" / "starry_night.jpg"
 PHOTO = REPO / "daemon" / "stylize" / "samples" / "astronaut.jpg"
 DEBOUNCE_S = 0.25  # _LivePreview.DELAY_MS
@@ -78,6 +77,7 @@ def main() -> int:
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "preview.json"))
     args = parser.parse_args()
 
+    from benchmark import cpu_description
     from PIL import Image
     from stylize_gimp import core
 
@@ -127,8 +127,7 @@ def main() -> int:
         "method": "bench/preview_latency.py",
         "preview": f"{width}x{height} RGBA",
         "rounds": args.rounds,
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
+        "cpu": cpu_description(),
         "load_average": os.getloadavg(),
         "debounce_ms": 1000 * DEBOUNCE_S,
         "bridge_start": summary(bridge_start),
