@@ -221,7 +221,7 @@ def options(draw: st.DrawFn) -> pb.StylizeOptions:
 
 @dataclass
 class Case:
-    method: str  # Stylize | PredictStyle | GetInfo
+    method: str  # Stylize | PredictStyle | GetInfo | ListStyles | AddStyle
     messages: list = field(default_factory=list)
     stall: bool = False  # Stylize: after the messages, go silent, then abandon the call
 
@@ -316,8 +316,29 @@ def info_case(draw: st.DrawFn) -> Case:
     return Case("GetInfo", [request])
 
 
+@st.composite
+def list_styles_case(draw: st.DrawFn) -> Case:
+    request = pb.ListStylesRequest(
+        page_size=draw(st.one_of(st.integers(0, 120), st.integers(0, 2**32 - 1))),
+        page_token=draw(st.one_of(st.just(""), style_name())),
+        thumbnail_side=draw(st.one_of(st.integers(0, 140), st.integers(0, 2**32 - 1))),
+    )
+    return Case("ListStyles", [request])
+
+
+@st.composite
+def add_style_case(draw: st.DrawFn) -> Case:
+    """Mostly fresh valid names (so images reach the decoder), else any name."""
+    fresh = st.from_regex(r"fuzz_[a-z0-9]{1,12}", fullmatch=True)
+    name = draw(st.one_of(fresh, fresh, style_name()))
+    return Case("AddStyle", [pb.AddStyleRequest(name=name, image=draw(image_bytes()))])
+
+
 def cases() -> st.SearchStrategy[Case]:
-    return st.one_of(stylize_case(), stylize_case(), predict_case(), info_case())
+    return st.one_of(
+        stylize_case(), stylize_case(), predict_case(), info_case(), list_styles_case(),
+        add_style_case(),
+    )  # fmt: skip
 
 
 # -- running a case -----------------------------------------------------------------------
@@ -334,10 +355,8 @@ def run_case(channel: grpc.Channel, case: Case) -> str:
     """Send ``case``; return the final status name (``OK`` or a gRPC code)."""
     stub = stylize_pb2_grpc.StyleTransferStub(channel)
     try:
-        if case.method == "GetInfo":
-            stub.GetInfo(case.messages[0], timeout=CALL_TIMEOUT)
-        elif case.method == "PredictStyle":
-            stub.PredictStyle(case.messages[0], timeout=CALL_TIMEOUT)
+        if case.method != "Stylize":  # the unary RPCs
+            getattr(stub, case.method)(case.messages[0], timeout=CALL_TIMEOUT)
         elif case.stall:
             release = threading.Event()
             call = stub.Stylize(_stalling(case.messages, release), timeout=CALL_TIMEOUT)
@@ -358,6 +377,8 @@ def run_case(channel: grpc.Channel, case: Case) -> str:
 
 
 def allowed(case: Case) -> frozenset[str]:
+    if case.method == "AddStyle":
+        return DOCUMENTED | {"ALREADY_EXISTS"}
     return DOCUMENTED | ABANDONED if case.stall else DOCUMENTED
 
 

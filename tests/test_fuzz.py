@@ -60,7 +60,7 @@ def test_every_fuzzed_request_ends_in_a_documented_status(
     assert grown < RSS_SLACK_MB, f"daemon RSS grew {grown:.0f} MB over {sum(seen.values())} cases"
 
 
-@pytest.mark.parametrize("method", ["Stylize", "PredictStyle", "GetInfo"])
+@pytest.mark.parametrize("method", ["Stylize", "PredictStyle", "GetInfo", "ListStyles", "AddStyle"])
 def test_bytes_that_are_no_message_are_invalid_argument(channel: grpc.Channel, method: str) -> None:
     path = f"/stylize.v1.StyleTransfer/{method}"
     call = channel.stream_stream(path) if method == "Stylize" else channel.unary_unary(path)
