@@ -336,8 +336,8 @@ def add_style_case(draw: st.DrawFn) -> Case:
 
 def cases() -> st.SearchStrategy[Case]:
     return st.one_of(
-        stylize_case(), stylize_case(), predict_case(), info_case(), list_styles_case(),
-        add_style_case(),
+        *(stylize_case(), stylize_case(), stylize_case(), predict_case(), info_case()),
+        *(list_styles_case(), add_style_case()),
     )  # fmt: skip
 
 
