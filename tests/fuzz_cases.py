@@ -328,10 +328,13 @@ def list_styles_case(draw: st.DrawFn) -> Case:
 
 @st.composite
 def add_style_case(draw: st.DrawFn) -> Case:
-    """Mostly fresh valid names (so images reach the decoder), else any name."""
+    """Mostly fresh valid names (so images reach the decoder), else any name; images
+    include bombs: headers declaring sides past the daemon's limit (nothing decoded)."""
     fresh = st.from_regex(r"fuzz_[a-z0-9]{1,12}", fullmatch=True)
     name = draw(st.one_of(fresh, fresh, style_name()))
-    return Case("AddStyle", [pb.AddStyleRequest(name=name, image=draw(image_bytes()))])
+    side = st.integers(16_385, 2**31 - 1)
+    image = draw(st.one_of(image_bytes(), st.builds(png_declaring, side, side)))
+    return Case("AddStyle", [pb.AddStyleRequest(name=name, image=image)])
 
 
 def cases() -> st.SearchStrategy[Case]:

@@ -114,7 +114,9 @@ def test_health_and_reflection(daemon_address: str) -> None:
     assert "stylize.v1.StyleTransfer" in services
     assert "grpc.health.v1.Health" in services
     # what grpcurl needs to build requests without the .proto
-    assert {m.name for m in service.methods} == {"Stylize", "PredictStyle", "GetInfo"}
+    assert {m.name for m in service.methods} == {
+        *("Stylize", "PredictStyle", "GetInfo", "ListStyles", "AddStyle")
+    }
     stylize = service.methods_by_name["Stylize"]
     assert stylize.input_type.full_name == "stylize.v1.StylizeRequest"
     assert "setup" in stylize.input_type.fields_by_name
