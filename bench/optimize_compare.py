@@ -138,7 +138,9 @@ class PlainRecipe:
         """(a)'s loss of an RGB image (uint8 or float, 0..255) of the content's size."""
         return float(self._compiled_loss(self.tf.constant(rgb[None], self.tf.float32)))
 
-    def run(self, start: np.ndarray, iterations: int, on_step: Callable[[int, float, Any], None]):
+    def run(
+        self, start: np.ndarray, iterations: int, on_step: Callable[[int, float, Any], None]
+    ) -> None:
         import keras
 
         tf = self.tf
@@ -243,7 +245,7 @@ def run_engine(
     peak = _status_mb("VmHWM")
     del engine
     recipe = PlainRecipe(content, style)  # scoring: outside the timed part
-    curve = []
+    curve: list[list[float]] = []
     for preview in [*previews, result.rgb()]:
         index = len(curve)
         iteration = (index + 1) * PREVIEW_EVERY if index < len(previews) else stamps[-1][0]
