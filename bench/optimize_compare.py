@@ -17,6 +17,7 @@ side of SIZE (the tutorial's ``max_dim``). Two paths, each in its own process:
     does; it only makes (a) faster). Adam is invariant to the tutorial's
     ``preprocess_input`` shift of the pixels, so optimising RGB 0..255 with the
     preprocessing inside the loss is the same iteration as optimising its BGR image.
+    (The tutorial's notebook uses learning rate 5; issue 7 asks for 2, as here.)
 (b) ``engine``: OptimizationEngine.run with the engine's best settings (L-BFGS, the
     automatic coarse-to-fine schedule, precision "auto" = bfloat16 on this CPU) on
     (a)'s objective, expressed in OptimizeOptions: the same layers and weights, each
