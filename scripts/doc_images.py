@@ -1,13 +1,25 @@
-"""Make the README's pictures with Stylize itself: .venv/bin/python scripts/doc_images.py"""
+"""Make the README's pictures with Stylize itself: .venv/bin/python scripts/doc_images.py
+
+With ``--photo PHOTO`` (a large real photo; BENCHMARKS.md names the CC0 one used and
+where it comes from) it makes the stroke-scale and colour-option figures instead.
+"""
 
 from __future__ import annotations
 
+import argparse
+import io
+import math
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
+from stylize import jobs
 from stylize.engine import images
-from stylize.engine.style_engine import StyleEngine
+from stylize.engine.stroke_scale import MIN_STROKE_SCALE, STROKE_REFERENCE_SIDE
+from stylize.engine.style_cache import StyleVectorCache
+from stylize.engine.style_engine import StyleEngine, StylizeOptions
 from stylize.engine.style_mixing import mix, with_strength
+from stylize.style_library import StyleLibrary
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "daemon" / "stylize" / "samples"
@@ -33,6 +45,16 @@ def square(image: Image.Image) -> Image.Image:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--photo", type=Path, help="make the stroke-scale figures from this")
+    args = parser.parse_args()
+    if args.photo:
+        stroke_figures(args.photo)
+    else:
+        bundled_figures()
+
+
+def bundled_figures() -> None:
     engine = StyleEngine()
     limits = images.ImageLimits()
     content = images.decode((SAMPLES / "astronaut.jpg").read_bytes(), limits, "content")
@@ -62,6 +84,123 @@ def main() -> None:
     styles = [(name, square(Image.open(path).convert("RGB"))) for name, path in style_files.items()]
     contact_sheet(styles, TILE // 2).save(OUT / "bundled-styles.jpg", quality=85)
     print(f"wrote {OUT}/before-after.jpg and bundled-styles.jpg")
+
+
+# -- stroke scale and colour options, on a large photo ------------------------------------
+
+PANEL = (560, 315)  # one picture in a figure: a full view scaled down, or a 100 % crop
+CROP = (0.36, 0.27)  # the crop's top-left corner, as a fraction of the photo (an edge)
+
+
+def labelled(panels: list[list[tuple[str, Image.Image]]]) -> Image.Image:
+    """Rows of equally sized panels, each with its label above."""
+    width, height = PANEL
+    columns = max(len(row) for row in panels)
+    sheet = Image.new("RGB", (columns * (width + 6) + 6, len(panels) * (height + 24) + 6), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, row in enumerate(panels):
+        for c, (label, image) in enumerate(row):
+            x, y = 6 + c * (width + 6), 6 + r * (height + 24)
+            draw.text((x + 2, y), label, fill="black")
+            sheet.paste(image, (x, y + 18))
+    return sheet
+
+
+def save_jpeg(image: Image.Image, path: Path, limit: int = 390_000) -> None:
+    """As JPEG, at the best quality that keeps the file under ``limit`` bytes."""
+    for quality in range(88, 40, -4):
+        stream = io.BytesIO()
+        image.save(stream, "JPEG", quality=quality, optimize=True)
+        if stream.tell() <= limit:
+            break
+    path.write_bytes(stream.getvalue())
+
+
+def figure(columns: list[tuple[str, Image.Image]], name: str, prefix: str = "") -> None:
+    """Full views above, 100 % crops of the same place below, one column per picture."""
+    rows = [
+        [(prefix + label, full_view(image)) for label, image in columns],
+        [(f"{prefix}{label}, 100 %", crop_100(image)) for label, image in columns],
+    ]
+    save_jpeg(labelled(rows), OUT / name)
+
+
+def full_view(image: Image.Image) -> Image.Image:
+    return image.resize(PANEL, Image.Resampling.LANCZOS)
+
+
+def crop_100(image: Image.Image) -> Image.Image:
+    """The same part of the picture at 100 %, whatever its size."""
+    left, top = round(image.width * CROP[0]), round(image.height * CROP[1])
+    return image.crop((left, top, left + PANEL[0], top + PANEL[1]))
+
+
+def photo_at(photo: Path, megapixels: float) -> images.Pixels:
+    with Image.open(photo) as image:
+        scale = math.sqrt(megapixels * 1e6 / (image.width * image.height))
+        size = (round(image.width * scale), round(image.height * scale))
+        rgb = np.asarray(image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+    return images.Pixels(rgb, images.PixelMode.RGB)
+
+
+def stroke_figures(photo: Path) -> None:
+    engine = StyleEngine()
+    style = images.decode(
+        (SAMPLES / "styles" / "starry_night.jpg").read_bytes(), images.ImageLimits(), "style"
+    )
+    vector = engine.style_vector(style)
+
+    def at(content: images.Pixels, working_side: float) -> Image.Image:
+        scale = STROKE_REFERENCE_SIDE / working_side
+        return engine.stylize(content, vector, StylizeOptions(stroke_scale=scale)).to_pil()
+
+    content = photo_at(photo, 12)
+    full = engine.stylize(content, vector, StylizeOptions(stroke_scale=MIN_STROKE_SCALE))
+    small = images.Pixels(np.asarray(content.to_pil().resize(
+        (512, round(512 * content.height / content.width)), Image.Resampling.LANCZOS
+    )), images.PixelMode.RGB)  # fmt: skip
+    upscaled = engine.stylize(small, vector).to_pil().resize(
+        (content.width, content.height), Image.Resampling.LANCZOS
+    )  # fmt: skip
+    default = at(content, STROKE_REFERENCE_SIDE)
+    size = f"{content.width}x{content.height}"
+    columns = [
+        (f"full resolution ({size})", full.to_pil()),
+        ("stylized at 512 px, scaled up", upscaled),
+        ("stroke scale 1 (default): 1024 px + guided upsampling", default),
+    ]
+    OUT.mkdir(parents=True, exist_ok=True)
+    figure(columns, "stroke-scale.jpg")
+    choices = [(f"{side} px", at(content, side)) for side in (512, 768, 1536)]
+    choices.insert(2, ("1024 px (the default)", default))
+    figure(choices, "stroke-scale-choice.jpg")
+    sizes = [(f"{mp} MP", at(photo_at(photo, mp), STROKE_REFERENCE_SIDE)) for mp in (1, 24)]
+    sizes.insert(1, ("12 MP", default))
+    figure(sizes, "stroke-scale-sizes.jpg", prefix="default, ")
+    colour_figure(engine, content)
+    print(f"wrote {OUT}/stroke-scale.jpg, stroke-scale-choice.jpg, stroke-scale-sizes.jpg, "
+          "colour-options.jpg")  # fmt: skip
+
+
+def colour_figure(engine: StyleEngine, content: images.Pixels) -> None:
+    """The colour options side by side, through the daemon's job code (jobs.run_stylize)."""
+    resolver = jobs.StyleResolver(
+        engine, StyleLibrary(), StyleVectorCache(), images.ImageLimits(max_pixels=1 << 30)
+    )
+    source = jobs.RawSource(content.array.tobytes(), content.width, content.height, content.mode)
+    style = (jobs.WeightedStyle(jobs.NamedSource("starry_night"), 1.0),)
+    options = [
+        ("none", StylizeOptions(), jobs.ColourMatch.NONE),
+        ("preserve colours", StylizeOptions(preserve_colors=True), jobs.ColourMatch.NONE),
+        ("colour match: content", StylizeOptions(), jobs.ColourMatch.CONTENT),
+        ("colour match: style", StylizeOptions(), jobs.ColourMatch.STYLE),
+    ]
+    panels = []
+    for label, stylize_options, match in options:
+        job = jobs.StylizeJob(source, style, options=stylize_options, colour_match=match)
+        result = jobs.run_stylize(resolver, job, lambda _: None, lambda: False)
+        panels.append((label, result.pixels.to_pil()))
+    figure(panels, "colour-options.jpg")
 
 
 if __name__ == "__main__":

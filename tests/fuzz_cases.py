@@ -213,6 +213,7 @@ def options(draw: st.DrawFn) -> pb.StylizeOptions:
         output_format=draw(st.integers(0, 5)),  # type: ignore[arg-type]
         max_side=draw(st.one_of(st.just(0), st.integers(0, 40), UINT32)),
         preserve_colors=draw(st.booleans()),
+        stroke_scale=draw(st.one_of(st.none(), st.floats(width=32), st.just(1 / 64))),
     )
 
 
@@ -243,6 +244,7 @@ def sane_setup(draw: st.DrawFn) -> tuple[pb.StylizeSetup, bytes]:
             output_format=draw(st.integers(0, 2)),  # type: ignore[arg-type]
             max_side=draw(st.sampled_from((0, 0, 16, 20, 64))),
             preserve_colors=draw(st.booleans()),
+            stroke_scale=draw(st.sampled_from((None, 1 / 64, 1.0, 16.0))),
         ),
     )
     strength = draw(st.one_of(st.none(), st.floats(0, 1, width=32)))

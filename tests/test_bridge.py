@@ -217,6 +217,23 @@ def test_real_daemon_rejects_a_tiny_layer_as_the_image(daemon_address: str) -> N
     assert "Stylize cannot use the image" in event["message"] and "8x8" in event["message"]
 
 
+def test_real_daemon_gets_the_stroke_scale(daemon_address: str) -> None:
+    """The header's stroke_scale reaches the daemon: 16 on 96x64 paints 64x43; a value
+    the daemon refuses comes back as its INVALID_ARGUMENT."""
+
+    def run(scale: float | None) -> dict:
+        extra = {} if scale is None else {"stroke_scale": scale}
+        request = request_bytes(96, 64, "RGB8", styles=(STYLE,), address=daemon_address, **extra)
+        return events_of(run_bridge(request).stdout)[-1]
+
+    default, big = run(None), run(16.0)
+    assert default["event"] == big["event"] == "result"
+    assert (big["width"], big["height"]) == (96, 64)
+    assert sum(abs(a - b) for a, b in zip(default["data"], big["data"])) / len(big["data"]) > 10
+    refused = run(0.0)
+    assert refused["code"] == "INVALID_ARGUMENT" and "stroke scale" in refused["message"]
+
+
 def test_real_daemon_keep_colors(daemon_address: str) -> None:
     """With keep_colors the result's chroma is the layer's (up to RGB gamut clipping)."""
     import numpy as np

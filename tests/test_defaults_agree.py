@@ -7,6 +7,7 @@ import sys
 
 from conftest import REPO
 from stylize import bridge, client, gimp_install
+from stylize.engine import stroke_scale
 from stylize.server import config
 from stylize.server.wire import PIXEL_MODES
 from stylize.v1 import stylize_pb2 as pb
@@ -49,3 +50,10 @@ def test_pixel_formats() -> None:
     }
     assert wire == client.CHANNELS
     assert {name: pb.PixelFormat.Value(f"PIXEL_FORMAT_{name}") for name in wire} == client.FORMATS
+
+
+def test_stroke_scale() -> None:
+    assert core.DEFAULT_STROKE_SCALE == stroke_scale.DEFAULT_STROKE_SCALE
+    assert core.MIN_STROKE_SCALE == stroke_scale.MIN_STROKE_SCALE
+    assert core.MAX_STROKE_SCALE == stroke_scale.MAX_STROKE_SCALE
+    assert core.MIN_STROKE_SCALE < core.DIALOG_MAX_STROKE_SCALE <= core.MAX_STROKE_SCALE

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
-from conftest import STYLES, start_daemon, stop_daemon
+from conftest import STYLES, mean_abs_diff, start_daemon, stop_daemon
 from stylize import gimp_install
 
 FAKES = Path(__file__).resolve().parent / "fakes"
@@ -51,6 +52,7 @@ class Gimp2:
         opacity=100.0,
         output=0,
         style_name="",
+        stroke_scale=1.0,
     ):
         return self.run(
             image,
@@ -67,6 +69,7 @@ class Gimp2:
             opacity,
             output,
             style_name,
+            stroke_scale,
         )
 
 
@@ -187,9 +190,13 @@ def test_registers_under_filters_artistic_for_rgb_and_gray(gimp2: Gimp2) -> None
         (e.PF_SLIDER, "opacity"),
         (e.PF_OPTION, "output"),
         (e.PF_STRING, "style_name"),
+        (e.PF_SLIDER, "stroke_scale"),
     ]
     sliders = [p[4] for p in proc["params"] if p[0] == e.PF_SLIDER]
-    assert sliders == [(0.0, 1.0, 0.05), (0.0, 10.0, 0.05), (0.0, 10.0, 0.05), (0.0, 100.0, 1.0)]
+    assert sliders == [
+        *((0.0, 1.0, 0.05), (0.0, 10.0, 0.05), (0.0, 10.0, 0.05), (0.0, 100.0, 1.0)),
+        (1 / 64, 4.0, 0.05),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -331,6 +338,22 @@ def test_opacity_weights_and_a_name_that_records_the_options(
     layer = image.layers[0]
     assert layer.opacity == 40.0
     assert layer.name == f"{src.name} (starry_night + great_wave, strength 0.6, keep colours)"
+
+
+def test_stroke_scale_reaches_the_daemon_and_is_named(gimp2: Gimp2, daemon_address: str) -> None:
+    image, src = make_image(gimp2, size=(600, 400), image_size=(600, 400))
+    gimp2.stylize(image, src, daemon_address, stroke_scale=4.0)  # a 256x171 painting
+    gimp2.stylize(image, src, daemon_address, stroke_scale=1 / 64)  # 600x400
+    assert gimp2.gimp.state.messages == []
+    big, full = image.layers[0], image.layers[1]  # each new layer goes right above the source
+    assert big.name == f"{src.name} (starry_night, strokes x4)"
+    assert full.name == f"{src.name} (starry_night, full resolution)"
+    assert (big.width, big.height) == (full.width, full.height) == (600, 400)
+    pixels = [np.frombuffer(layer.pixels(), np.uint8) for layer in (big, full)]
+    assert mean_abs_diff(*pixels) > 10
+    gimp2.stylize(image, src, daemon_address, stroke_scale=0.0)
+    assert "Stroke size must be between" in gimp2.gimp.state.messages[-1]
+    assert len(image.layers) == 3
 
 
 def test_selection_sends_its_bounding_box_and_masks_the_result(

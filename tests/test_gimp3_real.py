@@ -32,7 +32,7 @@ BATCH = REPO / "tests" / "gimp3" / "batch_stylize.py"
 VENV_PYTHON = "/opt/stylize-venv/bin/python"
 CASES = (
     *("selection", "alpha", "gray", "colors", "palette", "indexed", "missing", "opacity"),
-    *("preview", "down", "gallery", "inplace", "inplace_down", "blend"),
+    *("strokes", "fullres", "preview", "down", "gallery", "inplace", "inplace_down", "blend"),
 )
 # the pure-Python part of our package the bridge needs (no numpy, no TensorFlow)
 BRIDGE_FILES = (
@@ -338,3 +338,18 @@ def test_blend_mode_of_the_new_layer(gimp_run: Path) -> None:
     rep = report(gimp_run, "blend")
     new = assert_new_layer_above_source(rep)
     assert (new["mode"], new["opacity"]) == ("softlight", pytest.approx(100.0))
+
+
+def test_stroke_scale_paints_at_a_working_size_and_comes_back_full_size(gimp_run: Path) -> None:
+    """Stroke size 16 on a 96x64 layer: the daemon paints 64x43 and upsamples; the
+    far left of the slider (1/64) paints at the layer's own size."""
+    big = assert_new_layer_above_source(report(gimp_run, "strokes"), "starry_night, strokes x16")
+    full = assert_new_layer_above_source(
+        report(gimp_run, "fullres"), "starry_night, full resolution"
+    )
+    assert (big["width"], big["height"]) == (full["width"], full["height"]) == (96, 64)
+    photo = blob(gimp_run, "strokes", "source_before")
+    assert blob(gimp_run, "fullres", "source_before") == photo
+    large, fine = blob(gimp_run, "strokes", "result"), blob(gimp_run, "fullres", "result")
+    assert mean_diff(large, photo) > 15 and mean_diff(fine, photo) > 15  # both painted
+    assert mean_diff(large, fine) > 10  # ... differently: the stroke scale reached the daemon

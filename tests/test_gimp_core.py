@@ -65,6 +65,24 @@ def test_make_request_rejects_bad_parameters(strength, styles, error) -> None:
         core.make_request(strength, "", styles)
 
 
+@pytest.mark.parametrize("scale", [0.0, -1.0, 1 / 65, 16.5, float("nan")])
+def test_make_request_rejects_bad_stroke_scales(scale: float) -> None:
+    with pytest.raises(core.StylizeError, match="Stroke size must be between"):
+        core.make_request(1.0, "", [("a.jpg", 1.0)], stroke_scale=scale)
+
+
+def test_stroke_scale_in_the_header_the_name_and_the_preview(tmp_path: Path) -> None:
+    request = core.make_request(1.0, "", [(style_file(tmp_path), 1.0)], stroke_scale=2.5)
+    header, _ = core.build_request(b"\0" * 12, 2, 2, core.PixelFormat(False, False), request,
+                                   core.load_settings(str(tmp_path / "none.json")))  # fmt: skip
+    assert header["stroke_scale"] == 2.5
+    assert core.layer_name("Photo", request).endswith("strokes x2.5)")
+    # a preview at a tenth of the size paints a tenth as many pixels: strokes as large
+    assert core.preview_request(request, 0.1).stroke_scale == pytest.approx(16.0)  # capped
+    assert core.preview_request(request, 0.25).stroke_scale == pytest.approx(10.0)
+    assert request.stroke_scale == 2.5  # the dialog's request is left as it was
+
+
 def test_plan_region_maps_the_selection_box_to_image_coordinates() -> None:
     region = core.plan_region((10, 6), (10, 10, 40, 30), True)
     assert (region.x, region.y, region.width, region.height) == (10, 10, 40, 30)

@@ -354,6 +354,15 @@ def test_max_side_that_squeezes_the_short_side_is_invalid(daemon_address: str) -
     assert "40x4" in caught.value.message
 
 
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), 0.0, -1.0, 0.01, 16.5, 1e30])
+def test_bad_stroke_scale_is_invalid(daemon_address: str, scale: float) -> None:
+    setup = raw_setup(64, 64, options=pb.StylizeOptions(stroke_scale=scale))
+    error = raw_call(daemon_address, [pb.StylizeRequest(setup=setup)])
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details(error)["fields"] == ["options.stroke_scale"]
+    assert "between 0.015625 (1/64: full resolution) and 16" in (error.details() or "")
+
+
 def test_cli_local_max_side_below_minimum_is_a_usage_error(tmp_path: Path) -> None:
     photo = tmp_path / "photo.png"
     sample_photo(64, 64).save(photo)
@@ -370,6 +379,19 @@ def test_cli_local_max_side_below_minimum_is_a_usage_error(tmp_path: Path) -> No
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--max-side 4" in done.stderr
+
+
+@pytest.mark.parametrize(("value", "words"), [("0", "between 0.015625"), ("big", "'full'")])
+def test_cli_bad_stroke_scale_is_a_usage_error(tmp_path: Path, value: str, words: str) -> None:
+    photo = tmp_path / "photo.png"
+    sample_photo(64, 64).save(photo)
+    done = run_cli(
+        "apply", str(photo), "--style", "starry_night", "--stroke-scale", value, "--local",
+        "-o", str(tmp_path / "out.png"),
+    )  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--stroke-scale" in done.stderr and words in done.stderr
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_huge_style_name_gets_a_short_status(daemon_address: str) -> None:

@@ -119,6 +119,7 @@ class JobRequest:
     strength: float
     keep_colors: bool
     color_match: str  # none | content | style
+    stroke_scale: float | None  # None: the daemon's default
     width: int
     height: int
     format: str  # RGB8 | RGBA8 | GRAY8 | GRAYA8
@@ -144,6 +145,7 @@ def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> Jo
             strength=float(header["strength"]),
             keep_colors=bool(header.get("keep_colors", False)),
             color_match=str(header.get("color_match") or "none"),
+            stroke_scale=_optional_float(header, "stroke_scale"),
             width=width,
             height=height,
             format=str(fmt),
@@ -288,6 +290,7 @@ def run_job(request: JobRequest, emit: Emit, lost: threading.Event | None = None
                     color_match=client.pb.ColorMatch.Value(
                         f"COLOR_MATCH_{request.color_match.upper()}"
                     ),
+                    stroke_scale=request.stroke_scale,
                 ),
                 on_progress=on_progress,
             )

@@ -22,6 +22,7 @@ from stylize import (
     user_messages,
 )
 from stylize.client import ClientError, StylizeClient
+from stylize.engine import stroke_scale
 from stylize.progress_bar import ProgressBar
 from stylize.style_library import StyleLibrary
 
@@ -123,6 +124,7 @@ def _wire_options(args: argparse.Namespace):  # -> pb.StylizeOptions
         max_side=args.max_side,
         preserve_colors=args.preserve_colors,
         color_match=pb.ColorMatch.Value(f"COLOR_MATCH_{args.color_match.upper()}"),
+        stroke_scale=args.stroke_scale,
     )
 
 
@@ -238,13 +240,18 @@ def _save(png: bytes, output: str) -> None:
 
 
 def _plan(args: argparse.Namespace) -> list[apply_plan.ApplyJob]:
+    from stylize.engine.errors import InvalidInputError
     from stylize.engine.images import MIN_SIDE
+    from stylize.engine.stroke_scale import check_stroke_scale
 
     if args.max_side and args.max_side < MIN_SIDE:
         raise UsageError(
-            f"--max-side {args.max_side} is too small: use 0 (full resolution) or at least "
-            f"{MIN_SIDE}"
+            f"--max-side {args.max_side} is too small: use 0 (no cap) or at least {MIN_SIDE}"
         )
+    try:
+        check_stroke_scale(args.stroke_scale)
+    except InvalidInputError as error:
+        raise UsageError(f"--stroke-scale: {error}") from None
     if args.json and args.output == apply_plan.STDIO:
         raise UsageError("--json writes to standard output, so --output cannot be - as well")
     try:
@@ -580,6 +587,16 @@ def _add_serve_limit_arguments(serve: argparse.ArgumentParser) -> None:
     )
 
 
+def _stroke_scale(text: str) -> float:
+    """A number, or 'full' for the smallest scale (the image's own resolution)."""
+    if text.strip().lower() == "full":
+        return stroke_scale.MIN_STROKE_SCALE
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'full'") from None
+
+
 def _add_apply_command(commands: argparse._SubParsersAction) -> None:
     apply = commands.add_parser(
         "apply",
@@ -622,10 +639,22 @@ def _add_apply_command(commands: argparse._SubParsersAction) -> None:
         help="print one JSON line per result (content, styles, output, seconds)",
     )
     apply.add_argument(
+        "--stroke-scale",
+        type=_stroke_scale,
+        default=stroke_scale.DEFAULT_STROKE_SCALE,
+        metavar="S|full",
+        help="size of the style's strokes relative to the image: the network paints at a "
+        f"long side of {stroke_scale.STROKE_REFERENCE_SIDE}/S px and the result is upsampled "
+        "with the photo's edges kept sharp; 2 paints strokes twice as large, 0.5 half; "
+        "'full' (= 1/64, the minimum) runs at the image's own size: the finest strokes, "
+        f"slowest (default %(default)g, at most {stroke_scale.MAX_STROKE_SCALE:g})",
+    )
+    apply.add_argument(
         "--max-side",
         type=int,
         default=0,
-        help="stylize at most this long a side, then scale back (default: full resolution)",
+        help="cap the working size's long side (memory, time); the result is upsampled back "
+        "(default: no cap)",
     )
     apply.add_argument(
         "--preserve-colors",

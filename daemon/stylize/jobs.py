@@ -40,6 +40,7 @@ from stylize.engine.optimization.method import (
     OptimizeProgress,
 )
 from stylize.engine.optimization.optimizers import LossTerms
+from stylize.engine.stroke_scale import MIN_STROKE_SCALE, check_stroke_scale, working_size
 from stylize.engine.style_cache import StyleVectorCache, cache_key
 from stylize.engine.style_engine import (
     StyleEngine,
@@ -263,6 +264,7 @@ def check_job(job: StylizeJob, library: StyleLibrary, limits: ImageLimits) -> No
             "(the content's colours); choose one",
             field="options.color_match",
         )
+    check_stroke_scale(job.options.stroke_scale)
     max_side = job.options.max_side
     if max_side and max_side < MIN_SIDE:
         raise InvalidInputError(
@@ -313,12 +315,14 @@ def check_style_source(
         raise InvalidInputError(f"{what} is empty (0 bytes)")
 
 
-def _working_size(content: Pixels, max_side: int) -> tuple[int, int]:
-    """The size the network runs at; refused if ``max_side`` leaves a side below MIN_SIDE."""
-    width, height = content.width, content.height
-    if max_side and max(width, height) > max_side:
-        scale = max_side / max(width, height)
-        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+def _working_size(
+    content: Pixels, max_side: int, stroke_scale: float = MIN_STROKE_SCALE
+) -> tuple[int, int]:
+    """The size the network runs at; refused if ``max_side`` leaves a side below MIN_SIDE.
+
+    The stroke scale is the fast method's (the optimisation works at ``max_side`` only).
+    """
+    width, height = working_size(content.width, content.height, stroke_scale, max_side)
     if min(width, height) < MIN_SIDE:
         raise InvalidInputError(
             f"options.max_side {max_side} would stylize the {content.width}x{content.height} "
@@ -494,7 +498,9 @@ def _run_fast(
     """Predict and mix style vectors, apply strength, one pass of the transfer network."""
     strength = style_mixing.check_strength(job.strength)
     weights = style_mixing.normalised_weights([style.weight for style in job.styles])
-    work_width, work_height = _working_size(content, job.options.max_side)
+    work_width, work_height = _working_size(
+        content, job.options.max_side, job.options.stroke_scale
+    )
     progress(Stage.PREDICTING_STYLE, 0.0, "reading the style images")
     recolour = _content_palette(job, content)
     vectors = []

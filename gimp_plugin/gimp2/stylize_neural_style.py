@@ -18,13 +18,14 @@ from stylize_gimp import core  # noqa: E402  (stdlib only: cheap at query time)
 
 def stylize_layer(image, drawable, style, strength, style2, weight2, style3, weight3,
                   address, keep_colors=False, color_match=0, opacity=100.0, output=0,
-                  style_name=""):
+                  style_name="", stroke_scale=core.DEFAULT_STROKE_SCALE):
     """The PDB procedure. Talks to the daemon first; the image is touched only on success."""
     try:
         first = core.LibraryStyle(style_name.strip()) if style_name.strip() else style
         request = core.make_request(strength, address,
                                     [(first, 1.0), (style2, weight2), (style3, weight3)],
-                                    keep_colors, color_match, opacity, output)
+                                    keep_colors, color_match, opacity, output,
+                                    stroke_scale=stroke_scale)
         region = _plan_region(image, drawable)
         fmt = core.PixelFormat(drawable.is_gray, drawable.has_alpha)
         gimp.progress_init("Neural style transfer")
@@ -123,6 +124,9 @@ register(
         # its styles cannot become a list here: type a name from `stylize styles list`.
         (PF_STRING, "style_name", "Library style (a name from `stylize styles list`; "
          "replaces Style image)", ""),
+        (PF_SLIDER, "stroke_scale", "Stroke si_ze (1 default, 2 twice as large, far left: "
+         "full resolution)", core.DEFAULT_STROKE_SCALE,
+         (core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE, 0.05)),
     ],
     [],
     stylize_layer, menu=core.MENU_PATH)

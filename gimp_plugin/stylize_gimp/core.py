@@ -5,6 +5,7 @@ Standard library only; runs on Python 2.7 (GIMP 2.10) and 3.x (GIMP 3). The entr
 read pixels and geometry from GIMP, call `stylize()` here (which runs the bridge and
 waits for the daemon), and only then touch the image.
 """
+import copy
 import json
 import os
 import subprocess
@@ -148,22 +149,34 @@ STRENGTH_HELP = ("How much of the painting's character: 1 paints fully in its st
                  "the layer's own style (the layer is still repainted; use Opacity to fade "
                  "the effect)")
 OPACITY_HELP = "Opacity of the new layer over the original: how much of the effect shows"
+# Stroke scale: the daemon's (engine/stroke_scale.py). The daemon accepts up to 16; the
+# dialog stops at 4 (a 256-px painting), where the photo is already mostly gone.
+DEFAULT_STROKE_SCALE = 1.0
+MIN_STROKE_SCALE = 1.0 / 64  # full resolution: the network's own, finest strokes
+MAX_STROKE_SCALE = 16.0
+DIALOG_MAX_STROKE_SCALE = 4.0
+STROKE_SCALE_HELP = ("Size of the brush strokes relative to the image: 1 paints them as on a "
+                     "1024-pixel picture, 2 twice as large; the far left (1/64) paints at the "
+                     "layer's full resolution (the finest strokes, slowest)")
 
 
 class Request(object):
     """What the user asked for: [(style path, weight)], strength in [0, 1], address,
     whether to keep the layer's colours (only the stylized luminance is used), the
-    colour matching (one of COLOR_MATCHES) and the new layer's opacity (0..100).
+    colour matching (one of COLOR_MATCHES), the new layer's opacity (0..100) and the
+    stroke scale (see DEFAULT_STROKE_SCALE).
     A style is a file path or a LibraryStyle; output is one of OUTPUTS, blend_mode one of
     BLEND_MODES' names."""
 
     def __init__(self, styles, strength, address, keep_colors=False, color_match="none",
-                 opacity=100.0, output="new-layer", blend_mode="normal"):
+                 opacity=100.0, output="new-layer", blend_mode="normal",
+                 stroke_scale=DEFAULT_STROKE_SCALE):
         self.styles, self.strength, self.address = styles, strength, address
         self.keep_colors = keep_colors
         self.color_match = color_match
         self.opacity = opacity
         self.output, self.blend_mode = output, blend_mode
+        self.stroke_scale = stroke_scale
 
 
 def _choice(value, names, what):
@@ -175,13 +188,23 @@ def _choice(value, names, what):
     raise StylizeError("Unknown %s %r: use one of %s." % (what, value, ", ".join(names)))
 
 
+def preview_request(request, scale):
+    """The request for a preview made at `scale` (< 1) of the layer's size: the stroke
+    scale follows, so the preview's strokes are as large, relative to the picture, as
+    the result's (up to the daemon's maximum)."""
+    preview = copy.copy(request)
+    preview.stroke_scale = min(MAX_STROKE_SCALE, request.stroke_scale / min(1.0, scale))
+    return preview
+
+
 def color_match_name(value):
     """A COLOR_MATCHES name from a name or a 2.10 option index."""
     return _choice(value, COLOR_MATCHES, "colour matching")
 
 
 def make_request(strength, address, styles, keep_colors=False, color_match="none",
-                 opacity=100.0, output="new-layer", blend_mode="normal"):
+                 opacity=100.0, output="new-layer", blend_mode="normal",
+                 stroke_scale=DEFAULT_STROKE_SCALE):
     """Validate the dialog/PDB parameters; styles is [(path, weight), ...].
 
     The first style is required; further styles with an empty path or weight 0 are
@@ -200,13 +223,17 @@ def make_request(strength, address, styles, keep_colors=False, color_match="none
                                % (MAX_WEIGHT, path, weight))
     if not 0.0 <= float(opacity) <= 100.0:
         raise StylizeError("Opacity must be between 0 and 100, got %s." % opacity)
+    if not MIN_STROKE_SCALE <= float(stroke_scale) <= MAX_STROKE_SCALE:  # NaN fails too
+        raise StylizeError("Stroke size must be between %g (full resolution) and %g, got %s."
+                           % (MIN_STROKE_SCALE, MAX_STROKE_SCALE, stroke_scale))
     match = color_match_name(color_match)
     if match == "style" and keep_colors:
         raise StylizeError("\"Take the style's palette\" and \"Keep colours\" contradict each "
                            "other: choose one.")
     return Request(chosen, float(strength), (address or "").strip(), bool(keep_colors), match,
                    float(opacity), _choice(output, OUTPUTS, "output"),
-                   _choice(blend_mode, [m[0] for m in BLEND_MODES], "blend mode"))
+                   _choice(blend_mode, [m[0] for m in BLEND_MODES], "blend mode"),
+                   float(stroke_scale))
 
 
 def layer_name(source_name, request):
@@ -220,6 +247,10 @@ def layer_name(source_name, request):
         parts.append("keep colours")
     if request.color_match != "none":
         parts.append(COLOR_MATCH_LABELS[COLOR_MATCHES.index(request.color_match)].lower())
+    if request.stroke_scale <= MIN_STROKE_SCALE:
+        parts.append("full resolution")
+    elif request.stroke_scale != DEFAULT_STROKE_SCALE:
+        parts.append("strokes x%g" % round(request.stroke_scale, 2))
     return native_text("%s (%s)" % (source_name, ", ".join(parts)))
 
 
@@ -271,6 +302,7 @@ def build_request(pixels, width, height, fmt, request, settings):
         "strength": request.strength,
         "keep_colors": request.keep_colors,
         "color_match": request.color_match,
+        "stroke_scale": request.stroke_scale,
         "content": {"width": width, "height": height, "format": fmt.name, "size": len(pixels)},
         "styles": [_style_header(p, w, data) for (p, w), data in zip(request.styles, styles)],
     })

@@ -25,4 +25,5 @@ def render(drawable, region, request, settings=None, side=PREVIEW_SIDE):
     """(width, height, RGBA bytes) of the stylized preview. Raises core.StylizeError."""
     width, height, pixels = read_small(drawable, region, side)
     fmt = core.PixelFormat(False, True)
-    return width, height, core.stylize(pixels, width, height, fmt, request, settings)
+    small = core.preview_request(request, core.preview_size(region.width, region.height, side)[2])
+    return width, height, core.stylize(pixels, width, height, fmt, small, settings)

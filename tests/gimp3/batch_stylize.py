@@ -84,6 +84,9 @@ def make_case(case):
     return image, layer
 
 
+STROKE_SCALES = {"strokes": 16.0, "fullres": 1.0 / 64}  # 96x64: a 64x43 painting, or 96x64
+
+
 def run_case(case, address, style, style_name=""):
     in_place = case.startswith("inplace")
     image, source = make_case(case)
@@ -105,6 +108,8 @@ def run_case(case, address, style, style_name=""):
     config.set_property("daemon-address", address)
     config.set_property("keep-colors", case == "colors")
     config.set_property("color-match", "style" if case == "palette" else "none")
+    if case in STROKE_SCALES:
+        config.set_property("stroke-scale", STROKE_SCALES[case])
     result = PROC.run(config)
     status = result.index(0)
     report = {

@@ -18,11 +18,12 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from stylize.engine import memory_budget, style_predictor, transformer_network
+from stylize.engine import guided_upsampling, memory_budget, style_predictor, transformer_network
 from stylize.engine.backends import Backend, choose_backend
 from stylize.engine.errors import CancelledError
 from stylize.engine.images import PixelMode, Pixels
 from stylize.engine.strip_inference import PASSES, StripRunner
+from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE, working_size
 from stylize.engine.style_predictor import StylePredictor
 from stylize.engine.transformer_network import SIZE_MULTIPLE, TransformerNetwork
 from stylize.models.onnx_weights import read_weights
@@ -36,6 +37,7 @@ DEFAULT_STYLE_SIZE = 256  # the predictor was trained on 256x256 style images
 # the same result in a sixth of the memory, at 1.5-2.3x the time per pixel.
 MAX_WHOLE_PIXELS = 25_000_000  # 6000 x 4000 runs whole (3.3 GB); 8192^2 in strips
 STRIP_PIXELS = 1 << 20  # about this many full-resolution pixels per strip
+NETWORK_SHARE = 0.9  # of the stylizing step's progress when the result is upsampled after
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,9 @@ class StylePreprocess:
 
 @dataclass(frozen=True)
 class StylizeOptions:
-    max_side: int = 0  # 0: full resolution; else downscale before and upscale after
+    max_side: int = 0  # 0: no cap; else the working size's long side is at most this
     preserve_colors: bool = False  # keep the content's chroma, take the stylized luminance
+    stroke_scale: float = DEFAULT_STROKE_SCALE  # engine/stroke_scale.py
 
 
 @dataclass(frozen=True)
@@ -201,20 +204,32 @@ class StyleEngine:
         progress: ProgressCallback | None = None,
         cancelled: CancelCheck | None = None,
     ) -> Pixels:
-        """Stylize ``content`` with ``vector``; the result has the content's size and mode."""
+        """Stylize ``content`` with ``vector``; the result has the content's size and mode.
+
+        The network runs at :func:`working_size`; a smaller working size comes back to
+        full size by edge-aware upsampling guided by the content (engine/guided_upsampling.py).
+        """
         rgb = content.rgb()
-        work = rgb
-        if options.max_side and max(content.width, content.height) > options.max_side:
-            scale = options.max_side / max(content.width, content.height)
-            work = _resize(
-                rgb, max(1, round(content.width * scale)), max(1, round(content.height * scale))
-            )
-        stylized = self._run_network(work, vector, progress, cancelled)
-        if stylized.shape[:2] != rgb.shape[:2]:
-            stylized = _resize(stylized, content.width, content.height)
+        width, height = working_size(
+            content.width, content.height, options.stroke_scale, options.max_side
+        )
+        if (width, height) == (content.width, content.height):
+            stylized = self._run_network(rgb, vector, progress, cancelled)
+        else:
+            seen = _resize(rgb, width, height)
+            low = self._run_network(seen, vector, _share(progress, NETWORK_SHARE), cancelled)
+            stylized = self._upsample(low, seen, rgb)
+            if progress is not None:
+                progress(StylizeProgress(fraction=1.0, stage="upsample"))
         if options.preserve_colors and not content.mode.is_gray:
             stylized = _preserve_colors(stylized, rgb)
         return _in_mode_of(content, stylized)
+
+    def _upsample(self, low: np.ndarray, seen: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        height, width = rgb.shape[:2]
+        needed = rgb.nbytes + guided_upsampling.scratch_bytes(width)  # the result + strips
+        with self.budget.reserve(needed, f"upsampling to {width}x{height}"):
+            return guided_upsampling.upsample(low, seen, rgb)
 
     def _run_network(
         self,
@@ -282,6 +297,18 @@ class StyleEngine:
 
         _stop_if(cancelled)
         return runner.run(rgb, np.asarray(vector, np.float32), step, lambda: _stop_if(cancelled))
+
+
+def _share(progress: ProgressCallback | None, share: float) -> ProgressCallback | None:
+    """``progress`` with its fractions scaled to the first ``share`` of the step."""
+    if progress is None:
+        return None
+    report = progress
+
+    def scaled(step: StylizeProgress) -> None:
+        report(StylizeProgress(fraction=step.fraction * share, stage=step.stage))
+
+    return scaled
 
 
 def _stop_if(cancelled: CancelCheck | None) -> None:

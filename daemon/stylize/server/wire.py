@@ -12,6 +12,7 @@ from stylize.engine.errors import InvalidInputError, StylizeError, TooManyStyles
 from stylize.engine.images import PixelMode
 from stylize.engine.optimization.method import OptimizeOptions
 from stylize.engine.optimization.optimizers import LossTerms
+from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE
 from stylize.engine.style_engine import DEFAULT_STYLE_SIZE, StylePreprocess, StylizeOptions
 from stylize.jobs import (
     ColourMatch,
@@ -151,7 +152,13 @@ def stylize_job(setup: pb.StylizeSetup, content: ImageSource, max_styles: int) -
         styles=styles,
         strength=setup.strength if setup.HasField("strength") else 1.0,
         preprocess=preprocess(options.style_preprocess),
-        options=StylizeOptions(max_side=options.max_side, preserve_colors=options.preserve_colors),
+        options=StylizeOptions(
+            max_side=options.max_side,
+            preserve_colors=options.preserve_colors,
+            stroke_scale=(
+                options.stroke_scale if options.HasField("stroke_scale") else DEFAULT_STROKE_SCALE
+            ),
+        ),
         colour_match=colour_match(options.color_match),
         optimize=optimize,
         init_image=init_image,

@@ -102,18 +102,20 @@ class StylePreprocess(_message.Message):
     def __init__(self, size: _Optional[int] = ..., no_crop: _Optional[bool] = ...) -> None: ...
 
 class StylizeOptions(_message.Message):
-    __slots__ = ("style_preprocess", "output_format", "max_side", "preserve_colors", "color_match")
+    __slots__ = ("style_preprocess", "output_format", "max_side", "preserve_colors", "color_match", "stroke_scale")
     STYLE_PREPROCESS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     MAX_SIDE_FIELD_NUMBER: _ClassVar[int]
     PRESERVE_COLORS_FIELD_NUMBER: _ClassVar[int]
     COLOR_MATCH_FIELD_NUMBER: _ClassVar[int]
+    STROKE_SCALE_FIELD_NUMBER: _ClassVar[int]
     style_preprocess: StylePreprocess
     output_format: OutputFormat
     max_side: int
     preserve_colors: bool
     color_match: ColorMatch
-    def __init__(self, style_preprocess: _Optional[_Union[StylePreprocess, _Mapping]] = ..., output_format: _Optional[_Union[OutputFormat, str]] = ..., max_side: _Optional[int] = ..., preserve_colors: _Optional[bool] = ..., color_match: _Optional[_Union[ColorMatch, str]] = ...) -> None: ...
+    stroke_scale: float
+    def __init__(self, style_preprocess: _Optional[_Union[StylePreprocess, _Mapping]] = ..., output_format: _Optional[_Union[OutputFormat, str]] = ..., max_side: _Optional[int] = ..., preserve_colors: _Optional[bool] = ..., color_match: _Optional[_Union[ColorMatch, str]] = ..., stroke_scale: _Optional[float] = ...) -> None: ...
 
 class OptimizeOptions(_message.Message):
     __slots__ = ("iterations", "optimizer", "content_weight", "style_weight", "tv_weight", "init", "seed", "scales", "style_scale", "preview_every", "max_seconds", "learning_rate", "init_image", "preview_max_side")

@@ -43,7 +43,7 @@ def _request(config):
          (_path(config.get_property("style-3")), config.get_property("weight-3"))],
         config.get_property("keep-colors"), config.get_property("color-match"),
         config.get_property("opacity"), config.get_property("output"),
-        config.get_property("blend-mode"))
+        config.get_property("blend-mode"), config.get_property("stroke-scale"))
 
 
 def _plan_region(image, drawable):
@@ -133,10 +133,13 @@ def _dialog_ok(procedure, config, drawable=None, region=None):
     for name in ("strength", "weight-2", "weight-3"):
         dialog.get_spin_scale(name, 1.0)  # sliders, not bare spin buttons
     dialog.get_spin_scale("opacity", 1.0)
+    strokes = dialog.get_spin_scale("stroke-scale", 1.0)  # scripts may go up to 16
+    strokes.set_scale_limits(core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE)
     dialog.get_label("advanced-title", "Advanced", False, False)
     dialog.fill_expander("advanced", "advanced-title", False, "daemon-address")
     dialog.fill(["style-file", "strength", "style-2", "weight-2", "style-3", "weight-3",
-                 "keep-colors", "color-match", "output", "opacity", "blend-mode", "advanced"])
+                 "stroke-scale", "keep-colors", "color-match", "output", "opacity",
+                 "blend-mode", "advanced"])
     _add_gallery(dialog, config)
     if drawable is not None and region is not None:
         preview = _LivePreview(config, drawable, region)
@@ -273,6 +276,9 @@ class StylizePlugIn(Gimp.PlugIn):
                               "A named style of the daemon's library (the dialog's gallery; "
                               "`stylize styles list`); when set, it replaces Style image",
                               "", RW)
+        p.add_double_argument("stroke-scale", "Stroke si_ze", core.STROKE_SCALE_HELP,
+                              core.MIN_STROKE_SCALE, core.MAX_STROKE_SCALE,
+                              core.DEFAULT_STROKE_SCALE, RW)
         p.add_string_argument("daemon-address", "Daemon address",
                               "host:port of `stylize serve` (blank: as installed)", "", RW)
         return p
