@@ -268,7 +268,7 @@ def check_job(job: StylizeJob, library: StyleLibrary, limits: ImageLimits) -> No
     max_side = job.options.max_side
     if max_side and max_side < MIN_SIDE:
         raise InvalidInputError(
-            f"options.max_side is {max_side}; use 0 (full resolution) or at least {MIN_SIDE}",
+            f"options.max_side is {max_side}; use 0 (no cap) or at least {MIN_SIDE}",
             field="options.max_side",
         )
     if job.optimize is not None:
