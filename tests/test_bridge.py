@@ -229,7 +229,8 @@ def test_real_daemon_gets_the_stroke_scale(daemon_address: str) -> None:
     default, big = run(None), run(16.0)
     assert default["event"] == big["event"] == "result"
     assert (big["width"], big["height"]) == (96, 64)
-    assert sum(abs(a - b) for a, b in zip(default["data"], big["data"])) / len(big["data"]) > 10
+    pairs = zip(default["data"], big["data"], strict=True)
+    assert sum(abs(a - b) for a, b in pairs) / len(big["data"]) > 10
     refused = run(0.0)
     assert refused["code"] == "INVALID_ARGUMENT" and "stroke scale" in refused["message"]
 
