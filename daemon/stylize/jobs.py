@@ -498,9 +498,7 @@ def _run_fast(
     """Predict and mix style vectors, apply strength, one pass of the transfer network."""
     strength = style_mixing.check_strength(job.strength)
     weights = style_mixing.normalised_weights([style.weight for style in job.styles])
-    work_width, work_height = _working_size(
-        content, job.options.max_side, job.options.stroke_scale
-    )
+    work_width, work_height = _working_size(content, job.options.max_side, job.options.stroke_scale)
     progress(Stage.PREDICTING_STYLE, 0.0, "reading the style images")
     recolour = _content_palette(job, content)
     vectors = []
