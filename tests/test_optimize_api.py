@@ -293,3 +293,24 @@ def test_sigterm_ends_an_optimisation_with_its_best_picture(tmp_path) -> None:
     result = outcome["result"]
     assert result.finished_early and result.iterations >= 2  # type: ignore[attr-defined]
     assert "drained=True" in daemon.log()
+
+
+def test_stroke_scale_sets_the_optimisations_style_scale() -> None:
+    from stylize.server import wire
+
+    def job(stroke: float | None, style_scale: float | None = None):  # type: ignore[no-untyped-def]
+        options = pb.StylizeOptions()
+        if stroke is not None:
+            options.stroke_scale = stroke
+        extra = {} if style_scale is None else {"style_scale": style_scale}
+        setup, _ = client.stylize_setup(
+            CONTENT, STYLES[:1], options=options, optimize=optimize(**extra)
+        )
+        return wire.stylize_job(setup, wire.PENDING_CONTENT, 16).optimize
+
+    assert job(None).style_scale == 1.0
+    assert job(2.0).style_scale == 2.0
+    assert job(1 / 64).style_scale == 0.25 and job(16).style_scale == 4.0  # clamped
+    assert job(2.0, style_scale=0.5).style_scale == 0.5  # the optimisation's own wins
+    with pytest.raises(Exception, match="stroke scale nan"):
+        job(math.nan)

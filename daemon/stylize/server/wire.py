@@ -10,9 +10,9 @@ from google.protobuf.message import DecodeError
 from stylize.engine import images
 from stylize.engine.errors import InvalidInputError, StylizeError, TooManyStylesError
 from stylize.engine.images import PixelMode
-from stylize.engine.optimization.method import OptimizeOptions
+from stylize.engine.optimization.method import MAX_STYLE_SCALE, OptimizeOptions
 from stylize.engine.optimization.optimizers import LossTerms
-from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE
+from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE, check_stroke_scale
 from stylize.engine.style_engine import DEFAULT_STYLE_SIZE, StylePreprocess, StylizeOptions
 from stylize.jobs import (
     ColourMatch,
@@ -177,8 +177,18 @@ def _method(setup: pb.StylizeSetup) -> tuple[OptimizeOptions | None, EncodedSour
     if setup.method != pb.METHOD_OPTIMIZE:
         raise InvalidInputError(f"method {setup.method} is not FAST or OPTIMIZE", field="method")
     message = setup.optimize
+    if setup.options.HasField("stroke_scale") and not message.HasField("style_scale"):
+        message = pb.OptimizeOptions()
+        message.CopyFrom(setup.optimize)
+        message.style_scale = _optimize_style_scale(setup.options.stroke_scale)
     init_image = EncodedSource(message.init_image) if message.init_image else None
     return optimize_options(message), init_image
+
+
+def _optimize_style_scale(stroke_scale: float) -> float:
+    """The optimisation's style scale for a stroke scale: larger strokes, larger style."""
+    check_stroke_scale(stroke_scale)
+    return min(max(stroke_scale, 0.25), MAX_STYLE_SCALE)
 
 
 _OPTIMIZERS = {
