@@ -53,6 +53,17 @@ def test_strips_equal_the_whole_image(
     assert difference.mean() < 0.01
 
 
+def test_strips_equal_the_whole_image_at_16_bit(tf_engine: StyleEngine, vector: np.ndarray) -> None:
+    """16-bit content runs the float pieces: float32 in and out, no 8-bit step, no seams."""
+    rgb = np.asarray(sample_photo(203, 157)).astype(np.uint16) * 257
+    pixels = images.Pixels(rgb, images.PixelMode.RGB)
+    whole = _stylize(tf_engine, pixels, vector, None)
+    stripped = _stylize(tf_engine, pixels, vector, 16)
+    assert stripped.depth is images.Depth.U16
+    assert np.abs(whole.array.astype(np.int64) - stripped.array).max() <= 4  # of 65535
+    assert np.mean(stripped.array % 257 != 0) > 0.9  # not 8-bit levels
+
+
 def test_strips_keep_alpha_and_report_progress(engine: StyleEngine, vector: np.ndarray) -> None:
     rgb = np.asarray(sample_photo(64, 96))
     alpha = np.tile(np.arange(64, dtype=np.uint8)[None, :, None] * 4, (96, 1, 1))

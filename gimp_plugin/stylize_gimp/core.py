@@ -37,17 +37,17 @@ _LAYOUTS = {
     (True, False): ("GRAY", 1, "Y'"),
     (True, True): ("GRAYA", 2, "Y'A"),
 }
-# depth -> (wire suffix, bytes per sample, babl type, array typecode for byte swapping)
+# depth -> (wire suffix, bytes per sample, babl type)
 DEPTHS = {
-    "8": ("8", 1, "u8", "B"),
-    "16": ("16", 2, "u16", "H"),
-    "float": ("F32", 4, "float", "f"),
+    "8": ("8", 1, "u8"),
+    "16": ("16", 2, "u16"),
+    "float": ("F32", 4, "float"),
 }
 # (is_gray, has_alpha, depth) -> (wire format, bytes per pixel, babl format for GIMP 3)
 _FORMATS = dict(
     ((gray, alpha, depth), (layout + suffix, channels * size, model + " " + babl_type))
     for (gray, alpha), (layout, channels, model) in _LAYOUTS.items()
-    for depth, (suffix, size, babl_type, _) in DEPTHS.items()
+    for depth, (suffix, size, babl_type) in DEPTHS.items()
 )
 GIMP3_PRECISION_HELP = ("The layer is read and the new layer written in the image's own "
                         "precision (8-bit, 16-bit, or 32-bit float for 32-bit, half and "
@@ -101,13 +101,14 @@ def depth_of_precision(nick):
 def wire_order(pixels, fmt):
     """Native <-> little-endian samples (the same swap both ways; nothing to do on
     little-endian machines, where GEGL's native order is the wire's)."""
-    typecode = DEPTHS[fmt.depth][3]
-    if sys.byteorder == "little" or typecode == "B":
+    size = DEPTHS[fmt.depth][1]
+    if sys.byteorder == "little" or size == 1:
         return pixels
-    import array
-    samples = array.array(typecode, bytes(pixels))
-    samples.byteswap()
-    return samples.tobytes() if hasattr(samples, "tobytes") else samples.tostring()
+    data = bytearray(pixels)
+    swapped = bytearray(len(data))
+    for i in range(size):  # byte i of each sample goes to size - 1 - i
+        swapped[i::size] = data[size - 1 - i::size]
+    return bytes(swapped)
 
 
 class Region(object):

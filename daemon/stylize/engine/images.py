@@ -361,18 +361,25 @@ def encode_png(pixels: Pixels) -> bytes:
         stream = io.BytesIO()
         pixels.to_pil().save(stream, format="PNG", compress_level=3)
         return stream.getvalue()
+    return encode_16_bit(pixels, ".png")
+
+
+def encode_16_bit(pixels: Pixels, extension: str) -> bytes:
+    """A 16-bit ``extension`` (".png", ".tiff") file by OpenCV; floats clipped to 0..1.
+
+    GRAYA is written as RGBA with the grey repeated: OpenCV writes 1, 3 or 4 channels.
+    """
     import cv2
 
     array = from_unit(to_unit(pixels.array), Depth.U16)
-    if pixels.mode is PixelMode.GRAYA:  # no 16-bit grey+alpha in OpenCV's PNG writer
+    if pixels.mode is PixelMode.GRAYA:
         array = array[..., [0, 0, 0, 1]]
     if array.shape[2] in (3, 4):
-        array = cv2.cvtColor(
-            array, cv2.COLOR_RGB2BGR if array.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
-        )
-    done, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        to_bgr = cv2.COLOR_RGB2BGR if array.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+        array = cv2.cvtColor(array, to_bgr)
+    done, encoded = cv2.imencode(extension, array, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not done:  # pragma: no cover - OpenCV writes any uint16 array of 1, 3 or 4 channels
-        raise RuntimeError("OpenCV could not encode the result as PNG")
+        raise RuntimeError(f"OpenCV could not encode the result as {extension}")
     return encoded.tobytes()
 
 
