@@ -89,8 +89,9 @@ def from_unit(values: np.ndarray, depth: Depth) -> np.ndarray:
     """float32 0..1 samples -> ``depth`` (integers rounded and clipped; floats kept)."""
     if depth is Depth.F32:
         return values.astype(np.float32, copy=False)
-    scaled = np.rint(np.clip(values, 0.0, 1.0) * np.float32(_SCALE[depth]))
-    return scaled.astype(depth.dtype)
+    scaled = np.clip(values, 0.0, 1.0)  # one float copy, scaled and rounded in place
+    scaled *= np.float32(_SCALE[depth])
+    return np.rint(scaled, out=scaled).astype(depth.dtype)
 
 
 class PixelMode(enum.Enum):

@@ -27,9 +27,11 @@ from stylize.engine.errors import InsufficientMemoryError, TooLargeForMemoryErro
 
 WHOLE_BYTES_PER_PIXEL = 290
 STRIP_BYTES_PER_PIXEL = 40
-# 16-bit/float content: float32 RGB copies of the image (the network's input, its
-# clipped copy, the network's output, the conversion back), 12 bytes each.
-DEEP_EXTRA_BYTES_PER_PIXEL = 4 * 12
+# 16-bit/float content: float32 RGB copies of the image around the network (its input,
+# the network's float output, the conversion back). Measured with
+# bench/large_images.py --depths u8 u16: +57..66 bytes a pixel on the whole-image path,
+# +39..51 in strips (BENCHMARKS.md); rounded up.
+DEEP_EXTRA_BYTES_PER_PIXEL = 64
 _HEADROOM = 0.9  # leave a tenth of what is free to everything else
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 

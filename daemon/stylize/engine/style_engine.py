@@ -234,10 +234,11 @@ class StyleEngine:
         """
         rgb = content.rgb()
         outside = None
-        if content.depth.deep:
-            rgb = to_unit(rgb)
+        if content.depth is Depth.U16:
+            rgb = to_unit(rgb)  # already in 0..1
+        elif content.depth is Depth.F32:
             clipped = np.clip(rgb, 0.0, 1.0)
-            if content.depth is Depth.F32 and not np.array_equal(clipped, rgb):
+            if not np.array_equal(clipped, rgb):
                 outside = rgb - clipped
             rgb = clipped
         work = rgb
