@@ -31,7 +31,7 @@ STRIP_BYTES_PER_PIXEL = 40
 # the network's float output, the conversion back). Measured with
 # bench/large_images.py --depths u8 u16: +57..66 bytes a pixel on the whole-image path,
 # +39..51 in strips (BENCHMARKS.md); rounded up.
-DEEP_EXTRA_BYTES_PER_PIXEL = 64
+DEEP_EXTRA_BYTES_PER_PIXEL = 72
 _HEADROOM = 0.9  # leave a tenth of what is free to everything else
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 
