@@ -128,6 +128,22 @@ def test_a_job_larger_than_free_memory_is_refused(
     assert budget.reserved == 0  # released after the job
 
 
+def test_deep_content_needs_more_memory_than_8_bit(
+    engine: StyleEngine, vector: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget that holds the 8-bit image in strips refuses the same image at 16 bits."""
+    from stylize.engine import memory_budget
+    from stylize.engine.errors import TooLargeForMemoryError
+
+    rgb = np.asarray(sample_photo(200, 100))
+    eight_bit = memory_budget.network_bytes(200, 100, strips=True)
+    monkeypatch.setattr(engine, "budget", memory_budget.MemoryBudget(eight_bit + 100))
+    assert engine.stylize(images.Pixels(rgb, images.PixelMode.RGB), vector).depth is images.Depth.U8
+    deep = images.Pixels(rgb.astype(np.uint16) * 257, images.PixelMode.RGB)
+    with pytest.raises(TooLargeForMemoryError, match=r"largest image that fits is about"):
+        engine.stylize(deep, vector)
+
+
 def test_strips_are_used_when_the_whole_image_does_not_fit(
     engine: StyleEngine, vector: np.ndarray
 ) -> None:

@@ -122,7 +122,10 @@ def _preserve_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
 
 
 def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Lanczos resize at any depth (float channels one by one in Pillow's "F" mode)."""
+    """Lanczos resize at any depth (float channels one by one in Pillow's "F" mode).
+
+    Float results are clipped to 0..1, as the 8-bit ones are to 0..255 (Lanczos overshoots).
+    """
     if rgb.dtype == np.uint8:
         return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
     unit = to_unit(rgb)
@@ -134,7 +137,7 @@ def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
         )
         for c in range(unit.shape[2])
     ]
-    return from_unit(np.stack(channels, axis=2), Depth.of(rgb))
+    return from_unit(np.clip(np.stack(channels, axis=2), 0.0, 1.0), Depth.of(rgb))
 
 
 class StyleEngine:
