@@ -364,4 +364,3 @@ def test_float_image_gets_a_float_result(gimp_run: Path) -> None:
     assert rep["precision"] == "float-linear"
     result = np.frombuffer(blob(gimp_run, "float32", "result"), "<f4") * 255.0
     assert np.mean(np.abs(result - np.rint(result)) > 0.01) > 0.9  # off the 8-bit grid
-
