@@ -20,6 +20,7 @@ import grpc
 import numpy as np
 from hypothesis import strategies as st
 from PIL import Image
+from stylize.client import BYTES_PER_PIXEL
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
@@ -120,15 +121,17 @@ FLOAT32 = st.floats(width=32, allow_nan=True, allow_infinity=True)
 
 def raw_image(with_data: bool) -> st.SearchStrategy[pb.RawImage]:
     sides = st.one_of(st.integers(0, 40), st.integers(0, 2**32 - 1))
-    fmt = st.integers(0, 6)  # 0 = unspecified, 5 and 6 are unknown to the daemon
+    fmt = st.integers(0, 14)  # 0 = unspecified, 13 and 14 are unknown to the daemon
 
     @st.composite
     def build(draw: st.DrawFn) -> pb.RawImage:
         width, height, kind = draw(sides), draw(sides), draw(fmt)
         data = b""
         if with_data:
-            fits = width * height * 4 <= 1 << 16
-            exact = bytes(width * height * max(kind, 1)) if fits else b""
+            fits = width * height * 16 <= 1 << 16  # 16: the largest pixel (RGBAF32)
+            known = kind in pb.PixelFormat.values()
+            name = pb.PixelFormat.Name(kind).removeprefix("PIXEL_FORMAT_") if known else ""
+            exact = bytes(width * height * BYTES_PER_PIXEL.get(name, 1)) if fits else b""
             data = draw(st.one_of(st.just(exact), st.binary(max_size=4096)))
         return pb.RawImage(width=width, height=height, format=kind, data=data)  # type: ignore[arg-type]
 

@@ -133,18 +133,17 @@ def test_cmyk_is_converted_to_rgb(daemon: StylizeClient) -> None:
     assert (out.mode, out.size) == ("RGB", (40, 32))
 
 
-def test_sixteen_bit_gray_is_converted(daemon: StylizeClient) -> None:
+def test_sixteen_bit_gray_keeps_its_precision(daemon: StylizeClient) -> None:
     from stylize.engine import images
 
     values = np.arange(40 * 32, dtype=np.uint16).reshape(32, 40) * 51  # 0 .. 65229
     image = Image.fromarray(values)
     assert image.mode == "I;16"
     decoded = images.decode(encode(image), images.ImageLimits(), "content")
-    assert decoded.mode is images.PixelMode.GRAY
-    expected = np.rint(values / 257.0).astype(np.uint8)  # 65535 -> 255, 257 * k -> k
-    np.testing.assert_array_equal(decoded.array[..., 0], expected)
+    assert decoded.mode is images.PixelMode.GRAY and decoded.depth is images.Depth.U16
+    np.testing.assert_array_equal(decoded.array[..., 0], values)
     out = decode_png(daemon.stylize(encode(image), [GOOD_STYLE]).encoded)
-    assert (out.mode, out.size) == ("L", (40, 32))
+    assert (out.mode, out.size) == ("I;16", (40, 32))  # a 16-bit grey PNG back
 
 
 def test_palette_with_transparency_keeps_alpha(daemon: StylizeClient) -> None:
@@ -163,9 +162,13 @@ def test_gray_with_alpha_stays_gray_with_alpha(daemon: StylizeClient) -> None:
     np.testing.assert_array_equal(np.asarray(out)[..., 1], np.asarray(image)[..., 1])
 
 
-def test_float_image_is_refused(daemon: StylizeClient) -> None:
-    data = encode(Image.fromarray(np.ones((32, 32), np.float32)), "TIFF")
-    _fails(lambda: daemon.stylize(data, [GOOD_STYLE]), "INVALID_ARGUMENT", "floating-point")
+def test_float_gray_tiff_is_accepted_and_nan_refused(daemon: StylizeClient) -> None:
+    values = np.linspace(0.0, 1.5, 32 * 32, dtype=np.float32).reshape(32, 32)
+    out = decode_png(daemon.stylize(encode(Image.fromarray(values), "TIFF"), [GOOD_STYLE]).encoded)
+    assert (out.mode, out.size) == ("I;16", (32, 32))  # float content: a 16-bit PNG
+    values[3, 5] = np.nan
+    data = encode(Image.fromarray(values), "TIFF")
+    _fails(lambda: daemon.stylize(data, [GOOD_STYLE]), "INVALID_ARGUMENT", "NaN or infinite")
 
 
 def test_exif_orientation_is_honoured(daemon: StylizeClient) -> None:

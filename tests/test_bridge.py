@@ -21,7 +21,7 @@ STYLE = (STYLES / "starry_night.jpg").read_bytes()
 
 
 def request_bytes(width=4, height=2, fmt="RGBA8", styles=(b"style-bytes",), **extra) -> bytes:
-    bpp = client.CHANNELS[fmt]
+    bpp = client.BYTES_PER_PIXEL[fmt]
     pixels = bytes(i % 251 for i in range(width * height * bpp))
     header = {
         "address": extra.pop("address", "127.0.0.1:50051"),

@@ -76,6 +76,31 @@ def test_apply_through_the_daemon_mixing_two_styles(daemon_address: str, tmp_pat
     assert mean_abs_diff(np.asarray(stylized), np.asarray(sample_photo(80, 60))) > 15
 
 
+def test_a_sixteen_bit_png_gives_a_sixteen_bit_png(daemon_address: str, tmp_path: Path) -> None:
+    rgb = np.asarray(sample_photo(80, 60), np.float64) / 255.0
+    smooth = np.rint((rgb + np.roll(rgb, 1, axis=1)) / 2.0 * 65535).astype(np.uint16)
+    content = tmp_path / "photo16.tif"  # a 16-bit TIFF in: the encoded path keeps 16 bits
+    import cv2
+
+    cv2.imwrite(str(content), smooth[..., ::-1])
+    png16 = tmp_path / "photo16.png"
+    cv2.imwrite(str(png16), smooth[..., ::-1])
+    for source, out in ((png16, tmp_path / "out.png"), (content, tmp_path / "out.tif")):
+        result = run(
+            "apply", str(source), "-s", "starry_night", "-o", str(out), "--address", daemon_address
+        )
+        assert result.returncode == 0, result.stderr
+        written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+        assert (written.dtype, written.shape) == (np.uint16, (60, 80, 3))
+        assert np.mean(written % 257 != 0) > 0.9  # not 8-bit levels scaled up
+        assert np.abs(written / 65535.0 - smooth[..., ::-1] / 65535.0).mean() > 0.05  # painted
+    as_jpeg = tmp_path / "out.jpg"  # an 8-bit format takes the 16-bit result, reduced
+    result = run("apply", str(png16), "-s", "starry_night", "-o", str(as_jpeg), "--address",
+                 daemon_address)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert Image.open(as_jpeg).mode == "RGB"
+
+
 def test_apply_local_without_a_daemon(tmp_path: Path) -> None:
     out = tmp_path / "out.png"
     result = run(

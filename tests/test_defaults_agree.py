@@ -9,7 +9,7 @@ from conftest import REPO
 from stylize import bridge, client, gimp_install
 from stylize.engine import stroke_scale
 from stylize.server import config
-from stylize.server.wire import PIXEL_MODES
+from stylize.server.wire import PIXEL_LAYOUTS
 from stylize.v1 import stylize_pb2 as pb
 
 sys.path.insert(0, str(REPO / "gimp_plugin"))
@@ -43,13 +43,15 @@ def test_colour_matches() -> None:
 
 def test_pixel_formats() -> None:
     gimp_side = {name: bpp for name, bpp, _babl in core._FORMATS.values()}
-    assert gimp_side == client.CHANNELS
+    assert gimp_side == client.BYTES_PER_PIXEL
     wire = {
-        pb.PixelFormat.Name(fmt).removeprefix("PIXEL_FORMAT_"): mode.channels
-        for fmt, mode in PIXEL_MODES.items()
+        pb.PixelFormat.Name(fmt).removeprefix("PIXEL_FORMAT_"): mode.channels * depth.bytes
+        for fmt, (mode, depth) in PIXEL_LAYOUTS.items()
     }
-    assert wire == client.CHANNELS
+    assert wire == client.BYTES_PER_PIXEL
     assert {name: pb.PixelFormat.Value(f"PIXEL_FORMAT_{name}") for name in wire} == client.FORMATS
+    every = {v.number for v in pb.PixelFormat.DESCRIPTOR.values} - {0}
+    assert set(PIXEL_LAYOUTS) == every  # each wire format is decoded by the daemon
 
 
 def test_stroke_scale() -> None:

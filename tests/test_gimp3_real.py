@@ -33,6 +33,7 @@ VENV_PYTHON = "/opt/stylize-venv/bin/python"
 CASES = (
     *("selection", "alpha", "gray", "colors", "palette", "indexed", "missing", "opacity"),
     *("strokes", "fullres", "preview", "down", "gallery", "inplace", "inplace_down", "blend"),
+    *("deep16", "float32"),
 )
 # the pure-Python part of our package the bridge needs (no numpy, no TensorFlow)
 BRIDGE_FILES = (
@@ -353,3 +354,28 @@ def test_stroke_scale_paints_at_a_working_size_and_comes_back_full_size(gimp_run
     large, fine = blob(gimp_run, "strokes", "result"), blob(gimp_run, "fullres", "result")
     assert mean_diff(large, photo) > 15 and mean_diff(fine, photo) > 15  # both painted
     assert mean_diff(large, fine) > 10  # ... differently: the stroke scale reached the daemon
+
+
+def test_sixteen_bit_image_gets_a_sixteen_bit_result(gimp_run: Path) -> None:
+    """Read as u16 and written as u16: the network's float output, not 8-bit levels."""
+    import numpy as np
+
+    rep = report(gimp_run, "deep16")
+    new = assert_new_layer_above_source(rep)
+    assert rep["precision"] == "u16-non-linear" and (new["width"], new["height"]) == (96, 64)
+    source = np.frombuffer(blob(gimp_run, "deep16", "source_before"), "<u2")
+    assert np.all(source % 257 == 0)  # the photo came from an 8-bit JPEG: k * 257 exactly
+    result = np.frombuffer(blob(gimp_run, "deep16", "result"), "<u2")
+    assert result.size == 96 * 64 * 3
+    assert np.mean(result % 257 != 0) > 0.9  # not quantised to 8 bits
+    assert np.abs(result / 65535.0 - source / 65535.0).mean() > 0.08  # and painted
+
+
+def test_float_image_gets_a_float_result(gimp_run: Path) -> None:
+    import numpy as np
+
+    rep = report(gimp_run, "float32")
+    assert_new_layer_above_source(rep)
+    assert rep["precision"] == "float-linear"
+    result = np.frombuffer(blob(gimp_run, "float32", "result"), "<f4") * 255.0
+    assert np.mean(np.abs(result - np.rint(result)) > 0.01) > 0.9  # off the 8-bit grid

@@ -302,3 +302,35 @@ def test_encode_request_checks_blob_sizes() -> None:
     header = {"content": {"size": 3}, "styles": [{"size": 2}]}
     with pytest.raises(ValueError, match="do not match"):
         protocol.encode_request(header, [b"abc", b"x"])
+
+
+@pytest.mark.parametrize(
+    ("nick", "depth", "babl", "wire"),
+    [
+        ("u8-non-linear", "8", "R'G'B'A u8", "RGBA8"),
+        ("u16-linear", "16", "R'G'B'A u16", "RGBA16"),
+        ("u16-perceptual", "16", "R'G'B'A u16", "RGBA16"),
+        ("u32-non-linear", "float", "R'G'B'A float", "RGBAF32"),
+        ("half-linear", "float", "R'G'B'A float", "RGBAF32"),
+        ("float-linear", "float", "R'G'B'A float", "RGBAF32"),
+        ("double-perceptual", "float", "R'G'B'A float", "RGBAF32"),
+    ],
+)
+def test_gimp3_precision_picks_the_read_format(nick: str, depth: str, babl: str, wire: str):
+    """GIMP 3.0.4's precision nicks (seen in the real chroot) -> babl format and wire name."""
+    assert core.depth_of_precision(nick) == depth
+    fmt = core.PixelFormat(False, True, depth)
+    assert (fmt.babl, fmt.name) == (babl, wire)
+
+
+def test_samples_are_swapped_to_little_endian_on_big_endian_machines(monkeypatch) -> None:
+    import struct
+
+    fmt = core.PixelFormat(True, False, "16")
+    native_big = struct.pack(">3H", 1, 258, 65534)
+    monkeypatch.setattr(core.sys, "byteorder", "little")
+    assert core.wire_order(native_big, fmt) == native_big  # GEGL's order is the wire's
+    monkeypatch.setattr(core.sys, "byteorder", "big")
+    assert core.wire_order(native_big, fmt) == struct.pack("<3H", 1, 258, 65534)
+    floats = core.PixelFormat(False, False, "float")
+    assert core.wire_order(struct.pack(">2f", 0.5, 3.25), floats) == struct.pack("<2f", 0.5, 3.25)

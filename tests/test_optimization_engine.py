@@ -132,6 +132,26 @@ def test_multi_scale_keeps_size_and_alpha(optimizer_engine, starry) -> None:
     np.testing.assert_array_equal(result.array[..., 3:], alpha)
 
 
+def test_sixteen_bit_content_is_optimised_at_8_bits_and_returned_at_16(
+    optimizer_engine, content, starry
+) -> None:
+    """Deep content is accepted: optimised as its 8-bit version, returned in its depth with
+    its alpha at full precision (README: Precision)."""
+    alpha = np.tile(np.arange(40, dtype=np.uint16) * 1601 + 7, (28, 1))[..., None]
+    deep = Pixels(np.concatenate([content.array.astype(np.uint16) * 257, alpha], 2), PixelMode.RGBA)
+    result = optimizer_engine.run(deep, [(starry, 1.0)], replace(FAST, iterations=2))
+    assert result.array.dtype == np.uint16 and result.mode is PixelMode.RGBA
+    np.testing.assert_array_equal(result.array[..., 3:], alpha)
+    eight = optimizer_engine.run(
+        Pixels(np.concatenate([content.array, alpha >> 8], 2).astype(np.uint8), PixelMode.RGBA),
+        [(starry, 1.0)],
+        replace(FAST, iterations=2),
+    )
+    np.testing.assert_array_equal(
+        result.array[..., :3], eight.array[..., :3].astype(np.uint16) * 257
+    )
+
+
 def test_gray_stays_gray_with_previews_n_apart(optimizer_engine, starry) -> None:
     gray = _photo(SAMPLES / "chelsea.jpg", 40, 28, mode="L")
     events, progress = _collect()

@@ -53,6 +53,17 @@ def test_strips_equal_the_whole_image(
     assert difference.mean() < 0.01
 
 
+def test_strips_equal_the_whole_image_at_16_bit(tf_engine: StyleEngine, vector: np.ndarray) -> None:
+    """16-bit content runs the float pieces: float32 in and out, no 8-bit step, no seams."""
+    rgb = np.asarray(sample_photo(203, 157)).astype(np.uint16) * 257
+    pixels = images.Pixels(rgb, images.PixelMode.RGB)
+    whole = _stylize(tf_engine, pixels, vector, None)
+    stripped = _stylize(tf_engine, pixels, vector, 16)
+    assert stripped.depth is images.Depth.U16
+    assert np.abs(whole.array.astype(np.int64) - stripped.array).max() <= 4  # of 65535
+    assert np.mean(stripped.array % 257 != 0) > 0.9  # not 8-bit levels
+
+
 def test_strips_keep_alpha_and_report_progress(engine: StyleEngine, vector: np.ndarray) -> None:
     rgb = np.asarray(sample_photo(64, 96))
     alpha = np.tile(np.arange(64, dtype=np.uint8)[None, :, None] * 4, (96, 1, 1))
@@ -115,6 +126,22 @@ def test_a_job_larger_than_free_memory_is_refused(
         engine.stylize(pixels, vector)  # fits the budget, but not beside another job
     assert engine.stylize(pixels, vector).array.shape == (100, 200, 3)
     assert budget.reserved == 0  # released after the job
+
+
+def test_deep_content_needs_more_memory_than_8_bit(
+    engine: StyleEngine, vector: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget that holds the 8-bit image in strips refuses the same image at 16 bits."""
+    from stylize.engine import memory_budget
+    from stylize.engine.errors import TooLargeForMemoryError
+
+    rgb = np.asarray(sample_photo(200, 100))
+    eight_bit = memory_budget.network_bytes(200, 100, strips=True)
+    monkeypatch.setattr(engine, "budget", memory_budget.MemoryBudget(eight_bit + 100))
+    assert engine.stylize(images.Pixels(rgb, images.PixelMode.RGB), vector).depth is images.Depth.U8
+    deep = images.Pixels(rgb.astype(np.uint16) * 257, images.PixelMode.RGB)
+    with pytest.raises(TooLargeForMemoryError, match=r"largest image that fits is about"):
+        engine.stylize(deep, vector)
 
 
 def test_strips_are_used_when_the_whole_image_does_not_fit(

@@ -122,7 +122,7 @@ class JobRequest:
     stroke_scale: float | None  # None: the daemon's default
     width: int
     height: int
-    format: str  # RGB8 | RGBA8 | GRAY8 | GRAYA8
+    format: str  # a client.FORMATS name: RGB8 ... GRAYA8, RGB16 ..., RGBF32 ... (little-endian)
     pixels: bytes
     styles: tuple[StyleFile, ...]
     credentials: dict[str, str]  # tls_ca, tls_cert, tls_key, token_file: paths (installer)
@@ -159,14 +159,14 @@ def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> Jo
     except (KeyError, TypeError, ValueError) as e:
         raise BridgeError("INVALID_ARGUMENT", f"malformed request header: {e!r}") from e
     client = _import_client()
-    channels = client.CHANNELS
+    bytes_per_pixel = client.BYTES_PER_PIXEL
     colour_matches = [v.name.removeprefix("COLOR_MATCH_").lower()
                       for v in client.pb.ColorMatch.DESCRIPTOR.values]  # fmt: skip
-    if fmt not in channels:
+    if fmt not in bytes_per_pixel:
         raise BridgeError("INVALID_ARGUMENT", f"unknown pixel format {fmt!r}")
     if request.color_match not in colour_matches:
         raise BridgeError("INVALID_ARGUMENT", f"unknown colour matching {request.color_match!r}")
-    if len(content) != width * height * channels[fmt]:
+    if len(content) != width * height * bytes_per_pixel[fmt]:
         raise BridgeError(
             "INVALID_ARGUMENT", f"{len(content)} bytes of pixels for {width}x{height} {fmt}"
         )

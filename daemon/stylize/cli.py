@@ -233,7 +233,17 @@ def _save(png: bytes, output: str) -> None:
         return
     from PIL import Image
 
-    image: Image.Image = Image.open(io.BytesIO(png))
+    from stylize.engine import images
+
+    if images.declared_depth(png, "the result").deep:  # 16-bit: .tif keeps it, others are 8-bit
+        any_size = images.ImageLimits(max_pixels=1 << 40, max_side=1 << 30)  # the daemon's result
+        pixels = images.decode(png, any_size, "the result")
+        if path.suffix.lower() in (".tif", ".tiff"):
+            path.write_bytes(images.encode_16_bit(pixels, ".tiff"))
+            return
+        image = pixels.to_pil()
+    else:
+        image = Image.open(io.BytesIO(png))
     if path.suffix.lower() in (".jpg", ".jpeg") and image.mode in ("RGBA", "LA"):
         image = image.convert("RGB" if image.mode == "RGBA" else "L")
     image.save(path)
@@ -624,7 +634,8 @@ def _add_apply_command(commands: argparse._SubParsersAction) -> None:
         "--output",
         "-o",
         required=True,
-        help="output file (.png keeps alpha; .jpg, .webp, .tif, .bmp also work; - writes PNG "
+        help="output file (.png keeps alpha, and 16 bits for 16-bit/float content, as .tif "
+        "does; .jpg, .webp, .bmp are 8-bit; - writes PNG "
         "to standard output); for several results a folder or a template with {stem}, "
         f"{{style}}, {{n}} (default name in a folder: {apply_plan.DEFAULT_TEMPLATE})",
     )

@@ -103,14 +103,21 @@ def channel_options() -> list[tuple[str, object]]:
     ]
 
 
+# Raw pixel formats by name ("RGB8", "RGBA16", "GRAYF32", ...; the .proto's PixelFormat).
+_CHANNELS = {"RGB": 3, "RGBA": 4, "GRAY": 1, "GRAYA": 2}
+_SAMPLE_BYTES = {"8": 1, "16": 2, "F32": 4}  # little-endian samples
 FORMATS = {
-    "RGB8": pb.PIXEL_FORMAT_RGB8,
-    "RGBA8": pb.PIXEL_FORMAT_RGBA8,
-    "GRAY8": pb.PIXEL_FORMAT_GRAY8,
-    "GRAYA8": pb.PIXEL_FORMAT_GRAYA8,
+    f"{layout}{depth}": pb.PixelFormat.Value(f"PIXEL_FORMAT_{layout}{depth}")
+    for depth in _SAMPLE_BYTES
+    for layout in _CHANNELS
 }
 FORMAT_NAMES = {value: name for name, value in FORMATS.items()}
-CHANNELS = {"RGB8": 3, "RGBA8": 4, "GRAY8": 1, "GRAYA8": 2}
+CHANNELS = {f"{layout}{depth}": n for depth in _SAMPLE_BYTES for layout, n in _CHANNELS.items()}
+BYTES_PER_PIXEL = {
+    f"{layout}{depth}": n * size
+    for depth, size in _SAMPLE_BYTES.items()
+    for layout, n in _CHANNELS.items()
+}
 
 
 class ClientError(Exception):
@@ -147,7 +154,7 @@ class ClientError(Exception):
 class RawImage:
     width: int
     height: int
-    format: str  # RGB8 | RGBA8 | GRAY8 | GRAYA8
+    format: str  # a FORMATS name: RGB8 | RGBA8 | GRAY8 | GRAYA8, or *16 / *F32
     data: bytes
 
 

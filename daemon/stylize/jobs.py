@@ -31,7 +31,7 @@ from stylize.engine.errors import (
     StylizeError,
     TooLargeForMemoryError,
 )
-from stylize.engine.images import MIN_SIDE, ImageLimits, PixelMode, Pixels
+from stylize.engine.images import MIN_SIDE, Depth, ImageLimits, PixelMode, Pixels
 from stylize.engine.optimization import memory as optimization_memory
 from stylize.engine.optimization import schedule
 from stylize.engine.optimization.method import (
@@ -101,6 +101,7 @@ class RawSource:
     width: int
     height: int
     mode: PixelMode
+    depth: Depth = Depth.U8  # little-endian samples
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,9 @@ def _duration(seconds: float) -> str:
 
 def decode_image(source: ImageSource, limits: ImageLimits, what: str) -> Pixels:
     if isinstance(source, RawSource):
-        return images.from_raw(source.data, source.width, source.height, source.mode, limits, what)
+        return images.from_raw(
+            source.data, source.width, source.height, source.mode, limits, what, source.depth
+        )
     return images.decode(source.data, limits, what)
 
 
@@ -305,11 +308,11 @@ def check_style_source(
         style_mixing.check_vector(source.values, what)
     elif isinstance(source, RawSource):
         limits.check(source.width, source.height, what)
-        expected = source.width * source.height * source.mode.channels
+        expected = images.raw_bytes(source.width, source.height, source.mode, source.depth)
         if len(source.data) != expected:
             raise InvalidInputError(
-                f"{what}: raw {source.mode.name} buffer has {len(source.data):,} bytes but "
-                f"{source.width}x{source.height} needs {expected:,}"
+                f"{what}: raw {source.mode.name} {source.depth.name} buffer has "
+                f"{len(source.data):,} bytes but {source.width}x{source.height} needs {expected:,}"
             )
     elif not source.data:
         raise InvalidInputError(f"{what} is empty (0 bytes)")
@@ -411,7 +414,15 @@ class Engines:
         image = self._image_source(source)
         options = (preprocess.size, preprocess.crop, recolour.digest() if recolour else "")
         if isinstance(image, RawSource):
-            key = cache_key("raw", image.data, image.width, image.height, image.mode.name, *options)
+            key = cache_key(
+                "raw",
+                image.data,
+                image.width,
+                image.height,
+                image.mode.name,
+                image.depth.name,
+                *options,
+            )
         else:
             key = cache_key("encoded", image.data, *options)
 
@@ -442,13 +453,13 @@ class Engines:
     @contextlib.contextmanager
     def _decoded(self, source: EncodedSource | RawSource, what: str) -> Iterator[Pixels]:
         """Decode, with the decoded pixels reserved in the memory budget meanwhile."""
-        width, height = (
-            images.declared_size(source.data, what)
-            if isinstance(source, EncodedSource)
-            else (source.width, source.height)
-        )
+        if isinstance(source, EncodedSource):
+            width, height = images.declared_size(source.data, what)
+            depth = images.declared_depth(source.data, what)
+        else:
+            width, height, depth = source.width, source.height, source.depth
         self.limits.check(width, height, what)
-        with self.engine.budget.reserve(width * height * 4, f"decoding {what}"):
+        with self.engine.budget.reserve(width * height * 4 * depth.bytes, f"decoding {what}"):
             yield decode_image(source, self.limits, what)
 
 

@@ -100,7 +100,7 @@ def _insert_result(image, source, region, name, pixels, opacity):
 
 
 register(
-    core.PROC_NAME, core.BLURB, core.HELP,
+    core.PROC_NAME, core.BLURB, core.HELP + " " + core.GIMP2_PRECISION_HELP,
     "Stylize contributors", "Apache-2.0", "2026",
     core.MENU_LABEL, core.IMAGE_TYPES,
     [

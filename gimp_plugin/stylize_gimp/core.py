@@ -30,13 +30,32 @@ CONFIG_FILE = "stylize-gimp.json"  # written next to this module by `stylize gim
 CREDENTIAL_KEYS = ("tls_ca", "tls_cert", "tls_key", "token_file")
 SERVE_COMMAND = "stylize serve"
 
-# (is_gray, has_alpha) -> (wire format, bytes per pixel, babl format for GIMP 3)
-_FORMATS = {
-    (False, False): ("RGB8", 3, "R'G'B' u8"),
-    (False, True): ("RGBA8", 4, "R'G'B'A u8"),
-    (True, False): ("GRAY8", 1, "Y' u8"),
-    (True, True): ("GRAYA8", 2, "Y'A u8"),
+# (is_gray, has_alpha) -> (wire layout, channels, babl model: perceptual, as GIMP's own
+# plug-ins read layers)
+_LAYOUTS = {
+    (False, False): ("RGB", 3, "R'G'B'"),
+    (False, True): ("RGBA", 4, "R'G'B'A"),
+    (True, False): ("GRAY", 1, "Y'"),
+    (True, True): ("GRAYA", 2, "Y'A"),
 }
+# depth -> (wire suffix, bytes per sample, babl type)
+DEPTHS = {
+    "8": ("8", 1, "u8"),
+    "16": ("16", 2, "u16"),
+    "float": ("F32", 4, "float"),
+}
+# (is_gray, has_alpha, depth) -> (wire format, bytes per pixel, babl format for GIMP 3)
+_FORMATS = dict(
+    ((gray, alpha, depth), (layout + suffix, channels * size, model + " " + babl_type))
+    for (gray, alpha), (layout, channels, model) in _LAYOUTS.items()
+    for depth, (suffix, size, babl_type) in DEPTHS.items()
+)
+GIMP3_PRECISION_HELP = ("The layer is read and the new layer written in the image's own "
+                        "precision (8-bit, 16-bit, or 32-bit float for 32-bit, half and "
+                        "double images); float values above 1.0 keep their part above 1.0.")
+GIMP2_PRECISION_HELP = ("GIMP 2.10's Python-Fu pixel regions are 8-bit: a 16-bit or float "
+                        "image is read and stylized at 8 bits per channel (use GIMP 3 to keep "
+                        "its precision).")
 _CREATE_NO_WINDOW = 0x08000000  # Windows: no console flashing up; missing from py2's subprocess
 
 
@@ -60,10 +79,37 @@ def error_text(error):
 
 
 class PixelFormat(object):
-    """How the layer's pixels travel: wire name, bytes per pixel, GIMP 3 babl format."""
+    """How the layer's pixels travel: wire name, bytes per pixel, GIMP 3 babl format.
 
-    def __init__(self, is_gray, has_alpha):
-        self.name, self.bpp, self.babl = _FORMATS[(bool(is_gray), bool(has_alpha))]
+    depth is one of DEPTHS ("8", "16", "float"; see depth_of_precision). On the wire
+    samples are little-endian; GEGL gives and takes native ones (see wire_order).
+    """
+
+    def __init__(self, is_gray, has_alpha, depth="8"):
+        self.depth = depth
+        self.name, self.bpp, self.babl = _FORMATS[(bool(is_gray), bool(has_alpha), depth)]
+
+
+def depth_of_precision(nick):
+    """The DEPTHS key for a GIMP 3 precision's nick ("u8-non-linear", "u16-linear",
+    "half-perceptual", "float-linear", ...): u8 and u16 stay, everything else is float."""
+    for depth, prefix in (("8", "u8"), ("16", "u16")):
+        if nick.startswith(prefix + "-"):
+            return depth
+    return "float"
+
+
+def wire_order(pixels, fmt):
+    """Native <-> little-endian samples (the same swap both ways; nothing to do on
+    little-endian machines, where GEGL's native order is the wire's)."""
+    size = DEPTHS[fmt.depth][1]
+    if sys.byteorder == "little" or size == 1:
+        return pixels
+    data = bytearray(pixels)
+    swapped = bytearray(len(data))
+    for i in range(size):  # byte i of each sample goes to size - 1 - i
+        swapped[i::size] = data[size - 1 - i::size]
+    return bytes(swapped)
 
 
 class Region(object):
@@ -437,14 +483,16 @@ def _reap(proc):
 
 
 def stylize(pixels, width, height, fmt, request, settings=None, progress=None):
-    """Stylize raw pixels (fmt: PixelFormat); return the result's raw pixels.
+    """Stylize raw pixels (fmt: PixelFormat, native byte order); return the result's
+    raw pixels, in the same format and byte order.
 
     Blocks until the daemon answers; raises StylizeError with a user-facing message.
     """
     settings = settings or load_settings()
-    header, blobs = build_request(pixels, width, height, fmt, request, settings)
+    header, blobs = build_request(wire_order(pixels, fmt), width, height, fmt, request,
+                                  settings)
     event = run_bridge(header, blobs, settings, progress)
-    return _check_result(event, width, height, fmt)
+    return wire_order(_check_result(event, width, height, fmt), fmt)
 
 
 # -- the style gallery --------------------------------------------------------------

@@ -14,7 +14,10 @@ Request, written once to the bridge's stdin:
               "styles": [{"name": "starry.jpg", "weight": 1.0, "size": 12345}, ...]}
 
     The content's raw pixels (row-major, unpadded) follow the header, then each style
-    file's bytes in header order; "size" gives each blob's length.
+    file's bytes in header order; "size" gives each blob's length. "format" is one of
+    the daemon's raw pixel formats: RGB8 RGBA8 GRAY8 GRAYA8 (bytes), RGB16 ... GRAYA16
+    (16-bit samples), RGBF32 ... GRAYAF32 (32-bit floats); multi-byte samples are
+    little-endian (core.wire_order). The result comes back in the content's format.
 
 Events, read from the bridge's stdout: one JSON object per line, in this order:
 

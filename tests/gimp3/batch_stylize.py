@@ -16,15 +16,21 @@ FMT = {
     Gimp.ImageBaseType.RGB: {False: "R'G'B' u8", True: "R'G'B'A u8"},
     Gimp.ImageBaseType.GRAY: {False: "Y' u8", True: "Y'A u8"},
 }
+# cases on deeper images: the precision they are converted to, and the type pixels are read in
+DEEP = {
+    "deep16": (Gimp.Precision.U16_NON_LINEAR, "u16"),
+    "float32": (Gimp.Precision.FLOAT_LINEAR, "float"),
+}
 
 
 def log(*args):
     print("BATCH:", *args, flush=True)
 
 
-def pixels(image, drawable):
+def pixels(image, drawable, sample="u8"):
     base = image.get_base_type()
     fmt = FMT.get(base, FMT[Gimp.ImageBaseType.RGB])[drawable.has_alpha()]  # indexed: as RGB
+    fmt = fmt.replace("u8", sample)
     rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
     return drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
 
@@ -77,6 +83,8 @@ def make_case(case):
         buf.flush()
     elif case == "gray":
         image.convert_grayscale()
+    elif case in DEEP:
+        image.convert_precision(DEEP[case][0])
     elif case == "indexed":
         image.convert_indexed(
             Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16, False, False, ""
@@ -90,8 +98,9 @@ STROKE_SCALES = {"strokes": 16.0, "fullres": 1.0 / 64}  # 96x64: a 64x43 paintin
 def run_case(case, address, style, style_name=""):
     in_place = case.startswith("inplace")
     image, source = make_case(case)
+    sample = DEEP[case][1] if case in DEEP else "u8"
     layers_before = [describe(layer) for layer in stack(image)]
-    dump(case, "source_before", pixels(image, source))
+    dump(case, "source_before", pixels(image, source, sample))
     image.clean_all()
     config = PROC.create_config()
     config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
@@ -118,6 +127,7 @@ def run_case(case, address, style, style_name=""):
         "dirty": image.is_dirty(),
         "layers_before": layers_before,
         "layers": [describe(layer) for layer in stack(image)],
+        "precision": image.get_precision().value_nick,
     }
     dump(case, "source_after", pixels(image, source))
     if status == Gimp.PDBStatusType.SUCCESS:
@@ -126,7 +136,7 @@ def run_case(case, address, style, style_name=""):
             if in_place
             else next(layer for layer in stack(image) if layer.get_name().endswith(")"))
         )
-        dump(case, "result", pixels(image, new))
+        dump(case, "result", pixels(image, new, sample))
         if not in_place and new.get_mask() is not None:
             dump(case, "mask", pixels_mask(new.get_mask()))
         # a group end without a start fails: the plug-in left no undo group open

@@ -6,7 +6,8 @@ pixels the target's mean and covariance, ``x' = A (x - mu_s) + mu_t`` with
 ``A = Sigma_t^(1/2) Sigma_s^(-1/2)`` (symmetric square roots, the variant they found
 to look best). We do it in CIELAB rather than RGB, so the map moves lightness and
 the two opponent colour axes, which is closer to how the change is seen. The
-sRGB <-> Lab conversions are LittleCMS's, through Pillow's ImageCms.
+sRGB <-> Lab conversions are OpenCV's float32 ones (D65 white), so 8-bit, 16-bit
+and float images are matched alike, without 8-bit rounding of Lab in between.
 """
 
 from __future__ import annotations
@@ -14,15 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from PIL import Image, ImageCms
 
-from stylize.engine.images import PixelMode, Pixels
+from stylize.engine.images import Depth, PixelMode, Pixels, from_unit, to_unit
 
-_SRGB = ImageCms.createProfile("sRGB")
-_LAB = ImageCms.createProfile("LAB")
-_TO_LAB = ImageCms.buildTransformFromOpenProfiles(_SRGB, _LAB, "RGB", "LAB")
-_FROM_LAB = ImageCms.buildTransformFromOpenProfiles(_LAB, _SRGB, "LAB", "RGB")
 _EPSILON = 1e-3  # regularises nearly flat images (a single colour has no covariance)
 
 
@@ -40,21 +37,15 @@ class ColourStats:
 
 
 def to_lab(rgb: np.ndarray) -> np.ndarray:
-    """uint8 sRGB [H, W, 3] -> float64 Lab (L 0..100, a and b about -128..127)."""
-    lab = np.asarray(ImageCms.applyTransform(Image.fromarray(rgb, "RGB"), _TO_LAB))
-    out = np.empty(lab.shape, np.float64)
-    out[..., 0] = lab[..., 0] * (100.0 / 255.0)
-    out[..., 1:] = lab[..., 1:].view(np.int8)  # Pillow stores a and b as signed bytes
-    return out
+    """sRGB [H, W, 3] of any depth (floats clipped to 0..1) -> float64 Lab (L 0..100)."""
+    unit = np.clip(to_unit(rgb), 0.0, 1.0).astype(np.float32)
+    return cv2.cvtColor(unit, cv2.COLOR_RGB2Lab).astype(np.float64)
 
 
-def from_lab(lab: np.ndarray) -> np.ndarray:
-    """Lab as :func:`to_lab` gives it -> uint8 sRGB, clipped to the gamut."""
-    packed = np.empty(lab.shape, np.uint8)
-    packed[..., 0] = np.clip(np.rint(lab[..., 0] * (255.0 / 100.0)), 0, 255)
-    packed[..., 1:] = np.clip(np.rint(lab[..., 1:]), -128, 127).astype(np.int8).view(np.uint8)
-    image = Image.frombytes("LAB", (lab.shape[1], lab.shape[0]), packed.tobytes())
-    return np.asarray(ImageCms.applyTransform(image, _FROM_LAB))
+def from_lab(lab: np.ndarray, depth: Depth = Depth.U8) -> np.ndarray:
+    """Lab as :func:`to_lab` gives it -> sRGB at ``depth``, clipped to the gamut."""
+    rgb = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB)
+    return from_unit(np.clip(rgb, 0.0, 1.0), depth)
 
 
 def colour_stats(rgb: np.ndarray) -> ColourStats:
@@ -83,7 +74,7 @@ def _sqrt_and_inverse_sqrt(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def match(rgb: np.ndarray, target: ColourStats) -> np.ndarray:
-    """uint8 RGB [H, W, 3] recoloured to have ``target``'s mean and covariance."""
+    """RGB [H, W, 3] recoloured to have ``target``'s mean and covariance (same dtype out)."""
     lab = to_lab(rgb)
     pixels = lab.reshape(-1, 3)
     source = ColourStats(pixels.mean(axis=0), np.cov(pixels, rowvar=False))
@@ -91,14 +82,18 @@ def match(rgb: np.ndarray, target: ColourStats) -> np.ndarray:
     _, source_inverse_root = _sqrt_and_inverse_sqrt(source.covariance)
     transform = target_root @ source_inverse_root
     mapped = (pixels - source.mean) @ transform.T + target.mean
-    return from_lab(mapped.reshape(lab.shape))
+    return from_lab(mapped.reshape(lab.shape), Depth.of(rgb))
 
 
 def match_pixels(pixels: Pixels, target: ColourStats) -> Pixels:
-    """:func:`match` for any pixel mode: alpha passes through, grey images are left as they are."""
+    """:func:`match` for any pixel mode and depth: alpha passes through, grey images are
+    left as they are, and float samples outside 0..1 keep their part outside."""
     if pixels.mode.is_gray:
         return pixels
-    colour = match(np.ascontiguousarray(pixels.array[..., :3]), target)
+    rgb = np.ascontiguousarray(pixels.array[..., :3])
+    colour = match(rgb, target)
+    if pixels.depth is Depth.F32:
+        colour = colour + (rgb - np.clip(rgb, 0.0, 1.0))
     if pixels.mode is PixelMode.RGBA:
         colour = np.concatenate([colour, pixels.array[..., 3:]], axis=2)
     return Pixels(np.ascontiguousarray(colour), pixels.mode)

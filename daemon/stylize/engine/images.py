@@ -1,10 +1,12 @@
 """Decoding and validation of content and style images, independent of any transport.
 
-Every image enters the engine as :class:`Pixels`: 8-bit, row-major, one of four
-modes (RGB, RGBA, GRAY, GRAYA). Encoded files are decoded with Pillow under
-explicit limits (the declared size is checked before any pixel is decoded, so
-decompression bombs cost nothing), EXIF orientation is honoured, and other
-modes are converted as follows (documented in README.md):
+Every image enters the engine as :class:`Pixels`: row-major, one of four modes
+(RGB, RGBA, GRAY, GRAYA) at one of three depths (:class:`Depth`: 8-bit, 16-bit,
+32-bit float), kept as given so the result can come back at the content's
+precision. Encoded files are decoded with Pillow under explicit limits (the
+declared size is checked before any pixel is decoded, so decompression bombs cost
+nothing), EXIF orientation is honoured, and other modes are converted as follows
+(documented in README.md):
 
 ===============  ==========================================================
 source mode      becomes
@@ -14,15 +16,20 @@ P / PA (palette)  RGBA when the palette has transparency, else RGB
 1 (bilevel)       GRAY
 CMYK              RGB (Pillow's naive conversion; ICC profiles not applied)
 YCbCr, LAB, HSV   RGB
-I;16*, I (16-bit) GRAY, scaled from 0..65535 to 0..255
-F (float)         refused: HDR/float data has no 8-bit meaning we can guess
+16-bit PNG/TIFF   kept at 16 bits (RGB16, RGBA16, GRAY16, GRAYA16)
+float TIFF        kept as 32-bit float (RGBF32, ...); NaN/Inf refused
 ===============  ==========================================================
+
+Pillow identifies every file (and only ACCEPTED_FORMATS are opened), but it
+decodes 16-bit colour PNG/TIFF to 8 bits, so files Pillow has identified as 16-bit
+or float PNG/TIFF are decoded by OpenCV's libpng/libtiff instead (``_decode_deep``).
 """
 
 from __future__ import annotations
 
 import enum
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +47,51 @@ ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 # Pillow's own bomb guard is a fixed pixel count; ImageLimits.check applies the
 # daemon's configured limits to the declared size instead, before decoding.
 Image.MAX_IMAGE_PIXELS = None
+
+
+class Depth(enum.Enum):
+    """Sample type: 8-bit, 16-bit (0..65535) or 32-bit float (0..1 nominal, HDR allowed)."""
+
+    U8 = "uint8"
+    U16 = "uint16"
+    F32 = "float32"
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.value)
+
+    @property
+    def bytes(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def deep(self) -> bool:
+        """More than 8 bits: the network is fed and read in float, without an 8-bit step."""
+        return self is not Depth.U8
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> Depth:
+        return cls(array.dtype.name)
+
+
+_SCALE = {Depth.U8: 255.0, Depth.U16: 65535.0, Depth.F32: 1.0}
+
+
+def to_unit(array: np.ndarray) -> np.ndarray:
+    """Samples of any depth as float32, 0..1 for black..white (floats as they are)."""
+    depth = Depth.of(array)
+    if depth is Depth.F32:
+        return array
+    return array.astype(np.float32) * np.float32(1.0 / _SCALE[depth])
+
+
+def from_unit(values: np.ndarray, depth: Depth) -> np.ndarray:
+    """float32 0..1 samples -> ``depth`` (integers rounded and clipped; floats kept)."""
+    if depth is Depth.F32:
+        return values.astype(np.float32, copy=False)
+    scaled = np.clip(values, 0.0, 1.0)  # one float copy, scaled and rounded in place
+    scaled *= np.float32(_SCALE[depth])
+    return np.rint(scaled, out=scaled).astype(depth.dtype)
 
 
 class PixelMode(enum.Enum):
@@ -95,7 +147,7 @@ class ImageLimits:
 
 @dataclass(frozen=True)
 class Pixels:
-    """An 8-bit image: ``array`` is uint8 [height, width, channels]."""
+    """An image: ``array`` is [height, width, channels] of uint8, uint16 or float32."""
 
     array: np.ndarray
     mode: PixelMode
@@ -108,17 +160,34 @@ class Pixels:
     def height(self) -> int:
         return int(self.array.shape[0])
 
+    @property
+    def depth(self) -> Depth:
+        return Depth.of(self.array)
+
     def rgb(self) -> np.ndarray:
-        """The colour channels as uint8 [H, W, 3] (gray replicated)."""
+        """The colour channels as [H, W, 3] of the image's dtype (gray replicated)."""
         colour = self.array[..., :1] if self.mode.is_gray else self.array[..., :3]
         return np.repeat(colour, 3, axis=2) if self.mode.is_gray else colour
 
     def alpha(self) -> np.ndarray | None:
         return self.array[..., -1:] if self.mode.has_alpha else None
 
+    def to_8bit(self) -> Pixels:
+        """The same image at 8 bits (floats clipped to 0..1), for 8-bit-only consumers."""
+        if self.depth is Depth.U8:
+            return self
+        return Pixels(from_unit(to_unit(self.array), Depth.U8), self.mode)
+
     def to_pil(self) -> Image.Image:
-        array = self.array[..., 0] if self.mode is PixelMode.GRAY else self.array
+        """An 8-bit Pillow image (deep images are reduced to 8 bits first)."""
+        array = self.to_8bit().array
+        array = array[..., 0] if self.mode is PixelMode.GRAY else array
         return Image.fromarray(np.ascontiguousarray(array), _PIL_MODES[self.mode])
+
+
+def raw_bytes(width: int, height: int, mode: PixelMode, depth: Depth) -> int:
+    """Bytes of a raw buffer of that size and layout."""
+    return width * height * mode.channels * depth.bytes
 
 
 def from_raw(
@@ -128,17 +197,34 @@ def from_raw(
     mode: PixelMode,
     limits: ImageLimits,
     what: str,
+    depth: Depth = Depth.U8,
 ) -> Pixels:
-    """Wrap raw row-major pixels, checking the buffer length against the dimensions."""
-    expected = width * height * mode.channels
+    """Wrap raw row-major pixels (little-endian samples), checking length and values."""
+    expected = raw_bytes(width, height, mode, depth)
     if len(data) != expected:
+        bits = "32F" if depth is Depth.F32 else str(8 * depth.bytes)
         raise InvalidInputError(
-            f"{what}: raw {mode.name} buffer has {len(data):,} bytes but {width}x{height}x"
-            f"{mode.channels} needs {expected:,}"
+            f"{what}: raw {mode.name} {bits}-bit buffer has {len(data):,} bytes but "
+            f"{width}x{height}x{mode.channels}x{depth.bytes} needs {expected:,}"
         )
     limits.check(width, height, what)
-    array = np.frombuffer(data, np.uint8).reshape(height, width, mode.channels)
+    little = np.frombuffer(data, depth.dtype.newbyteorder("<"))
+    array = little.astype(depth.dtype, copy=False).reshape(height, width, mode.channels)
+    check_finite(array, what)
     return Pixels(array=array, mode=mode)
+
+
+def check_finite(array: np.ndarray, what: str) -> None:
+    """Refuse float pixels that are NaN or infinite: no value for them can be guessed."""
+    if array.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        row, column, channel = (int(i) for i in np.argwhere(bad)[0])
+        raise InvalidInputError(
+            f"{what} has {int(bad.sum()):,} NaN or infinite float samples (the first at x="
+            f"{column}, y={row}, channel {channel}); replace them with finite values"
+        )
 
 
 def _open(data: bytes | bytearray, what: str) -> Image.Image:
@@ -169,10 +255,20 @@ def file_format(data: bytes | bytearray, what: str = "image") -> str:
     return str(_open(data, what).format)
 
 
+def declared_depth(data: bytes | bytearray, what: str = "image") -> Depth:
+    """The depth the file will decode to (float only for float grey), from its header."""
+    image = _open(data, what)
+    if not _is_deep(image, data):
+        return Depth.U8
+    return Depth.F32 if image.mode == "F" else Depth.U16
+
+
 def decode(data: bytes | bytearray, limits: ImageLimits, what: str) -> Pixels:
     """Decode an encoded image file in one of ACCEPTED_FORMATS into :class:`Pixels`."""
     image = _open(data, what)
     limits.check(image.width, image.height, what)  # before a single pixel is decoded
+    if _is_deep(image, data):
+        return _decode_deep(image, data, what)
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
@@ -181,16 +277,68 @@ def decode(data: bytes | bytearray, limits: ImageLimits, what: str) -> Pixels:
     return _to_pixels(image, what)
 
 
+_PNG_BIT_DEPTH = 24  # offset of the bit depth in a PNG's IHDR (after signature, length, type)
+_TIFF_BITS, _TIFF_SAMPLE_FORMAT = 258, 339
+_GRAY_PIL_MODES = ("L", "LA", "La", "I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def _is_deep(image: Image.Image, data: bytes | bytearray) -> bool:
+    """Whether a file Pillow opened holds more than 8 bits per sample."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return True
+    if image.format == "PNG":
+        return len(data) > _PNG_BIT_DEPTH and data[_PNG_BIT_DEPTH] == 16
+    if image.format == "TIFF":
+        tags = getattr(image, "tag_v2", {})
+        bits = tags.get(_TIFF_BITS, (8,))
+        bits = bits if isinstance(bits, tuple) else (bits,)
+        return max(bits) > 8 or tags.get(_TIFF_SAMPLE_FORMAT) == 3
+    return False
+
+
+# OpenCV's channel order is BGR(A); the colour conversion that undoes it, by channel count.
+_FROM_BGR = {3: "COLOR_BGR2RGB", 4: "COLOR_BGRA2RGBA"}
+# EXIF orientation -> numpy steps (rotations counter-clockwise), as ImageOps.exif_transpose.
+_ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 1)[::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _decode_deep(image: Image.Image, data: bytes | bytearray, what: str) -> Pixels:
+    """A 16-bit or float PNG/TIFF (already identified by Pillow), decoded by OpenCV."""
+    import cv2  # only deep files need it
+
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise InvalidInputError(f"{what} is corrupt or truncated (its pixels cannot be decoded)")
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.shape[2] in _FROM_BGR:
+        array = cv2.cvtColor(array, getattr(cv2, _FROM_BGR[array.shape[2]]))
+    if array.dtype == np.float64:
+        array = array.astype(np.float32)
+    if array.dtype not in (np.uint8, np.uint16, np.float32):
+        raise InvalidInputError(
+            f"{what} has {array.dtype} pixels; convert it to 8 or 16 bit, or 32-bit float"
+        )
+    gray = image.mode in _GRAY_PIL_MODES
+    if gray and array.shape[2] >= 3:  # the decoder expanded grey to colour
+        array = array[..., [0, 3]] if array.shape[2] == 4 else array[..., :1]
+    orient = _ORIENT.get(int(image.getexif().get(0x0112, 1)))
+    array = np.ascontiguousarray(orient(array) if orient else array)
+    check_finite(array, what)
+    mode = {1: PixelMode.GRAY, 2: PixelMode.GRAYA, 3: PixelMode.RGB, 4: PixelMode.RGBA}
+    return Pixels(array=array, mode=mode[array.shape[2]])
+
+
 def _to_pixels(image: Image.Image, what: str) -> Pixels:
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        values = np.asarray(image, dtype=np.int64)
-        if values.min(initial=0) < 0 or values.max(initial=0) > 65535:
-            raise InvalidInputError(f"{what} has 32-bit integer pixels; convert it to 8 or 16 bit")
-        gray = ((values + 128) // 257).astype(np.uint8)
-        return Pixels(array=gray[..., None], mode=PixelMode.GRAY)
-    if mode == "F":
-        raise InvalidInputError(f"{what} has floating-point pixels; convert it to 8 or 16 bit")
     if mode in ("P", "PA"):
         has_alpha = mode == "PA" or "transparency" in image.info
         image = image.convert("RGBA" if has_alpha else "RGB")
@@ -209,9 +357,31 @@ def _to_pixels(image: Image.Image, what: str) -> Pixels:
 
 
 def encode_png(pixels: Pixels) -> bytes:
-    stream = io.BytesIO()
-    pixels.to_pil().save(stream, format="PNG", compress_level=3)
-    return stream.getvalue()
+    """PNG bytes: 8-bit for 8-bit images, 16-bit for deeper ones (floats clipped to 0..1)."""
+    if not pixels.depth.deep:
+        stream = io.BytesIO()
+        pixels.to_pil().save(stream, format="PNG", compress_level=3)
+        return stream.getvalue()
+    return encode_16_bit(pixels, ".png")
+
+
+def encode_16_bit(pixels: Pixels, extension: str) -> bytes:
+    """A 16-bit ``extension`` (".png", ".tiff") file by OpenCV; floats clipped to 0..1.
+
+    GRAYA is written as RGBA with the grey repeated: OpenCV writes 1, 3 or 4 channels.
+    """
+    import cv2
+
+    array = from_unit(to_unit(pixels.array), Depth.U16)
+    if pixels.mode is PixelMode.GRAYA:
+        array = array[..., [0, 0, 0, 1]]
+    if array.shape[2] in (3, 4):
+        to_bgr = cv2.COLOR_RGB2BGR if array.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+        array = cv2.cvtColor(array, to_bgr)
+    done, encoded = cv2.imencode(extension, array, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not done:  # pragma: no cover - OpenCV writes any uint16 array of 1, 3 or 4 channels
+        raise RuntimeError(f"OpenCV could not encode the result as {extension}")
+    return encoded.tobytes()
 
 
 def scaled(pixels: Pixels, max_side: int) -> Pixels:

@@ -27,6 +27,11 @@ from stylize.engine.errors import InsufficientMemoryError, TooLargeForMemoryErro
 
 WHOLE_BYTES_PER_PIXEL = 290
 STRIP_BYTES_PER_PIXEL = 40
+# 16-bit/float content: float32 RGB copies of the image around the network (its input,
+# the network's float output, the conversion back). Measured with
+# bench/large_images.py --depths u8 u16: +57..66 bytes a pixel on the whole-image path,
+# +39..51 in strips (BENCHMARKS.md); rounded up.
+DEEP_EXTRA_BYTES_PER_PIXEL = 72
 _HEADROOM = 0.9  # leave a tenth of what is free to everything else
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -79,9 +84,14 @@ def available_bytes() -> int | None:
     return min(values) if values else None
 
 
-def network_bytes(width: int, height: int, strips: bool) -> int:
-    """The transfer network's working set for a ``width`` x ``height`` image."""
-    return width * height * (STRIP_BYTES_PER_PIXEL if strips else WHOLE_BYTES_PER_PIXEL)
+def network_bytes(width: int, height: int, strips: bool, deep: bool = False) -> int:
+    """The transfer network's working set for a ``width`` x ``height`` image.
+
+    ``deep`` (16-bit or float content): the image also has float32 RGB copies around
+    the network (DEEP_EXTRA_BYTES_PER_PIXEL); the measured figures are for uint8.
+    """
+    per_pixel = STRIP_BYTES_PER_PIXEL if strips else WHOLE_BYTES_PER_PIXEL
+    return width * height * (per_pixel + (DEEP_EXTRA_BYTES_PER_PIXEL if deep else 0))
 
 
 class Reservation:

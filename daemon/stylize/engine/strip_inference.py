@@ -95,7 +95,7 @@ class StripRunner:
         self.rows = rows  # full-resolution rows per strip
 
     def run(self, rgb: np.ndarray, style: np.ndarray, step: Step, stop_if: StopCheck) -> np.ndarray:
-        """uint8 [H, W, 3] -> stylized uint8 [H, W, 3]."""
+        """uint8 [H, W, 3] -> stylized uint8; float32 in [0, 1] -> float32 in [0, 1]."""
         self._stop_if = stop_if
         network, epsilon = self.network, self.network.epsilon
         norms = network.norm_params(style)
@@ -210,8 +210,9 @@ class StripRunner:
             strip = rgb[rows[first * SIZE_MULTIPLE : last * SIZE_MULTIPLE]]
             if padded_w != width:
                 strip = strip[:, columns]
+            piece = self.network.piece_contract_unit if _deep(rgb) else self.network.piece_contract
             out[:, :, start:stop] = self.backend.run(
-                self.network.piece_contract, np.ascontiguousarray(strip)[None], core
+                piece, np.ascontiguousarray(strip)[None], core
             )[0]
         return out
 
@@ -219,10 +220,17 @@ class StripRunner:
         self, final: np.ndarray, norm: tuple[np.ndarray, np.ndarray], rgb: np.ndarray
     ) -> np.ndarray:
         height, width = rgb.shape[:2]
-        out = np.empty((height, width, 3), np.uint8)
+        deep = _deep(rgb)
+        finish = self.network.piece_finish_unit if deep else self.network.piece_finish
+        out = np.empty((height, width, 3), np.float32 if deep else np.uint8)
         for start, stop, first, last, _ in self._strips(final.shape[2], 0):
-            piece = self.backend.run(self.network.piece_finish, final[:, :, first:last], *norm)[0]
+            piece = self.backend.run(finish, final[:, :, first:last], *norm)[0]
             rows = min(2 * stop, height) - 2 * start
             top = 2 * (start - first)
             out[2 * start : 2 * start + rows] = piece[0, top : top + rows, :width]
         return out
+
+
+def _deep(rgb: np.ndarray) -> bool:
+    """Float input (a 16-bit or float image): float pieces in and out, no 8-bit step."""
+    return rgb.dtype == np.float32

@@ -21,7 +21,7 @@ from PIL import Image
 from stylize.engine import guided_upsampling, memory_budget, style_predictor, transformer_network
 from stylize.engine.backends import Backend, choose_backend
 from stylize.engine.errors import CancelledError
-from stylize.engine.images import PixelMode, Pixels
+from stylize.engine.images import Depth, PixelMode, Pixels, from_unit, to_unit
 from stylize.engine.strip_inference import PASSES, StripRunner
 from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE, working_size
 from stylize.engine.style_predictor import StylePredictor
@@ -109,15 +109,38 @@ def _pad_to_multiple(image: np.ndarray) -> np.ndarray:
     return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
 
 
+# ITU-R BT.601 luma, as Pillow's "L" and "YCbCr" conversions use.
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def _preserve_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """Stylized luminance with the content's chroma (Gatys et al. 2016, 'luminance-only')."""
-    luma = Image.fromarray(stylized).convert("YCbCr").getchannel("Y")
-    _, cb, cr = Image.fromarray(content).convert("YCbCr").split()
-    return np.asarray(Image.merge("YCbCr", (luma, cb, cr)).convert("RGB"))
+    """Stylized luminance with the content's chroma (Gatys et al. 2016, 'luminance-only').
+
+    In YCbCr (full-range BT.601) a change of Y alone adds the same amount to R, G and B,
+    so this is the content plus the luma difference, at any depth (same dtype out).
+    """
+    unit_stylized, unit_content = to_unit(stylized), to_unit(content)
+    change = (unit_stylized - unit_content) @ _LUMA
+    return from_unit(unit_content + change[..., None], Depth.of(content))
 
 
 def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
+    """Lanczos resize at any depth (float channels one by one in Pillow's "F" mode).
+
+    Float results are clipped to 0..1, as the 8-bit ones are to 0..255 (Lanczos overshoots).
+    """
+    if rgb.dtype == np.uint8:
+        return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
+    unit = to_unit(rgb)
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(unit[..., c]), "F").resize(
+                (width, height), Image.Resampling.LANCZOS
+            )
+        )
+        for c in range(unit.shape[2])
+    ]
+    return from_unit(np.clip(np.stack(channels, axis=2), 0.0, 1.0), Depth.of(rgb))
 
 
 class StyleEngine:
@@ -158,7 +181,11 @@ class StyleEngine:
             "contract_pixels": network.contract_pixels,
             "residual": network.residual,
             "expand_pixels": network.expand_pixels,
+            "contract": network.contract,  # 16-bit and float content, in float32
+            "expand": network.expand,
             "piece_contract": network.piece_contract,
+            "piece_contract_unit": network.piece_contract_unit,
+            "piece_finish_unit": network.piece_finish_unit,
             "piece_expand1": network.piece_expand1,
             "piece_expand2_moments": network.piece_expand2_moments,
             "piece_expand3": network.piece_expand3,
@@ -185,8 +212,9 @@ class StyleEngine:
         started = time.perf_counter()
         self.style_vector(Pixels(np.zeros((64, 64, 3), np.uint8), PixelMode.RGB))
         vector = np.zeros(100, np.float32)
-        self._run_whole(np.zeros((1, 64, 64, 3), np.uint8), vector.reshape(1, -1), None, None)
-        self._run_in_strips(np.zeros((64, 64, 3), np.uint8), vector, None, None)
+        for dtype in (np.uint8, np.float32):  # 8-bit, and 16-bit/float content
+            self._run_whole(np.zeros((1, 64, 64, 3), dtype), vector.reshape(1, -1), None, None)
+            self._run_in_strips(np.zeros((64, 64, 3), dtype), vector, None, None)
         log.info("warm-up done in %.2fs", time.perf_counter() - started)
 
     def style_vector(
@@ -204,12 +232,23 @@ class StyleEngine:
         progress: ProgressCallback | None = None,
         cancelled: CancelCheck | None = None,
     ) -> Pixels:
-        """Stylize ``content`` with ``vector``; the result has the content's size and mode.
+        """Stylize ``content`` with ``vector``; the result has the content's size, mode and depth.
 
         The network runs at :func:`working_size`; a smaller working size comes back to
         full size by edge-aware upsampling guided by the content (engine/guided_upsampling.py).
+        16-bit and float content is fed to the network in float32 and read back in
+        float32 (no 8-bit step). Float samples outside 0..1 (HDR): the network paints
+        the image clipped to 0..1 and the part outside is added back to its result.
         """
         rgb = content.rgb()
+        outside = None
+        if content.depth is Depth.U16:
+            rgb = to_unit(rgb)  # already in 0..1
+        elif content.depth is Depth.F32:
+            clipped = np.clip(rgb, 0.0, 1.0)
+            if not np.array_equal(clipped, rgb):
+                outside = rgb - clipped
+            rgb = clipped
         width, height = working_size(
             content.width, content.height, options.stroke_scale, options.max_side
         )
@@ -223,6 +262,8 @@ class StyleEngine:
                 progress(StylizeProgress(fraction=1.0, stage="upsample"))
         if options.preserve_colors and not content.mode.is_gray:
             stylized = _preserve_colors(stylized, rgb)
+        if outside is not None:
+            stylized = stylized + outside
         return _in_mode_of(content, stylized)
 
     def _upsample(self, low: np.ndarray, seen: np.ndarray, rgb: np.ndarray) -> np.ndarray:
@@ -238,12 +279,12 @@ class StyleEngine:
         progress: ProgressCallback | None,
         cancelled: CancelCheck | None,
     ) -> np.ndarray:
+        """uint8 RGB -> uint8 RGB; float32 RGB in [0, 1] -> float32 RGB in [0, 1]."""
         height, width = rgb.shape[:2]
-        strips = height * width > self.max_whole_pixels or not self._whole_fits(width, height)
-        per_pixel = (
-            memory_budget.STRIP_BYTES_PER_PIXEL if strips else memory_budget.WHOLE_BYTES_PER_PIXEL
-        )
-        needed = memory_budget.network_bytes(width, height, strips)
+        deep = rgb.dtype == np.float32
+        strips = height * width > self.max_whole_pixels or not self._whole_fits(width, height, deep)
+        per_pixel = memory_budget.network_bytes(1, 1, strips, deep)
+        needed = memory_budget.network_bytes(width, height, strips, deep)
         with self.budget.reserve(needed, f"a {width}x{height} image", per_pixel):
             if strips:
                 return self._run_in_strips(rgb, vector, progress, cancelled)
@@ -251,9 +292,9 @@ class StyleEngine:
             style = np.asarray(vector, np.float32).reshape(1, -1)
             return self._run_whole(batch, style, progress, cancelled)[:height, :width]
 
-    def _whole_fits(self, width: int, height: int) -> bool:
+    def _whole_fits(self, width: int, height: int, deep: bool) -> bool:
         """Whether the whole-image working set fits beside what other jobs hold now."""
-        needed = memory_budget.network_bytes(width, height, strips=False)
+        needed = memory_budget.network_bytes(width, height, strips=False, deep=deep)
         return needed <= self.budget.capacity - self.budget.reserved
 
     def _run_whole(
@@ -264,10 +305,13 @@ class StyleEngine:
         cancelled: CancelCheck | None,
     ) -> np.ndarray:
         network, run = self._transformer, self.backend.run
+        deep = batch.dtype == np.float32  # 16-bit or float content: float32 in and out
+        contract = network.contract if deep else network.contract_pixels
+        expand = network.expand if deep else network.expand_pixels
         stages = (
-            ("contract", 0.25, lambda x: run(network.contract_pixels, x)[0]),
+            ("contract", 0.25, lambda x: run(contract, x)[0]),
             ("residual", 0.55, lambda x: run(network.residual, x, style)[0]),
-            ("expand", 1.0, lambda x: run(network.expand_pixels, x, style)[0]),
+            ("expand", 1.0, lambda x: run(expand, x, style)[0]),
         )
         x = batch
         for name, fraction, stage in stages:
@@ -317,11 +361,12 @@ def _stop_if(cancelled: CancelCheck | None) -> None:
 
 
 def _in_mode_of(content: Pixels, stylized_rgb: np.ndarray) -> Pixels:
-    """Put the stylized colours into the content's pixel mode; alpha passes through."""
+    """Put the stylized colours into the content's mode and depth; alpha passes through."""
+    depth = content.depth
     if content.mode.is_gray:
-        colour = np.asarray(Image.fromarray(stylized_rgb).convert("L"))[..., None]
+        colour = from_unit((to_unit(stylized_rgb) @ _LUMA)[..., None], depth)
     else:
-        colour = stylized_rgb
+        colour = from_unit(to_unit(stylized_rgb), depth) if depth.deep else stylized_rgb
     alpha = content.alpha()
     array = np.concatenate([colour, alpha], axis=2) if alpha is not None else colour
     return Pixels(array=np.ascontiguousarray(array), mode=content.mode)

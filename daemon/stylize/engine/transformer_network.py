@@ -313,7 +313,8 @@ class TransformerNetwork(tf.Module):
         return self.expand(self.residual(self.contract(content), style), style)
 
     # The engine's first and last stages: uint8 pixels in and out, so that no float copy
-    # of the image is made outside the graph.
+    # of an 8-bit image is made outside the graph. Deeper images (16-bit, float) go
+    # through ``contract`` and ``expand`` in float32, without an 8-bit step.
 
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
     def contract_pixels(self, content: tf.Tensor) -> tf.Tensor:
@@ -335,6 +336,9 @@ class TransformerNetwork(tf.Module):
             self._piece_contract,
             input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8), _CORE],
         )
+        self.piece_contract_unit = tf.function(
+            self._piece_contract, input_signature=[_IMAGE, _CORE]
+        )
         self.piece_residual = [self._residual_pieces(*pair) for pair in self._residual]
         self.piece_expand1 = tf.function(
             self._piece_expand1,
@@ -349,6 +353,9 @@ class TransformerNetwork(tf.Module):
         )
         self.piece_finish = tf.function(
             self._piece_finish, input_signature=[_stored(12, s), _VECTOR, _VECTOR]
+        )
+        self.piece_finish_unit = tf.function(
+            self._piece_finish_unit, input_signature=[_stored(12, s), _VECTOR, _VECTOR]
         )
 
     def _residual_pieces(
@@ -382,8 +389,8 @@ class TransformerNetwork(tf.Module):
         return tf.cast(x, self.storage)
 
     def _piece_contract(self, content: tf.Tensor, core: tf.Tensor) -> tf.Tensor:
-        """uint8 RGB rows -> post-ReLU quarter-resolution features."""
-        x = tf.cast(content, _F32) * (1.0 / 255.0)
+        """RGB rows (uint8, or float32 in [0, 1]) -> post-ReLU quarter-resolution features."""
+        x = tf.cast(content, _F32) * (1.0 / 255.0) if content.dtype == tf.uint8 else content
         return self._store(_rows(_first(self._contract_layers(x)), core))
 
     def _residual_sum(
@@ -447,5 +454,9 @@ class TransformerNetwork(tf.Module):
 
     def _piece_finish(self, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
         """Final norm, sigmoid and depth-to-space, to uint8 RGB."""
+        return _to_pixels(self._piece_finish_unit(y, scale, shift))
+
+    def _piece_finish_unit(self, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
+        """Final norm, sigmoid and depth-to-space: float32 RGB in [0, 1] (deep images)."""
         values = tf.sigmoid(_affine(tf.cast(y, _F32), scale, shift, 4, first=True))
-        return _to_pixels(_full(_last(values)))
+        return _full(_last(values))

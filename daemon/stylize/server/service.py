@@ -148,9 +148,9 @@ def _log_call_end(context: grpc.ServicerContext, method: str, done: threading.Ev
     context.add_callback(on_end)
 
 
-def _result_bytes(width: int, height: int, channels: int) -> int:
+def _result_bytes(width: int, height: int, bytes_per_pixel: int) -> int:
     """Decoded content + the result, held until the result is sent (PNG <= raw + slack)."""
-    return 2 * width * height * channels + (1 << 16)
+    return 2 * width * height * bytes_per_pixel + (1 << 16)
 
 
 class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
@@ -323,16 +323,17 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         kind = header.WhichOneof("kind")
         if kind == "raw":
             raw = header.raw
-            mode = wire.pixel_mode(raw.format, "content image")
+            mode, depth = wire.pixel_layout(raw.format, "content image")
             try:
                 self._config.image_limits.check(raw.width, raw.height, "content image")
             except StylizeError as error:
                 error.field = "content.raw"
                 raise
-            needed = raw.width * raw.height * mode.channels
+            needed = images.raw_bytes(raw.width, raw.height, mode, depth)
             if header.total_bytes != needed:
+                name = pb.PixelFormat.Name(raw.format).removeprefix("PIXEL_FORMAT_")
                 raise InvalidInputError(
-                    f"content image: raw {mode.name} {raw.width}x{raw.height} needs "
+                    f"content image: raw {name} {raw.width}x{raw.height} needs "
                     f"{needed:,} bytes but total_bytes is {header.total_bytes:,}",
                     field="content.total_bytes",
                 )
@@ -356,13 +357,15 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
 
     def _reserve_result(self, content: ImageSource) -> Reservation:
         if isinstance(content, RawSource):
-            width, height, channels = content.width, content.height, content.mode.channels
+            width, height = content.width, content.height
+            bytes_per_pixel = content.mode.channels * content.depth.bytes
         else:
             width, height = images.declared_size(content.data, "content image")
             self._config.image_limits.check(width, height, "content image")
-            channels = 4
+            bytes_per_pixel = 4 * images.declared_depth(content.data, "content image").bytes
         return self._budget.reserve(
-            _result_bytes(width, height, channels), f"the {width}x{height} content and result"
+            _result_bytes(width, height, bytes_per_pixel),
+            f"the {width}x{height} content and result",
         )
 
     def _run(

@@ -9,7 +9,7 @@ from google.protobuf.message import DecodeError
 
 from stylize.engine import images
 from stylize.engine.errors import InvalidInputError, StylizeError, TooManyStylesError
-from stylize.engine.images import PixelMode
+from stylize.engine.images import Depth, PixelMode
 from stylize.engine.optimization.method import MAX_STYLE_SCALE, OptimizeOptions
 from stylize.engine.optimization.optimizers import LossTerms
 from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE, check_stroke_scale
@@ -71,30 +71,33 @@ def check_decoded(message: object, message_type: type[M], what: str) -> M:
 # The content of a job built from its setup, before the upload has arrived.
 PENDING_CONTENT = EncodedSource(b"")
 
-PIXEL_MODES: dict[pb.PixelFormat, PixelMode] = {
-    pb.PIXEL_FORMAT_RGB8: PixelMode.RGB,
-    pb.PIXEL_FORMAT_RGBA8: PixelMode.RGBA,
-    pb.PIXEL_FORMAT_GRAY8: PixelMode.GRAY,
-    pb.PIXEL_FORMAT_GRAYA8: PixelMode.GRAYA,
+# Raw pixel formats: (mode, depth) of each PixelFormat (see the .proto for byte order).
+PIXEL_LAYOUTS: dict[pb.PixelFormat, tuple[PixelMode, Depth]] = {
+    pb.PixelFormat.Value(f"PIXEL_FORMAT_{mode.name}{suffix}"): (mode, depth)
+    for depth, suffix in ((Depth.U8, "8"), (Depth.U16, "16"), (Depth.F32, "F32"))
+    for mode in PixelMode
 }
-PIXEL_FORMATS = {mode: fmt for fmt, mode in PIXEL_MODES.items()}
+PIXEL_FORMATS = {layout: fmt for fmt, layout in PIXEL_LAYOUTS.items()}
+_FORMAT_LIST = ", ".join(
+    pb.PixelFormat.Name(fmt).removeprefix("PIXEL_FORMAT_") for fmt in PIXEL_LAYOUTS
+)
 
 
-def pixel_mode(fmt: pb.PixelFormat, what: str) -> PixelMode:
-    mode = PIXEL_MODES.get(fmt)
-    if mode is None:
-        raise InvalidInputError(
-            f"{what}: pixel format {fmt} is not one of RGB8, RGBA8, GRAY8, GRAYA8"
-        )
-    return mode
+def pixel_layout(fmt: pb.PixelFormat, what: str) -> tuple[PixelMode, Depth]:
+    layout = PIXEL_LAYOUTS.get(fmt)
+    if layout is None:
+        raise InvalidInputError(f"{what}: pixel format {fmt} is not one of {_FORMAT_LIST}")
+    return layout
 
 
 def raw_source(raw: pb.RawImage, what: str, data: bytes | bytearray | None = None) -> RawSource:
+    mode, depth = pixel_layout(raw.format, what)
     return RawSource(
         data=raw.data if data is None else data,
         width=raw.width,
         height=raw.height,
-        mode=pixel_mode(raw.format, what),
+        mode=mode,
+        depth=depth,
     )
 
 
@@ -321,7 +324,9 @@ def result_header(result: JobResult, raw: bool, total_bytes: int) -> pb.ResultHe
     return pb.ResultHeader(
         format=pb.OUTPUT_FORMAT_RAW if raw else pb.OUTPUT_FORMAT_PNG,
         image=pb.RawImage(
-            width=pixels.width, height=pixels.height, format=PIXEL_FORMATS[pixels.mode]
+            width=pixels.width,
+            height=pixels.height,
+            format=PIXEL_FORMATS[(pixels.mode, pixels.depth)],
         ),
         total_bytes=total_bytes,
         vector=pb.StyleVector(values=[] if result.vector is None else result.vector.tolist()),

@@ -14,6 +14,14 @@ class PixelFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PIXEL_FORMAT_RGBA8: _ClassVar[PixelFormat]
     PIXEL_FORMAT_GRAY8: _ClassVar[PixelFormat]
     PIXEL_FORMAT_GRAYA8: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_RGB16: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_RGBA16: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_GRAY16: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_GRAYA16: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_RGBF32: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_RGBAF32: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_GRAYF32: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_GRAYAF32: _ClassVar[PixelFormat]
 
 class OutputFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -37,6 +45,14 @@ PIXEL_FORMAT_RGB8: PixelFormat
 PIXEL_FORMAT_RGBA8: PixelFormat
 PIXEL_FORMAT_GRAY8: PixelFormat
 PIXEL_FORMAT_GRAYA8: PixelFormat
+PIXEL_FORMAT_RGB16: PixelFormat
+PIXEL_FORMAT_RGBA16: PixelFormat
+PIXEL_FORMAT_GRAY16: PixelFormat
+PIXEL_FORMAT_GRAYA16: PixelFormat
+PIXEL_FORMAT_RGBF32: PixelFormat
+PIXEL_FORMAT_RGBAF32: PixelFormat
+PIXEL_FORMAT_GRAYF32: PixelFormat
+PIXEL_FORMAT_GRAYAF32: PixelFormat
 OUTPUT_FORMAT_UNSPECIFIED: OutputFormat
 OUTPUT_FORMAT_RAW: OutputFormat
 OUTPUT_FORMAT_PNG: OutputFormat

@@ -220,7 +220,8 @@ def run(procedure, run_mode, image, drawables, config, data):
     try:
         request = _request(config)
         fmt = core.PixelFormat(image.get_base_type() == Gimp.ImageBaseType.GRAY,
-                               source.has_alpha())
+                               source.has_alpha(),
+                               core.depth_of_precision(image.get_precision().value_nick))
         rect = Gegl.Rectangle.new(region.x, region.y, region.width, region.height)
         pixels = source.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
         Gimp.progress_init("Neural style transfer")
@@ -250,7 +251,7 @@ class StylizePlugIn(Gimp.PlugIn):
         p.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
         p.set_menu_label(core.MENU_LABEL)
         p.add_menu_path(core.MENU_PATH)
-        p.set_documentation(core.BLURB, core.HELP, name)
+        p.set_documentation(core.BLURB, core.HELP + " " + core.GIMP3_PRECISION_HELP, name)
         p.set_attribution("Stylize contributors", "Apache-2.0", "2026")
         _add_style(p, "style-file", "_Style image", "Painting whose style is applied")
         p.add_double_argument("strength", "S_trength", core.STRENGTH_HELP, 0.0, 1.0, 1.0, RW)

@@ -163,18 +163,21 @@ class OptimizationEngine:
             content.width, content.height, options.scales, options.iterations
         )
         counts = schedule.split_iterations(options.iterations, len(sides))
+        # VGG's preprocessing takes 8-bit RGB: 16-bit and float content is optimised at 8
+        # bits, and the result is returned in the content's depth (alpha at full precision).
+        eight = content.to_8bit()
         run = _Run(content, options, progress, cancelled, finish, len(sides))
         objective = self.objective(options)
         weights = Weights(
             options.content_weight, options.style_weight, options.tv_weight, options.style_layers
         )
-        image = _initial(content, options, init_image, sides[0])
+        image = _initial(eight, options, init_image, sides[0])
         for index, (side, count) in enumerate(zip(sides, counts, strict=True)):
             width, height = schedule.fit(content.width, content.height, side)
             start = _resize(image, width, height).astype(np.float32)
             style_side = max(1, round(side * options.style_scale))
             targets = objective.targets(
-                _resize(content.rgb(), width, height),
+                _resize(eight.rgb(), width, height),
                 [(_opaque(style, style_side), weight) for style, weight in blend],
             )
             run.begin_scale(index, width, height, start)
@@ -235,7 +238,7 @@ def _initial(
         rng = np.random.default_rng(options.seed)
         return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     if options.init == "image" and init_image is not None:
-        return init_image.rgb()
+        return init_image.to_8bit().rgb()
     return content.rgb()
 
 
