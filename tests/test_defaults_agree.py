@@ -49,3 +49,18 @@ def test_pixel_formats() -> None:
     }
     assert wire == client.CHANNELS
     assert {name: pb.PixelFormat.Value(f"PIXEL_FORMAT_{name}") for name in wire} == client.FORMATS
+
+
+def test_methods_presets_and_balance() -> None:
+    from stylize.engine.optimization import OptimizeOptions
+
+    assert core.METHODS == bridge.METHODS
+    assert tuple(bridge.PRESETS) == core.PRESETS
+    assert len(core.PRESET_LABELS) == len(core.PRESETS)
+    assert len(core.METHOD_LABELS) == len(core.METHODS)
+    assert core.MAX_KEEP_STEPS == bridge.MAX_KEEP_STEPS
+    defaults = OptimizeOptions()
+    assert (defaults.content_weight, defaults.style_weight) == bridge.BALANCE_CENTRE
+    from stylize.engine.images import MIN_SIDE
+
+    assert bridge._MIN_SIDE == MIN_SIDE
