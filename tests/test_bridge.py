@@ -327,11 +327,12 @@ def test_bad_method_settings_are_refused(extra: dict, words: str) -> None:
     assert info.value.code == "INVALID_ARGUMENT" and words in info.value.message
 
 
-def test_a_version_2_plugin_still_gets_the_fast_method() -> None:
+@pytest.mark.parametrize("version", [2, 3])  # before the optimisation method
+def test_an_older_plugin_still_gets_the_fast_method(version: int) -> None:
     data = request_bytes()
     n = int.from_bytes(data[:4], "big")
     header = json.loads(data[4 : 4 + n])
-    header["version"] = 2
+    header["version"] = version
     text = json.dumps(header).encode()
     old = bridge.read_request(io.BytesIO(len(text).to_bytes(4, "big") + text + data[4 + n :]))
     request = bridge.parse_job(*old)
