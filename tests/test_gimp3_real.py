@@ -407,13 +407,19 @@ def cancelled_run(installed: dict, chroot: Path, daemon_process, tmp_path_factor
         ["bash", str(HARNESS), "run", str(BATCH), str(out)], stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600  # the chroot may be busy with another run
     plugin = bridge_pid = None
     while bridge_pid is None and time.monotonic() < deadline and harness_run.poll() is None:
         plugin = _descendant(harness_run.pid, "stylize-neural-style.py")
         bridge_pid = plugin and _descendant(plugin, "stylize.bridge")
         time.sleep(0.2)
-    assert plugin and bridge_pid, "the plug-in never started its bridge"
+    if not (plugin and bridge_pid):
+        harness_run.kill()
+        log = harness_run.communicate()[0]
+        pytest.fail(
+            f"the plug-in never started its bridge (harness: {harness_run.returncode})"
+            f"\n{log[-3000:]}"
+        )
     while _in_flight(daemon_process) < 1:
         assert time.monotonic() < deadline and harness_run.poll() is None, "no Stylize call"
         time.sleep(0.2)
