@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,6 +154,24 @@ def run_bridge(
         code = process.wait(timeout)
         errors.seek(0)
         return subprocess.CompletedProcess(process.args, code, out, errors.read())
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 60) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` pass; its last value."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return condition()
+
+
+def process_gone(pid: int) -> bool:
+    """The process has exited (a zombie nobody reaps counts as exited)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def stop_daemon(daemon: DaemonProcess) -> int:

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, STYLES, run_bridge
+from conftest import REPO, STYLES, process_gone, run_bridge, wait_for
 from PIL import Image
 from stylize import bridge, client, user_messages
 
@@ -317,3 +317,173 @@ def test_daemon_killed_mid_job_is_reported_as_such(tmp_path) -> None:
     finally:
         daemon.process.kill()
         bridge_process.wait(30)
+
+
+# --- the optimisation method ------------------------------------------------------------
+
+
+def parsed(**extra) -> bridge.JobRequest:
+    header, content, styles = bridge.read_request(io.BytesIO(request_bytes(**extra)))
+    return bridge.parse_job(header, content, styles)
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"method": "slow"}, "unknown method 'slow': use one of fast, optimize"),
+        ({"method": "optimize", "preset": "ultra"}, "unknown quality preset 'ultra'"),
+        ({"method": "optimize", "balance": 1.5}, "balance must be between 0 and 1, got 1.5"),
+        ({"method": "optimize", "balance": float("nan")}, "balance must be between 0 and 1"),
+        ({"method": "optimize", "keep_steps": -1}, "keep_steps must be 0..20, got -1"),
+        ({"method": "optimize", "keep_steps": 21}, "keep_steps must be 0..20, got 21"),
+        ({"method": "optimize", "keep_steps": "many"}, "malformed request header"),
+    ],
+)
+def test_bad_method_settings_are_refused(extra: dict, words: str) -> None:
+    with pytest.raises(bridge.BridgeError) as info:
+        parsed(**extra)
+    assert info.value.code == "INVALID_ARGUMENT" and words in info.value.message
+
+
+@pytest.mark.parametrize("version", [2, 3])  # before the optimisation method
+def test_an_older_plugin_still_gets_the_fast_method(version: int) -> None:
+    data = request_bytes()
+    n = int.from_bytes(data[:4], "big")
+    header = json.loads(data[4 : 4 + n])
+    header["version"] = version
+    text = json.dumps(header).encode()
+    old = bridge.read_request(io.BytesIO(len(text).to_bytes(4, "big") + text + data[4 + n :]))
+    request = bridge.parse_job(*old)
+    assert (request.method, request.keep_steps) == ("fast", 0)
+
+
+def test_a_plugin_newer_than_the_bridge_is_told_to_update() -> None:
+    data = request_bytes()
+    n = int.from_bytes(data[:4], "big")
+    header = json.loads(data[4 : 4 + n])
+    header["version"] = bridge.PROTOCOL_VERSION + 1
+    text = json.dumps(header).encode()
+    with pytest.raises(bridge.BridgeError, match="update Stylize") as info:
+        bridge.read_request(io.BytesIO(len(text).to_bytes(4, "big") + text + data[4 + n :]))
+    assert info.value.code == "FAILED_PRECONDITION"
+
+
+def test_balance_moves_the_ratio_and_keeps_the_product() -> None:
+    weights = [bridge.balance_weights(b / 10) for b in range(11)]
+    ratios = [style / content for content, style in weights]
+    assert ratios == sorted(ratios)
+    assert ratios[-1] / ratios[0] == pytest.approx(bridge.BALANCE_RANGE)
+    products = {round(content * style, 6) for content, style in weights}
+    assert len(products) == 1
+    assert weights[5] == pytest.approx(bridge.BALANCE_CENTRE)
+
+
+@pytest.mark.parametrize(
+    ("size", "preset", "keep", "preview_every", "max_side"),
+    [
+        ((2000, 1500), "draft", 0, 0, 512),
+        ((2000, 1500), "good", 4, 30, 1024),
+        ((2000, 1500), "best", 1, 200, 0),
+        ((300, 200), "draft", 0, 0, 0),  # smaller than the cap: its own size
+        ((4000, 60), "draft", 0, 0, 0),  # capping would leave 7 px rows: not capped
+    ],
+)
+def test_presets_become_optimize_options(size, preset, keep, preview_every, max_side) -> None:
+    request = bridge.JobRequest(
+        None, None, None, 1.0, False, "none", None, *size, "RGB8", b"", (), {}, "optimize", preset,
+        0.5, keep,
+    )  # fmt: skip
+    options, side = bridge.optimize_setup(request)
+    assert options.iterations == bridge.PRESETS[preset].iterations
+    assert (options.preview_every, side) == (preview_every, max_side)
+    assert (options.content_weight, options.style_weight) == pytest.approx(bridge.BALANCE_CENTRE)
+
+
+def test_optimisation_progress_in_an_artists_words() -> None:
+    progress = client.pb.Progress(
+        stage=client.pb.Progress.STAGE_OPTIMIZING, fraction=0.4, scale=2, scales=3,
+        seconds_left=200, message="refining at 512x384, scale 2 of 3: iteration 60, loss 1e5",
+    )  # fmt: skip
+    words = bridge.progress_words(progress)
+    assert words == "Refining the painting (pass 2 of 3)… 40%, about 3 min left"
+    progress.seconds_left = 0  # not known yet
+    assert bridge.progress_words(progress) == "Refining the painting (pass 2 of 3)… 40%"
+    assert bridge.time_left_words(20) == "less than a minute left"
+    assert bridge.time_left_words(3 * 3600 + 5 * 60) == "about 3 h 05 min left"
+
+
+OPTIMIZE = {"method": "optimize", "preset": "draft", "balance": 0.5}
+
+
+def test_real_daemon_optimisation_with_steps(daemon_address: str) -> None:
+    from conftest import sample_photo
+
+    photo = sample_photo(64, 48).convert("RGBA")
+    header, _, _ = bridge.read_request(io.BytesIO(request_bytes(64, 48, "RGBA8")))
+    header.update(OPTIMIZE, address=daemon_address, keep_steps=2, timeout=1.0)
+    header["styles"][0]["size"] = len(STYLE)
+    done = run_bridge(protocol.encode_request(header, [photo.tobytes(), STYLE]), timeout=600)
+    assert done.returncode == 0, done.stderr.decode()
+    events = events_of(done.stdout)
+    steps = [e for e in events if e["event"] == "step"]
+    iterations = bridge.PRESETS["draft"].iterations
+    every = iterations // 3  # two steps spread before the last iteration
+    assert [s["iteration"] for s in steps] == [every, 2 * every]
+    for step in steps:
+        assert Image.open(io.BytesIO(step["data"])).size == (64, 48)
+        assert step["iterations"] == iterations
+    words = [e["message"] for e in events if e["event"] == "progress"]
+    assert any(w.startswith("Refining the painting… ") for w in words), words
+    assert any(w.endswith(" left") for w in words)  # the daemon's estimate, in minutes
+    result = events[-1]
+    assert result["event"] == "result" and (result["width"], result["height"]) == (64, 48)
+    assert result["seconds"] > header["timeout"]  # an optimisation has no deadline
+    assert result["data"][3::4] == photo.tobytes()[3::4]  # alpha untouched
+    assert result["data"] != photo.tobytes()
+
+
+# A stand-in for the GIMP plug-in: the real core spawns the real bridge and reports
+# progress on stdout; GIMP ends a cancelled plug-in with SIGKILL (gimp_plug_in_close).
+PLUGIN = """
+import json, sys
+sys.path.insert(0, {gimp_plugin!r})
+from stylize_gimp import core
+spawn = core._spawn_bridge
+def spawn_and_tell(settings, stderr):
+    proc = spawn(settings, stderr)
+    print("bridge", proc.pid, flush=True)
+    return proc
+core._spawn_bridge = spawn_and_tell
+request = core.make_request(1.0, {address!r}, [({style!r}, 1.0)], method={method!r},
+                            preset="best")
+side = {side}
+core.stylize(bytes(side * side), side, side, core.PixelFormat(True, False), request,
+             settings=dict(core.load_settings(), python=sys.executable),
+             progress=lambda fraction, message: print("progress", message, flush=True))
+"""
+
+
+@pytest.mark.parametrize(("method", "side", "words"), [("fast", 1600, "Painting"),
+                                                        ("optimize", 64, "Refining")])  # fmt: skip
+def test_gimp_killing_the_plugin_cancels_the_job(daemon_process, method, side, words) -> None:
+    """GIMP cancels a plug-in by killing it: the bridge it spawned cancels the daemon's
+    job at once (its stdin, the lifeline, closes) and exits."""
+    since = len(daemon_process.log())
+    code = PLUGIN.format(
+        gimp_plugin=str(REPO / "gimp_plugin"), address=daemon_process.address,
+        style=str(STYLES / "starry_night.jpg"), method=method, side=side,
+    )  # fmt: skip
+    plugin = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert plugin.stdout is not None
+    bridge_pid = None
+    for line in plugin.stdout:
+        if line.startswith("bridge "):
+            bridge_pid = int(line.split()[1])
+        if line.startswith(f"progress {words}"):
+            plugin.kill()  # SIGKILL, as gimp_plug_in_close(plug_in, kill_it=TRUE)
+            break
+    plugin.wait(30)
+    assert bridge_pid is not None and plugin.returncode == -9
+    assert wait_for(lambda: "job stopped" in daemon_process.log()[since:]), daemon_process.log()
+    assert "stylize done" not in daemon_process.log()[since:]
+    assert wait_for(lambda: process_gone(bridge_pid))

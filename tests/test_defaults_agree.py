@@ -59,3 +59,18 @@ def test_stroke_scale() -> None:
     assert core.MIN_STROKE_SCALE == stroke_scale.MIN_STROKE_SCALE
     assert core.MAX_STROKE_SCALE == stroke_scale.MAX_STROKE_SCALE
     assert core.MIN_STROKE_SCALE < core.DIALOG_MAX_STROKE_SCALE <= core.MAX_STROKE_SCALE
+
+
+def test_methods_presets_and_balance() -> None:
+    from stylize.engine.optimization import OptimizeOptions
+
+    assert core.METHODS == bridge.METHODS
+    assert tuple(bridge.PRESETS) == core.PRESETS
+    assert len(core.PRESET_LABELS) == len(core.PRESETS)
+    assert len(core.METHOD_LABELS) == len(core.METHODS)
+    assert core.MAX_KEEP_STEPS == bridge.MAX_KEEP_STEPS
+    defaults = OptimizeOptions()
+    assert (defaults.content_weight, defaults.style_weight) == bridge.BALANCE_CENTRE
+    from stylize.engine.images import MIN_SIDE
+
+    assert bridge._MIN_SIDE == MIN_SIDE

@@ -53,7 +53,10 @@ class Gimp2:
         output=0,
         style_name="",
         stroke_scale=1.0,
+        method=0,
+        preset=1,
     ):
+        """``method``, ``preset``: option indices, the last two parameters."""
         return self.run(
             image,
             drawable,
@@ -70,6 +73,8 @@ class Gimp2:
             output,
             style_name,
             stroke_scale,
+            method,
+            preset,
         )
 
 
@@ -191,7 +196,12 @@ def test_registers_under_filters_artistic_for_rgb_and_gray(gimp2: Gimp2) -> None
         (e.PF_OPTION, "output"),
         (e.PF_STRING, "style_name"),
         (e.PF_SLIDER, "stroke_scale"),
+        (e.PF_OPTION, "method"),  # appended last: earlier scripts' parameters keep their place
+        (e.PF_OPTION, "preset"),
     ]
+    options = {p[1]: (p[3], p[4]) for p in proc["params"] if p[0] == e.PF_OPTION}
+    assert options["method"] == (0, ["Fast", "Best quality (minutes)"])  # default: fast
+    assert options["preset"] == (1, ["Draft", "Good", "Best"])  # default: good
     sliders = [p[4] for p in proc["params"] if p[0] == e.PF_SLIDER]
     assert sliders == [
         *((0.0, 1.0, 0.05), (0.0, 10.0, 0.05), (0.0, 10.0, 0.05), (0.0, 100.0, 1.0)),
@@ -395,6 +405,21 @@ def test_grayscale_image_gets_a_grayscale_layer(gimp2: Gimp2, daemon_address: st
     assert new.type == e.GRAYA_IMAGE and new.name == "Photo (starry_night + great_wave)"
     assert channel(new.pixels(), 2, 1) == channel(src.pixels(), 2, 1)
     assert mean_diff(channel(new.pixels(), 2, 0), channel(src.pixels(), 2, 0)) > 10
+
+
+def test_best_quality_draft_paints_a_new_layer(gimp2: Gimp2, daemon_address: str) -> None:
+    """The optimisation method from GIMP 2.10: method and preset are the last parameters."""
+    image, src = make_image(gimp2, size=(64, 48), image_size=(64, 48))
+    before, undo_before = src.pixels(), image.undo_steps
+    gimp2.stylize(image, src, daemon_address, strength=0.3, method=1, preset=0)
+    assert gimp2.gimp.state.messages == []
+    new = image.layers[0]
+    assert new.name == "Photo (starry_night, draft quality)"  # strength is the fast method's
+    assert mean_diff(new.pixels(), before) > 10
+    assert src.pixels() == before
+    assert len(image.undo_steps) == len(undo_before) + 1
+    texts = [p[1] for p in gimp2.gimp.state.progress if p[0] == "text"]
+    assert any(t.startswith("Refining the painting… ") for t in texts), texts
 
 
 def test_interactive_then_last_values(gimp2: Gimp2, daemon_address: str) -> None:

@@ -16,6 +16,7 @@ one-group structure of the same core flow.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -23,7 +24,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLES, STYLES
+from conftest import REPO, SAMPLES, STYLES, process_gone, wait_for
+from stylize import bridge
 
 pytestmark = pytest.mark.gimp3
 
@@ -33,7 +35,7 @@ VENV_PYTHON = "/opt/stylize-venv/bin/python"
 CASES = (
     *("selection", "alpha", "gray", "colors", "palette", "indexed", "missing", "opacity"),
     *("strokes", "fullres", "preview", "down", "gallery", "inplace", "inplace_down", "blend"),
-    *("deep16", "float32"),
+    *("deep16", "float32", "optimize"),
 )
 # the pure-Python part of our package the bridge needs (no numpy, no TensorFlow)
 BRIDGE_FILES = (
@@ -116,8 +118,8 @@ def install_plugin(root: Path, address: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def gimp_run(chroot: Path, daemon_address: str, tmp_path_factory) -> Path:
-    """Run all cases in one GIMP start; return the folder with what the batch wrote."""
+def installed(chroot: Path, daemon_address: str) -> dict:
+    """The plug-in and the bridge installed in the chroot; the batch's spec, less its cases."""
     install_package_into_venv(chroot)
     check = subprocess.run(
         ["chroot", str(chroot), VENV_PYTHON, "-m", "stylize.bridge", "--check"],
@@ -131,8 +133,7 @@ def gimp_run(chroot: Path, daemon_address: str, tmp_path_factory) -> Path:
     job.mkdir(exist_ok=True)
     shutil.copy2(SAMPLES / "astronaut.jpg", job / "astronaut.jpg")
     shutil.copy2(STYLES / "starry_night.jpg", job / "starry_night.jpg")
-    spec = {
-        "cases": list(CASES),
+    return {
         "address": daemon_address,
         "down_address": f"127.0.0.1:{free_port()}",
         "photo": "/job/astronaut.jpg",
@@ -140,7 +141,12 @@ def gimp_run(chroot: Path, daemon_address: str, tmp_path_factory) -> Path:
         "gallery_pick": "great_wave",
         "plugin_dir": "/root/.config/GIMP/3.0/plug-ins/stylize-neural-style",
     }
-    (job / "spec.json").write_text(json.dumps(spec))
+
+
+@pytest.fixture(scope="module")
+def gimp_run(chroot: Path, installed: dict, tmp_path_factory) -> Path:
+    """Run all cases in one GIMP start; return the folder with what the batch wrote."""
+    (chroot / "job" / "spec.json").write_text(json.dumps({**installed, "cases": list(CASES)}))
     out = tmp_path_factory.mktemp("gimp3-out")
     done = harness("run", str(BATCH), str(out), timeout=400)
     (out / "gimp.log").write_text(done.stdout + done.stderr)
@@ -379,3 +385,100 @@ def test_float_image_gets_a_float_result(gimp_run: Path) -> None:
     assert rep["precision"] == "float-linear"
     result = np.frombuffer(blob(gimp_run, "float32", "result"), "<f4") * 255.0
     assert np.mean(np.abs(result - np.rint(result)) > 0.01) > 0.9  # off the 8-bit grid
+
+
+def test_best_quality_adds_its_steps_in_a_hidden_group_below_the_result(gimp_run: Path) -> None:
+    rep = report(gimp_run, "optimize")
+    assert rep["status"] == "success" and rep["dirty"] and not rep["undo_group_open"], rep
+    names = [layer["name"] for layer in rep["layers"]]
+    source = rep["layers_before"][-1]["name"]
+    result, group, *steps, photo = rep["layers"]
+    assert result["name"] == f"{source} (starry_night, draft quality)" and result["visible"]
+    assert group["name"] == f"{source}: intermediate results" and group["is_group"]
+    assert not group["visible"]  # the picture looks as it would without the steps
+    total = bridge.PRESETS["draft"].iterations
+    every = total // 3  # two steps, spread before the last iteration
+    assert [s["name"] for s in steps] == [
+        f"{source}: iteration {2 * every} of {total}",  # latest on top
+        f"{source}: iteration {every} of {total}",
+    ], names
+    assert all(s["parent"] == group["name"] for s in steps)
+    assert all((s["width"], s["height"], s["offsets"]) == (96, 64, [0, 0]) for s in steps)
+    assert photo["name"] == source and len(rep["layers"]) == len(rep["layers_before"]) + 4
+    before = blob(gimp_run, "optimize", "source_before")
+    assert blob(gimp_run, "optimize", "source_after") == before
+    final = blob(gimp_run, "optimize", "result")
+    latest, earliest = blob(gimp_run, "optimize", "step0"), blob(gimp_run, "optimize", "step1")
+    assert len(latest) == len(earliest) == len(final) == len(before)  # RGB, the layer's size
+    assert mean_diff(earliest, before) > 1 and len({earliest, latest, final}) == 3  # emerging
+
+
+def _descendant(root: int, words: str) -> int | None:
+    """The pid of a process started (indirectly) by `root` whose command line has `words`."""
+    import psutil
+
+    for process in psutil.Process(root).children(recursive=True):
+        try:
+            if words in " ".join(process.cmdline()):
+                return process.pid
+        except psutil.Error:
+            continue  # gone meanwhile
+    return None
+
+
+def _in_flight(daemon) -> float:
+    from conftest import scrape_metrics
+
+    samples = scrape_metrics(daemon)
+    key = ("stylize_requests_in_flight", (("method", "stylize.v1.StyleTransfer/Stylize"),))
+    return samples.get(key, 0.0)
+
+
+@pytest.fixture(scope="module")
+def cancelled_run(installed: dict, chroot: Path, daemon_process, tmp_path_factory) -> dict:
+    """A Best quality run whose plug-in process is killed mid-job, as GIMP does when the
+    user cancels its progress (gimp_plug_in_close: GP_QUIT, then SIGKILL)."""
+    import signal
+    import time
+
+    (chroot / "job" / "spec.json").write_text(json.dumps({**installed, "cases": ["cancel"]}))
+    out = tmp_path_factory.mktemp("gimp3-cancel")
+    since = len(daemon_process.log())
+    harness_run = subprocess.Popen(
+        ["bash", str(HARNESS), "run", str(BATCH), str(out)], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 600  # the chroot may be busy with another run
+    plugin = bridge_pid = None
+    while bridge_pid is None and time.monotonic() < deadline and harness_run.poll() is None:
+        plugin = _descendant(harness_run.pid, "stylize-neural-style.py")
+        bridge_pid = plugin and _descendant(plugin, "stylize.bridge")
+        time.sleep(0.2)
+    if not (plugin and bridge_pid):
+        harness_run.kill()
+        log = harness_run.communicate()[0]
+        pytest.fail(
+            f"the plug-in never started its bridge (harness: {harness_run.returncode})"
+            f"\n{log[-3000:]}"
+        )
+    while _in_flight(daemon_process) < 1:
+        assert time.monotonic() < deadline and harness_run.poll() is None, "no Stylize call"
+        time.sleep(0.2)
+    time.sleep(3)  # into the optimisation (400 iterations: minutes)
+    os.kill(plugin, signal.SIGKILL)
+    log, _ = harness_run.communicate(timeout=300)
+    (out / "gimp.log").write_text(log)
+    assert harness_run.returncode == 0, log[-4000:]
+    wait_for(lambda: "job stopped" in daemon_process.log()[since:])
+    return {"out": out, "daemon_log": daemon_process.log()[since:], "bridge": bridge_pid}
+
+
+def test_cancelling_best_quality_stops_the_daemon_and_leaves_the_image(cancelled_run) -> None:
+    out, log = cancelled_run["out"], cancelled_run["daemon_log"]
+    rep = report(out, "cancel")
+    assert rep["status"] != "success", rep
+    assert rep["layers"] == rep["layers_before"] and not rep["dirty"]
+    assert blob(out, "cancel", "source_after") == blob(out, "cancel", "source_before")
+    assert "job stopped" in log and "cancelled by the client" in log, log[-3000:]
+    assert "stylize done method=optimize" not in log
+    assert wait_for(lambda: process_gone(cancelled_run["bridge"]))  # nor did the bridge

@@ -334,3 +334,63 @@ def test_samples_are_swapped_to_little_endian_on_big_endian_machines(monkeypatch
     assert core.wire_order(native_big, fmt) == struct.pack("<3H", 1, 258, 65534)
     floats = core.PixelFormat(False, False, "float")
     assert core.wire_order(struct.pack(">2f", 0.5, 3.25), floats) == struct.pack("<2f", 0.5, 3.25)
+
+
+# --- the optimisation method -----------------------------------------------------------
+
+
+def test_method_settings_by_name_or_option_index() -> None:
+    by_name = core.make_request(1, "", [("a.jpg", 1)], method="optimize", preset="best",
+                                balance=0.7, keep_steps=3)  # fmt: skip
+    by_index = core.make_request(1, "", [("a.jpg", 1)], method=1, preset=2, balance=0.7,
+                                 keep_steps=3)  # fmt: skip
+    for request in (by_name, by_index):
+        assert (request.method, request.preset, request.balance) == ("optimize", "best", 0.7)
+        assert request.keep_steps == 3
+    fast = core.make_request(1, "", [("a.jpg", 1)], keep_steps=3)
+    assert (fast.method, fast.keep_steps) == ("fast", 0)  # steps belong to the optimisation
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"method": "slow"}, "Unknown method 'slow': use one of fast, optimize"),
+        ({"method": 2}, "Unknown method 2"),
+        ({"preset": "ultra"}, "Unknown quality preset 'ultra': use one of draft, good, best"),
+        ({"balance": 1.2}, "balance must be between 0 and 1, got 1.2"),
+        ({"balance": float("nan")}, "balance must be between 0 and 1"),
+        ({"keep_steps": 21}, "between 0 and 20, got 21"),
+    ],
+)
+def test_bad_method_settings_say_what_to_fix(settings, error) -> None:
+    with pytest.raises(core.StylizeError, match=error):
+        core.make_request(1, "", [("a.jpg", 1)], **settings)
+
+
+def test_layer_name_of_an_optimisation_names_the_quality() -> None:
+    request = core.make_request(0.5, "", [("/x/starry_night.jpg", 1)], method="optimize",
+                                preset="draft", balance=0.8)  # fmt: skip
+    assert core.layer_name("Photo", request) == "Photo (starry_night, draft quality, balance 0.8)"
+
+
+def test_steps_reach_the_caller_with_their_png(tmp_path: Path) -> None:
+    settings = fake_bridge(
+        tmp_path,
+        """
+        header, rest = read_request()
+        assert (header["method"], header["preset"]) == ("optimize", "good")
+        assert (header["balance"], header["keep_steps"]) == (0.25, 2)
+        for n in (10, 20):
+            emit({"event": "step", "iteration": n, "iterations": 30, "width": 4, "height": 2,
+                  "format": "PNG", "size": 5}, b"png%02d" % n)
+        emit({"event": "result", "width": 4, "height": 2, "format": "RGBA8", "size": 32,
+              "seconds": 0.1}, rest[:32])
+        """,
+    )
+    request = core.make_request(1, "", [(style_file(tmp_path), 1.0)], method="optimize",
+                                balance=0.25, keep_steps=2)  # fmt: skip
+    steps = []
+    core.stylize(bytes(32), 4, 2, RGBA, request, settings, on_step=steps.append)
+    assert [(s.iteration, s.iterations, s.png) for s in steps] == [(10, 30, b"png10"),
+                                                                 (20, 30, b"png20")]  # fmt: skip
+    assert steps[1].name("Photo") == "Photo: iteration 20 of 30"

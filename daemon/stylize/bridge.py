@@ -6,8 +6,9 @@ request to its stdin and reads events from its stdout. The framing is specified 
 ``gimp_plugin/stylize_gimp/protocol.py`` (the plug-in's half); in short:
 
     in:  4-byte big-endian length | JSON header | content pixels | style file bytes...
-    out: JSON lines {"event": "progress"|"result"|"error", ...}; a result line is
-         followed by its raw pixel bytes. Logs go to stderr.
+    out: JSON lines {"event": "progress"|"step"|"result"|"error", ...}; a result line is
+         followed by its raw pixel bytes, a step line (an intermediate result of the
+         optimisation method) by its PNG bytes. Logs go to stderr.
 
 Everything about gRPC lives in ``stylize.client`` (deadlines, waiting for a daemon
 that is starting, retries) and ``stylize.user_messages`` (status -> what to do). Only
@@ -28,7 +29,11 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, BinaryIO
 
-PROTOCOL_VERSION = 3  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
+PROTOCOL_VERSION = 4  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
+# Older plug-ins still work: each version only added optional header fields and events
+# that only a newer request asks for (3: the gallery's requests and named styles;
+# 4: method, preset, balance, keep_steps and the "step" event).
+OLDEST_PROTOCOL_VERSION = 2
 _LENGTH = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
 
@@ -72,11 +77,12 @@ def read_request(stream: BinaryIO) -> tuple[dict[str, Any], bytes, list[bytes]]:
         styles_info = header.get("styles", [])
     except (ValueError, KeyError, TypeError) as e:
         raise BridgeError("INVALID_ARGUMENT", f"malformed request header: {e}") from e
-    if version != PROTOCOL_VERSION:
+    if not (isinstance(version, int) and OLDEST_PROTOCOL_VERSION <= version <= PROTOCOL_VERSION):
         raise BridgeError(
             "FAILED_PRECONDITION",
-            f"plug-in speaks protocol {version}, this "
-            f"bridge {PROTOCOL_VERSION}: reinstall with `stylize gimp install`",
+            f"plug-in speaks protocol {version}, this bridge "
+            f"{OLDEST_PROTOCOL_VERSION}..{PROTOCOL_VERSION}: update Stylize, then reinstall the "
+            "plug-in with `stylize gimp install`",
         )
     content = _read_exact(stream, int(content_info["size"]), "content")
     styles = [
@@ -116,7 +122,7 @@ class JobRequest:
     address: str | None  # None: the client's default
     timeout: float | None
     connect_timeout: float | None
-    strength: float
+    strength: float  # the fast method's (the optimisation has `balance`)
     keep_colors: bool
     color_match: str  # none | content | style
     stroke_scale: float | None  # None: the daemon's default
@@ -126,6 +132,10 @@ class JobRequest:
     pixels: bytes
     styles: tuple[StyleFile, ...]
     credentials: dict[str, str]  # tls_ca, tls_cert, tls_key, token_file: paths (installer)
+    method: str = "fast"  # fast | optimize (protocol 4)
+    preset: str = "good"  # a PRESETS name: the optimisation's quality and time
+    balance: float = 0.5  # the optimisation's content (0) vs style (1)
+    keep_steps: int = 0  # intermediate results of the optimisation, sent as "step" events
 
 
 def _optional_float(header: dict[str, Any], key: str) -> float | None:
@@ -155,9 +165,14 @@ def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> Jo
                 for i, (s, data) in enumerate(zip(header["styles"], styles, strict=True))
             ),
             credentials={str(k): str(v) for k, v in (header.get("credentials") or {}).items()},
+            method=str(header.get("method") or "fast"),
+            preset=str(header.get("preset") or "good"),
+            balance=float(header.get("balance", 0.5)),
+            keep_steps=int(header.get("keep_steps") or 0),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BridgeError("INVALID_ARGUMENT", f"malformed request header: {e!r}") from e
+    _check_method(request)
     client = _import_client()
     bytes_per_pixel = client.BYTES_PER_PIXEL
     colour_matches = [v.name.removeprefix("COLOR_MATCH_").lower()
@@ -178,6 +193,111 @@ def _style_file(info: dict[str, Any], index: int, data: bytes) -> StyleFile:
     if info.get("named"):
         return StyleFile(str(info["named"]), weight, b"", named=True)
     return StyleFile(str(info.get("name", index)), weight, data)
+
+
+# --- the optimisation method in an artist's terms --------------------------------------
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A quality/time choice: iterations in total (over the coarse-to-fine scales) and the
+    long side of the finest scale (0: the layer's own size). The result always has the
+    layer's size. What each costs on the benchmark CPU: BENCHMARKS.md "GIMP presets"."""
+
+    iterations: int
+    max_side: int
+
+
+PRESETS = {
+    "draft": Preset(iterations=50, max_side=512),
+    "good": Preset(iterations=150, max_side=1024),
+    "best": Preset(iterations=400, max_side=0),
+}
+METHODS = ("fast", "optimize")
+MAX_KEEP_STEPS = 20
+BALANCE_CENTRE = (5.0, 100.0)  # content_weight, style_weight at 0.5: the daemon's defaults
+BALANCE_RANGE = 100.0  # the style/content ratio grows 100-fold from balance 0 to 1
+_MIN_SIDE = 16  # the daemon's smallest picture side (engine/images.py MIN_SIDE)
+
+
+def _check_method(request: JobRequest) -> None:
+    """The method's own settings, or BridgeError INVALID_ARGUMENT naming the bad one."""
+    if request.method not in METHODS:
+        raise BridgeError(
+            "INVALID_ARGUMENT",
+            f"unknown method {request.method!r}: use one of {', '.join(METHODS)}",
+        )
+    if request.preset not in PRESETS:
+        raise BridgeError(
+            "INVALID_ARGUMENT",
+            f"unknown quality preset {request.preset!r}: use one of {', '.join(PRESETS)}",
+        )
+    if not 0.0 <= request.balance <= 1.0:  # NaN fails too
+        raise BridgeError(
+            "INVALID_ARGUMENT", f"balance must be between 0 and 1, got {request.balance}"
+        )
+    if not 0 <= request.keep_steps <= MAX_KEEP_STEPS:
+        raise BridgeError(
+            "INVALID_ARGUMENT", f"keep_steps must be 0..{MAX_KEEP_STEPS}, got {request.keep_steps}"
+        )
+
+
+def balance_weights(balance: float) -> tuple[float, float]:
+    """(content_weight, style_weight) for the balance slider: their ratio moves on a log
+    scale (2 .. 20 .. 200) and their product stays put, so the loss keeps its size."""
+    half = BALANCE_RANGE ** ((balance - 0.5) / 2)
+    content, style = BALANCE_CENTRE
+    return content / half, style * half
+
+
+def _finest_side(preset: Preset, width: int, height: int) -> int:
+    """The preset's cap on the finest scale (0: none), unless it would make the picture
+    thinner than the daemon accepts."""
+    long_side, short_side = max(width, height), min(width, height)
+    if not preset.max_side or long_side <= preset.max_side:
+        return 0
+    if short_side * preset.max_side / long_side < _MIN_SIDE:
+        return 0
+    return preset.max_side
+
+
+def optimize_setup(request: JobRequest) -> tuple[Any, int]:
+    """(stylize.v1 OptimizeOptions, StylizeOptions.max_side) of an optimisation request.
+
+    Intermediate results: ``keep_steps`` previews spread evenly before the last iteration.
+    """
+    client = _import_client()
+    preset = PRESETS[request.preset]
+    content_weight, style_weight = balance_weights(request.balance)
+    keep = request.keep_steps
+    options = client.pb.OptimizeOptions(
+        iterations=preset.iterations,
+        content_weight=content_weight,
+        style_weight=style_weight,
+        preview_every=max(1, preset.iterations // (keep + 1)) if keep else 0,
+    )
+    return options, _finest_side(preset, request.width, request.height)
+
+
+def time_left_words(seconds: float) -> str:
+    """An estimate as an artist reads it: rounded to minutes, never falsely precise."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "less than a minute left"
+    if minutes < 60:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60:02d} min left"
+
+
+def progress_words(progress: Any) -> str:
+    """What GIMP's status bar shows for one of the daemon's Progress events."""
+    words = ARTIST_WORDS.get(progress.stage, "Painting")
+    if progress.stage == progress.STAGE_OPTIMIZING and progress.scales > 1:
+        words += f" (pass {progress.scale} of {progress.scales})"
+    words += f"… {progress.fraction:.0%}"
+    if progress.stage == progress.STAGE_OPTIMIZING and progress.seconds_left > 0:
+        words += f", {time_left_words(progress.seconds_left)}"
+    return words
 
 
 def _credential_files(paths: dict[str, str]) -> dict[str, bytes]:
@@ -204,7 +324,7 @@ ARTIST_WORDS = {
     3: "Studying the style",  # STAGE_PREDICTING_STYLE
     4: "Painting",  # STAGE_STYLIZING
     5: "Finishing",  # STAGE_ENCODING
-    6: "Refining",  # STAGE_OPTIMIZING (the optimisation method)
+    6: "Refining the painting",  # STAGE_OPTIMIZING (the optimisation method)
 }
 
 SETTING = "the plug-in's settings: `stylize gimp install --address HOST:PORT --timeout SECONDS`"
@@ -239,7 +359,7 @@ def _cancel_when(lost: threading.Event, finished: threading.Event, daemon: Any) 
 
 
 def run_job(request: JobRequest, emit: Emit, lost: threading.Event | None = None) -> None:
-    """Stylize through the daemon, emitting progress events then the result event.
+    """Stylize through the daemon, emitting progress (and step) events, then the result.
 
     Waiting for a daemon that is still starting, and retrying refusals the daemon
     marks retryable, is the client's job (``stylize.client``); any failure that
@@ -248,52 +368,25 @@ def run_job(request: JobRequest, emit: Emit, lost: threading.Event | None = None
     """
     from stylize import client, user_messages
 
-    def on_progress(progress: client.pb.Progress) -> None:
-        fraction = float(progress.fraction)
-        words = ARTIST_WORDS.get(progress.stage, "Painting")
-        emit(
-            {
-                "event": "progress",
-                "fraction": fraction,
-                "message": f"{words}… {fraction:.0%}",
-                "detail": progress.message,  # the daemon's words, for logs
-            },
-            b"",
-        )
-
     address = request.address or client.default_address()
     timeout = request.timeout or client.DEFAULT_TIMEOUT
+    # An optimisation may take an hour: no deadline (the artist cancels in GIMP, and the
+    # status bar says how long is left); retries of refusals still stop after `timeout`.
+    deadline = None if request.method == "optimize" else timeout
     emit(
         {"event": "progress", "fraction": 0.0, "message": f"Connecting to Stylize at {address}"},
         b"",
     )
-    image = client.RawImage(request.width, request.height, request.format, request.pixels)
-    sources = [
-        client.named_style(style.name, style.weight)
-        if style.named
-        else client.encoded_style(style.data, style.weight)
-        for style in request.styles
-    ]
     try:
-        with _open_client(address, timeout, request.connect_timeout, request.credentials) as daemon:
+        with _open_client(
+            address, deadline, request.connect_timeout, request.credentials
+        ) as daemon:
             finished = threading.Event()
             if lost is not None:
                 threading.Thread(
                     target=_cancel_when, args=(lost, finished, daemon), daemon=True
                 ).start()
-            result = daemon.stylize(
-                image,
-                sources,
-                strength=request.strength,
-                options=client.pb.StylizeOptions(
-                    preserve_colors=request.keep_colors,
-                    color_match=client.pb.ColorMatch.Value(
-                        f"COLOR_MATCH_{request.color_match.upper()}"
-                    ),
-                    stroke_scale=request.stroke_scale,
-                ),
-                on_progress=on_progress,
-            )
+            result = _stylize(daemon, request, emit)
             finished.set()
     except client.ClientError as e:
         print(f"stylize.bridge: {e} request_id={e.request_id}", file=sys.stderr)
@@ -313,8 +406,61 @@ def run_job(request: JobRequest, emit: Emit, lost: threading.Event | None = None
     )
 
 
+def _stylize(daemon: Any, request: JobRequest, emit: Emit) -> Any:
+    """One Stylize call with the request's method; progress and steps become events."""
+    from stylize import client
+
+    def on_progress(progress: client.pb.Progress) -> None:
+        event = {
+            "event": "progress",
+            "fraction": float(progress.fraction),
+            "message": progress_words(progress),
+            "detail": progress.message,  # the daemon's words, for logs
+        }
+        if progress.seconds_left > 0:
+            event["seconds_left"] = progress.seconds_left
+        emit(event, b"")
+
+    image = client.RawImage(request.width, request.height, request.format, request.pixels)
+    sources = [
+        client.named_style(style.name, style.weight)
+        if style.named
+        else client.encoded_style(style.data, style.weight)
+        for style in request.styles
+    ]
+    match = client.pb.ColorMatch.Value(f"COLOR_MATCH_{request.color_match.upper()}")
+    options = client.pb.StylizeOptions(
+        preserve_colors=request.keep_colors,
+        color_match=match,
+        stroke_scale=request.stroke_scale,  # with the optimisation: the style images' size
+    )
+    if request.method == "fast":
+        return daemon.stylize(
+            image, sources, strength=request.strength, options=options, on_progress=on_progress
+        )
+    optimize, options.max_side = optimize_setup(request)
+    sent: list[int] = []
+
+    def on_preview(preview: client.pb.Preview) -> None:
+        if len(sent) >= request.keep_steps or preview.iteration >= optimize.iterations:
+            return  # the last iteration's picture is the result itself
+        sent.append(preview.iteration)
+        step = {"event": "step", "iteration": preview.iteration, "iterations": optimize.iterations}
+        step.update(width=preview.width, height=preview.height, format="PNG")
+        emit({**step, "size": len(preview.png)}, preview.png)
+
+    return daemon.stylize(
+        image,
+        sources,
+        options=options,
+        on_progress=on_progress,
+        optimize=optimize,
+        on_preview=on_preview,
+    )
+
+
 def _open_client(
-    address: str, timeout: float, connect_timeout: float | None, credentials: dict[str, str]
+    address: str, timeout: float | None, connect_timeout: float | None, credentials: dict[str, str]
 ) -> Any:  # stylize.client.StylizeClient (imported late: see _import_client)
     """A client for the daemon with the credential files the installer recorded."""
     from stylize import client
@@ -401,30 +547,29 @@ def serve_once(stdin: BinaryIO, stdout: BinaryIO) -> int:
     """Handle one request; every failure becomes an error event. Returns the exit code."""
     emit = event_writer(stdout)
     try:
-        header, content, styles = read_request(stdin)
-        kind = header.get("request", "stylize")
-        if kind not in REQUESTS:
-            raise BridgeError("INVALID_ARGUMENT", f"unknown request {kind!r}")
-        if kind != "stylize":
-            run_gallery(header, styles, emit)
+        try:
+            header, content, styles = read_request(stdin)
+            kind = header.get("request", "stylize")
+            if kind not in REQUESTS:
+                raise BridgeError("INVALID_ARGUMENT", f"unknown request {kind!r}")
+            if kind != "stylize":
+                run_gallery(header, styles, emit)
+                return 0
+            request = parse_job(header, content, styles)
+            lost = threading.Event()
+            watch_lifeline(stdin, lost)
+            run_job(request, emit, lost)
             return 0
-        request = parse_job(header, content, styles)
-        lost = threading.Event()
-        watch_lifeline(stdin, lost)
-        run_job(request, emit, lost)
-        return 0
-    except BridgeError as e:
-        emit({"event": "error", "code": e.code, "message": e.message}, b"")
-    except Exception as e:
-        traceback.print_exc()
-        emit(
-            {
-                "event": "error",
-                "code": "INTERNAL",
-                "message": f"The Stylize bridge failed: {e!r}. Please report this bug.",
-            },
-            b"",
-        )
+        except BridgeError as e:
+            emit({"event": "error", "code": e.code, "message": e.message}, b"")
+        except BrokenPipeError:
+            raise
+        except Exception as e:
+            traceback.print_exc()
+            message = f"The Stylize bridge failed: {e!r}. Please report this bug."
+            emit({"event": "error", "code": "INTERNAL", "message": message}, b"")
+    except BrokenPipeError:  # the plug-in is gone (GIMP ended it): nobody to tell
+        print("stylize.bridge: the plug-in went away; exiting", file=sys.stderr)
     return 1
 
 

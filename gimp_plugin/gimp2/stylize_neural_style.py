@@ -18,14 +18,17 @@ from stylize_gimp import core  # noqa: E402  (stdlib only: cheap at query time)
 
 def stylize_layer(image, drawable, style, strength, style2, weight2, style3, weight3,
                   address, keep_colors=False, color_match=0, opacity=100.0, output=0,
-                  style_name="", stroke_scale=core.DEFAULT_STROKE_SCALE):
-    """The PDB procedure. Talks to the daemon first; the image is touched only on success."""
+                  style_name="", stroke_scale=core.DEFAULT_STROKE_SCALE, method=0, preset=1):
+    """The PDB procedure. Talks to the daemon first; the image is touched only on success.
+
+    stroke_scale, method and preset (option indices: core.METHODS, core.PRESETS) are
+    appended last so scripts written for earlier versions keep their meaning."""
     try:
         first = core.LibraryStyle(style_name.strip()) if style_name.strip() else style
         request = core.make_request(strength, address,
                                     [(first, 1.0), (style2, weight2), (style3, weight3)],
                                     keep_colors, color_match, opacity, output,
-                                    stroke_scale=stroke_scale)
+                                    stroke_scale=stroke_scale, method=method, preset=preset)
         region = _plan_region(image, drawable)
         fmt = core.PixelFormat(drawable.is_gray, drawable.has_alpha)
         gimp.progress_init("Neural style transfer")
@@ -127,6 +130,9 @@ register(
         (PF_SLIDER, "stroke_scale", "Stroke si_ze (1 default, 2 twice as large, far left: "
          "full resolution)", core.DEFAULT_STROKE_SCALE,
          (core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE, 0.05)),
+        (PF_OPTION, "method", "_Method (Best quality takes minutes; strength is for Fast)", 0,
+         list(core.METHOD_LABELS)),
+        (PF_OPTION, "preset", "_Quality of Best quality", 1, list(core.PRESET_LABELS)),
     ],
     [],
     stylize_layer, menu=core.MENU_PATH)

@@ -151,6 +151,23 @@ def plan_region(offsets, intersection, has_selection):
 COLOR_MATCHES = ("none", "content", "style")
 COLOR_MATCH_LABELS = ("None", "Paint in the layer's palette", "Take the style's palette")
 
+# Methods and the optimisation's presets, in dialog order (the 2.10 option index); the
+# bridge maps a preset to iterations and scales (stylize/bridge.py PRESETS).
+METHODS = ("fast", "optimize")
+METHOD_LABELS = ("Fast", "Best quality (minutes)")
+PRESETS = ("draft", "good", "best")
+PRESET_LABELS = ("Draft", "Good", "Best")
+MAX_KEEP_STEPS = 20
+METHOD_HELP = ("Fast paints in seconds. Best quality refines the picture step by step "
+               "(Gatys et al.): minutes to an hour, finer strokes. The live preview always "
+               "uses the fast method.")
+PRESET_HELP = ("Best quality only: Draft is quickest, Best takes longest (README: what each "
+               "costs)")
+BALANCE_HELP = ("Best quality only: 0 keeps more of the layer's picture, 1 paints more of the "
+                "style (Strength applies to the fast method)")
+KEEP_STEPS_HELP = ("Best quality only: add this many intermediate results as layers in a "
+                   "hidden layer group below the result (0: none; with a new layer only)")
+
 
 # Where the result goes, in dialog order (the 2.10 option index).
 OUTPUTS = ("new-layer", "in-place")
@@ -212,17 +229,23 @@ class Request(object):
     colour matching (one of COLOR_MATCHES), the new layer's opacity (0..100) and the
     stroke scale (see DEFAULT_STROKE_SCALE).
     A style is a file path or a LibraryStyle; output is one of OUTPUTS, blend_mode one of
-    BLEND_MODES' names."""
+    BLEND_MODES' names.
+
+    The method (one of METHODS): "fast" uses strength; "optimize" uses the preset (one of
+    PRESETS), balance (0 content .. 1 style) and keep_steps (intermediate results)."""
 
     def __init__(self, styles, strength, address, keep_colors=False, color_match="none",
                  opacity=100.0, output="new-layer", blend_mode="normal",
-                 stroke_scale=DEFAULT_STROKE_SCALE):
+                 stroke_scale=DEFAULT_STROKE_SCALE, method="fast", preset="good", balance=0.5,
+                 keep_steps=0):
         self.styles, self.strength, self.address = styles, strength, address
         self.keep_colors = keep_colors
         self.color_match = color_match
         self.opacity = opacity
         self.output, self.blend_mode = output, blend_mode
         self.stroke_scale = stroke_scale
+        self.method, self.preset, self.balance = method, preset, balance
+        self.keep_steps = keep_steps if method == "optimize" else 0
 
 
 def _choice(value, names, what):
@@ -248,9 +271,23 @@ def color_match_name(value):
     return _choice(value, COLOR_MATCHES, "colour matching")
 
 
+def _method_settings(method, preset, balance, keep_steps):
+    """(method, preset, balance, keep_steps) checked, or StylizeError saying what to fix."""
+    method = _choice(method, METHODS, "method")
+    preset = _choice(preset, PRESETS, "quality preset")
+    if not 0.0 <= float(balance) <= 1.0:
+        raise StylizeError("The style/content balance must be between 0 and 1, got %s."
+                           % balance)
+    if not 0 <= int(keep_steps) <= MAX_KEEP_STEPS:
+        raise StylizeError("Intermediate results to keep must be between 0 and %d, got %s."
+                           % (MAX_KEEP_STEPS, keep_steps))
+    return method, preset, float(balance), int(keep_steps)
+
+
 def make_request(strength, address, styles, keep_colors=False, color_match="none",
                  opacity=100.0, output="new-layer", blend_mode="normal",
-                 stroke_scale=DEFAULT_STROKE_SCALE):
+                 stroke_scale=DEFAULT_STROKE_SCALE, method="fast", preset="good", balance=0.5,
+                 keep_steps=0):
     """Validate the dialog/PDB parameters; styles is [(path, weight), ...].
 
     The first style is required; further styles with an empty path or weight 0 are
@@ -279,7 +316,7 @@ def make_request(strength, address, styles, keep_colors=False, color_match="none
     return Request(chosen, float(strength), (address or "").strip(), bool(keep_colors), match,
                    float(opacity), _choice(output, OUTPUTS, "output"),
                    _choice(blend_mode, [m[0] for m in BLEND_MODES], "blend mode"),
-                   float(stroke_scale))
+                   float(stroke_scale), *_method_settings(method, preset, balance, keep_steps))
 
 
 def layer_name(source_name, request):
@@ -287,7 +324,11 @@ def layer_name(source_name, request):
     'Background (starry_night, strength 0.6, keep colours)'."""
     names = [style_label(p) for p, _ in request.styles]
     parts = [" + ".join(names)]
-    if request.strength != 1.0:
+    if request.method == "optimize":
+        parts.append("%s quality" % request.preset)
+        if request.balance != 0.5:
+            parts.append("balance %g" % round(request.balance, 2))
+    elif request.strength != 1.0:
         parts.append("strength %g" % round(request.strength, 2))
     if request.keep_colors:
         parts.append("keep colours")
@@ -349,6 +390,10 @@ def build_request(pixels, width, height, fmt, request, settings):
         "keep_colors": request.keep_colors,
         "color_match": request.color_match,
         "stroke_scale": request.stroke_scale,
+        "method": request.method,
+        "preset": request.preset,
+        "balance": request.balance,
+        "keep_steps": request.keep_steps,
         "content": {"width": width, "height": height, "format": fmt.name, "size": len(pixels)},
         "styles": [_style_header(p, w, data) for (p, w), data in zip(request.styles, styles)],
     })
@@ -406,6 +451,22 @@ def _tail(stream, limit=800):
     return text[-limit:]
 
 
+class Step(object):
+    """An intermediate result of the optimisation: a PNG of the layer's size."""
+
+    def __init__(self, event):
+        self.iteration, self.iterations = int(event["iteration"]), int(event["iterations"])
+        self.png = event["data"]
+
+    def name(self, source_name):
+        return native_text("%s: iteration %d of %d" % (source_name, self.iteration,
+                                                       self.iterations))
+
+
+def steps_group_name(source_name):
+    return native_text("%s: intermediate results" % source_name)
+
+
 def _check_result(event, width, height, fmt):
     got = (event.get("width"), event.get("height"), event.get("format"))
     if got != (width, height, fmt.name) or len(event["data"]) != width * height * fmt.bpp:
@@ -415,17 +476,18 @@ def _check_result(event, width, height, fmt):
     return event["data"]
 
 
-def run_bridge(header, blobs, settings, progress=None):
+def run_bridge(header, blobs, settings, progress=None, on_step=None):
     """Run one job through the bridge; return the result event (with "data").
 
-    progress(fraction, message) is called for each progress event. Any failure
-    becomes a StylizeError; the bridge process is always reaped.
+    progress(fraction, message) is called for each progress event, on_step(event) for
+    each intermediate result (its PNG bytes under "data"). Any failure becomes a
+    StylizeError; the bridge process is always reaped.
     """
     log = tempfile.TemporaryFile()
     try:
         proc = _spawn_bridge(settings, log)
         try:
-            return _exchange(proc, protocol.encode_request(header, blobs), progress)
+            return _exchange(proc, protocol.encode_request(header, blobs), progress, on_step)
         except protocol.ProtocolError as e:
             raise StylizeError(
                 "The Stylize bridge (%s -m stylize.bridge) stopped unexpectedly (%s; exit "
@@ -438,7 +500,7 @@ def run_bridge(header, blobs, settings, progress=None):
         log.close()
 
 
-def _exchange(proc, request, progress):
+def _exchange(proc, request, progress, on_step=None):
     """Send the request and read events; stdin stays open as the job's lifeline
     (protocol.py): it closes when this returns, or when GIMP ends the plug-in."""
     try:
@@ -449,6 +511,8 @@ def _exchange(proc, request, progress):
     for event in protocol.read_events(proc.stdout):
         if event["event"] == "progress" and progress is not None:
             progress(float(event.get("fraction", 0.0)), event.get("message", ""))
+        elif event["event"] == "step" and on_step is not None:
+            on_step(event)
         elif event["event"] == "error":
             raise StylizeError(event.get("message") or event.get("code") or "bridge error")
         elif event["event"] in protocol.FINAL_EVENTS:
@@ -482,16 +546,18 @@ def _reap(proc):
             pass
 
 
-def stylize(pixels, width, height, fmt, request, settings=None, progress=None):
+def stylize(pixels, width, height, fmt, request, settings=None, progress=None, on_step=None):
     """Stylize raw pixels (fmt: PixelFormat, native byte order); return the result's
     raw pixels, in the same format and byte order.
 
     Blocks until the daemon answers; raises StylizeError with a user-facing message.
+    on_step(Step) receives the optimisation's intermediate results (request.keep_steps).
     """
     settings = settings or load_settings()
     header, blobs = build_request(wire_order(pixels, fmt), width, height, fmt, request,
                                   settings)
-    event = run_bridge(header, blobs, settings, progress)
+    steps = None if on_step is None else (lambda event: on_step(Step(event)))
+    event = run_bridge(header, blobs, settings, progress, steps)
     return wire_order(_check_result(event, width, height, fmt), fmt)
 
 

@@ -5,6 +5,7 @@ the dialog's live preview. Imported lazily by the GIMP 3 entry (GIMP 2.10 never 
 The layer is read already downscaled by GEGL (a scaled buffer read), so a 24-megapixel
 layer costs the same as a small one; the render is an ordinary job at preview size.
 """
+
 from . import core
 
 PREVIEW_SIDE = 320  # long side of the preview, in pixels
@@ -22,8 +23,12 @@ def read_small(drawable, region, side=PREVIEW_SIDE):
 
 
 def render(drawable, region, request, settings=None, side=PREVIEW_SIDE):
-    """(width, height, RGBA bytes) of the stylized preview. Raises core.StylizeError."""
+    """(width, height, RGBA bytes) of the stylized preview. Raises core.StylizeError.
+
+    Always the fast method: the optimisation takes minutes (the dialog says so).
+    """
     width, height, pixels = read_small(drawable, region, side)
     fmt = core.PixelFormat(False, True)
     small = core.preview_request(request, core.preview_size(region.width, region.height, side)[2])
+    small.method, small.keep_steps = "fast", 0  # the live preview is always the fast method
     return width, height, core.stylize(pixels, width, height, fmt, small, settings)

@@ -8,10 +8,15 @@ Request, written once to the bridge's stdin:
 
     4-byte big-endian length N | N bytes of UTF-8 JSON header | content bytes | style bytes...
 
-    header = {"version": 1, "address": "127.0.0.1:50051", "timeout": 600.0,
+    header = {"version": 4, "address": "127.0.0.1:50051", "timeout": 600.0,
               "strength": 0.8, "keep_colors": false,
+              "method": "optimize", "preset": "good", "balance": 0.5, "keep_steps": 4,
               "content": {"width": 96, "height": 64, "format": "RGBA8", "size": 24576},
               "styles": [{"name": "starry.jpg", "weight": 1.0, "size": 12345}, ...]}
+
+    method "fast" (the default) uses strength; "optimize" uses preset (draft, good,
+    best), balance (0 = the layer's content .. 1 = the style) and keep_steps (how many
+    intermediate results to send, 0..20).
 
     The content's raw pixels (row-major, unpadded) follow the header, then each style
     file's bytes in header order; "size" gives each blob's length. "format" is one of
@@ -21,7 +26,10 @@ Request, written once to the bridge's stdin:
 
 Events, read from the bridge's stdout: one JSON object per line, in this order:
 
-    {"event": "progress", "fraction": 0.4, "message": "Stylizing"}      (zero or more)
+    {"event": "progress", "fraction": 0.4, "message": "Painting… 40%"}  (zero or more)
+    {"event": "step", "iteration": 100, "iterations": 300, "width": 96, "height": 64,
+     "format": "PNG", "size": 5120}      followed by `size` bytes of PNG (zero or more,
+                                         only when keep_steps asked for them)
     then exactly one of
     {"event": "result", "width": 96, "height": 64, "format": "RGBA8", "size": 24576,
      "seconds": 1.2}                     followed by `size` raw pixel bytes
@@ -47,11 +55,14 @@ Lifeline (version 2): the plug-in keeps the bridge's stdin open until it has rea
 final event. If the plug-in goes away first (the user cancelled in GIMP's status bar and
 GIMP ended the plug-in, or GIMP quit), the pipe closes and the bridge cancels the
 daemon's job at once instead of letting it run on.
+
+Version 4 added method, preset, balance and keep_steps, and the "step" event. The
+bridge also accepts version 2 and 3 requests (they run the fast method).
 """
 import json
 import struct
 
-VERSION = 3  # 2: stdin is the job's lifeline; 3: the style gallery requests, named styles
+VERSION = 4  # 2: stdin is the lifeline; 3: gallery requests, named styles; 4: optimisation
 _LENGTH = struct.Struct(">I")
 FINAL_EVENTS = ("result", "error", "styles", "added")
 
@@ -92,8 +103,8 @@ def read_exact(stream, size):
 def read_events(stream):
     """Yield events (dicts) from the bridge's stdout until a result or an error.
 
-    An event with a "size" (result, styles, added) carries that many bytes under the
-    extra key "data". Raises
+    An event with a "size" (result, step, styles, added) carries that many bytes under
+    the extra key "data". Raises
     ProtocolError when the stream ends before a final event or holds garbage.
     """
     while True:

@@ -53,6 +53,8 @@ def describe(layer):
         "parent": parent.get_name() if parent else None,
         "opacity": layer.get_opacity(),
         "mode": layer.get_mode().value_nick,
+        "visible": layer.get_visible(),
+        "is_group": layer.is_group(),
     }
 
 
@@ -119,6 +121,10 @@ def run_case(case, address, style, style_name=""):
     config.set_property("color-match", "style" if case == "palette" else "none")
     if case in STROKE_SCALES:
         config.set_property("stroke-scale", STROKE_SCALES[case])
+    optimize = case in ("optimize", "cancel")  # cancel: the host test kills the plug-in
+    config.set_property("method", "optimize" if optimize else "fast")
+    config.set_property("preset", "best" if case == "cancel" else "draft")
+    config.set_property("keep-steps", 2 if case == "optimize" else 0)
     result = PROC.run(config)
     status = result.index(0)
     report = {
@@ -139,6 +145,11 @@ def run_case(case, address, style, style_name=""):
         dump(case, "result", pixels(image, new, sample))
         if not in_place and new.get_mask() is not None:
             dump(case, "mask", pixels_mask(new.get_mask()))
+        steps = [
+            layer for layer in stack(image) if layer.get_name().split(": ")[-1][:9] == "iteration"
+        ]
+        for index, layer in enumerate(steps):
+            dump(case, f"step{index}", pixels(image, layer))
         # a group end without a start fails: the plug-in left no undo group open
         report["undo_group_open"] = ended_open_group(image)
         export(image, case)

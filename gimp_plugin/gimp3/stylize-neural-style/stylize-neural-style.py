@@ -13,7 +13,7 @@ import gi
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stylize_gimp import core  # noqa: E402
@@ -43,7 +43,14 @@ def _request(config):
          (_path(config.get_property("style-3")), config.get_property("weight-3"))],
         config.get_property("keep-colors"), config.get_property("color-match"),
         config.get_property("opacity"), config.get_property("output"),
-        config.get_property("blend-mode"), config.get_property("stroke-scale"))
+        config.get_property("blend-mode"), config.get_property("stroke-scale"),
+        *_method_settings(config))
+
+
+def _method_settings(config):
+    """(method, preset, balance, keep steps) from the dialog or a script."""
+    return (config.get_property("method"), config.get_property("preset"),
+            config.get_property("balance"), config.get_property("keep-steps"))
 
 
 def _plan_region(image, drawable):
@@ -80,7 +87,11 @@ class _LivePreview(object):
         self.widget = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
         self.widget.pack_start(self.image, False, False, 0)
         self.widget.pack_start(self.label, False, False, 0)
-        config.connect("notify", lambda *_: self.schedule())
+        config.connect("notify", self._changed)
+
+    def _changed(self, _config, pspec):
+        if pspec.name not in ("method", "preset", "balance", "keep-steps"):  # always fast
+            self.schedule()
 
     def schedule(self):
         if self._timer is not None:
@@ -137,9 +148,10 @@ def _dialog_ok(procedure, config, drawable=None, region=None):
     strokes.set_scale_limits(core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE)
     dialog.get_label("advanced-title", "Advanced", False, False)
     dialog.fill_expander("advanced", "advanced-title", False, "daemon-address")
+    _method_widgets(dialog)
     dialog.fill(["style-file", "strength", "style-2", "weight-2", "style-3", "weight-3",
                  "stroke-scale", "keep-colors", "color-match", "output", "opacity",
-                 "blend-mode", "advanced"])
+                 "blend-mode", "method-frame", "advanced"])
     _add_gallery(dialog, config)
     if drawable is not None and region is not None:
         preview = _LivePreview(config, drawable, region)
@@ -185,19 +197,79 @@ def _apply_in_place(image, source, region, fmt, pixels):
     Gimp.displays_flush()
 
 
-def _insert_result(image, source, region, name, fmt, pixels, opacity, mode):
-    """New layer right above the source, in one undo group."""
+def _method_widgets(dialog):
+    """Method, preset, balance and steps in a frame of their own ("method-frame"); the
+    optimisation's settings are greyed out while the fast method is chosen, strength
+    while the optimisation is."""
+    dialog.get_spin_scale("balance", 1.0)
+    dialog.get_label("method-note", "The live preview always uses the fast method.", False,
+                     False)
+    dialog.fill_box("method-box", ["method", "preset", "balance", "keep-steps", "method-note"])
+    dialog.get_label("method-title", "Fast or best quality", False, False)
+    dialog.fill_frame("method-frame", "method-title", False, "method-box")
+    optimize = Gimp.ValueArray.new(1)
+    optimize.append(GObject.Value(GObject.TYPE_STRING, "optimize"))
+    for name in ("preset", "balance", "keep-steps"):
+        dialog.set_sensitive_if_in(name, None, "method", optimize, True)
+    dialog.set_sensitive_if_in("strength", None, "method", optimize, False)
+
+
+def _place(image, layer, parent, position, region):
+    """Insert `layer` at the region's place, masked by the selection when there is one."""
+    image.insert_layer(layer, parent, position)
+    layer.set_offsets(region.image_x, region.image_y)
+    if region.masked:
+        layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+
+
+def _load_steps(image, steps):
+    """The intermediate results as layers of `image`, not inserted yet (GIMP reads the
+    PNGs). [] with a message when GIMP cannot read them: the result still goes in."""
+    import shutil
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="stylize-steps-")
+    layers = []
+    try:
+        for index, step in enumerate(steps):
+            path = os.path.join(folder, "step-%02d.png" % index)
+            with open(path, "wb") as f:
+                f.write(step.png)
+            layers.append(Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image,
+                                               Gio.File.new_for_path(path)))
+    except GLib.Error as e:
+        Gimp.message("Stylize: the intermediate results could not be added (%s)." % e.message)
+        for layer in layers:
+            layer.delete()
+        layers = []
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return layers
+
+
+def _insert_steps(image, source, region, steps, layers):
+    """A hidden layer group right above the source holding the steps, latest on top."""
+    group = Gimp.GroupLayer.new(image, core.steps_group_name(source.get_name()))
+    image.insert_layer(group, source.get_parent(), image.get_item_position(source))
+    group.set_visible(False)  # the result shows as it would without the steps
+    for step, layer in zip(steps, layers):
+        layer.set_name(step.name(source.get_name()))
+        _place(image, layer, group, 0, region)
+
+
+def _insert_result(image, source, region, name, fmt, pixels, opacity, mode, steps=()):
+    """New layer right above the source (and the steps' group below it), in one undo group."""
     w, h = region.width, region.height
+    step_layers = _load_steps(image, steps) if steps else []
     image.undo_group_start()
     try:
+        if step_layers:
+            _insert_steps(image, source, region, steps, step_layers)
         layer = Gimp.Layer.new(image, name, w, h, source.type(), opacity, mode)
-        image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
-        layer.set_offsets(region.image_x, region.image_y)
         buf = layer.get_buffer()
         buf.set(Gegl.Rectangle.new(0, 0, w, h), fmt.babl, pixels)
         buf.flush()
-        if region.masked:
-            layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+        position = image.get_item_position(source) - (1 if step_layers else 0)
+        _place(image, layer, source.get_parent(), position, region)
         layer.update(0, 0, w, h)
     finally:
         image.undo_group_end()
@@ -225,15 +297,16 @@ def run(procedure, run_mode, image, drawables, config, data):
         rect = Gegl.Rectangle.new(region.x, region.y, region.width, region.height)
         pixels = source.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
         Gimp.progress_init("Neural style transfer")
+        steps = []  # the optimisation's intermediate results, added only with the result
         result = core.stylize(pixels, region.width, region.height, fmt, request,
-                              progress=_show_progress)
+                              progress=_show_progress, on_step=steps.append)
     except core.StylizeError as e:
         return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.error_text(e))
     if request.output == "in-place":
         _apply_in_place(image, source, region, fmt, result)
     else:
         _insert_result(image, source, region, core.layer_name(source.get_name(), request),
-                       fmt, result, request.opacity, _layer_mode(request.blend_mode))
+                       fmt, result, request.opacity, _layer_mode(request.blend_mode), steps)
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
@@ -282,14 +355,27 @@ class StylizePlugIn(Gimp.PlugIn):
                               core.DEFAULT_STROKE_SCALE, RW)
         p.add_string_argument("daemon-address", "Daemon address",
                               "host:port of `stylize serve` (blank: as installed)", "", RW)
+        _add_method_arguments(p)
         return p
 
 
-def _add_choice(procedure, name, label, blurb, names, labels):
+def _add_choice(procedure, name, label, blurb, names, labels, default=None):
     choice = Gimp.Choice.new()
     for index, (value, text) in enumerate(zip(names, labels)):
         choice.add(value, index, text, "")
-    procedure.add_choice_argument(name, label, blurb, choice, names[0], RW)
+    procedure.add_choice_argument(name, label, blurb, choice, default or names[0], RW)
+
+
+def _add_method_arguments(procedure):
+    """The method and the optimisation's settings (core.METHODS, core.PRESETS)."""
+    _add_choice(procedure, "method", "Metho_d", core.METHOD_HELP, core.METHODS,
+                core.METHOD_LABELS)
+    _add_choice(procedure, "preset", "_Quality", core.PRESET_HELP, core.PRESETS,
+                core.PRESET_LABELS, "good")
+    procedure.add_double_argument("balance", "Style / content ba_lance", core.BALANCE_HELP,
+                                  0.0, 1.0, 0.5, RW)
+    procedure.add_int_argument("keep-steps", "_Intermediate results as layers",
+                               core.KEEP_STEPS_HELP, 0, core.MAX_KEEP_STEPS, 0, RW)
 
 
 def _add_style(procedure, name, label, blurb):
