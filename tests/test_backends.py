@@ -92,7 +92,7 @@ def test_converted_models_are_cached(tmp_path, monkeypatch: pytest.MonkeyPatch) 
 
     double = tf.function(lambda x: 2.0 * x, input_signature=[tf.TensorSpec([None], tf.float32)])
     first = backends.OpenVinoBackend("f32", 1, "test", cache=tmp_path)
-    first.prepare({"double": double}, "namespace", precise=set())
+    first.prepare({"double": double}, "namespace", precise=set(), stored=set())
     np.testing.assert_array_equal(first.run(double, np.arange(3, dtype=np.float32))[0], [0, 2, 4])
     assert (tmp_path / "namespace" / "double" / "model.xml").exists()
 
@@ -101,5 +101,5 @@ def test_converted_models_are_cached(tmp_path, monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(ov, "convert_model", no_conversion)
     again = backends.OpenVinoBackend("f32", 1, "test", cache=tmp_path)
-    again.prepare({"double": double}, "namespace", precise=set())
+    again.prepare({"double": double}, "namespace", precise=set(), stored=set())
     np.testing.assert_array_equal(again.run(double, np.ones(2, np.float32))[0], [2, 2])
