@@ -127,6 +127,40 @@ def _conv9_phased(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
     return tf.nn.bias_add(y, conv.bias)
 
 
+def _reflect_phased(z: tf.Tensor, blocks: int, axis: int) -> tf.Tensor:
+    """Reflect-pad the full-resolution image of ``z`` by ``2 * blocks`` along ``axis``
+    (1: rows, 2: columns), in space-to-depth layout, without leaving it.
+
+    Full-resolution row 2i + a is phase a of block i. Reflected, the k-th block before
+    the first holds rows 2k and 2k - 1: phase 0 of block k and phase 1 of block k - 1;
+    the k-th after the last (n blocks) holds phase 0 of n - k and phase 1 of n - k - 1.
+    Channels are ordered (a, b, c): along rows the phases are the two halves of the
+    channels, along columns alternate quarters.
+    """
+    group = z.shape[-1] // (2 if axis == 1 else 4)
+    n = tf.shape(z)[axis]
+
+    def block(phase0: tf.Tensor | int, phase1: tf.Tensor | int) -> tf.Tensor:
+        sources = [tf.gather(z, [index], axis=axis) for index in (phase0, phase1)]
+        parts = [
+            sources[g % 2][..., g * group : (g + 1) * group] for g in range(z.shape[-1] // group)
+        ]
+        return tf.concat(parts, axis=3)
+
+    before = [block(k, k - 1) for k in range(blocks, 0, -1)]
+    after = [block(n - k, n - k - 1) for k in range(1, blocks + 1)]
+    return tf.concat([*before, z, *after], axis=axis)
+
+
+def _conv9_on_phases(z: tf.Tensor, conv: _Conv) -> tf.Tensor:
+    """``_conv9_phased(_full(z))``: the same padding and sums, but no round trip through
+    the full-resolution layout (depth-to-space, space-to-depth and their reorders cost
+    a fifth of the last layers' time in OpenVINO)."""
+    padded = _reflect_phased(_reflect_phased(z, 2, axis=1), 2, axis=2)
+    y = tf.nn.conv2d(padded, conv.kernel, strides=1, padding="VALID")
+    return tf.nn.bias_add(y, conv.bias)
+
+
 def _upsample_conv_phased(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
     """Nearest x2 upsample, reflect pad 1, 3x3 conv; in space-to-depth layout at x's size.
 
@@ -313,7 +347,7 @@ class TransformerNetwork(tf.Module):
             self._instance_norm(_full(_upsample_conv_phased(x, self._expand1)), *norms[0])
         )
         z = tf.nn.relu(self._instance_norm(_upsample_conv_phased(h, self._expand2), *norms[1], 4))
-        y = self._instance_norm(_conv9_phased(_full(z), self._expand3), *norms[2], 4)
+        y = self._instance_norm(_conv9_on_phases(z, self._expand3), *norms[2], 4)
         return _full(tf.sigmoid(y))
 
     def __call__(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
@@ -441,7 +475,7 @@ class TransformerNetwork(tf.Module):
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Half-resolution rows -> final pre-norm layer, space-to-depth (``core`` in half rows)."""
         z = tf.nn.relu(_affine(self._expand2_layer(h, scale1, shift1), scale2, shift2, 4))
-        y = _rows(_first(_conv9_phased(_full(z), self._expand3)), core)
+        y = _rows(_first(_conv9_on_phases(z, self._expand3)), core)
         return (y, *_sums(y, 4))
 
     def _piece_finish(self, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
