@@ -46,6 +46,8 @@ PRECISION_VARIABLE = "STYLIZE_PRECISION"  # auto (default: bf16 where the CPU ha
 CACHE_VARIABLE = "STYLIZE_CACHE_DIR"
 _CHOICES = ("auto", "tensorflow", "openvino")
 Function = Callable[..., Any]  # a tf.function with an input signature
+FLOAT32 = np.dtype(np.float32)
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 
 class Backend(Protocol):
@@ -69,7 +71,7 @@ class Backend(Protocol):
 class TensorFlowBackend:
     reason: str
     name: str = "tensorflow"
-    storage: np.dtype = np.dtype(np.float32)
+    storage: np.dtype = FLOAT32
 
     def prepare(
         self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
@@ -81,9 +83,6 @@ class TensorFlowBackend:
         if isinstance(outputs, tf.Tensor):
             return [outputs.numpy()]
         return [t.numpy() for t in outputs]
-
-
-BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 
 class OpenVinoBackend:
