@@ -105,3 +105,29 @@ def test_converted_models_are_cached(tmp_path, monkeypatch: pytest.MonkeyPatch) 
     again = backends.OpenVinoBackend("f32", 1, "test", cache=tmp_path)
     again.prepare({"double": double}, "namespace", precise=set(), stored=set())
     np.testing.assert_array_equal(again.run(double, np.ones(2, np.float32))[0], [2, 2])
+
+
+def test_stored_layers_cross_openvino_in_the_storage_dtype(tmp_path) -> None:
+    """A ``stored`` graph takes and returns its rank-4 layers in bf16 (float16 in f32
+    precision); its other inputs and outputs, and every other graph, stay float32."""
+    import tensorflow as tf
+
+    def double_and_sum(x: tf.Tensor, scale: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        y = 2.0 * x * scale
+        return y, tf.reduce_mean(y, axis=[0, 2, 3])
+
+    spec = [tf.TensorSpec([1, 2, None, None], tf.float32), tf.TensorSpec([1], tf.float32)]
+    stored, plain = (tf.function(double_and_sum, input_signature=spec) for _ in range(2))
+    x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4) / 8
+    for precision, dtype in (("bf16", backends.BFLOAT16), ("f32", np.dtype(np.float16))):
+        if precision == "bf16" and backends.openvino_precision()[0] != "bf16":
+            continue
+        backend = backends.OpenVinoBackend(precision, 1, "test", cache=tmp_path)
+        assert backend.storage == dtype
+        backend.prepare({"stored": stored, "plain": plain}, "ns", precise=set(), stored={"stored"})
+        y, mean = backend.run(stored, x.astype(dtype), np.array([1.5], np.float32))
+        assert y.dtype == dtype and mean.dtype == np.float32
+        np.testing.assert_allclose(y.astype(np.float32), 3 * x, rtol=1e-2)
+        np.testing.assert_allclose(mean, 3 * x.mean(axis=(0, 2, 3)), rtol=1e-2)
+        y, _ = backend.run(plain, x, np.array([1.5], np.float32))
+        assert y.dtype == np.float32
