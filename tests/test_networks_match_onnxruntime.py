@@ -105,3 +105,18 @@ def test_transformer_close_to_int8_graph(
     difference = np.abs(ours - theirs)
     assert difference.mean() <= 0.03
     assert difference.max() <= 0.35
+
+
+@pytest.mark.parametrize(("height", "width"), [(5, 7), (3, 3), (6, 10)])
+def test_last_layer_pads_in_space_to_depth_layout_exactly(height: int, width: int) -> None:
+    """The final 9x9 convolution reflect-pads without leaving space-to-depth layout; it
+    must equal depth-to-space, full-resolution padding and space-to-depth, at odd sizes
+    too (the ONNX comparison above only sees even ones)."""
+    from stylize.engine import transformer_network as tn
+
+    rng = np.random.default_rng(height * width)
+    kernel = tn.space_to_depth_kernel(rng.normal(size=(9, 9, 8, 3)).astype(np.float32))
+    conv = tn._phased_conv(kernel, rng.normal(size=3).astype(np.float32), pad=4)
+    z = rng.normal(size=(1, height, width, 32)).astype(np.float32)
+    expected = tn._conv9_phased(tn._full(z), conv).numpy()
+    np.testing.assert_array_equal(tn._conv9_on_phases(z, conv).numpy(), expected)

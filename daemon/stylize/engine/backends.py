@@ -14,6 +14,13 @@ bf16 inference precision changes outputs by a mean of under one level of 255
 against TensorFlow's float32 (the bound is stated and enforced in
 tests/test_backends.py); ``STYLIZE_PRECISION=f32`` turns it off. The style
 predictor always runs in f32: in bf16 its vector drifts by 0.09.
+
+The strip path's stored layers (the rank-4 float inputs and outputs of its
+``stored`` graphs) cross the OpenVINO boundary in the backend's ``storage``
+dtype: bf16 where the network computes in bf16 (the values it computes
+anyway, so no extra rounding and no conversion kernels), else float16. The
+graphs themselves are float32 in TensorFlow; OpenVINO's pre/post-processing
+retypes their boundaries.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import ml_dtypes
 import numpy as np
 import tensorflow as tf
 
@@ -38,15 +46,20 @@ PRECISION_VARIABLE = "STYLIZE_PRECISION"  # auto (default: bf16 where the CPU ha
 CACHE_VARIABLE = "STYLIZE_CACHE_DIR"
 _CHOICES = ("auto", "tensorflow", "openvino")
 Function = Callable[..., Any]  # a tf.function with an input signature
+FLOAT32 = np.dtype(np.float32)
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 
 class Backend(Protocol):
     name: str  # e.g. "openvino-bf16", "tensorflow"
     reason: str  # why it was chosen, for GetInfo and the log
-    storage: tf.DType  # dtype of the strip path's stored layers
+    storage: np.dtype  # numpy dtype of the strip path's stored layers
 
-    def prepare(self, functions: dict[str, Function], namespace: str, precise: set[str]) -> None:
-        """Name the functions ``run`` will be given (for caches); ``precise`` ones stay f32."""
+    def prepare(
+        self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
+    ) -> None:
+        """Name the functions ``run`` will be given (for caches); ``precise`` ones stay f32;
+        ``stored`` ones take and return stored layers (in ``storage``)."""
         ...
 
     def run(self, function: Function, *args: np.ndarray) -> list[np.ndarray]:
@@ -58,9 +71,11 @@ class Backend(Protocol):
 class TensorFlowBackend:
     reason: str
     name: str = "tensorflow"
-    storage: tf.DType = tf.float32
+    storage: np.dtype = FLOAT32
 
-    def prepare(self, functions: dict[str, Function], namespace: str, precise: set[str]) -> None:
+    def prepare(
+        self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
+    ) -> None:
         """Nothing to prepare: TensorFlow traces on first call."""
 
     def run(self, function: Function, *args: np.ndarray) -> list[np.ndarray]:
@@ -72,8 +87,6 @@ class TensorFlowBackend:
 
 class OpenVinoBackend:
     """Each tf.function converted and compiled once, on first use (or in warm-up)."""
-
-    storage = tf.float16
 
     def __init__(
         self, precision: str, threads: int, reason: str, cache: Path | None = None
@@ -87,6 +100,8 @@ class OpenVinoBackend:
         self.name = f"openvino-{precision}"
         self.reason = reason
         self.runtime_version = ov.__version__
+        self.storage = BFLOAT16 if precision == "bf16" else np.dtype(np.float16)
+        self._storage_type = ov.Type.bf16 if precision == "bf16" else ov.Type.f16
         self._cache = cache  # converted models (IR) and compiled blobs, keyed by graph
         if cache is not None:
             self._core.set_property({"CACHE_DIR": str(cache / "compiled")})
@@ -95,10 +110,34 @@ class OpenVinoBackend:
         self._local = threading.local()
         self._names: dict[Any, str] = {}
         self._precise: set[str] = set()
+        self._stored: set[str] = set()
 
-    def prepare(self, functions: dict[str, Function], namespace: str, precise: set[str]) -> None:
+    def prepare(
+        self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
+    ) -> None:
         self._names = {function: f"{namespace}/{name}" for name, function in functions.items()}
         self._precise = {f"{namespace}/{name}" for name in precise}
+        self._stored = {f"{namespace}/{name}" for name in stored}
+
+    def _retyped(self, model: Any) -> Any:
+        """``model`` with its stored layers (float32, channels first: [1, C, H, W] with C
+        fixed) in the storage dtype. Pixels ([1, H, W, 3]: 16-bit and float images)
+        stay float32, so deep images are not rounded to bf16 at the boundary."""
+        from openvino.preprocess import PrePostProcessor
+
+        def layer(port: Any) -> bool:
+            shape = port.get_partial_shape()
+            channels_first = shape.rank == 4 and shape[1].is_static and shape[3].is_dynamic
+            return bool(port.get_element_type() == self._ov.Type.f32 and channels_first)
+
+        steps = PrePostProcessor(model)
+        for index, port in enumerate(model.inputs):
+            if layer(port):
+                steps.input(index).tensor().set_element_type(self._storage_type)
+        for index, port in enumerate(model.outputs):
+            if layer(port):
+                steps.output(index).tensor().set_element_type(self._storage_type)
+        return steps.build()
 
     def _model(self, function: Function, key: str | None) -> Any:
         """The function's OpenVINO model: converted from TensorFlow (seconds) or read back."""
@@ -129,8 +168,11 @@ class OpenVinoBackend:
             if compiled is None:
                 key = self._names.get(function)
                 precision = "f32" if key in self._precise else self.precision
+                model = self._model(function, key)
+                if key in self._stored:
+                    model = self._retyped(model)
                 compiled = self._core.compile_model(
-                    self._model(function, key),
+                    model,
                     "CPU",
                     {
                         "INFERENCE_PRECISION_HINT": precision,
@@ -151,8 +193,19 @@ class OpenVinoBackend:
                 function,
                 self._compile(function).create_infer_request(),
             )
-        inputs = [np.ascontiguousarray(a) for a in args]
-        return list(current[1].infer(inputs, share_inputs=True, share_outputs=True).to_tuple())
+        inputs = [self._tensor(np.ascontiguousarray(a)) for a in args]
+        outputs = current[1].infer(inputs, share_inputs=True, share_outputs=True).to_tuple()
+        # OpenVINO hands bf16 outputs out as float16-typed arrays of the same bits.
+        return [
+            o.view(BFLOAT16) if port.get_element_type() == self._ov.Type.bf16 else o
+            for o, port in zip(outputs, current[1].model_outputs, strict=True)
+        ]
+
+    def _tensor(self, array: np.ndarray) -> Any:
+        """numpy bf16 arrays are passed as their bits, typed for OpenVINO (no copy)."""
+        if array.dtype != BFLOAT16:
+            return array
+        return self._ov.Tensor(array.view(np.uint16), list(array.shape), self._ov.Type.bf16)
 
 
 def cache_dir() -> Path:

@@ -12,8 +12,10 @@ beside the others (retryable: ``InsufficientMemoryError``) or could never fit
 The network's working set is peak bytes per pixel measured with
 bench/large_images.py (process peak minus the idle process, rounded up): about
 290 for the whole-image path with TensorFlow (137 with OpenVINO), 40 for the
-layer-by-layer strip path (24 at 67 MP, where its fixed ~250 MB of strip-sized
-scratch is spread thin; 46 at 12 MP).
+layer-by-layer strip path (28 at 67 MP, where its fixed strip-sized scratch is
+spread thin; 39 at 24 MP; 63 at 12 MP, where the scratch weighs more, so the
+estimate is low for strips of small images, which run only when the budget cannot
+hold the whole image).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ needs its channel's mean and variance over the whole image. So the network runs
 as a sequence of passes, one per normalised layer: a pass computes its layer
 strip by strip from the previous layer's stored output, normalised on the fly
 with that layer's whole-image moments, stores its own pre-norm output and
-returns its moments (Chan et al.'s merge, in float64). A residual block's sum
+returns its per-strip mean and mean square (merged across strips in float64,
+Chan et al.). A residual block's sum
 is formed in the next pass, so it costs no pass of its own. Only the second
 expand layer is computed twice (a 16 -> 8 channel convolution, about 9 % of the
 work): its full-resolution output would be the largest layer of all, so one
@@ -13,8 +14,8 @@ pass gathers its moments and the next recomputes it on the way to the last layer
 
 What stays in memory for N pixels besides the uint8 input and output: at most
 four quarter-resolution 32-channel layers, or one half-resolution 16-channel and
-one final 3-channel layer: 16 bytes per pixel in float16 storage
-(``TransformerNetwork.storage``), about 1.1 GB at 8192 x 8192.
+one final 3-channel layer: 16 bytes per pixel in 16-bit storage
+(``Backend.storage``: bf16 or float16 with OpenVINO), about 1.1 GB at 8192 x 8192.
 
 Every strip carries a halo of input rows at least as wide as the receptive
 field of what its pass computes, is computed as an image of its own (reflect
@@ -53,8 +54,10 @@ class Moments:
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
-    def add(self, mean: np.ndarray, variance: np.ndarray, count: int) -> None:
-        mean, m2 = mean.astype(np.float64), variance.astype(np.float64) * count
+    def add(self, mean: np.ndarray, mean_square: np.ndarray, count: int) -> None:
+        """One strip's ``count`` values, by their per-channel mean and mean square."""
+        mean = mean.astype(np.float64)
+        m2 = np.maximum(mean_square.astype(np.float64) - mean**2, 0.0) * count
         if not self.count:
             self.count, self.mean, self.m2 = count, mean, m2
             return
@@ -110,10 +113,10 @@ class StripRunner:
         norm1 = moments1.normalisation(*norms[-3], epsilon)
         moments2 = Moments()
         for start, stop, first, last, core in self._strips(half.shape[2], _CONV_HALO):
-            mean, variance = self.backend.run(
+            mean, mean_square = self.backend.run(
                 network.piece_expand2_moments, half[:, :, first:last], *norm1, core
             )
-            moments2.add(mean, variance, 4 * (stop - start) * half.shape[3])
+            moments2.add(mean, mean_square, 4 * (stop - start) * half.shape[3])
         step("expand")
         norm2 = moments2.normalisation(*norms[-2], epsilon)
         final = self._buffer(2 * height, 2 * width, 12)
@@ -125,8 +128,7 @@ class StripRunner:
         return self._finish(final, moments3.normalisation(*norms[-1], epsilon), rgb)
 
     def _buffer(self, height: int, width: int, channels: int) -> np.ndarray:
-        dtype = np.float16 if self.network.storage.name == "float16" else np.float32
-        return np.empty((1, channels, height, width), dtype)
+        return np.empty((1, channels, height, width), self.backend.storage)
 
     def _strips(
         self, length: int, halo: int, unit: int = 2
@@ -168,12 +170,12 @@ class StripRunner:
         moments = Moments()
         _, _, height, width = sources[0].shape
         for start, stop, first, last, core in self._strips(height, halo, unit):
-            *stored, mean, variance = self.backend.run(
+            *stored, mean, mean_square = self.backend.run(
                 piece, *(s[:, :, first:last] for s in sources), *extra, core * ratio
             )
             for out, values in zip(outs, stored, strict=True):
                 out[:, :, start * ratio : stop * ratio] = values
-            moments.add(mean, variance, (stop - start) * ratio * width * ratio * phases)
+            moments.add(mean, mean_square, (stop - start) * ratio * width * ratio * phases)
         return moments
 
     def _residual(

@@ -161,10 +161,10 @@ class StyleEngine:
         self.predictor_file: ModelFile = model_file("style_predictor")
         self.transformer_file: ModelFile = model_file("transformer")
         self._predictor = StylePredictor(read_weights(self.predictor_file.path))
-        self._transformer = TransformerNetwork(
-            read_weights(self.transformer_file.path), storage=self.backend.storage
-        )
-        self.backend.prepare(self._functions(), self._namespace(), precise={"predictor"})
+        self._transformer = TransformerNetwork(read_weights(self.transformer_file.path))
+        functions = self._functions()
+        stored = {name for name in functions if name.startswith("piece_")}
+        self.backend.prepare(functions, self._namespace(), precise={"predictor"}, stored=stored)
         self.device = _device_name(self.backend)
         log.info(
             "models loaded in %.2fs on %s: %s",

@@ -20,7 +20,8 @@ The whole graph runs in three stages (``contract``, ``residual``, ``expand``)
 for images small enough to hold whole; large images run layer by layer in
 strips (``engine/strip_inference.py``) through the ``piece_*`` functions, which
 take the normalisation of their input as explicit per-channel scale and shift
-and return their output's moments. Every function is a ``tf.function`` over
+and return their output's moments (mean and mean square: one pass over the
+strip). Every function is a ``tf.function`` over
 dynamic shapes, so any size that is a multiple of 4 works, and every one can be
 compiled to another runtime (``engine/backends.py``).
 """
@@ -126,6 +127,40 @@ def _conv9_phased(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
     return tf.nn.bias_add(y, conv.bias)
 
 
+def _reflect_phased(z: tf.Tensor, blocks: int, axis: int) -> tf.Tensor:
+    """Reflect-pad the full-resolution image of ``z`` by ``2 * blocks`` along ``axis``
+    (1: rows, 2: columns), in space-to-depth layout, without leaving it.
+
+    Full-resolution row 2i + a is phase a of block i. Reflected, the k-th block before
+    the first holds rows 2k and 2k - 1: phase 0 of block k and phase 1 of block k - 1;
+    the k-th after the last (n blocks) holds phase 0 of n - k and phase 1 of n - k - 1.
+    Channels are ordered (a, b, c): along rows the phases are the two halves of the
+    channels, along columns alternate quarters.
+    """
+    group = z.shape[-1] // (2 if axis == 1 else 4)
+    n = tf.shape(z)[axis]
+
+    def block(phase0: tf.Tensor | int, phase1: tf.Tensor | int) -> tf.Tensor:
+        sources = [tf.gather(z, [index], axis=axis) for index in (phase0, phase1)]
+        parts = [
+            sources[g % 2][..., g * group : (g + 1) * group] for g in range(z.shape[-1] // group)
+        ]
+        return tf.concat(parts, axis=3)
+
+    before = [block(k, k - 1) for k in range(blocks, 0, -1)]
+    after = [block(n - k, n - k - 1) for k in range(1, blocks + 1)]
+    return tf.concat([*before, z, *after], axis=axis)
+
+
+def _conv9_on_phases(z: tf.Tensor, conv: _Conv) -> tf.Tensor:
+    """``_conv9_phased(_full(z))``: the same padding and sums, but no round trip through
+    the full-resolution layout (depth-to-space, space-to-depth and their reorders cost
+    a fifth of the last layers' time in OpenVINO)."""
+    padded = _reflect_phased(_reflect_phased(z, 2, axis=1), 2, axis=2)
+    y = tf.nn.conv2d(padded, conv.kernel, strides=1, padding="VALID")
+    return tf.nn.bias_add(y, conv.bias)
+
+
 def _upsample_conv_phased(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
     """Nearest x2 upsample, reflect pad 1, 3x3 conv; in space-to-depth layout at x's size.
 
@@ -156,18 +191,26 @@ def _per_channel(values: tf.Tensor, phases: int, first: bool) -> tf.Tensor:
     return tf.reshape(tiled, [1, -1, 1, 1]) if first else tiled
 
 
-def _moments(x: tf.Tensor, phases: int = 1, first: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
-    """Per-channel mean and population variance over H and W, [C] each.
+def _channel_mean(x: tf.Tensor, axes: list[int], phases: int) -> tf.Tensor:
+    """[C] means over ``axes``; with ``phases`` = 4 (space-to-depth layout) each channel's
+    mean covers its four phases (equal counts, so a mean of means)."""
+    return tf.reduce_mean(tf.reshape(tf.reduce_mean(x, axis=axes), [phases, -1]), axis=0)
 
-    With ``phases`` = 4, ``x`` is in space-to-depth layout and each channel's
-    moments cover its four phases (equal counts, so means of means).
+
+def _moments(x: tf.Tensor, phases: int = 1) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-channel mean and population variance of an NHWC image, [C] each."""
+    mean = _channel_mean(x, [0, 1, 2], phases)
+    variance = _channel_mean(tf.square(x - _per_channel(mean, phases, False)), [0, 1, 2], phases)
+    return mean, variance
+
+
+def _sums(x: tf.Tensor, phases: int = 1) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-channel mean and mean square of an NCHW strip, [C] each, in one pass over it.
+
+    The strip path merges these across strips in float64 (``Moments``); the centred
+    two-pass form of ``_moments`` cost a quarter of a residual piece's time in OpenVINO.
     """
-    axes = [0, 2, 3] if first else [0, 1, 2]
-    mean = tf.reduce_mean(x, axis=axes)
-    channel_mean = tf.reduce_mean(tf.reshape(mean, [phases, -1]), axis=0)
-    centred = x - _per_channel(channel_mean, phases, first)
-    variance = tf.reduce_mean(tf.square(centred), axis=axes)
-    return channel_mean, tf.reduce_mean(tf.reshape(variance, [phases, -1]), axis=0)
+    return _channel_mean(x, [0, 2, 3], phases), _channel_mean(tf.square(x), [0, 2, 3], phases)
 
 
 def _affine(
@@ -194,24 +237,22 @@ _VECTOR = tf.TensorSpec([None], tf.float32)
 _FEATURES = tf.TensorSpec([1, None, None, 32], tf.float32)
 
 
-def _stored(channels: int, dtype: tf.DType) -> tf.TensorSpec:
+def _stored(channels: int) -> tf.TensorSpec:
     """A stored layer: channels first ([1, C, H, W]), the layout OpenVINO's CPU plugin uses
-    at its boundaries (channels-last boundaries cost a slow transpose per piece)."""
-    return tf.TensorSpec([1, channels, None, None], dtype)
+    at its boundaries (channels-last boundaries cost a slow transpose per piece). float32
+    here; a backend may store it in fewer bits (``Backend.storage``)."""
+    return tf.TensorSpec([1, channels, None, None], tf.float32)
 
 
 class TransformerNetwork(tf.Module):
     """content [1, H, W, 3] in [0, 1] + style vector [1, 100] -> [1, H, W, 3] in [0, 1].
 
-    One image at a time: instance norms are over the one image. ``storage`` is
-    the dtype in which the strip path keeps intermediate layers between passes
-    (float16 halves the memory of large images).
+    One image at a time: instance norms are over the one image.
     """
 
-    def __init__(self, weights: GraphWeights, storage: tf.DType = tf.float32) -> None:
+    def __init__(self, weights: GraphWeights) -> None:
         super().__init__(name="transformer")
         convs = weights.convs
-        self.storage = storage
         self._epsilon = weights.scalar(_EPSILON_CONSTANT)
         contract = [convs[f"transformer/contract/{n}"] for n in _CONTRACT]
         self._contract1 = _phased_conv(
@@ -306,7 +347,7 @@ class TransformerNetwork(tf.Module):
             self._instance_norm(_full(_upsample_conv_phased(x, self._expand1)), *norms[0])
         )
         z = tf.nn.relu(self._instance_norm(_upsample_conv_phased(h, self._expand2), *norms[1], 4))
-        y = self._instance_norm(_conv9_phased(_full(z), self._expand3), *norms[2], 4)
+        y = self._instance_norm(_conv9_on_phases(z, self._expand3), *norms[2], 4)
         return _full(tf.sigmoid(y))
 
     def __call__(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
@@ -326,12 +367,10 @@ class TransformerNetwork(tf.Module):
 
     # -- layer by layer, for strips (engine/strip_inference.py) --------------------------
     # Each piece computes a strip with its halo as an image of its own, keeps the output
-    # rows ``core`` (the rest saw the strip's edge), and returns the moments of what it
-    # keeps when a later layer normalises it. Inputs and stored outputs are in
-    # ``self.storage``; arithmetic is float32 in TensorFlow.
+    # rows ``core`` (the rest saw the strip's edge), and returns the sums (``_sums``) of
+    # what it keeps when a later layer normalises it.
 
     def _build_pieces(self) -> None:
-        s = self.storage
         self.piece_contract = tf.function(
             self._piece_contract,
             input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8), _CORE],
@@ -342,27 +381,26 @@ class TransformerNetwork(tf.Module):
         self.piece_residual = [self._residual_pieces(*pair) for pair in self._residual]
         self.piece_expand1 = tf.function(
             self._piece_expand1,
-            input_signature=[_stored(32, s), _stored(32, s), _VECTOR, _VECTOR, _CORE],
+            input_signature=[_stored(32), _stored(32), _VECTOR, _VECTOR, _CORE],
         )
         self.piece_expand2_moments = tf.function(
-            self._piece_expand2_moments, input_signature=[_stored(16, s), _VECTOR, _VECTOR, _CORE]
+            self._piece_expand2_moments, input_signature=[_stored(16), _VECTOR, _VECTOR, _CORE]
         )
         self.piece_expand3 = tf.function(
             self._piece_expand3,
-            input_signature=[_stored(16, s), _VECTOR, _VECTOR, _VECTOR, _VECTOR, _CORE],
+            input_signature=[_stored(16), _VECTOR, _VECTOR, _VECTOR, _VECTOR, _CORE],
         )
         self.piece_finish = tf.function(
-            self._piece_finish, input_signature=[_stored(12, s), _VECTOR, _VECTOR]
+            self._piece_finish, input_signature=[_stored(12), _VECTOR, _VECTOR]
         )
         self.piece_finish_unit = tf.function(
-            self._piece_finish_unit, input_signature=[_stored(12, s), _VECTOR, _VECTOR]
+            self._piece_finish_unit, input_signature=[_stored(12), _VECTOR, _VECTOR]
         )
 
     def _residual_pieces(
         self, conv1: _Conv, conv2: _Conv
     ) -> tuple[tf.types.experimental.GenericFunction, tf.types.experimental.GenericFunction]:
         """The two convolutions of one residual block, as pieces."""
-        s = self.storage
 
         def first(
             x: tf.Tensor, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
@@ -375,29 +413,24 @@ class TransformerNetwork(tf.Module):
             return self._piece_residual_conv2(h, scale, shift, core, conv2)
 
         return (
-            tf.function(
-                first, input_signature=[_stored(32, s), _stored(32, s), _VECTOR, _VECTOR, _CORE]
-            ),
-            tf.function(second, input_signature=[_stored(32, s), _VECTOR, _VECTOR, _CORE]),
+            tf.function(first, input_signature=[_stored(32), _stored(32), _VECTOR, _VECTOR, _CORE]),
+            tf.function(second, input_signature=[_stored(32), _VECTOR, _VECTOR, _CORE]),
         )
 
     # Stored layers are channels first; each piece computes its element-wise work in that
     # layout and turns to channels last only around its convolutions, so that OpenVINO's
     # converter cancels each pair of transposes instead of running them.
 
-    def _store(self, x: tf.Tensor) -> tf.Tensor:
-        return tf.cast(x, self.storage)
-
     def _piece_contract(self, content: tf.Tensor, core: tf.Tensor) -> tf.Tensor:
         """RGB rows (uint8, or float32 in [0, 1]) -> post-ReLU quarter-resolution features."""
         x = tf.cast(content, _F32) * (1.0 / 255.0) if content.dtype == tf.uint8 else content
-        return self._store(_rows(_first(self._contract_layers(x)), core))
+        return _rows(_first(self._contract_layers(x)), core)
 
     def _residual_sum(
         self, x: tf.Tensor, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor
     ) -> tf.Tensor:
         """A residual block's output: its input ``x`` + its normalised last layer ``y``."""
-        return tf.cast(x, _F32) + _affine(tf.cast(y, _F32), scale, shift, first=True)
+        return x + _affine(y, scale, shift, first=True)
 
     def _piece_residual_conv1(
         self,
@@ -411,14 +444,14 @@ class TransformerNetwork(tf.Module):
         """The previous block's output (stored too) and this block's first pre-norm layer."""
         block_input = self._residual_sum(x, y, scale, shift)
         h = _rows(_first(_conv(_last(block_input), conv)), core)
-        return (self._store(_rows(block_input, core)), self._store(h), *_moments(h, first=True))
+        return (_rows(block_input, core), h, *_sums(h))
 
     def _piece_residual_conv2(
         self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor, conv: _Conv
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        h = tf.nn.relu(_affine(tf.cast(h, _F32), scale, shift, first=True))
+        h = tf.nn.relu(_affine(h, scale, shift, first=True))
         y = _rows(_first(_conv(_last(h), conv)), core)
-        return (self._store(y), *_moments(y, first=True))
+        return (y, *_sums(y))
 
     def _piece_expand1(
         self, x: tf.Tensor, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
@@ -426,17 +459,17 @@ class TransformerNetwork(tf.Module):
         """Last block's output -> half resolution, pre-norm (``core`` in half-resolution rows)."""
         x = self._residual_sum(x, y, scale, shift)
         e = _rows(_first(_full(_upsample_conv_phased(_last(x), self._expand1))), core)
-        return (self._store(e), *_moments(e, first=True))
+        return (e, *_sums(e))
 
     def _expand2_layer(self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
         """Full resolution in space-to-depth layout, channels last."""
-        h = tf.nn.relu(_affine(tf.cast(h, _F32), scale, shift, first=True))
+        h = tf.nn.relu(_affine(h, scale, shift, first=True))
         return _upsample_conv_phased(_last(h), self._expand2)
 
     def _piece_expand2_moments(
         self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        return _moments(_rows(_first(self._expand2_layer(h, scale, shift)), core), 4, first=True)
+        return _sums(_rows(_first(self._expand2_layer(h, scale, shift)), core), 4)
 
     def _piece_expand3(
         self,
@@ -449,8 +482,8 @@ class TransformerNetwork(tf.Module):
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Half-resolution rows -> final pre-norm layer, space-to-depth (``core`` in half rows)."""
         z = tf.nn.relu(_affine(self._expand2_layer(h, scale1, shift1), scale2, shift2, 4))
-        y = _rows(_first(_conv9_phased(_full(z), self._expand3)), core)
-        return (self._store(y), *_moments(y, 4, first=True))
+        y = _rows(_first(_conv9_on_phases(z, self._expand3)), core)
+        return (y, *_sums(y, 4))
 
     def _piece_finish(self, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
         """Final norm, sigmoid and depth-to-space, to uint8 RGB."""
@@ -458,5 +491,5 @@ class TransformerNetwork(tf.Module):
 
     def _piece_finish_unit(self, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
         """Final norm, sigmoid and depth-to-space: float32 RGB in [0, 1] (deep images)."""
-        values = tf.sigmoid(_affine(tf.cast(y, _F32), scale, shift, 4, first=True))
+        values = tf.sigmoid(_affine(y, scale, shift, 4, first=True))
         return _full(_last(values))
