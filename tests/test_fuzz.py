@@ -16,7 +16,8 @@ import fuzz_cases
 import grpc
 import pytest
 from conftest import DaemonProcess, wait_serving
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
+from stylize.v1 import stylize_pb2 as pb
 
 SETTINGS = settings(
     max_examples=250,
@@ -24,6 +25,22 @@ SETTINGS = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,  # the same cases every run; bench/fuzz.py explores new ones
+)
+# A layer past --max-pixels, declared in the setup: refused before any upload. Always run,
+# so the refusal path is covered whatever the derandomized draw holds.
+TOO_LARGE = fuzz_cases.Case(
+    "Stylize",
+    [
+        pb.StylizeRequest(
+            setup=pb.StylizeSetup(
+                content=pb.ContentHeader(
+                    raw=pb.RawImage(width=20_000, height=20_000, format=pb.PIXEL_FORMAT_RGB8),
+                    total_bytes=20_000 * 20_000 * 3,
+                ),
+                styles=[pb.StyleSource(named="starry_night")],
+            )
+        )
+    ],
 )
 RSS_SLACK_MB = 300  # glibc keeps up to 256 MiB of freed memory (malloc_tuning.py)
 
@@ -48,6 +65,7 @@ def test_every_fuzzed_request_ends_in_a_documented_status(
 
     @SETTINGS
     @given(fuzz_cases.cases())
+    @example(TOO_LARGE)
     def case_is_answered(case: fuzz_cases.Case) -> None:
         code = fuzz_cases.run_case(channel, case)
         seen[code] += 1
