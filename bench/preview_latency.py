@@ -15,7 +15,9 @@ style (by name), interleaved. Reported: the render (request to pixels back), the
 it the daemon computed (its ResultHeader seconds), and slider-to-preview = the 250 ms
 debounce + the render. The first render of each kind (cold style cache) is reported
 separately, and so is the bridge's own start (``python -m stylize.bridge --check``:
-interpreter start and the gRPC client's imports, paid by every render). A daemon is
+interpreter start and the gRPC client's imports, paid by every render in a new bridge).
+The dialog itself keeps one bridge for all its previews (``core.BridgeSession``,
+``python -m stylize.bridge --session``); "in_session" figures time that path. A daemon is
 started on a free loopback port unless --address names one.
 """
 
@@ -94,6 +96,8 @@ def main() -> int:
         settings = {"python": sys.executable, "pythonpath": "", "address": address,
                     "timeout": 120.0, "connect_timeout": 10.0}  # fmt: skip
         styles = {"file": str(STYLE_FILE), "gallery": core.LibraryStyle("starry_night")}
+        session = core.BridgeSession(settings)  # what the dialog uses: one warm bridge
+        warm: dict[str, list[float]] = {kind: [] for kind in styles}
         times: dict[str, list[float]] = {kind: [] for kind in styles}
         computed: dict[str, list[float]] = {kind: [] for kind in styles}
         first: dict[str, float] = {}
@@ -118,7 +122,15 @@ def main() -> int:
                         continue
                     times[kind].append(elapsed)
                     computed[kind].append(float(event["seconds"]))
+                for kind, style in styles.items():
+                    started = time.perf_counter()
+                    request = core.make_request(strength, "", [(style, 1.0)])
+                    out = session.stylize(pixels, width, height, fmt, request)
+                    assert len(out) == len(pixels)
+                    if index:
+                        warm[kind].append(time.perf_counter() - started)
         finally:
+            session.close()
             if daemon is not None:
                 daemon.terminate()
                 daemon.wait(30)
@@ -134,6 +146,8 @@ def main() -> int:
         "kinds": {
             kind: {
                 "render": summary(times[kind]),
+                "render_in_session": summary(warm[kind]),
+                "slider_to_preview_in_session": summary([DEBOUNCE_S + t for t in warm[kind]]),
                 "daemon_compute": summary(computed[kind]),
                 "slider_to_preview": summary([DEBOUNCE_S + t for t in times[kind]]),
                 "first_render_ms": round(1000 * first[kind], 1),

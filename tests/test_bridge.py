@@ -487,3 +487,63 @@ def test_gimp_killing_the_plugin_cancels_the_job(daemon_process, method, side, w
     assert wait_for(lambda: "job stopped" in daemon_process.log()[since:]), daemon_process.log()
     assert "stylize done" not in daemon_process.log()[since:]
     assert wait_for(lambda: process_gone(bridge_pid))
+
+
+# -- the dialog's preview session: one bridge for many requests ---------------------------
+
+
+def test_a_session_answers_requests_one_after_another(daemon_address: str) -> None:
+    """Two jobs, a refused one between them, then stdin closes and the bridge exits 0."""
+    good = request_bytes(96, 64, "RGBA8", styles=(STYLE,), address=daemon_address)
+    bad = request_bytes(96, 64, "RGBA8", styles=(b"not an image",), address=daemon_address)
+    done = subprocess.run(
+        [sys.executable, "-m", "stylize.bridge", "--session"],
+        input=good + bad + good,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    stream = io.BytesIO(done.stdout)
+    finals = []
+    for _ in range(3):
+        finals.append([e for e in protocol.read_events(stream)][-1])
+    assert [e["event"] for e in finals] == ["result", "error", "result"]
+    assert finals[1]["code"] == "INVALID_ARGUMENT"
+    assert len(finals[0]["data"]) == len(finals[2]["data"]) == 96 * 64 * 4
+    assert stream.read() == b""  # nothing after the last answer
+
+
+def test_a_session_stops_at_a_request_it_cannot_read() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "stylize.bridge", "--session"],
+        input=b"\x00\x00\x00\x05{bad}",
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert events_of(done.stdout)[-1]["code"] == "INVALID_ARGUMENT"
+
+
+def test_the_plugins_session_keeps_one_bridge_for_every_preview(daemon_address: str) -> None:
+    from stylize_gimp import core
+
+    settings = {"python": sys.executable, "pythonpath": "", "address": daemon_address,
+                "timeout": 120.0, "connect_timeout": 10.0}  # fmt: skip
+    session = core.BridgeSession(settings)
+    fmt = core.PixelFormat(False, True)
+    pixels = bytes(i % 251 for i in range(64 * 48 * 4))
+    style = str(STYLES / "starry_night.jpg")
+    try:
+        first = session.stylize(pixels, 64, 48, fmt, core.make_request(1.0, "", [(style, 1.0)]))
+        pid = session._proc.pid
+        second = session.stylize(pixels, 64, 48, fmt, core.make_request(0.4, "", [(style, 1.0)]))
+        assert session._proc.pid == pid  # the same warm bridge
+        assert len(first) == len(second) == len(pixels) and first != second
+        with pytest.raises(core.StylizeError):  # a refusal leaves the session usable
+            session.stylize(pixels, 64, 48, fmt, core.make_request(1.0, "", [(__file__, 1.0)]))
+        assert session.stylize(pixels, 64, 48, fmt, core.make_request(1.0, "", [(style, 1.0)]))
+        assert session._proc.pid == pid
+        process = session._proc
+    finally:
+        session.close()
+    assert wait_for(lambda: process.poll() is not None)  # closing ends the bridge

@@ -271,6 +271,8 @@ def test_live_preview_renders_a_small_version_through_the_daemon(gimp_run: Path)
     assert len(small) == len(result) == 320 * 213 * 4
     assert result[3::4] == small[3::4]  # alpha passes through
     assert mean_diff(result[0::4], small[0::4]) > 10  # painted, not the photo
+    # the second render (a slider moved) reuses the dialog's one bridge session
+    assert rep["same_size_again"] and rep["changed_by_the_slider"] and rep["bridge_pid"]
 
 
 def test_style_palette_colour_matching(gimp_run: Path) -> None:

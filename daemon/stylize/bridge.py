@@ -18,6 +18,7 @@ and protobuf but neither numpy nor TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
@@ -39,6 +40,8 @@ _MAX_HEADER = 1 << 20
 
 Event = dict[str, Any]
 Emit = Callable[[Event, bytes], None]
+# (address, timeout, connect timeout, credentials) -> a context manager giving a client
+Opener = Callable[[str, float | None, float | None, dict[str, str]], Any]
 
 
 class BridgeError(Exception):
@@ -358,7 +361,12 @@ def _cancel_when(lost: threading.Event, finished: threading.Event, daemon: Any) 
         daemon.cancel()
 
 
-def run_job(request: JobRequest, emit: Emit, lost: threading.Event | None = None) -> None:
+def run_job(
+    request: JobRequest,
+    emit: Emit,
+    lost: threading.Event | None = None,
+    opener: Opener | None = None,
+) -> None:
     """Stylize through the daemon, emitting progress (and step) events, then the result.
 
     Waiting for a daemon that is still starting, and retrying refusals the daemon
@@ -378,7 +386,7 @@ def run_job(request: JobRequest, emit: Emit, lost: threading.Event | None = None
         b"",
     )
     try:
-        with _open_client(
+        with (opener or _open_client)(
             address, deadline, request.connect_timeout, request.credentials
         ) as daemon:
             finished = threading.Event()
@@ -545,32 +553,93 @@ def _import_client() -> ModuleType:
 
 def serve_once(stdin: BinaryIO, stdout: BinaryIO) -> int:
     """Handle one request; every failure becomes an error event. Returns the exit code."""
-    emit = event_writer(stdout)
     try:
-        try:
-            header, content, styles = read_request(stdin)
-            kind = header.get("request", "stylize")
-            if kind not in REQUESTS:
-                raise BridgeError("INVALID_ARGUMENT", f"unknown request {kind!r}")
-            if kind != "stylize":
-                run_gallery(header, styles, emit)
-                return 0
-            request = parse_job(header, content, styles)
-            lost = threading.Event()
-            watch_lifeline(stdin, lost)
-            run_job(request, emit, lost)
-            return 0
-        except BridgeError as e:
-            emit({"event": "error", "code": e.code, "message": e.message}, b"")
-        except BrokenPipeError:
-            raise
-        except Exception as e:
-            traceback.print_exc()
-            message = f"The Stylize bridge failed: {e!r}. Please report this bug."
-            emit({"event": "error", "code": "INTERNAL", "message": message}, b"")
+        return 0 if _serve(stdin, event_writer(stdout), _open_client, lifeline=True) else 1
     except BrokenPipeError:  # the plug-in is gone (GIMP ended it): nobody to tell
         print("stylize.bridge: the plug-in went away; exiting", file=sys.stderr)
-    return 1
+        return 1
+
+
+def serve_session(stdin: BinaryIO, stdout: BinaryIO) -> int:
+    """``--session``: requests one after another until stdin closes (the dialog's preview).
+
+    The process, its imports and its channel to the daemon stay warm between requests,
+    so a preview costs the daemon's time rather than a Python start-up. There is no
+    lifeline per job (stdin carries the next request); closing stdin ends the session.
+    """
+    emit = event_writer(stdout)
+    clients = _SessionClients()
+    try:
+        while _more(stdin):
+            if _serve(stdin, emit, clients.open, lifeline=False) is None:
+                return 1  # the request could not be read: the stream is out of step
+        return 0
+    except BrokenPipeError:
+        print("stylize.bridge: the plug-in went away; exiting", file=sys.stderr)
+        return 1
+    finally:
+        clients.close()
+
+
+def _more(stdin: BinaryIO) -> bool:
+    """Whether another request follows (False at the end of the stream)."""
+    peek = getattr(stdin, "peek", None)
+    return bool(peek(1)) if peek is not None else True
+
+
+class _SessionClients:
+    """One open client per daemon and credentials, for the whole session."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[Any, ...], Any] = {}
+
+    def open(
+        self,
+        address: str,
+        timeout: float | None,
+        connect_timeout: float | None,
+        credentials: dict[str, str],
+    ) -> Any:
+        key = (address, timeout, connect_timeout, tuple(sorted(credentials.items())))
+        if key not in self._clients:
+            self._clients[key] = _open_client(address, timeout, connect_timeout, credentials)
+        return contextlib.nullcontext(self._clients[key])
+
+    def close(self) -> None:
+        for daemon in self._clients.values():
+            daemon.close()
+
+
+def _serve(stdin: BinaryIO, emit: Emit, opener: Opener, lifeline: bool) -> bool | None:
+    """Read and handle one request: True done, False it failed (an error event went out),
+    None the request itself could not be read (the stream cannot be trusted after it)."""
+    try:
+        header, content, styles = read_request(stdin)
+    except BridgeError as e:
+        emit({"event": "error", "code": e.code, "message": e.message}, b"")
+        return None
+    try:
+        kind = header.get("request", "stylize")
+        if kind not in REQUESTS:
+            raise BridgeError("INVALID_ARGUMENT", f"unknown request {kind!r}")
+        if kind != "stylize":
+            run_gallery(header, styles, emit)
+            return True
+        request = parse_job(header, content, styles)
+        lost = threading.Event()
+        if lifeline:
+            watch_lifeline(stdin, lost)
+        run_job(request, emit, lost, opener)
+        return True
+    except BridgeError as e:
+        emit({"event": "error", "code": e.code, "message": e.message}, b"")
+    except BrokenPipeError:
+        raise
+    except Exception as e:
+        traceback.print_exc()
+        message = f"The Stylize bridge failed: {e!r}. Please report this bug."
+        emit({"event": "error", "code": "INTERNAL", "message": message}, b"")
+    return False
 
 
 def check() -> int:
@@ -591,9 +660,13 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--check"]:
         return check()
+    if args == ["--session"]:
+        stdout = sys.stdout.buffer
+        sys.stdout = sys.stderr
+        return serve_session(sys.stdin.buffer, stdout)
     if args:
         print(
-            "usage: python -m stylize.bridge [--check]  (request on stdin, events on "
+            "usage: python -m stylize.bridge [--check | --session]  (requests on stdin, events on "
             "stdout; spawned by the GIMP plug-in)",
             file=sys.stderr,
         )

@@ -22,13 +22,14 @@ def read_small(drawable, region, side=PREVIEW_SIDE):
     return width, height, bytes(data)
 
 
-def render(drawable, region, request, settings=None, side=PREVIEW_SIDE):
+def render(drawable, region, request, session, side=PREVIEW_SIDE):
     """(width, height, RGBA bytes) of the stylized preview. Raises core.StylizeError.
 
     Always the fast method: the optimisation takes minutes (the dialog says so).
+    `session` is the dialog's core.BridgeSession (one warm bridge for every preview).
     """
     width, height, pixels = read_small(drawable, region, side)
     fmt = core.PixelFormat(False, True)
     small = core.preview_request(request, core.preview_size(region.width, region.height, side)[2])
     small.method, small.keep_steps = "fast", 0  # the live preview is always the fast method
-    return width, height, core.stylize(pixels, width, height, fmt, small, settings)
+    return width, height, session.stylize(pixels, width, height, fmt, small)

@@ -206,13 +206,27 @@ def run_preview(case, address, style):
     image, layer = load_photo(3000, 2000)
     request = core.make_request(1.0, address, [(style, 1.0)])
     region = core.Region(0, 0, layer.get_width(), layer.get_height(), 0, 0, False)
-    started = time.time()
-    width, height, data = gimp3_preview.render(layer, region, request, core.load_settings())
+    session = core.BridgeSession()  # as the dialog: one bridge for every preview
+    try:
+        started = time.time()
+        width, height, data = gimp3_preview.render(layer, region, request, session)
+        first = time.time() - started
+        slider = core.make_request(0.5, address, [(style, 1.0)])  # a slider moved
+        started = time.time()
+        again = gimp3_preview.render(layer, region, slider, session)
+        second = time.time() - started
+        bridge = session._proc.pid if session._proc is not None else None
+    finally:
+        session.close()
     report = {
         "status": "success",
         "width": width,
         "height": height,
-        "seconds": time.time() - started,
+        "seconds": first,
+        "second_seconds": second,
+        "same_size_again": again[:2] == (width, height),
+        "changed_by_the_slider": again[2] != data,
+        "bridge_pid": bridge,
     }
     dump(case, "result", data)
     dump(case, "small", gimp3_preview.read_small(layer, region)[2])

@@ -81,6 +81,7 @@ class _LivePreview(object):
         gi.require_version("GdkPixbuf", "2.0")
         from gi.repository import Gtk
         self._config, self._drawable, self._region = config, drawable, region
+        self.session = core.BridgeSession()  # one warm bridge for every preview
         self._generation, self._timer = 0, None
         self.image = Gtk.Image()
         self.label = Gtk.Label(label="Preview")
@@ -116,7 +117,7 @@ class _LivePreview(object):
     def _render(self, generation, request):
         from stylize_gimp import gimp3_preview
         try:
-            result = gimp3_preview.render(self._drawable, self._region, request)
+            result = gimp3_preview.render(self._drawable, self._region, request, self.session)
             GLib.idle_add(self._show, generation, result, None)
         except core.StylizeError as e:
             GLib.idle_add(self._show, generation, None, core.error_text(e))
@@ -153,6 +154,7 @@ def _dialog_ok(procedure, config, drawable=None, region=None):
                  "stroke-scale", "keep-colors", "color-match", "output", "opacity",
                  "blend-mode", "method-frame", "advanced"])
     _add_gallery(dialog, config)
+    preview = None
     if drawable is not None and region is not None:
         preview = _LivePreview(config, drawable, region)
         content = dialog.get_content_area()
@@ -162,6 +164,8 @@ def _dialog_ok(procedure, config, drawable=None, region=None):
         preview.schedule()
     ok = dialog.run()
     dialog.destroy()
+    if preview is not None:
+        preview.session.close()  # the preview's bridge ends with the dialog
     return ok
 
 
