@@ -3,7 +3,7 @@
     .venv/bin/python bench/preview_latency.py [--rounds 12] [--side 320] [--address HOST:PORT]
 
 The dialog's path (gimp_plugin/gimp3/.../stylize-neural-style.py ``_LivePreview``): a
-change restarts a 250 ms timer (DELAY_MS, so dragging a slider does not queue renders);
+change restarts a 100 ms timer (DELAY_MS, so dragging a slider does not queue renders);
 when it fires, a worker thread builds the request from the settings and calls
 ``gimp3_preview.render``: GEGL reads the layer already scaled to 320 px (not run here:
 no GIMP on this machine), then ``core.stylize`` spawns the bridge
@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "gimp_plugin"), str(REPO / "bench")]
 STYLE_FILE = REPO / "daemon" / "stylize" / "samples" / "styles" / "starry_night.jpg"
 PHOTO = REPO / "daemon" / "stylize" / "samples" / "astronaut.jpg"
-DEBOUNCE_S = 0.25  # _LivePreview.DELAY_MS
+DEBOUNCE_S = 0.10  # _LivePreview.DELAY_MS
 
 
 def start_daemon(log: Path) -> tuple[subprocess.Popen, str]:
