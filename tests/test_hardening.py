@@ -633,3 +633,13 @@ def test_retry_loop_gives_up_on_errors_that_retrying_cannot_fix() -> None:
         with pytest.raises(ClientError):
             c._retrying(lambda: refuse("BUSY", 0.1))  # retried until the timeout
         assert 2 <= len(attempts) <= 6
+
+
+def test_content_that_ends_before_its_declared_size_is_invalid(daemon_address: str) -> None:
+    """A client that closes its side early (not a cancel) gets INVALID_ARGUMENT."""
+    setup = raw_setup(32, 32)  # GRAY8: 1,024 bytes declared
+    requests = [pb.StylizeRequest(setup=setup), pb.StylizeRequest(content_chunk=b"\x80" * 100)]
+    error = raw_call(daemon_address, requests)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "content ended after 100 of the declared 1,024 bytes" in error.details()
+    assert details(error)["fields"] == ["content.total_bytes"]

@@ -148,6 +148,16 @@ def _log_call_end(context: grpc.ServicerContext, method: str, done: threading.Ev
     context.add_callback(on_end)
 
 
+def _went_away(context: grpc.ServicerContext, grace: float = 0.25) -> bool:
+    """Whether the call ends within ``grace`` seconds (the client cancelled it)."""
+    deadline = time.monotonic() + grace
+    while context.is_active():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _result_bytes(width: int, height: int, bytes_per_pixel: int) -> int:
     """Decoded content + the result, held until the result is sent (PNG <= raw + slack)."""
     return 2 * width * height * bytes_per_pixel + (1 << 16)
@@ -231,7 +241,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 held.callback(ticket.release)  # if the job never runs
                 held.enter_context(self._budget.reserve(expected, "the upload"))
                 yield wire.progress_event(accepted(ticket.queued))
-                data = self._receive_content(reader, expected)
+                data = self._receive_content(reader, expected, context)
                 controls = held.enter_context(self._tracked(_Controls(reader)))
                 content = wire.content_source(setup.content, data)
                 held.enter_context(self._reserve_result(content))
@@ -284,7 +294,10 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         return first.setup
 
     def _receive_content(
-        self, reader: RequestReader[pb.StylizeRequest], expected: int
+        self,
+        reader: RequestReader[pb.StylizeRequest],
+        expected: int,
+        context: grpc.ServicerContext,
     ) -> bytearray:
         """The content's bytes, into one buffer of the declared size (no copies).
 
@@ -313,6 +326,8 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
             buffer[received : received + len(chunk)] = chunk
             received += len(chunk)
         if received != expected:
+            if _went_away(context):  # a cancel can reach us as the end of the stream
+                raise CancelledError("the client went away during the upload")
             raise InvalidInputError(
                 f"content ended after {received:,} of the declared {expected:,} bytes",
                 field="content.total_bytes",
