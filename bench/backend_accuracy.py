@@ -17,7 +17,9 @@ import json
 import sys
 
 import numpy as np
-from benchmark import REPO, SAMPLES, parse_size  # bench/ is on sys.path when run as a script
+
+# bench/ is on sys.path when run as a script
+from benchmark import REPO, SAMPLES, full_resolution, parse_size
 from PIL import Image
 
 STYLES = ("starry_night", "great_wave", "shipwreck", "dance_foyer")
@@ -46,11 +48,12 @@ def main() -> int:
                 data = (SAMPLES / "styles" / f"{style}.jpg").read_bytes()
                 vector = reference.style_vector(images.decode(data, images.ImageLimits(), "style"))
                 reference.max_whole_pixels = 10**12
-                expected = reference.stylize(pixels, vector).array.astype(np.int16)
+                full = full_resolution()
+                expected = reference.stylize(pixels, vector, full).array.astype(np.int16)
                 for strips in (False, True):
                     engine.max_whole_pixels = 0 if strips else 10**12
                     engine.strip_rows = 64 if strips and width * height < 10**6 else 0
-                    got = engine.stylize(pixels, vector).array.astype(np.int16)
+                    got = engine.stylize(pixels, vector, full).array.astype(np.int16)
                     difference = np.abs(got - expected)
                     rows.append(
                         {

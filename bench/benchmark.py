@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from stylize.engine.stroke_scale import MIN_STROKE_SCALE  # free of TensorFlow
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "daemon" / "stylize" / "samples"
 STYLE = SAMPLES / "styles" / "starry_night.jpg"
@@ -102,6 +104,14 @@ def timed(run, repeats: int, warm_ups: int, output: str) -> dict:
 # -- workers (each runs in its own process) ---------------------------------------------
 
 
+def full_resolution():
+    """Engine options that run the network at the image's own size, as the other paths do
+    (the default stroke scale would run it at 1024 px and upsample: engine/stroke_scale.py)."""
+    from stylize.engine.style_engine import StylizeOptions
+
+    return StylizeOptions(stroke_scale=MIN_STROKE_SCALE)
+
+
 def worker_engine(width: int, height: int, args: argparse.Namespace) -> dict:
     from stylize.engine import images
     from stylize.engine.style_engine import StyleEngine
@@ -111,7 +121,10 @@ def worker_engine(width: int, height: int, args: argparse.Namespace) -> dict:
     vector = engine.style_vector(images.decode(STYLE.read_bytes(), images.ImageLimits(), "style"))
     content = images.Pixels(content_rgb(width, height), images.PixelMode.RGB)
     result = timed(
-        lambda: engine.stylize(content, vector).array, args.repeats, args.warm_ups, args.output
+        lambda: engine.stylize(content, vector, full_resolution()).array,
+        args.repeats,
+        args.warm_ups,
+        args.output,
     )
     return {**result, "backend": engine.backend.name}
 
@@ -119,13 +132,15 @@ def worker_engine(width: int, height: int, args: argparse.Namespace) -> dict:
 def worker_grpc(width: int, height: int, args: argparse.Namespace) -> dict:
     import numpy as np
     from stylize import client
+    from stylize.v1 import stylize_pb2 as pb
 
     content = client.RawImage(width, height, "RGB8", content_rgb(width, height).tobytes())
     style = client.encoded_style(STYLE.read_bytes())
+    options = pb.StylizeOptions(stroke_scale=MIN_STROKE_SCALE)
     with client.StylizeClient(args.address) as daemon:
 
         def run():
-            image = daemon.stylize(content, [style]).image
+            image = daemon.stylize(content, [style], options=options).image
             return np.frombuffer(image.data, np.uint8).reshape(height, width, 3)
 
         return timed(run, args.repeats, args.warm_ups, args.output)

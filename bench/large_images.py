@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 
-from benchmark import peak_rss_mb  # bench/ is on sys.path when run as a script
+# bench/ is on sys.path when run as a script
+from benchmark import full_resolution, peak_rss_mb
 
 WHOLE_UP_TO = 12_000_000
 
@@ -43,7 +44,7 @@ def measure(width: int, height: int, strips: bool, depth: str = "u8") -> dict:
         noise = noise.astype(np.float32) / 255.0
     pixels = images.Pixels(noise, images.PixelMode.RGB)
     started = time.perf_counter()
-    engine.stylize(pixels, vector)
+    engine.stylize(pixels, vector, full_resolution())
     seconds = time.perf_counter() - started
     peak = peak_rss_mb()
     return {

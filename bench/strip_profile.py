@@ -17,7 +17,8 @@ import collections
 import sys
 import time
 
-from benchmark import SAMPLES, parse_size, peak_rss_mb  # bench/ is on sys.path
+# bench/ is on sys.path
+from benchmark import SAMPLES, full_resolution, parse_size, peak_rss_mb
 
 
 def main() -> int:
@@ -63,7 +64,7 @@ def main() -> int:
     for index in range(args.runs):
         spent.clear()
         wall, cpu = time.perf_counter(), time.process_time()
-        engine.stylize(pixels, np.zeros(100, np.float32))
+        engine.stylize(pixels, np.zeros(100, np.float32), full_resolution())
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         print(
             f"run {index + 1}: wall {wall:.2f} s ({wall / megapixels:.3f} s/MP), "

@@ -87,6 +87,48 @@ def _reflect_index(length: int, padded: int) -> np.ndarray:
     return np.where(index < length, index, 2 * (length - 1) - index)
 
 
+class _Arena:
+    """The stored layers' memory, allocated once per image (fresh pages cost time, and
+    every byte counts at 67 MP): two allocations of two quarter-resolution 32-channel
+    slots each, ``a`` = slots 0-1 and ``b`` = slots 2-3, the second made only after the
+    contract layers (whose own scratch is large). The residual blocks' inputs alternate
+    between slots 0 and 2, starting in 0; after an odd number of blocks the last one's
+    input is in slot 2 and its last layer in slot 3, so expand 1 writes the
+    half-resolution 16-channel layer into ``a``, and expand 3 the final 12-channel layer
+    into ``b``; ``a`` is freed before the output image is made."""
+
+    def __init__(self, height: int, width: int, dtype: np.dtype) -> None:
+        self.height, self.width = (-(-n // SIZE_MULTIPLE) for n in (height, width))
+        self._slot = 32 * self.height * self.width
+        self._dtype = dtype
+        self._halves: list[np.ndarray | None] = [None, None]
+
+    def _view(self, slot: int, channels: int, scale: int) -> np.ndarray:
+        memory = self._halves[slot // 2]
+        if memory is None:
+            memory = self._halves[slot // 2] = np.empty(2 * self._slot, self._dtype)
+        start = slot % 2 * self._slot
+        shape = (1, channels, scale * self.height, scale * self.width)
+        return memory[start : start + int(np.prod(shape))].reshape(shape)
+
+    def quarter(self, slot: int) -> np.ndarray:
+        return self._view(slot, 32, 1)
+
+    def half(self) -> np.ndarray:
+        return self._view(0, 16, 2)
+
+    def final(self) -> np.ndarray:
+        return self._view(2, 12, 2)
+
+    def free_half(self) -> None:
+        """Drop ``a`` (the half-resolution layer), once no view of it is left."""
+        self._halves[0] = None
+
+
+assert RESIDUAL_BLOCKS % 2, "the arena's slots assume an odd number of residual blocks"
+_X, _H, _SPARE, _Y = 0, 1, 2, 3  # the residual blocks' slots
+
+
 class StripRunner:
     """Runs a :class:`TransformerNetwork` through ``backend`` in strips of ``rows`` rows."""
 
@@ -102,14 +144,16 @@ class StripRunner:
         self._stop_if = stop_if
         network, epsilon = self.network, self.network.epsilon
         norms = network.norm_params(style)
-        x = self._contract(rgb)
+        arena = _Arena(rgb.shape[0], rgb.shape[1], self.backend.storage)
+        x = self._contract(rgb, arena.quarter(_X))
         step("contract")
-        x, y, norm = self._residual(x, norms, step)
-        _, _, height, width = x.shape
-        half = self._buffer(2 * height, 2 * width, 16)
-        moments1 = self._layer(network.piece_expand1, (x, y), [*norm], [half], _CONV_HALO, 2, 4)
-        del x, y
+        x, y, norm = self._residual(x, arena, norms, step)
+        moments1 = self._layer(
+            network.piece_expand1, (x, y), [*norm], [arena.half()], _CONV_HALO, 2, 4
+        )
+        del x, y  # their bytes become the final layer's
         step("expand")
+        half = arena.half()
         norm1 = moments1.normalisation(*norms[-3], epsilon)
         moments2 = Moments()
         for start, stop, first, last, core in self._strips(half.shape[2], _CONV_HALO):
@@ -119,16 +163,14 @@ class StripRunner:
             moments2.add(mean, mean_square, 4 * (stop - start) * half.shape[3])
         step("expand")
         norm2 = moments2.normalisation(*norms[-2], epsilon)
-        final = self._buffer(2 * height, 2 * width, 12)
+        final = arena.final()
         moments3 = self._layer(
             network.piece_expand3, (half,), [*norm1, *norm2], [final], _EXPAND3_HALO, 1, 2, 4
         )
         del half
+        arena.free_half()
         step("expand")
         return self._finish(final, moments3.normalisation(*norms[-1], epsilon), rgb)
-
-    def _buffer(self, height: int, width: int, channels: int) -> np.ndarray:
-        return np.empty((1, channels, height, width), self.backend.storage)
 
     def _strips(
         self, length: int, halo: int, unit: int = 2
@@ -170,52 +212,54 @@ class StripRunner:
         moments = Moments()
         _, _, height, width = sources[0].shape
         for start, stop, first, last, core in self._strips(height, halo, unit):
+            keep = core * ratio
             *stored, mean, mean_square = self.backend.run(
-                piece, *(s[:, :, first:last] for s in sources), *extra, core * ratio
+                piece, *(s[:, :, first:last] for s in sources), *extra, keep
             )
             for out, values in zip(outs, stored, strict=True):
-                out[:, :, start * ratio : stop * ratio] = values
+                out[:, :, start * ratio : stop * ratio] = values[:, :, keep[0] : keep[1]]
             moments.add(mean, mean_square, (stop - start) * ratio * width * ratio * phases)
         return moments
 
     def _residual(
-        self, x: np.ndarray, norms: list[tuple[np.ndarray, np.ndarray]], step: Step
+        self,
+        x: np.ndarray,
+        arena: _Arena,
+        norms: list[tuple[np.ndarray, np.ndarray]],
+        step: Step,
     ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """The five residual blocks: the last block's input, its last layer and that one's norm.
 
         Each block's first pass also adds up the previous block (so no pass of its own),
-        into the other of two buffers: strips read their neighbours' input rows.
+        into the other of two buffers (strips read their neighbours' input rows).
         """
         epsilon = self.network.epsilon
-        _, channels, height, width = x.shape
-        spare, h, y = (self._buffer(height, width, channels) for _ in range(3))
-        zero = np.zeros(channels, np.float32)
-        norm: tuple[np.ndarray, np.ndarray] = (zero, zero)  # block 0: x + 0 * y
-        y = np.zeros_like(h)
+        spare, y, h = (arena.quarter(slot) for slot in (_SPARE, _Y, _H))
+        zero = np.zeros(x.shape[1], np.float32)
+        norm: tuple[np.ndarray, np.ndarray] = (zero, zero)  # block 0: x + (0 * x + 0)
+        previous = x
         for block, (conv1, conv2) in enumerate(self.network.piece_residual):
-            moments = self._layer(conv1, (x, y), [*norm], [spare, h], _CONV_HALO, 1, 4)
-            x, spare = spare, x
+            moments = self._layer(conv1, (x, previous), [*norm], [spare, h], _CONV_HALO, 1, 4)
+            x, spare, previous = spare, x, y
             norm1 = moments.normalisation(*norms[2 * block], epsilon)
             moments = self._layer(conv2, (h,), [*norm1], [y], _CONV_HALO, 1, 4)
             norm = moments.normalisation(*norms[2 * block + 1], epsilon)
             step("residual")
         return x, y, norm
 
-    def _contract(self, rgb: np.ndarray) -> np.ndarray:
-        """Quarter-resolution features of ``rgb`` reflect-padded to multiples of 4."""
+    def _contract(self, rgb: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Quarter-resolution features of ``rgb`` reflect-padded to multiples of 4, in ``out``."""
         height, width = rgb.shape[:2]
         padded_h, padded_w = (-(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE for n in (height, width))
         rows, columns = _reflect_index(height, padded_h), _reflect_index(width, padded_w)
         quarter_h = padded_h // SIZE_MULTIPLE
-        out = self._buffer(quarter_h, padded_w // SIZE_MULTIPLE, 32)
         for start, stop, first, last, core in self._strips(quarter_h, _CONTRACT_HALO, 4):
             strip = rgb[rows[first * SIZE_MULTIPLE : last * SIZE_MULTIPLE]]
             if padded_w != width:
                 strip = strip[:, columns]
             piece = self.network.piece_contract_unit if _deep(rgb) else self.network.piece_contract
-            out[:, :, start:stop] = self.backend.run(
-                piece, np.ascontiguousarray(strip)[None], core
-            )[0]
+            features = self.backend.run(piece, np.ascontiguousarray(strip)[None])[0]
+            out[:, :, start:stop] = features[:, :, core[0] : core[1]]
         return out
 
     def _finish(

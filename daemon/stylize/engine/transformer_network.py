@@ -204,13 +204,22 @@ def _moments(x: tf.Tensor, phases: int = 1) -> tuple[tf.Tensor, tf.Tensor]:
     return mean, variance
 
 
-def _sums(x: tf.Tensor, phases: int = 1) -> tuple[tf.Tensor, tf.Tensor]:
-    """Per-channel mean and mean square of an NCHW strip, [C] each, in one pass over it.
+def _sums(x: tf.Tensor, core: tf.Tensor, phases: int = 1) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-channel mean and mean square of rows ``core`` of an NCHW strip, [C] each, in
+    one pass over it.
 
     The strip path merges these across strips in float64 (``Moments``); the centred
     two-pass form of ``_moments`` cost a quarter of a residual piece's time in OpenVINO.
+    Each row is reduced first and only then are the core's rows picked, so no slice of
+    the strip is made (OpenVINO slices in float32, with its reference kernel).
     """
-    return _channel_mean(x, [0, 2, 3], phases), _channel_mean(tf.square(x), [0, 2, 3], phases)
+
+    def core_mean(values: tf.Tensor) -> tf.Tensor:
+        per_row = tf.reduce_mean(values, axis=[0, 3])  # [C, rows]
+        per_channel = tf.reduce_mean(per_row[:, core[0] : core[1]], axis=1)
+        return tf.reduce_mean(tf.reshape(per_channel, [phases, -1]), axis=0)
+
+    return core_mean(x), core_mean(tf.square(x))
 
 
 def _affine(
@@ -222,11 +231,6 @@ def _affine(
 def _to_pixels(values: tf.Tensor) -> tf.Tensor:
     """[0, 1] floats -> uint8, rounded half to even (as numpy's rint)."""
     return tf.cast(tf.clip_by_value(tf.round(values * 255.0), 0.0, 255.0), tf.uint8)
-
-
-def _rows(x: tf.Tensor, core: tf.Tensor) -> tf.Tensor:
-    """Rows [core[0], core[1]) of an NCHW tensor."""
-    return x[:, :, core[0] : core[1]]
 
 
 _F32 = tf.float32
@@ -366,18 +370,15 @@ class TransformerNetwork(tf.Module):
         return _to_pixels(self.expand(x, style))
 
     # -- layer by layer, for strips (engine/strip_inference.py) --------------------------
-    # Each piece computes a strip with its halo as an image of its own, keeps the output
-    # rows ``core`` (the rest saw the strip's edge), and returns the sums (``_sums``) of
-    # what it keeps when a later layer normalises it.
+    # Each piece computes a strip with its halo as an image of its own and returns all of
+    # it; the caller keeps the rows ``core`` (the rest saw the strip's edge). A piece
+    # whose output a later layer normalises also returns the sums (``_sums``) of the core.
 
     def _build_pieces(self) -> None:
         self.piece_contract = tf.function(
-            self._piece_contract,
-            input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8), _CORE],
+            self._piece_contract, input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)]
         )
-        self.piece_contract_unit = tf.function(
-            self._piece_contract, input_signature=[_IMAGE, _CORE]
-        )
+        self.piece_contract_unit = tf.function(self._piece_contract, input_signature=[_IMAGE])
         self.piece_residual = [self._residual_pieces(*pair) for pair in self._residual]
         self.piece_expand1 = tf.function(
             self._piece_expand1,
@@ -421,10 +422,10 @@ class TransformerNetwork(tf.Module):
     # layout and turns to channels last only around its convolutions, so that OpenVINO's
     # converter cancels each pair of transposes instead of running them.
 
-    def _piece_contract(self, content: tf.Tensor, core: tf.Tensor) -> tf.Tensor:
+    def _piece_contract(self, content: tf.Tensor) -> tf.Tensor:
         """RGB rows (uint8, or float32 in [0, 1]) -> post-ReLU quarter-resolution features."""
         x = tf.cast(content, _F32) * (1.0 / 255.0) if content.dtype == tf.uint8 else content
-        return _rows(_first(self._contract_layers(x)), core)
+        return _first(self._contract_layers(x))
 
     def _residual_sum(
         self, x: tf.Tensor, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor
@@ -443,23 +444,23 @@ class TransformerNetwork(tf.Module):
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """The previous block's output (stored too) and this block's first pre-norm layer."""
         block_input = self._residual_sum(x, y, scale, shift)
-        h = _rows(_first(_conv(_last(block_input), conv)), core)
-        return (_rows(block_input, core), h, *_sums(h))
+        h = _first(_conv(_last(block_input), conv))
+        return (block_input, h, *_sums(h, core))
 
     def _piece_residual_conv2(
         self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor, conv: _Conv
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         h = tf.nn.relu(_affine(h, scale, shift, first=True))
-        y = _rows(_first(_conv(_last(h), conv)), core)
-        return (y, *_sums(y))
+        y = _first(_conv(_last(h), conv))
+        return (y, *_sums(y, core))
 
     def _piece_expand1(
         self, x: tf.Tensor, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Last block's output -> half resolution, pre-norm (``core`` in half-resolution rows)."""
         x = self._residual_sum(x, y, scale, shift)
-        e = _rows(_first(_full(_upsample_conv_phased(_last(x), self._expand1))), core)
-        return (e, *_sums(e))
+        e = _first(_full(_upsample_conv_phased(_last(x), self._expand1)))
+        return (e, *_sums(e, core))
 
     def _expand2_layer(self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
         """Full resolution in space-to-depth layout, channels last."""
@@ -469,7 +470,7 @@ class TransformerNetwork(tf.Module):
     def _piece_expand2_moments(
         self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        return _sums(_rows(_first(self._expand2_layer(h, scale, shift)), core), 4)
+        return _sums(_first(self._expand2_layer(h, scale, shift)), core, 4)
 
     def _piece_expand3(
         self,
@@ -482,8 +483,8 @@ class TransformerNetwork(tf.Module):
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Half-resolution rows -> final pre-norm layer, space-to-depth (``core`` in half rows)."""
         z = tf.nn.relu(_affine(self._expand2_layer(h, scale1, shift1), scale2, shift2, 4))
-        y = _rows(_first(_conv9_on_phases(z, self._expand3)), core)
-        return (y, *_sums(y, 4))
+        y = _first(_conv9_on_phases(z, self._expand3))
+        return (y, *_sums(y, core, 4))
 
     def _piece_finish(self, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
         """Final norm, sigmoid and depth-to-space, to uint8 RGB."""
