@@ -40,6 +40,10 @@ from stylize.engine.transformer_network import RESIDUAL_BLOCKS, SIZE_MULTIPLE, T
 _CONTRACT_HALO = 4  # quarter-resolution rows
 _CONV_HALO = 1
 _EXPAND3_HALO = 3  # half-resolution rows
+# Contract strips are this many times taller: their halo (16 full-resolution rows each
+# side) is a quarter of a 128-row strip, and while they run only half the arena exists
+# (_Arena), so their larger scratch stays under the residual blocks' peak.
+_CONTRACT_TALLER = 4
 PASSES = 1 + RESIDUAL_BLOCKS + 3  # progress steps: contract, each block, expand 1-3
 
 Step = Callable[[str], None]
@@ -173,7 +177,7 @@ class StripRunner:
         return self._finish(final, moments3.normalisation(*norms[-1], epsilon), rgb)
 
     def _strips(
-        self, length: int, halo: int, unit: int = 2
+        self, length: int, halo: int, unit: int = 2, taller: int = 1
     ) -> Iterator[tuple[int, int, int, int, np.ndarray]]:
         """Core [start, stop), input [first, last) and core rows relative to ``first``.
 
@@ -181,7 +185,7 @@ class StripRunner:
         seeing more context instead of less): a runtime prepares its kernels once per
         input shape, and a new image size then costs one shape per pass, not three.
         """
-        step = self.rows // unit
+        step = taller * self.rows // unit
         window = min(length, step + 2 * halo)
         for start, stop in spans(length, step):
             self._stop_if()
@@ -253,7 +257,8 @@ class StripRunner:
         padded_h, padded_w = (-(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE for n in (height, width))
         rows, columns = _reflect_index(height, padded_h), _reflect_index(width, padded_w)
         quarter_h = padded_h // SIZE_MULTIPLE
-        for start, stop, first, last, core in self._strips(quarter_h, _CONTRACT_HALO, 4):
+        strips = self._strips(quarter_h, _CONTRACT_HALO, 4, _CONTRACT_TALLER)
+        for start, stop, first, last, core in strips:
             strip = rgb[rows[first * SIZE_MULTIPLE : last * SIZE_MULTIPLE]]
             if padded_w != width:
                 strip = strip[:, columns]

@@ -210,16 +210,29 @@ def _sums(x: tf.Tensor, core: tf.Tensor, phases: int = 1) -> tuple[tf.Tensor, tf
 
     The strip path merges these across strips in float64 (``Moments``); the centred
     two-pass form of ``_moments`` cost a quarter of a residual piece's time in OpenVINO.
-    Each row is reduced first and only then are the core's rows picked, so no slice of
-    the strip is made (OpenVINO slices in float32, with its reference kernel).
+    Each row's sum and sum of squares are matrix products (a row times ones, a row
+    times itself): OpenVINO runs them in bf16 with float32 sums, straight from the
+    convolution's output, where its reductions first convert the strip to float32
+    (BENCHMARKS.md). Only then are the core's rows picked, so no slice of the strip is
+    made.
     """
+    channels, rows, width = x.shape[1], tf.shape(x)[2], tf.shape(x)[3]
+    flat = tf.reshape(x, [channels * rows, 1, width])
+    per_row = [
+        tf.reshape(product, [channels, rows])
+        for product in (
+            tf.matmul(flat, tf.ones([1, width, 1])),
+            tf.matmul(flat, flat, transpose_b=True),
+        )
+    ]
 
-    def core_mean(values: tf.Tensor) -> tf.Tensor:
-        per_row = tf.reduce_mean(values, axis=[0, 3])  # [C, rows]
-        per_channel = tf.reduce_mean(per_row[:, core[0] : core[1]], axis=1)
-        return tf.reduce_mean(tf.reshape(per_channel, [phases, -1]), axis=0)
+    def core_mean(sums: tf.Tensor) -> tf.Tensor:
+        per_channel = tf.reduce_sum(sums[:, core[0] : core[1]], axis=1)
+        count = tf.cast((core[1] - core[0]) * width, tf.float32)
+        return tf.reduce_mean(tf.reshape(per_channel / count, [phases, -1]), axis=0)
 
-    return core_mean(x), core_mean(tf.square(x))
+    mean, mean_square = (core_mean(sums) for sums in per_row)
+    return mean, mean_square
 
 
 def _affine(
