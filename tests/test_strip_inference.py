@@ -159,3 +159,38 @@ def test_strips_are_used_when_the_whole_image_does_not_fit(
         engine.budget = budget
     assert len(fractions) == PASSES  # progress after each strip pass, not the 3 whole stages
     assert out.array.shape == (96, 128, 3)
+
+
+def test_spare_memory_is_reused_then_returned() -> None:
+    """A strip job's arena is kept for the next job, only while it fits, and not for long."""
+    import time
+
+    from stylize.engine.strip_inference import SpareMemory
+
+    spare = SpareMemory(keep_seconds=0.2, blocks=2)
+    first = spare.take(1000, np.dtype(np.float16))
+    spare.give_back(first[:500])  # a view gives its whole block back
+    again = spare.take(800, np.dtype(np.float16))
+    assert again.base is first and again.size == 800
+    assert spare.take(800, np.dtype(np.float16)).base is not first  # it is in use
+    spare.give_back(again)
+    assert spare.take(2000, np.dtype(np.float16)).base is not first  # too small
+    assert spare.take(10, np.dtype(np.float32)).base is not first  # another dtype
+    for _ in range(3):
+        spare.give_back(np.empty(10, np.float16))
+    assert spare.take(800, np.dtype(np.float16)).base is not first  # only the latest `blocks` kept
+    spare.give_back(first)
+    time.sleep(0.4)
+    assert spare.take(800, np.dtype(np.float16)).base is not first  # released when idle
+
+
+def test_strips_of_one_size_after_another_are_both_exact(
+    tf_engine: StyleEngine, vector: np.ndarray
+) -> None:
+    """Reused arena memory carries nothing from the previous image into the next."""
+    small = images.Pixels(np.asarray(sample_photo(96, 64)), images.PixelMode.RGB)
+    large = images.Pixels(np.asarray(sample_photo(120, 88)), images.PixelMode.RGB)
+    expected = _stylize(tf_engine, small, vector, None).array.astype(int)
+    _stylize(tf_engine, large, vector, 16)
+    got = _stylize(tf_engine, small, vector, 16).array.astype(int)
+    assert np.abs(got - expected).max() <= 1

@@ -26,6 +26,7 @@ float rounding, with no seams (tests/test_strip_inference.py).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -91,6 +92,50 @@ def _reflect_index(length: int, padded: int) -> np.ndarray:
     return np.where(index < length, index, 2 * (length - 1) - index)
 
 
+class SpareMemory:
+    """Arena memory of the last strip job, kept ``keep_seconds`` for the next one.
+
+    Writing into freshly mapped pages costs the kernel a fault per page: about 1.5 s
+    of a 67-MP image's 13 s on the benchmark machine (BENCHMARKS.md), time a batch of
+    large photos need not pay again. An idle daemon returns the memory soon after.
+    """
+
+    def __init__(self, keep_seconds: float = 15.0, blocks: int = 2) -> None:
+        self.keep_seconds = keep_seconds
+        self._blocks = blocks
+        self._free: list[np.ndarray] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def take(self, size: int, dtype: np.dtype) -> np.ndarray:
+        """A 1-d array of at least ``size`` items of ``dtype``: a kept one if one fits."""
+        with self._lock:
+            fits = [block for block in self._free if block.dtype == dtype and block.size >= size]
+            if fits:
+                block = min(fits, key=lambda b: b.size)
+                self._free.remove(block)
+                return block[:size]
+        return np.empty(size, dtype)
+
+    def give_back(self, block: np.ndarray) -> None:
+        """Keep ``block`` (no view of it may be in use) for the next ``take``."""
+        whole = block.base if isinstance(block.base, np.ndarray) else block
+        with self._lock:
+            self._free = [*self._free, whole][-self._blocks :]
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.keep_seconds, self.clear)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._free = []
+
+
+SPARE = SpareMemory()
+
+
 class _Arena:
     """The stored layers' memory, allocated once per image (fresh pages cost time, and
     every byte counts at 67 MP): two allocations of two quarter-resolution 32-channel
@@ -110,7 +155,7 @@ class _Arena:
     def _view(self, slot: int, channels: int, scale: int) -> np.ndarray:
         memory = self._halves[slot // 2]
         if memory is None:
-            memory = self._halves[slot // 2] = np.empty(2 * self._slot, self._dtype)
+            memory = self._halves[slot // 2] = SPARE.take(2 * self._slot, self._dtype)
         start = slot % 2 * self._slot
         shape = (1, channels, scale * self.height, scale * self.width)
         return memory[start : start + int(np.prod(shape))].reshape(shape)
@@ -125,8 +170,18 @@ class _Arena:
         return self._view(2, 12, 2)
 
     def free_half(self) -> None:
-        """Drop ``a`` (the half-resolution layer), once no view of it is left."""
-        self._halves[0] = None
+        """Give ``a`` (the half-resolution layer) back, once no view of it is left."""
+        self._give_back(0)
+
+    def close(self) -> None:
+        """Give all of it back (no view of it may be left)."""
+        for half in (0, 1):
+            self._give_back(half)
+
+    def _give_back(self, half: int) -> None:
+        memory, self._halves[half] = self._halves[half], None
+        if memory is not None:
+            SPARE.give_back(memory)
 
 
 assert RESIDUAL_BLOCKS % 2, "the arena's slots assume an odd number of residual blocks"
@@ -146,9 +201,20 @@ class StripRunner:
     def run(self, rgb: np.ndarray, style: np.ndarray, step: Step, stop_if: StopCheck) -> np.ndarray:
         """uint8 [H, W, 3] -> stylized uint8; float32 in [0, 1] -> float32 in [0, 1]."""
         self._stop_if = stop_if
-        network, epsilon = self.network, self.network.epsilon
-        norms = network.norm_params(style)
         arena = _Arena(rgb.shape[0], rgb.shape[1], self.backend.storage)
+        try:
+            return self._passes(rgb, self.network.norm_params(style), arena, step)
+        finally:
+            arena.close()
+
+    def _passes(
+        self,
+        rgb: np.ndarray,
+        norms: list[tuple[np.ndarray, np.ndarray]],
+        arena: _Arena,
+        step: Step,
+    ) -> np.ndarray:
+        network, epsilon = self.network, self.network.epsilon
         x = self._contract(rgb, arena.quarter(_X))
         step("contract")
         x, y, norm = self._residual(x, arena, norms, step)
