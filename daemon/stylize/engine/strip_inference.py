@@ -96,8 +96,9 @@ class SpareMemory:
     """Arena memory of the last strip job, kept ``keep_seconds`` for the next one.
 
     Writing into freshly mapped pages costs the kernel a fault per page: about 1.5 s
-    of a 67-MP image's 13 s on the benchmark machine (BENCHMARKS.md), time a batch of
-    large photos need not pay again. An idle daemon returns the memory soon after.
+    of a 67-MP image's 13 s on the benchmark machine for the whole arena (BENCHMARKS.md),
+    time a batch of large photos need not pay again. Only the half that lives to the
+    end of a job is kept, and an idle daemon returns it soon after.
     """
 
     def __init__(self, keep_seconds: float = 15.0, blocks: int = 2) -> None:
@@ -110,10 +111,10 @@ class SpareMemory:
     def take(self, size: int, dtype: np.dtype) -> np.ndarray:
         """A 1-d array of at least ``size`` items of ``dtype``: a kept one if one fits."""
         with self._lock:
-            fits = [block for block in self._free if block.dtype == dtype and block.size >= size]
+            fits = [b for b in self._free if b.dtype == dtype and b.size >= size]
             if fits:
                 block = min(fits, key=lambda b: b.size)
-                self._free.remove(block)
+                self._free = [b for b in self._free if b is not block]
                 return block[:size]
         return np.empty(size, dtype)
 
@@ -170,8 +171,9 @@ class _Arena:
         return self._view(2, 12, 2)
 
     def free_half(self) -> None:
-        """Give ``a`` (the half-resolution layer) back, once no view of it is left."""
-        self._give_back(0)
+        """Free ``a`` (the half-resolution layer), once no view of it is left: kept, it
+        would sit beside the output image and raise the job's peak."""
+        self._halves[0] = None
 
     def close(self) -> None:
         """Give all of it back (no view of it may be left)."""
