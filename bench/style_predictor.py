@@ -1,0 +1,171 @@
+"""The style predictor (256 x 256 style image -> 100-d vector): our engine against the
+shipped predictor in onnxruntime and OpenVINO, side by side, in interleaved rounds.
+
+    .venv/bin/python bench/style_predictor.py [--rounds 5] [--repeats 30]
+
+Every path runs in its own process, pinned to the same thread count, with the daemon's
+malloc settings, on the same input (the bundled Starry Night, centre crop, 256 x 256,
+float32 in [0, 1]), and times the network call alone (median of the repeats after
+warm-ups; the first call is reported too). Paths:
+
+- engine: our predictor on the backend the daemon picks (OpenVINO, float32: in bf16 its
+  vector drifts); engine-tensorflow: the same graph in TensorFlow (the reference);
+- ort-int8 / ov-int8: the shipped ONNX file as it is (int8 activations);
+- ort-float / ov-f32 / ov-bf16: its float graph (activation quantization removed).
+
+Each vector is compared with TensorFlow float32's: max |difference| and the relative
+L2 distance. Results land in bench/results/style-predictor.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+# bench/ is on sys.path when run as a script
+from benchmark import (
+    RESULTS,
+    _onnx_models,
+    _ort_run,
+    _ov_run,
+    cpu_description,
+    peak_rss_mb,
+    style_input,
+    threads,
+)
+
+PATHS = ["engine", "engine-tensorflow", "ort-int8", "ort-float", "ov-f32", "ov-int8", "ov-bf16"]
+
+
+def _runtime(name: str):
+    import onnx
+    from stylize.models.provenance import model_file
+
+    shipped = onnx.load(str(model_file("style_predictor").path))
+    floating = _onnx_models()[0]
+    threads_ = threads()
+    makers = {
+        "ort-int8": lambda: _ort_run(shipped, threads_),
+        "ort-float": lambda: _ort_run(floating, threads_),
+        "ov-f32": lambda: _ov_run(floating, "f32", threads_),
+        "ov-int8": lambda: _ov_run(shipped, "f32", threads_),
+        "ov-bf16": lambda: _ov_run(floating, "bf16", threads_),
+    }
+    return makers[name]()
+
+
+def _engine(name: str):
+    if name == "engine-tensorflow":
+        os.environ["STYLIZE_BACKEND"] = "tensorflow"
+    from stylize.engine.style_engine import StyleEngine
+
+    engine = StyleEngine()
+    function = engine._predictor.__call__
+    return lambda style: engine.backend.run(function, style)[0]
+
+
+def worker(name: str, repeats: int, warm_ups: int) -> dict:
+    import numpy as np
+    from stylize.server.malloc_tuning import tune_malloc
+
+    tune_malloc()
+    predict = _engine(name) if name.startswith("engine") else _runtime(name)
+    style = style_input()
+    started = time.perf_counter()
+    vector = np.asarray(predict(style), np.float32).reshape(-1)
+    first = time.perf_counter() - started
+    for _ in range(warm_ups):
+        predict(style)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        predict(style)
+        times.append(time.perf_counter() - started)
+    return {
+        "first_ms": first * 1e3,
+        "times_ms": [t * 1e3 for t in times],
+        "vector": vector.tolist(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run_worker(name: str, repeats: int, warm_ups: int) -> dict:
+    command = [sys.executable, __file__, "--worker", name]
+    command += ["--repeats", str(repeats), "--warm-ups", str(warm_ups)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarise(runs: dict[str, list[dict]]) -> dict:
+    import numpy as np
+
+    reference = np.asarray(runs["engine-tensorflow"][0]["vector"])
+    summary = {}
+    for name, results in runs.items():
+        if any("error" in r for r in results):
+            summary[name] = {"error": next(r["error"] for r in results if "error" in r)}
+            continue
+        times = [t for r in results for t in r["times_ms"]]
+        vector = np.asarray(results[0]["vector"])
+        summary[name] = {
+            "median_ms": statistics.median(times),
+            "first_ms": statistics.median(r["first_ms"] for r in results),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+            "max_abs_diff": float(np.abs(vector - reference).max()),
+            "relative_l2": float(np.linalg.norm(vector - reference) / np.linalg.norm(reference)),
+        }
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--paths", nargs="+", default=PATHS, choices=PATHS)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--warm-ups", type=int, default=5)
+    parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.repeats, args.warm_ups)))
+        return 0
+    paths = list(dict.fromkeys(["engine-tensorflow", *args.paths]))  # the reference first
+    runs: dict[str, list[dict]] = {name: [] for name in paths}
+    for round_ in range(args.rounds):
+        for name in paths:
+            runs[name].append(run_worker(name, args.repeats, args.warm_ups))
+        print(f"round {round_ + 1} of {args.rounds} done", file=sys.stderr)
+    report = {"cpu": cpu_description(), "threads": threads(), "paths": summarise(runs)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "style-predictor.json").write_text(json.dumps(report, indent=2) + "\n")
+    best = min(
+        (s["median_ms"], n)
+        for n, s in report["paths"].items()
+        if "median_ms" in s and not n.startswith("engine")
+    )
+    print("| path | median | first call | peak RSS | max abs diff | relative L2 | vs best |")
+    print("|---|---|---|---|---|---|---|")
+    for name, s in report["paths"].items():
+        if "error" in s:
+            print(f"| {name} | fails: {s['error']} | | | | | |")
+            continue
+        print(
+            f"| {name} | {s['median_ms']:.2f} ms | {s['first_ms']:.0f} ms | "
+            f"{s['peak_rss_mb']:.0f} MB | {s['max_abs_diff']:.4f} | {s['relative_l2']:.2e} | "
+            f"{s['median_ms'] / best[0]:.2f} |"
+        )
+    print(f"best runtime: {best[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
