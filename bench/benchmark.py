@@ -305,7 +305,7 @@ def rounds_for(pixels: int, args: argparse.Namespace) -> tuple[int, int, int]:
         return args.rounds, max(1, args.repeats // 2), 1
     if pixels <= HEAVY_ABOVE:
         return max(1, args.rounds - 1), 1, 1
-    return 1, 1, 0
+    return max(1, args.rounds - 1), 1, 0
 
 
 def compare(outputs: dict[str, str], reference: str) -> dict:
@@ -465,6 +465,9 @@ def main() -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="interleaved rounds (fewer for big sizes)"
     )
+    parser.add_argument(
+        "--results", default="benchmark.json", help="file name under bench/results/"
+    )
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
     parser.add_argument("--warm-ups", type=int, default=2, help=argparse.SUPPRESS)
     parser.add_argument("--address", default="", help=argparse.SUPPRESS)
@@ -492,7 +495,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
             report["sizes"].append(bench_size(size, args, Path(scratch), heavy_ok))
-            (RESULTS / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
+            (RESULTS / args.results).write_text(json.dumps(report, indent=2) + "\n")
             print(f"done {size}", file=sys.stderr, flush=True)
     print_tables(report)
     return 0

@@ -194,3 +194,33 @@ def test_strips_of_one_size_after_another_are_both_exact(
     _stylize(tf_engine, large, vector, 16)
     got = _stylize(tf_engine, small, vector, 16).array.astype(int)
     assert np.abs(got - expected).max() <= 1
+
+
+def test_concurrent_strip_jobs_match_one_at_a_time(engine: StyleEngine, vector: np.ndarray) -> None:
+    """Two strip jobs at once on one engine: each pass releases its graph's scratch when
+    its thread moves on, which must not disturb the other thread's pass of that graph."""
+    import threading
+
+    photos = [
+        images.Pixels(np.asarray(sample_photo(160, 96 + 32 * i)), images.PixelMode.RGB)
+        for i in range(2)
+    ]
+    expected = [_stylize(engine, photo, vector, 16).array for photo in photos]
+    whole, rows = engine.max_whole_pixels, engine.strip_rows
+    engine.max_whole_pixels, engine.strip_rows = 0, 16
+    results: dict[int, np.ndarray] = {}
+    try:
+        threads = [
+            threading.Thread(
+                target=lambda i=i: results.__setitem__(i, engine.stylize(photos[i], vector).array)
+            )
+            for i in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        engine.max_whole_pixels, engine.strip_rows = whole, rows
+    for i in range(2):
+        np.testing.assert_array_equal(results[i], expected[i])

@@ -189,6 +189,8 @@ class OpenVinoBackend:
         # (about 1 GB); a strip pass calls one graph many times, then moves on.
         current = getattr(self._local, "current", None)
         if current is None or current[0] is not function:
+            if current is not None and self._names.get(current[0]) in self._stored:
+                self._release(current[0])
             current = self._local.current = (
                 function,
                 self._compile(function).create_infer_request(),
@@ -200,6 +202,19 @@ class OpenVinoBackend:
             o.view(BFLOAT16) if port.get_element_type() == self._ov.Type.bf16 else o
             for o, port in zip(outputs, current[1].model_outputs, strict=True)
         ]
+
+    def _release(self, function: Function) -> None:
+        """Free a strip piece's scratch once this thread's pass with it is over.
+
+        A compiled model keeps the intermediate tensors of the largest strip it ran
+        until released: 16 pieces' worth would stay in the daemon after a large image
+        (and taller strips would cost 0.6 GB more at 8192², BENCHMARKS.md). OpenVINO
+        refuses while another thread's request on it runs; that thread's pass frees it.
+        """
+        try:
+            self._compiled[function].release_memory()
+        except RuntimeError as error:  # busy: another job is in a pass with it
+            log.debug("kept %s's scratch: %s", self._names.get(function), error)
 
     def _tensor(self, array: np.ndarray) -> Any:
         """numpy bf16 arrays are passed as their bits, typed for OpenVINO (no copy)."""

@@ -6,20 +6,22 @@ as a sequence of passes, one per normalised layer: a pass computes its layer
 strip by strip from the previous layer's stored output, normalised on the fly
 with that layer's whole-image moments, stores its own pre-norm output and
 returns its per-strip mean and mean square (merged across strips in float64,
-Chan et al.). A residual block's sum
-is formed in the next pass, so it costs no pass of its own. Only the second
+Chan et al.). A residual block's sum is formed in the next pass, so it costs no
+pass of its own. Only the second
 expand layer is computed twice (a 16 -> 8 channel convolution, about 9 % of the
 work): its full-resolution output would be the largest layer of all, so one
 pass gathers its moments and the next recomputes it on the way to the last layer.
 
-What stays in memory for N pixels besides the uint8 input and output: at most
-four quarter-resolution 32-channel layers, or one half-resolution 16-channel and
-one final 3-channel layer: 16 bytes per pixel in 16-bit storage
-(``Backend.storage``: bf16 or float16 with OpenVINO), about 1.1 GB at 8192 x 8192.
+What stays in memory for N pixels besides the uint8 input and output is one
+arena (``_Arena``) of four quarter-resolution 32-channel layers, whose bytes
+later hold the half-resolution 16-channel and the final 3-channel layers: 16
+bytes per pixel in 16-bit storage (``Backend.storage``: bf16 or float16 with
+OpenVINO), about 1.1 GB at 8192 x 8192. Half of it is kept a few seconds for the
+next job (``SpareMemory``).
 
 Every strip carries a halo of input rows at least as wide as the receptive
 field of what its pass computes, is computed as an image of its own (reflect
-padding at its edges), and keeps only its core rows, so rows near a strip's
+padding at its edges), and only its core rows are kept, so rows near a strip's
 edge see real neighbours: the result equals the whole-image computation up to
 float rounding, with no seams (tests/test_strip_inference.py).
 """
@@ -45,6 +47,9 @@ _EXPAND3_HALO = 3  # half-resolution rows
 # side) is a quarter of a 128-row strip, and while they run only half the arena exists
 # (_Arena), so their larger scratch stays under the residual blocks' peak.
 _CONTRACT_TALLER = 4
+# The residual blocks' passes likewise: their scratch is small (quarter resolution, 32
+# channels in and out), and their one-row halo is a sixteenth of a 32-row strip.
+_RESIDUAL_TALLER = 4
 PASSES = 1 + RESIDUAL_BLOCKS + 3  # progress steps: contract, each block, expand 1-3
 
 Step = Callable[[str], None]
@@ -276,6 +281,7 @@ class StripRunner:
         ratio: int,
         unit: int,
         phases: int = 1,
+        taller: int = 1,
     ) -> Moments:
         """One pass of a piece that stores its outputs in ``outs`` and returns their moments.
 
@@ -283,7 +289,7 @@ class StripRunner:
         """
         moments = Moments()
         _, _, height, width = sources[0].shape
-        for start, stop, first, last, core in self._strips(height, halo, unit):
+        for start, stop, first, last, core in self._strips(height, halo, unit, taller):
             keep = core * ratio
             *stored, mean, mean_square = self.backend.run(
                 piece, *(s[:, :, first:last] for s in sources), *extra, keep
@@ -311,10 +317,12 @@ class StripRunner:
         norm: tuple[np.ndarray, np.ndarray] = (zero, zero)  # block 0: x + (0 * x + 0)
         previous = x
         for block, (conv1, conv2) in enumerate(self.network.piece_residual):
-            moments = self._layer(conv1, (x, previous), [*norm], [spare, h], _CONV_HALO, 1, 4)
+            moments = self._layer(
+                conv1, (x, previous), [*norm], [spare, h], _CONV_HALO, 1, 4, 1, _RESIDUAL_TALLER
+            )
             x, spare, previous = spare, x, y
             norm1 = moments.normalisation(*norms[2 * block], epsilon)
-            moments = self._layer(conv2, (h,), [*norm1], [y], _CONV_HALO, 1, 4)
+            moments = self._layer(conv2, (h,), [*norm1], [y], _CONV_HALO, 1, 4, 1, _RESIDUAL_TALLER)
             norm = moments.normalisation(*norms[2 * block + 1], epsilon)
             step("residual")
         return x, y, norm
