@@ -227,10 +227,16 @@ def run_worker_in_process(name: str, width: int, height: int, args: argparse.Nam
 
 
 def run_worker(name: str, size: str, repeats: int, warm_ups: int, **extra: str) -> dict:
-    command = [sys.executable, __file__, "--worker", name, "--sizes", size]
-    command += ["--repeats", str(repeats), "--warm-ups", str(warm_ups)]
+    arguments = ["--worker", name, "--sizes", size]
+    arguments += ["--repeats", str(repeats), "--warm-ups", str(warm_ups)]
     for key, value in extra.items():
-        command += [f"--{key}", value]
+        arguments += [f"--{key}", value]
+    return run_script_worker(__file__, arguments)
+
+
+def run_script_worker(script: str, arguments: list[str]) -> dict:
+    """Run a bench script's worker in a fresh process; its last stdout line is JSON."""
+    command = [sys.executable, script, *arguments]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:

@@ -26,9 +26,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 
 # bench/ is on sys.path when run as a script
 from benchmark import (
@@ -37,9 +35,10 @@ from benchmark import (
     _ort_run,
     _ov_run,
     cpu_description,
-    peak_rss_mb,
+    run_script_worker,
     style_input,
     threads,
+    timed,
 )
 
 PATHS = ["engine", "engine-tensorflow", "ort-int8", "ort-float", "ov-f32", "ov-int8", "ov-bf16"]
@@ -79,32 +78,17 @@ def worker(name: str, repeats: int, warm_ups: int) -> dict:
     tune_malloc()
     predict = _engine(name) if name.startswith("engine") else _runtime(name)
     style = style_input()
-    started = time.perf_counter()
-    vector = np.asarray(predict(style), np.float32).reshape(-1)
-    first = time.perf_counter() - started
-    for _ in range(warm_ups):
-        predict(style)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        predict(style)
-        times.append(time.perf_counter() - started)
-    return {
-        "first_ms": first * 1e3,
-        "times_ms": [t * 1e3 for t in times],
-        "vector": vector.tolist(),
-        "peak_rss_mb": peak_rss_mb(),
-    }
+    last: dict[str, list[float]] = {}
+
+    def run() -> None:
+        last["vector"] = np.asarray(predict(style), np.float32).reshape(-1).tolist()
+
+    return {**timed(run, repeats, warm_ups, ""), **last}
 
 
 def run_worker(name: str, repeats: int, warm_ups: int) -> dict:
-    command = [sys.executable, __file__, "--worker", name]
-    command += ["--repeats", str(repeats), "--warm-ups", str(warm_ups)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    arguments = ["--worker", name, "--repeats", str(repeats), "--warm-ups", str(warm_ups)]
+    return run_script_worker(__file__, arguments)
 
 
 def picture_effects(vectors: dict[str, list[float]], reference: list[float]) -> dict:
@@ -141,11 +125,11 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
         if any("error" in r for r in results):
             summary[name] = {"error": next(r["error"] for r in results if "error" in r)}
             continue
-        times = [t for r in results for t in r["times_ms"]]
+        times = [t * 1e3 for r in results for t in r["times"]]
         vector = np.asarray(results[0]["vector"])
         summary[name] = {
             "median_ms": statistics.median(times),
-            "first_ms": statistics.median(r["first_ms"] for r in results),
+            "first_ms": statistics.median(r["first"] * 1e3 for r in results),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
             "max_abs_diff": float(np.abs(vector - reference).max()),
             "relative_l2": float(np.linalg.norm(vector - reference) / np.linalg.norm(reference)),

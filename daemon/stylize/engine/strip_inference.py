@@ -318,11 +318,13 @@ class StripRunner:
         previous = x
         for block, (conv1, conv2) in enumerate(self.network.piece_residual):
             moments = self._layer(
-                conv1, (x, previous), [*norm], [spare, h], _CONV_HALO, 1, 4, 1, _RESIDUAL_TALLER
+                conv1, (x, previous), [*norm], [spare, h], _CONV_HALO, 1, 4, taller=_RESIDUAL_TALLER
             )
             x, spare, previous = spare, x, y
             norm1 = moments.normalisation(*norms[2 * block], epsilon)
-            moments = self._layer(conv2, (h,), [*norm1], [y], _CONV_HALO, 1, 4, 1, _RESIDUAL_TALLER)
+            moments = self._layer(
+                conv2, (h,), [*norm1], [y], _CONV_HALO, 1, 4, taller=_RESIDUAL_TALLER
+            )
             norm = moments.normalisation(*norms[2 * block + 1], epsilon)
             step("residual")
         return x, y, norm
