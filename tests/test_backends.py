@@ -11,6 +11,9 @@ match to 1 level.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import STYLES
@@ -131,3 +134,21 @@ def test_stored_layers_cross_openvino_in_the_storage_dtype(tmp_path) -> None:
         np.testing.assert_allclose(mean, 3 * x.mean(axis=(0, 2, 3)), rtol=1e-2)
         y, _ = backend.run(plain, x, np.array([1.5], np.float32))
         assert y.dtype == np.float32
+
+
+def test_openvino_does_not_phone_home(tmp_path: Path) -> None:
+    """Loading the backend module first keeps OpenVINO's telemetry out: no id written
+    under ~/intel, no send (whose fork, without a network, held a stopped daemon's exit)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, stylize.engine.backends, openvino\n"
+        "assert sys.modules['openvino_telemetry'] is None\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "intel").exists()

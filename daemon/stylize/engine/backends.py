@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -40,6 +41,13 @@ import numpy as np
 import tensorflow as tf
 
 log = logging.getLogger(__name__)
+
+# `import openvino` reports usage to Google Analytics unless the user opted out: it
+# writes an id under ~/intel and sends from a forked process. A daemon must not phone
+# home, and with no network that fork blocks the process's exit (a SIGTERM'd daemon
+# hung for tens of seconds). With this package unimportable OpenVINO's converter uses
+# its own no-op stub (openvino/tools/ovc/telemetry_stub.py). Before any openvino import.
+sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
 BACKEND_VARIABLE = "STYLIZE_BACKEND"  # auto (default), tensorflow or openvino
 PRECISION_VARIABLE = "STYLIZE_PRECISION"  # auto (default: bf16 where the CPU has it) or f32
