@@ -28,6 +28,7 @@ float rounding, with no seams (tests/test_strip_inference.py).
 
 from __future__ import annotations
 
+import mmap
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -97,6 +98,22 @@ def _reflect_index(length: int, padded: int) -> np.ndarray:
     return np.where(index < length, index, 2 * (length - 1) - index)
 
 
+def fresh_memory(size: int, dtype: np.dtype) -> np.ndarray:
+    """A 1-d array of ``size`` items in new memory that is mapped in 4-KiB pages.
+
+    numpy asks for transparent huge pages for large arrays, and where the kernel has
+    no free 2-MiB blocks (a machine whose memory is full of page cache) each first
+    write into one waits for compaction: on the benchmark machine the arena's first
+    touch cost 1.2 s more per 67-MP job than with small pages (BENCHMARKS.md).
+    """
+    nbytes = size * np.dtype(dtype).itemsize
+    if not nbytes or not hasattr(mmap, "MADV_NOHUGEPAGE"):
+        return np.empty(size, dtype)
+    memory = mmap.mmap(-1, nbytes)
+    memory.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(memory, dtype, size)
+
+
 class SpareMemory:
     """Arena memory of the last strip job, kept ``keep_seconds`` for the next one.
 
@@ -121,7 +138,7 @@ class SpareMemory:
                 block = min(fits, key=lambda b: b.size)
                 self._free = [b for b in self._free if b is not block]
                 return block[:size]
-        return np.empty(size, dtype)
+        return fresh_memory(size, dtype)
 
     def give_back(self, block: np.ndarray) -> None:
         """Keep ``block`` (no view of it may be in use) for the next ``take``."""
@@ -351,7 +368,8 @@ class StripRunner:
         height, width = rgb.shape[:2]
         deep = _deep(rgb)
         finish = self.network.piece_finish_unit if deep else self.network.piece_finish
-        out = np.empty((height, width, 3), np.float32 if deep else np.uint8)
+        out = fresh_memory(height * width * 3, np.dtype(np.float32 if deep else np.uint8))
+        out = out.reshape(height, width, 3)
         for start, stop, first, last, _ in self._strips(final.shape[2], 0):
             piece = self.backend.run(finish, final[:, :, first:last], *norm)[0]
             rows = min(2 * stop, height) - 2 * start
