@@ -19,11 +19,13 @@ bytes per pixel in 16-bit storage (``Backend.storage``: bf16 or float16 with
 OpenVINO), about 1.1 GB at 8192 x 8192. Half of it is kept a few seconds for the
 next job (``SpareMemory``).
 
-Every strip carries a halo of input rows at least as wide as the receptive
-field of what its pass computes, is computed as an image of its own (reflect
-padding at its edges), and only its core rows are kept, so rows near a strip's
-edge see real neighbours: the result equals the whole-image computation up to
-float rounding, with no seams (tests/test_strip_inference.py).
+Each strip is handed to its piece with one more row and column on each side for
+the piece's first convolution (``_padded``: the neighbouring rows, or the image's
+own padding at its edges), so that convolution sees what it would in the whole
+image. A piece with a second convolution pads that one itself, so its strips carry
+a halo of rows as wide as the second convolution's reach, and only their core rows
+are kept. The result equals the whole-image computation up to float rounding,
+with no seams (tests/test_strip_inference.py).
 """
 
 from __future__ import annotations
@@ -36,14 +38,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stylize.engine.backends import Backend, Function
-from stylize.engine.transformer_network import RESIDUAL_BLOCKS, SIZE_MULTIPLE, TransformerNetwork
+from stylize.engine.transformer_network import (
+    EXPAND_PADDING,
+    RESIDUAL_BLOCKS,
+    RESIDUAL_PADDING,
+    SIZE_MULTIPLE,
+    TransformerNetwork,
+)
 
-# Halos, in rows of each pass's input: the contract layers see 7 full-resolution rows
-# (< 4 quarter rows); a 3x3 convolution 1 row; expand layers 2 + 3 see 1 half row (the
-# sub-pixel 3x3) + 2 half rows (the 9x9 in space-to-depth form) = 3.
+# Halos, in rows of each pass's input, beyond the padded row each piece is given: the
+# contract layers (which pad themselves) see 7 full-resolution rows (< 4 quarter rows);
+# pieces with one convolution need none; expand 3's second convolution (the 9x9 in
+# space-to-depth form) sees 2 half rows.
 _CONTRACT_HALO = 4  # quarter-resolution rows
-_CONV_HALO = 1
-_EXPAND3_HALO = 3  # half-resolution rows
+_EXPAND3_HALO = 2  # half-resolution rows
 # Contract strips are this many times taller: their halo (16 full-resolution rows each
 # side) is a quarter of a 128-row strip, and while they run only half the arena exists
 # (_Arena), so their larger scratch stays under the residual blocks' peak.
@@ -90,6 +98,22 @@ def spans(length: int, step: int) -> Iterator[tuple[int, int]]:
     """[start, stop) pieces of ``range(length)``, ``step`` long (the last may be shorter)."""
     for start in range(0, length, step):
         yield start, min(start + step, length)
+
+
+def _padded(layer: np.ndarray, first: int, last: int, mode: str) -> np.ndarray:
+    """Rows [first, last) of a stored [1, C, H, W] layer with one more row and column on
+    each side: its neighbours, or beyond the layer's edges its padding (``mode``: np.pad's
+    "reflect" or "symmetric"). One copy, which the backend needs anyway (a slice of the
+    rows of a channels-first layer is not contiguous)."""
+    _, channels, height, width = layer.shape
+    out = np.empty((1, channels, last - first + 2, width + 2), layer.dtype)
+    out[:, :, 1:-1, 1:-1] = layer[:, :, first:last]
+    mirror = 1 if mode == "reflect" else 0  # the edge row or column itself is repeated
+    out[:, :, 0, 1:-1] = layer[:, :, first - 1 if first else mirror]
+    out[:, :, -1, 1:-1] = layer[:, :, last if last < height else height - 1 - mirror]
+    out[:, :, :, 0] = out[:, :, :, 1 + mirror]
+    out[:, :, :, -1] = out[:, :, :, -2 - mirror]
+    return out
 
 
 def _reflect_index(length: int, padded: int) -> np.ndarray:
@@ -242,17 +266,18 @@ class StripRunner:
         x = self._contract(rgb, arena.quarter(_X))
         step("contract")
         x, y, norm = self._residual(x, arena, norms, step)
-        moments1 = self._layer(
-            network.piece_expand1, (x, y), [*norm], [arena.half()], _CONV_HALO, 2, 4
-        )
+        moments1 = self._layer(network.piece_expand1, (x, y), [*norm], [arena.half()], 0, 2, 4)
         del x, y  # their bytes become the final layer's
         step("expand")
         half = arena.half()
         norm1 = moments1.normalisation(*norms[-3], epsilon)
         moments2 = Moments()
-        for start, stop, first, last, core in self._strips(half.shape[2], _CONV_HALO):
+        for start, stop, first, last, core in self._strips(half.shape[2], 0):
             mean, mean_square = self.backend.run(
-                network.piece_expand2_moments, half[:, :, first:last], *norm1, core
+                network.piece_expand2_moments,
+                _padded(half, first, last, EXPAND_PADDING),
+                *norm1,
+                core,
             )
             moments2.add(mean, mean_square, 4 * (stop - start) * half.shape[3])
         step("expand")
@@ -299,20 +324,25 @@ class StripRunner:
         unit: int,
         phases: int = 1,
         taller: int = 1,
+        padding: str = EXPAND_PADDING,
     ) -> Moments:
         """One pass of a piece that stores its outputs in ``outs`` and returns their moments.
 
         ``ratio``: output rows per input row; ``unit``: full-resolution rows per input row.
+        An output one row and column wider on each side than ``outs`` (a residual block's
+        sum, formed on the padded strip) is cropped as it is stored.
         """
         moments = Moments()
         _, _, height, width = sources[0].shape
         for start, stop, first, last, core in self._strips(height, halo, unit, taller):
             keep = core * ratio
             *stored, mean, mean_square = self.backend.run(
-                piece, *(s[:, :, first:last] for s in sources), *extra, keep
+                piece, *(_padded(s, first, last, padding) for s in sources), *extra, keep
             )
             for out, values in zip(outs, stored, strict=True):
-                out[:, :, start * ratio : stop * ratio] = values[:, :, keep[0] : keep[1]]
+                pad = (values.shape[3] - out.shape[3]) // 2
+                rows = values[:, :, pad + keep[0] : pad + keep[1], pad : pad + out.shape[3]]
+                out[:, :, start * ratio : stop * ratio] = rows
             moments.add(mean, mean_square, (stop - start) * ratio * width * ratio * phases)
         return moments
 
@@ -335,12 +365,21 @@ class StripRunner:
         previous = x
         for block, (conv1, conv2) in enumerate(self.network.piece_residual):
             moments = self._layer(
-                conv1, (x, previous), [*norm], [spare, h], _CONV_HALO, 1, 4, taller=_RESIDUAL_TALLER
+                conv1,
+                (x, previous),
+                [*norm],
+                [spare, h],
+                0,
+                1,
+                4,
+                1,
+                _RESIDUAL_TALLER,
+                RESIDUAL_PADDING,
             )
             x, spare, previous = spare, x, y
             norm1 = moments.normalisation(*norms[2 * block], epsilon)
             moments = self._layer(
-                conv2, (h,), [*norm1], [y], _CONV_HALO, 1, 4, taller=_RESIDUAL_TALLER
+                conv2, (h,), [*norm1], [y], 0, 1, 4, 1, _RESIDUAL_TALLER, RESIDUAL_PADDING
             )
             norm = moments.normalisation(*norms[2 * block + 1], epsilon)
             step("residual")

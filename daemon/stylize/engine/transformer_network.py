@@ -43,6 +43,10 @@ _CONTRACT = ("conv1", "conv2", "conv3")
 _RESIDUAL_BLOCKS = tuple(f"residual{i}" for i in range(1, 6))
 _EXPAND = ("conv1", "conv2", "conv3")
 RESIDUAL_BLOCKS = len(_RESIDUAL_BLOCKS)
+# How the strip pieces' inputs are padded (by strip_inference.py), in np.pad's and
+# tf.pad's terms: before a 3x3 convolution the image is reflected; before a nearest
+# upsample + convolution its edge is repeated (_upsample_conv_phased).
+RESIDUAL_PADDING, EXPAND_PADDING = "reflect", "symmetric"
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,11 @@ def _phased_conv(kernel: np.ndarray, bias: np.ndarray, pad: int) -> _Conv:
 
 def _conv(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
     padded = tf.pad(x, [[0, 0], [conv.pad, conv.pad], [conv.pad, conv.pad], [0, 0]], "REFLECT")
+    return _conv_padded(padded, conv)
+
+
+def _conv_padded(padded: tf.Tensor, conv: _Conv) -> tf.Tensor:
+    """The convolution of an input already padded by ``conv.pad`` on every side."""
     y = tf.nn.conv2d(padded, conv.kernel, strides=conv.stride, padding="VALID")
     return tf.nn.bias_add(y, conv.bias)
 
@@ -167,8 +176,7 @@ def _upsample_conv_phased(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
     Reflecting the upsampled image by one pixel repeats its edge pixel, which is
     the low-resolution image padded by repeating its edge: SYMMETRIC padding of 1.
     """
-    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], "SYMMETRIC")
-    return tf.nn.bias_add(tf.nn.conv2d(padded, conv.kernel, strides=1, padding="VALID"), conv.bias)
+    return _conv_padded(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], "SYMMETRIC"), conv)
 
 
 def _full(phased: tf.Tensor) -> tf.Tensor:
@@ -383,9 +391,13 @@ class TransformerNetwork(tf.Module):
         return _to_pixels(self.expand(x, style))
 
     # -- layer by layer, for strips (engine/strip_inference.py) --------------------------
-    # Each piece computes a strip with its halo as an image of its own and returns all of
-    # it; the caller keeps the rows ``core`` (the rest saw the strip's edge). A piece
-    # whose output a later layer normalises also returns the sums (``_sums``) of the core.
+    # Each piece takes its strip already padded for its first convolution (one row and
+    # column each side: the neighbouring rows, or the image's own padding at its edges,
+    # RESIDUAL_PADDING / EXPAND_PADDING), so that convolution runs unpadded: OpenVINO
+    # pads bf16 in a reference kernel. A piece returns all of its output; the caller
+    # keeps the rows ``core`` (a piece with a second convolution pads that one itself,
+    # so its edge rows saw the strip's edge). A piece whose output a later layer
+    # normalises also returns the sums (``_sums``) of the core.
 
     def _build_pieces(self) -> None:
         self.piece_contract = tf.function(
@@ -455,16 +467,17 @@ class TransformerNetwork(tf.Module):
         core: tf.Tensor,
         conv: _Conv,
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-        """The previous block's output (stored too) and this block's first pre-norm layer."""
+        """The previous block's output (stored too, still padded) and this block's first
+        pre-norm layer."""
         block_input = self._residual_sum(x, y, scale, shift)
-        h = _first(_conv(_last(block_input), conv))
+        h = _first(_conv_padded(_last(block_input), conv))
         return (block_input, h, *_sums(h, core))
 
     def _piece_residual_conv2(
         self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor, conv: _Conv
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         h = tf.nn.relu(_affine(h, scale, shift, first=True))
-        y = _first(_conv(_last(h), conv))
+        y = _first(_conv_padded(_last(h), conv))
         return (y, *_sums(y, core))
 
     def _piece_expand1(
@@ -472,13 +485,13 @@ class TransformerNetwork(tf.Module):
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Last block's output -> half resolution, pre-norm (``core`` in half-resolution rows)."""
         x = self._residual_sum(x, y, scale, shift)
-        e = _first(_full(_upsample_conv_phased(_last(x), self._expand1)))
+        e = _first(_full(_conv_padded(_last(x), self._expand1)))
         return (e, *_sums(e, core))
 
     def _expand2_layer(self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
         """Full resolution in space-to-depth layout, channels last."""
         h = tf.nn.relu(_affine(h, scale, shift, first=True))
-        return _upsample_conv_phased(_last(h), self._expand2)
+        return _conv_padded(_last(h), self._expand2)
 
     def _piece_expand2_moments(
         self, h: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor

@@ -66,7 +66,7 @@ class _Output:
         # Raw pixels stream straight from the result's array: a copy of a 67-MP result
         # would cost 200 MB and a fifth of a second.
         self.data: bytes | memoryview = (
-            memoryview(np.ascontiguousarray(result.pixels.array)).cast("B")
+            np.ascontiguousarray(result.pixels.array).data.cast("B")
             if raw
             else images.encode_png(result.pixels)
         )
