@@ -12,7 +12,14 @@ from conftest import STYLES, sample_photo
 from stylize.engine import images
 from stylize.engine.backends import TensorFlowBackend
 from stylize.engine.errors import CancelledError
-from stylize.engine.strip_inference import PASSES, Moments, StripRunner, spans
+from stylize.engine.strip_inference import (
+    PASSES,
+    Moments,
+    StripLayer,
+    StripRunner,
+    Windows,
+    spans,
+)
 from stylize.engine.style_engine import StyleEngine
 
 
@@ -100,6 +107,23 @@ def test_moments_merge_exactly() -> None:
     normalised = values * scale + shift
     np.testing.assert_allclose(normalised.mean(axis=(0, 1)), beta, atol=1e-5)
     np.testing.assert_allclose(normalised.std(axis=(0, 1)), gamma, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "symmetric"])
+@pytest.mark.parametrize("halo", [0, 2])
+def test_strip_layers_hold_each_window_padded_as_the_whole_layer(mode: str, halo: int) -> None:
+    """Rows written strip by strip land in every window that reads them, with the
+    layer's own padding at its edges: each window equals a slice of np.pad's layer."""
+    layer = np.random.default_rng(2).normal(size=(1, 3, 37, 5)).astype(np.float32)
+    runner = StripRunner(None, None, rows=16)  # type: ignore[arg-type]
+    windows = Windows(37, tuple(runner._strips(37, halo, 2)), 1, mode)  # 8-row cores
+    stored = StripLayer(np.full(StripLayer.items(3, 5, windows), np.nan, np.float32), 3, 5, windows)
+    for start, stop, _, _ in windows.strips:
+        stored.write(start, layer[:, :, start:stop])
+    padded = np.pad(layer, [(0, 0), (0, 0), (1, 1), (1, 1)], mode)
+    for index, (_, _, first, last) in enumerate(windows.strips):
+        np.testing.assert_array_equal(stored.window(index), padded[:, :, first : last + 2])
+        assert stored.window(index).flags.c_contiguous
 
 
 def test_spans_cover_every_row_once() -> None:

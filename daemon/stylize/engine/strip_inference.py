@@ -100,22 +100,6 @@ def spans(length: int, step: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + step, length)
 
 
-def _padded(layer: np.ndarray, first: int, last: int, mode: str) -> np.ndarray:
-    """Rows [first, last) of a stored [1, C, H, W] layer with one more row and column on
-    each side: its neighbours, or beyond the layer's edges its padding (``mode``: np.pad's
-    "reflect" or "symmetric"). One copy, which the backend needs anyway (a slice of the
-    rows of a channels-first layer is not contiguous)."""
-    _, channels, height, width = layer.shape
-    out = np.empty((1, channels, last - first + 2, width + 2), layer.dtype)
-    out[:, :, 1:-1, 1:-1] = layer[:, :, first:last]
-    mirror = 1 if mode == "reflect" else 0  # the edge row or column itself is repeated
-    out[:, :, 0, 1:-1] = layer[:, :, first - 1 if first else mirror]
-    out[:, :, -1, 1:-1] = layer[:, :, last if last < height else height - 1 - mirror]
-    out[:, :, :, 0] = out[:, :, :, 1 + mirror]
-    out[:, :, :, -1] = out[:, :, :, -2 - mirror]
-    return out
-
-
 def _reflect_index(length: int, padded: int) -> np.ndarray:
     """Indices that reflect-pad ``range(length)`` to ``padded`` at the end."""
     index = np.arange(padded)
@@ -183,6 +167,79 @@ class SpareMemory:
 SPARE = SpareMemory()
 
 
+@dataclass(frozen=True)
+class Windows:
+    """The strips of the pass that reads a layer of ``length`` rows: each one's core rows
+    [start, stop) and input window [first, last), stored with ``pad`` more rows and
+    columns on every side (the neighbouring rows, or beyond the layer's edges its
+    padding: ``mode`` is np.pad's "reflect" or "symmetric")."""
+
+    length: int
+    strips: tuple[tuple[int, int, int, int], ...]
+    pad: int = 0
+    mode: str = EXPAND_PADDING
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        return [(first, last) for _, _, first, last in self.strips]
+
+
+class StripLayer:
+    """A stored [1, C, H, W] layer laid out as the padded input windows of the pass that
+    reads it, each one contiguous: the backend reads a window without a copy (a slice
+    of rows of a channels-first layer is not contiguous, and copying the strips cost a
+    tenth of a 67-MP image's time, BENCHMARKS.md). A write goes to every window that
+    holds the rows, padding included."""
+
+    def __init__(self, memory: np.ndarray, channels: int, width: int, windows: Windows) -> None:
+        self.width, self.windows = width, windows
+        self._views: list[np.ndarray] = []
+        offset = 0
+        for shape in self._shapes(channels, width, windows):
+            size = int(np.prod(shape))
+            self._views.append(memory[offset : offset + size].reshape(shape))
+            offset += size
+
+    @staticmethod
+    def _shapes(channels: int, width: int, windows: Windows) -> list[tuple[int, ...]]:
+        pad = windows.pad
+        return [
+            (1, channels, last - first + 2 * pad, width + 2 * pad) for first, last in windows.spans
+        ]
+
+    @classmethod
+    def items(cls, channels: int, width: int, windows: Windows) -> int:
+        """How many items of memory the layer needs."""
+        return sum(int(np.prod(shape)) for shape in cls._shapes(channels, width, windows))
+
+    def window(self, index: int) -> np.ndarray:
+        return self._views[index]
+
+    def write(self, start: int, values: np.ndarray) -> None:
+        """Rows [start, start + n) of the layer, from ``values`` [1, C, n, W]."""
+        stop, pad, length = start + values.shape[2], self.windows.pad, self.windows.length
+        mirror = 1 if self.windows.mode == "reflect" else 0  # the edge itself is repeated
+        for (first, last), view in zip(self.windows.spans, self._views, strict=True):
+            low, high = max(start, first - pad, 0), min(stop, last + pad, length)
+            if low < high:
+                self._put(view, low - first + pad, values[:, :, low - start : high - start])
+            if pad and first == 0 and start <= mirror < stop:
+                self._put(view, 0, values[:, :, mirror - start : mirror - start + 1])
+            edge = length - 1 - mirror
+            if pad and last == length and start <= edge < stop:
+                self._put(view, view.shape[2] - 1, values[:, :, edge - start : edge - start + 1])
+
+    def _put(self, view: np.ndarray, row: int, values: np.ndarray) -> None:
+        rows = view[:, :, row : row + values.shape[2]]
+        if not self.windows.pad:
+            rows[...] = values
+            return
+        mirror = 1 if self.windows.mode == "reflect" else 0
+        rows[:, :, :, 1:-1] = values
+        rows[:, :, :, 0] = rows[:, :, :, 1 + mirror]
+        rows[:, :, :, -1] = rows[:, :, :, -2 - mirror]
+
+
 class _Arena:
     """The stored layers' memory, allocated once per image (fresh pages cost time, and
     every byte counts at 67 MP): two allocations of two quarter-resolution 32-channel
@@ -191,30 +248,28 @@ class _Arena:
     between slots 0 and 2, starting in 0; after an odd number of blocks the last one's
     input is in slot 2 and its last layer in slot 3, so expand 1 writes the
     half-resolution 16-channel layer into ``a``, and expand 3 the final 12-channel layer
-    into ``b``; ``a`` is freed before the output image is made."""
+    into ``b``; ``a`` is freed before the output image is made. Each slot is sized for
+    the largest layout (``StripLayer``) it will hold."""
 
-    def __init__(self, height: int, width: int, dtype: np.dtype) -> None:
-        self.height, self.width = (-(-n // SIZE_MULTIPLE) for n in (height, width))
-        self._slot = 32 * self.height * self.width
-        self._dtype = dtype
+    def __init__(self, slot: int, a: int, b: int, dtype: np.dtype) -> None:
+        self._slot, self._sizes, self._dtype = slot, (max(a, 2 * slot), max(b, 2 * slot)), dtype
         self._halves: list[np.ndarray | None] = [None, None]
 
-    def _view(self, slot: int, channels: int, scale: int) -> np.ndarray:
-        memory = self._halves[slot // 2]
+    def _memory(self, half: int) -> np.ndarray:
+        memory = self._halves[half]
         if memory is None:
-            memory = self._halves[slot // 2] = SPARE.take(2 * self._slot, self._dtype)
+            memory = self._halves[half] = SPARE.take(self._sizes[half], self._dtype)
+        return memory
+
+    def quarter(self, slot: int, windows: Windows, width: int) -> StripLayer:
         start = slot % 2 * self._slot
-        shape = (1, channels, scale * self.height, scale * self.width)
-        return memory[start : start + int(np.prod(shape))].reshape(shape)
+        return StripLayer(self._memory(slot // 2)[start : start + self._slot], 32, width, windows)
 
-    def quarter(self, slot: int) -> np.ndarray:
-        return self._view(slot, 32, 1)
+    def half(self, windows: Windows, width: int) -> StripLayer:
+        return StripLayer(self._memory(0), 16, width, windows)
 
-    def half(self) -> np.ndarray:
-        return self._view(0, 16, 2)
-
-    def final(self) -> np.ndarray:
-        return self._view(2, 12, 2)
+    def final(self, windows: Windows, width: int) -> StripLayer:
+        return StripLayer(self._memory(1), 12, width, windows)
 
     def free_half(self) -> None:
         """Free ``a`` (the half-resolution layer), once no view of it is left: kept, it
@@ -236,6 +291,18 @@ assert RESIDUAL_BLOCKS % 2, "the arena's slots assume an odd number of residual 
 _X, _H, _SPARE, _Y = 0, 1, 2, 3  # the residual blocks' slots
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Every pass's windows for one image size (quarter-resolution ``height`` x ``width``)."""
+
+    height: int
+    width: int
+    residual: Windows  # the residual blocks' inputs
+    expand1: Windows  # the last block's outputs, read by expand 1
+    half: Windows  # expand 1's output, read by the expand-2 moments and expand 3
+    final: Windows  # expand 3's output, read by the last pass
+
+
 class StripRunner:
     """Runs a :class:`TransformerNetwork` through ``backend`` in strips of ``rows`` rows."""
 
@@ -249,43 +316,62 @@ class StripRunner:
     def run(self, rgb: np.ndarray, style: np.ndarray, step: Step, stop_if: StopCheck) -> np.ndarray:
         """uint8 [H, W, 3] -> stylized uint8; float32 in [0, 1] -> float32 in [0, 1]."""
         self._stop_if = stop_if
-        arena = _Arena(rgb.shape[0], rgb.shape[1], self.backend.storage)
+        plan = self._plan(*(-(-n // SIZE_MULTIPLE) for n in rgb.shape[:2]))
+        width = plan.width
+        slot = max(StripLayer.items(32, width, w) for w in (plan.residual, plan.expand1))
+        arena = _Arena(
+            slot,
+            StripLayer.items(16, 2 * width, plan.half),
+            StripLayer.items(12, 2 * width, plan.final),
+            self.backend.storage,
+        )
         try:
-            return self._passes(rgb, self.network.norm_params(style), arena, step)
+            return self._passes(rgb, self.network.norm_params(style), arena, plan, step)
         finally:
             arena.close()
+
+    def _plan(self, height: int, width: int) -> _Plan:
+        def windows(length: int, halo: int, unit: int, taller: int, pad: int, mode: str) -> Windows:
+            return Windows(length, tuple(self._strips(length, halo, unit, taller)), pad, mode)
+
+        return _Plan(
+            height,
+            width,
+            residual=windows(height, 0, 4, _RESIDUAL_TALLER, 1, RESIDUAL_PADDING),
+            expand1=windows(height, 0, 4, 1, 1, EXPAND_PADDING),
+            half=windows(2 * height, _EXPAND3_HALO, 2, 1, 1, EXPAND_PADDING),
+            final=windows(2 * height, 0, 2, 1, 0, EXPAND_PADDING),
+        )
 
     def _passes(
         self,
         rgb: np.ndarray,
         norms: list[tuple[np.ndarray, np.ndarray]],
         arena: _Arena,
+        plan: _Plan,
         step: Step,
     ) -> np.ndarray:
-        network, epsilon = self.network, self.network.epsilon
-        x = self._contract(rgb, arena.quarter(_X))
+        network, epsilon, width = self.network, self.network.epsilon, plan.width
+        x = self._contract(rgb, arena.quarter(_X, plan.residual, width))
         step("contract")
-        x, y, norm = self._residual(x, arena, norms, step)
-        moments1 = self._layer(network.piece_expand1, (x, y), [*norm], [arena.half()], 0, 2, 4)
+        x, y, norm = self._residual(x, arena, plan, norms, step)
+        half = arena.half(plan.half, 2 * width)
+        moments1 = self._layer(network.piece_expand1, (x, y), [*norm], [half], 2)
         del x, y  # their bytes become the final layer's
         step("expand")
-        half = arena.half()
         norm1 = moments1.normalisation(*norms[-3], epsilon)
         moments2 = Moments()
-        for start, stop, first, last, core in self._strips(half.shape[2], 0):
+        for index, (start, stop, first, _) in enumerate(plan.half.strips):
+            self._stop_if()
+            core = np.array([start - first, stop - first], np.int32)
             mean, mean_square = self.backend.run(
-                network.piece_expand2_moments,
-                _padded(half, first, last, EXPAND_PADDING),
-                *norm1,
-                core,
+                network.piece_expand2_moments, half.window(index), *norm1, core
             )
-            moments2.add(mean, mean_square, 4 * (stop - start) * half.shape[3])
+            moments2.add(mean, mean_square, 4 * (stop - start) * 2 * width)
         step("expand")
         norm2 = moments2.normalisation(*norms[-2], epsilon)
-        final = arena.final()
-        moments3 = self._layer(
-            network.piece_expand3, (half,), [*norm1, *norm2], [final], _EXPAND3_HALO, 1, 2, 4
-        )
+        final = arena.final(plan.final, 2 * width)
+        moments3 = self._layer(network.piece_expand3, (half,), [*norm1, *norm2], [final], 1, 4)
         del half
         arena.free_half()
         step("expand")
@@ -293,124 +379,112 @@ class StripRunner:
 
     def _strips(
         self, length: int, halo: int, unit: int = 2, taller: int = 1
-    ) -> Iterator[tuple[int, int, int, int, np.ndarray]]:
-        """Core [start, stop), input [first, last) and core rows relative to ``first``.
+    ) -> list[tuple[int, int, int, int]]:
+        """Each strip's core [start, stop) and input window [first, last).
 
-        Every input window has the same height (the first and last are shifted inwards,
-        seeing more context instead of less): a runtime prepares its kernels once per
-        input shape, and a new image size then costs one shape per pass, not three.
+        Every window has the same height (the first and last are shifted inwards, seeing
+        more context instead of less): a runtime prepares its kernels once per input
+        shape, and a new image size then costs one shape per pass, not three.
         """
         step = taller * self.rows // unit
         window = min(length, step + 2 * halo)
+        strips = []
         for start, stop in spans(length, step):
-            self._stop_if()
             first = min(max(0, start - halo), length - window)
-            yield (
-                start,
-                stop,
-                first,
-                first + window,
-                np.array([start - first, stop - first], np.int32),
-            )
+            strips.append((start, stop, first, first + window))
+        return strips
 
     def _layer(
         self,
         piece: Function,
-        sources: tuple[np.ndarray, ...],
+        sources: tuple[StripLayer, ...],
         extra: list[np.ndarray],
-        outs: list[np.ndarray],
-        halo: int,
+        outs: list[StripLayer],
         ratio: int,
-        unit: int,
         phases: int = 1,
-        taller: int = 1,
-        padding: str = EXPAND_PADDING,
     ) -> Moments:
-        """One pass of a piece that stores its outputs in ``outs`` and returns their moments.
+        """One pass of a piece over the strips its sources are laid out for: stores its
+        outputs in ``outs`` and returns their moments. ``ratio``: output rows per input row.
 
-        ``ratio``: output rows per input row; ``unit``: full-resolution rows per input row.
         An output one row and column wider on each side than ``outs`` (a residual block's
         sum, formed on the padded strip) is cropped as it is stored.
         """
-        moments = Moments()
-        _, _, height, width = sources[0].shape
-        for start, stop, first, last, core in self._strips(height, halo, unit, taller):
-            keep = core * ratio
+        moments, width = Moments(), sources[0].width
+        for index, (start, stop, first, _) in enumerate(sources[0].windows.strips):
+            self._stop_if()
+            keep = np.array([start - first, stop - first], np.int32) * ratio
             *stored, mean, mean_square = self.backend.run(
-                piece, *(_padded(s, first, last, padding) for s in sources), *extra, keep
+                piece, *(s.window(index) for s in sources), *extra, keep
             )
             for out, values in zip(outs, stored, strict=True):
-                pad = (values.shape[3] - out.shape[3]) // 2
-                rows = values[:, :, pad + keep[0] : pad + keep[1], pad : pad + out.shape[3]]
-                out[:, :, start * ratio : stop * ratio] = rows
+                pad = (values.shape[3] - out.width) // 2
+                out.write(
+                    start * ratio,
+                    values[:, :, pad + keep[0] : pad + keep[1], pad : pad + out.width],
+                )
             moments.add(mean, mean_square, (stop - start) * ratio * width * ratio * phases)
         return moments
 
     def _residual(
         self,
-        x: np.ndarray,
+        x: StripLayer,
         arena: _Arena,
+        plan: _Plan,
         norms: list[tuple[np.ndarray, np.ndarray]],
         step: Step,
-    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    ) -> tuple[StripLayer, StripLayer, tuple[np.ndarray, np.ndarray]]:
         """The five residual blocks: the last block's input, its last layer and that one's norm.
 
         Each block's first pass also adds up the previous block (so no pass of its own),
-        into the other of two buffers (strips read their neighbours' input rows).
+        into the other of two slots (strips read their neighbours' input rows). The last
+        block's outputs are laid out for expand 1's strips.
         """
-        epsilon = self.network.epsilon
-        spare, y, h = (arena.quarter(slot) for slot in (_SPARE, _Y, _H))
-        zero = np.zeros(x.shape[1], np.float32)
+        epsilon, width = self.network.epsilon, plan.width
+        h = arena.quarter(_H, plan.residual, width)
+        zero = np.zeros(32, np.float32)
         norm: tuple[np.ndarray, np.ndarray] = (zero, zero)  # block 0: x + (0 * x + 0)
-        previous = x
+        previous, slots = x, (_X, _SPARE)
         for block, (conv1, conv2) in enumerate(self.network.piece_residual):
-            moments = self._layer(
-                conv1,
-                (x, previous),
-                [*norm],
-                [spare, h],
-                0,
-                1,
-                4,
-                1,
-                _RESIDUAL_TALLER,
-                RESIDUAL_PADDING,
-            )
-            x, spare, previous = spare, x, y
+            windows = plan.expand1 if block == RESIDUAL_BLOCKS - 1 else plan.residual
+            block_input = arena.quarter(slots[(block + 1) % 2], windows, width)
+            moments = self._layer(conv1, (x, previous), [*norm], [block_input, h], 1)
             norm1 = moments.normalisation(*norms[2 * block], epsilon)
-            moments = self._layer(
-                conv2, (h,), [*norm1], [y], 0, 1, 4, 1, _RESIDUAL_TALLER, RESIDUAL_PADDING
-            )
+            y = arena.quarter(_Y, windows, width)
+            moments = self._layer(conv2, (h,), [*norm1], [y], 1)
             norm = moments.normalisation(*norms[2 * block + 1], epsilon)
+            x, previous = block_input, y
             step("residual")
-        return x, y, norm
+        return x, previous, norm
 
-    def _contract(self, rgb: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def _contract(self, rgb: np.ndarray, out: StripLayer) -> StripLayer:
         """Quarter-resolution features of ``rgb`` reflect-padded to multiples of 4, in ``out``."""
         height, width = rgb.shape[:2]
         padded_h, padded_w = (-(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE for n in (height, width))
         rows, columns = _reflect_index(height, padded_h), _reflect_index(width, padded_w)
         quarter_h = padded_h // SIZE_MULTIPLE
-        strips = self._strips(quarter_h, _CONTRACT_HALO, 4, _CONTRACT_TALLER)
-        for start, stop, first, last, core in strips:
+        piece = self.network.piece_contract_unit if _deep(rgb) else self.network.piece_contract
+        for start, stop, first, last in self._strips(
+            quarter_h, _CONTRACT_HALO, 4, _CONTRACT_TALLER
+        ):
+            self._stop_if()
             strip = rgb[rows[first * SIZE_MULTIPLE : last * SIZE_MULTIPLE]]
             if padded_w != width:
                 strip = strip[:, columns]
-            piece = self.network.piece_contract_unit if _deep(rgb) else self.network.piece_contract
             features = self.backend.run(piece, np.ascontiguousarray(strip)[None])[0]
-            out[:, :, start:stop] = features[:, :, core[0] : core[1]]
+            out.write(start, features[:, :, start - first : stop - first])
         return out
 
     def _finish(
-        self, final: np.ndarray, norm: tuple[np.ndarray, np.ndarray], rgb: np.ndarray
+        self, final: StripLayer, norm: tuple[np.ndarray, np.ndarray], rgb: np.ndarray
     ) -> np.ndarray:
         height, width = rgb.shape[:2]
         deep = _deep(rgb)
         finish = self.network.piece_finish_unit if deep else self.network.piece_finish
         out = fresh_memory(height * width * 3, np.dtype(np.float32 if deep else np.uint8))
         out = out.reshape(height, width, 3)
-        for start, stop, first, last, _ in self._strips(final.shape[2], 0):
-            piece = self.backend.run(finish, final[:, :, first:last], *norm)[0]
+        for index, (start, stop, first, _) in enumerate(final.windows.strips):
+            self._stop_if()
+            piece = self.backend.run(finish, final.window(index), *norm)[0]
             rows = min(2 * stop, height) - 2 * start
             top = 2 * (start - first)
             out[2 * start : 2 * start + rows] = piece[0, top : top + rows, :width]
