@@ -136,6 +136,30 @@ def test_stored_layers_cross_openvino_in_the_storage_dtype(tmp_path) -> None:
         assert y.dtype == np.float32
 
 
+def test_released_scratch_is_allocated_again(tmp_path) -> None:
+    """A strip job frees the whole-image graphs' scratch first (release_scratch); the
+    graphs allocate it again on their next call, with the same results, and a graph
+    running in another thread keeps its memory instead of failing."""
+    import threading
+
+    import tensorflow as tf
+
+    square = tf.function(lambda x: x * x, input_signature=[tf.TensorSpec([None], tf.float32)])
+    backend = backends.OpenVinoBackend("f32", 1, "test", cache=tmp_path)
+    backend.prepare({"square": square}, "ns", precise=set(), stored=set())
+    values = np.linspace(-2, 2, 1 << 20, dtype=np.float32)
+    first = backend.run(square, values)[0].copy()
+    backend.release_scratch()
+    np.testing.assert_array_equal(backend.run(square, values)[0], first)
+    busy = [threading.Thread(target=backend.run, args=(square, values)) for _ in range(2)]
+    for thread in busy:
+        thread.start()
+    backend.release_scratch()  # while others may be inferring with it: no error
+    for thread in busy:
+        thread.join()
+    np.testing.assert_array_equal(backend.run(square, values)[0], first)
+
+
 def test_openvino_does_not_phone_home(tmp_path: Path) -> None:
     """Loading the backend module first keeps OpenVINO's telemetry out: no id written
     under ~/intel, no send (whose fork, without a network, held a stopped daemon's exit)."""

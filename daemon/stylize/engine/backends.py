@@ -74,6 +74,11 @@ class Backend(Protocol):
         """Call ``function`` on numpy arrays; its outputs as numpy arrays."""
         ...
 
+    def release_scratch(self) -> None:
+        """Free what the runtime keeps between calls of graphs that are not strip pieces
+        (before a job that needs the memory); they allocate it again when next called."""
+        ...
+
 
 @dataclass
 class TensorFlowBackend:
@@ -91,6 +96,9 @@ class TensorFlowBackend:
         if isinstance(outputs, tf.Tensor):
             return [outputs.numpy()]
         return [t.numpy() for t in outputs]
+
+    def release_scratch(self) -> None:
+        """TensorFlow's allocator keeps nothing per graph."""
 
 
 class OpenVinoBackend:
@@ -210,6 +218,15 @@ class OpenVinoBackend:
             o.view(BFLOAT16) if port.get_element_type() == self._ov.Type.bf16 else o
             for o, port in zip(outputs, current[1].model_outputs, strict=True)
         ]
+
+    def release_scratch(self) -> None:
+        """A whole-image graph keeps the intermediate tensors of the largest image it ran
+        (0.6 GB after a 4-MP job, which took a 67-MP strip job in the same daemon from
+        2.6 to 3.3 GB, BENCHMARKS.md); strip pieces free theirs after each pass."""
+        with self._lock:
+            idle = [f for f in self._compiled if self._names.get(f) not in self._stored]
+        for function in idle:
+            self._release(function)
 
     def _release(self, function: Function) -> None:
         """Free a strip piece's scratch once this thread's pass with it is over.

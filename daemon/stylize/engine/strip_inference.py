@@ -316,6 +316,7 @@ class StripRunner:
     def run(self, rgb: np.ndarray, style: np.ndarray, step: Step, stop_if: StopCheck) -> np.ndarray:
         """uint8 [H, W, 3] -> stylized uint8; float32 in [0, 1] -> float32 in [0, 1]."""
         self._stop_if = stop_if
+        self.backend.release_scratch()  # the whole-image graphs' memory, before the arena's
         plan = self._plan(*(-(-n // SIZE_MULTIPLE) for n in rgb.shape[:2]))
         width = plan.width
         slot = max(StripLayer.items(32, width, w) for w in (plan.residual, plan.expand1))
