@@ -221,8 +221,8 @@ class OpenVinoBackend:
 
     def release_scratch(self) -> None:
         """A whole-image graph keeps the intermediate tensors of the largest image it ran
-        (0.6 GB after a 4-MP job, which took a 67-MP strip job in the same daemon from
-        2.6 to 3.3 GB, BENCHMARKS.md); strip pieces free theirs after each pass."""
+        (after 4-MP jobs, a 67-MP strip job in the same process peaked at 3.3 GB
+        instead of 2.9-3.0, BENCHMARKS.md); strip pieces free theirs after each pass."""
         with self._lock:
             idle = [f for f in self._compiled if self._names.get(f) not in self._stored]
         for function in idle:
