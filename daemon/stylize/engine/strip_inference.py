@@ -16,11 +16,12 @@ What stays in memory for N pixels besides the uint8 input and output is one
 arena (``_Arena``) of four quarter-resolution 32-channel layers, whose bytes
 later hold the half-resolution 16-channel and the final 3-channel layers: 16
 bytes per pixel in 16-bit storage (``Backend.storage``: bf16 or float16 with
-OpenVINO), about 1.1 GB at 8192 x 8192. Half of it is kept a few seconds for the
-next job (``SpareMemory``).
+OpenVINO), about 1.1 GB at 8192 x 8192 (and 2-10 % more: each layer is stored as
+the padded windows of the pass that reads it). Half of it is kept a few seconds
+for the next job (``SpareMemory``).
 
 Each strip is handed to its piece with one more row and column on each side for
-the piece's first convolution (``_padded``: the neighbouring rows, or the image's
+the piece's first convolution (``StripLayer``: the neighbouring rows, or the image's
 own padding at its edges), so that convolution sees what it would in the whole
 image. A piece with a second convolution pads that one itself, so its strips carry
 a halo of rows as wide as the second convolution's reach, and only their core rows
@@ -183,6 +184,12 @@ class Windows:
     def spans(self) -> list[tuple[int, int]]:
         return [(first, last) for _, _, first, last in self.strips]
 
+    @property
+    def mirror(self) -> int:
+        """The padding's source beyond an edge: the row or column after the edge
+        (reflect) or the edge itself (symmetric), counted inwards from the edge."""
+        return 1 if self.mode == "reflect" else 0
+
 
 class StripLayer:
     """A stored [1, C, H, W] layer laid out as the padded input windows of the pass that
@@ -218,7 +225,7 @@ class StripLayer:
     def write(self, start: int, values: np.ndarray) -> None:
         """Rows [start, start + n) of the layer, from ``values`` [1, C, n, W]."""
         stop, pad, length = start + values.shape[2], self.windows.pad, self.windows.length
-        mirror = 1 if self.windows.mode == "reflect" else 0  # the edge itself is repeated
+        mirror = self.windows.mirror
         for (first, last), view in zip(self.windows.spans, self._views, strict=True):
             low, high = max(start, first - pad, 0), min(stop, last + pad, length)
             if low < high:
@@ -234,7 +241,7 @@ class StripLayer:
         if not self.windows.pad:
             rows[...] = values
             return
-        mirror = 1 if self.windows.mode == "reflect" else 0
+        mirror = self.windows.mirror
         rows[:, :, :, 1:-1] = values
         rows[:, :, :, 0] = rows[:, :, :, 1 + mirror]
         rows[:, :, :, -1] = rows[:, :, :, -2 - mirror]
