@@ -229,7 +229,8 @@ class OpenVinoBackend:
             self._release(function)
 
     def _release(self, function: Function) -> None:
-        """Free a strip piece's scratch once this thread's pass with it is over.
+        """Free a graph's scratch: a strip piece's once this thread's pass with it is
+        over, the whole-image graphs' before a strip job (``release_scratch``).
 
         A compiled model keeps the intermediate tensors of the largest strip it ran
         until released: 16 pieces' worth would stay in the daemon after a large image

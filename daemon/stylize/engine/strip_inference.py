@@ -58,7 +58,7 @@ _EXPAND3_HALO = 2  # half-resolution rows
 # (_Arena), so their larger scratch stays under the residual blocks' peak.
 _CONTRACT_TALLER = 4
 # The residual blocks' passes likewise: their scratch is small (quarter resolution, 32
-# channels in and out), and their one-row halo is a sixteenth of a 32-row strip.
+# channels in and out), and their padding rows are a sixteenth of a 32-row strip.
 _RESIDUAL_TALLER = 4
 PASSES = 1 + RESIDUAL_BLOCKS + 3  # progress steps: contract, each block, expand 1-3
 
@@ -300,9 +300,8 @@ _X, _H, _SPARE, _Y = 0, 1, 2, 3  # the residual blocks' slots
 
 @dataclass(frozen=True)
 class _Plan:
-    """Every pass's windows for one image size (quarter-resolution ``height`` x ``width``)."""
+    """Every pass's windows for one image size (``width``: quarter-resolution columns)."""
 
-    height: int
     width: int
     residual: Windows  # the residual blocks' inputs
     expand1: Windows  # the last block's outputs, read by expand 1
@@ -343,7 +342,6 @@ class StripRunner:
             return Windows(length, tuple(self._strips(length, halo, unit, taller)), pad, mode)
 
         return _Plan(
-            height,
             width,
             residual=windows(height, 0, 4, _RESIDUAL_TALLER, 1, RESIDUAL_PADDING),
             expand1=windows(height, 0, 4, 1, 1, EXPAND_PADDING),
@@ -368,14 +366,7 @@ class StripRunner:
         del x, y  # their bytes become the final layer's
         step("expand")
         norm1 = moments1.normalisation(*norms[-3], epsilon)
-        moments2 = Moments()
-        for index, (start, stop, first, _) in enumerate(plan.half.strips):
-            self._stop_if()
-            core = np.array([start - first, stop - first], np.int32)
-            mean, mean_square = self.backend.run(
-                network.piece_expand2_moments, half.window(index), *norm1, core
-            )
-            moments2.add(mean, mean_square, 4 * (stop - start) * 2 * width)
+        moments2 = self._layer(network.piece_expand2_moments, (half,), [*norm1], [], 1, 4)
         step("expand")
         norm2 = moments2.normalisation(*norms[-2], epsilon)
         final = arena.final(plan.final, 2 * width)

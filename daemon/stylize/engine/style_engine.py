@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 DEFAULT_STYLE_SIZE = 256  # the predictor was trained on 256x256 style images
 # Above this many pixels, or where the whole image's working set does not fit in the
 # memory budget, the network runs layer by layer in strips (engine/strip_inference.py):
-# the same result in a sixth of the memory, at about 1.2-1.3x the time per pixel.
+# the same result in a sixth of the memory, at 1.0-1.1x the time per pixel
+# (BENCHMARKS.md, bench/flat_rate.py).
 MAX_WHOLE_PIXELS = 25_000_000  # 6000 x 4000 runs whole (3.3 GB); 8192^2 in strips
 STRIP_PIXELS = 1 << 20  # about this many full-resolution pixels per strip
 NETWORK_SHARE = 0.9  # of the stylizing step's progress when the result is upsampled after
