@@ -151,12 +151,20 @@ def test_released_scratch_is_allocated_again(tmp_path) -> None:
     first = backend.run(square, values)[0].copy()
     backend.release_scratch()
     np.testing.assert_array_equal(backend.run(square, values)[0], first)
-    busy = [threading.Thread(target=backend.run, args=(square, values)) for _ in range(2)]
+    results: list[np.ndarray] = []
+
+    def infer() -> None:
+        results.append(backend.run(square, values)[0].copy())
+
+    busy = [threading.Thread(target=infer) for _ in range(2)]
     for thread in busy:
         thread.start()
     backend.release_scratch()  # while others may be inferring with it: no error
     for thread in busy:
         thread.join()
+    assert len(results) == 2  # neither thread's call failed
+    for result in results:
+        np.testing.assert_array_equal(result, first)
     np.testing.assert_array_equal(backend.run(square, values)[0], first)
 
 
