@@ -131,7 +131,7 @@ def worker_engine(width: int, height: int, args: argparse.Namespace) -> dict:
 
 def worker_grpc(width: int, height: int, args: argparse.Namespace) -> dict:
     import numpy as np
-    from stylize import client
+    from stylize.client import library as client
     from stylize.v1 import stylize_pb2 as pb
 
     content = client.RawImage(width, height, "RGB8", content_rgb(width, height).tobytes())

@@ -27,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 from conftest import encode, sample_photo, start_daemon, stop_daemon  # noqa: E402
-from stylize import client  # noqa: E402
+from stylize.client import library as client  # noqa: E402
 from stylize.v1 import stylize_pb2 as pb  # noqa: E402
 
 STYLE = client.named_style("starry_night")

@@ -24,7 +24,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 from conftest import sample_photo, start_daemon, stop_daemon  # noqa: E402  the tests' helpers
-from stylize import client, user_messages  # noqa: E402
+from stylize.client import library as client  # noqa: E402
+from stylize.client import user_messages  # noqa: E402
 from stylize.v1 import stylize_pb2 as pb  # noqa: E402
 
 

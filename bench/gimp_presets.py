@@ -3,7 +3,7 @@
     .venv/bin/python bench/gimp_presets.py [--sides 256 512 1024] [--rounds 1] [--check 512]
 
 A preset is iterations over the coarse-to-fine scales plus a cap on the finest scale
-(``stylize.bridge.PRESETS``); its cost is the sum over its scales of iterations times
+(``stylize.client.bridge.PRESETS``); its cost is the sum over its scales of iterations times
 seconds per iteration at that scale, plus one graph trace per scale. Full runs at
 1024 px take tens of minutes on a shared 2-core CPU, so this measures the parts:
 
@@ -34,7 +34,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 from conftest import sample_photo, start_daemon, stop_daemon, style_bytes  # noqa: E402
-from stylize import bridge, client  # noqa: E402
+from stylize.client import bridge  # noqa: E402
+from stylize.client import library as client  # noqa: E402
 from stylize.engine.optimization import schedule  # noqa: E402
 from stylize.v1 import stylize_pb2 as pb  # noqa: E402
 

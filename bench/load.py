@@ -40,8 +40,8 @@ sys.path.insert(0, str(REPO / "tests"))
 import numpy as np  # noqa: E402
 from conftest import sample_photo, start_daemon, stop_daemon  # noqa: E402
 from fuzz_cases import rss_mb  # noqa: E402
-from stylize import client  # noqa: E402
-from stylize.client import ClientError, RawImage, StylizeClient  # noqa: E402
+from stylize.client import library as client  # noqa: E402
+from stylize.client.library import ClientError, RawImage, StylizeClient  # noqa: E402
 
 STYLE = client.named_style("starry_night")
 

@@ -7,17 +7,17 @@ change restarts a 100 ms timer (DELAY_MS, so dragging a slider does not queue re
 when it fires, a worker thread builds the request from the settings and calls
 ``gimp3_preview.render``: GEGL reads the layer already scaled to 320 px (not run here:
 no GIMP on this machine), then ``core.stylize`` spawns the bridge
-(``python -m stylize.bridge``), which sends the 320 px RGBA pixels and the style to the
+(``python -m stylize.client.bridge``), which sends the 320 px RGBA pixels and the style to the
 daemon over gRPC and streams the result back; the main loop shows it. This script runs
 exactly that ``core`` call, with a new strength for every render as a slider would give,
 the style as a file (re-read and re-sent each time, as the dialog does) and as a gallery
 style (by name), interleaved. Reported: the render (request to pixels back), the part of
 it the daemon computed (its ResultHeader seconds), and slider-to-preview = the 250 ms
 debounce + the render. The first render of each kind (cold style cache) is reported
-separately, and so is the bridge's own start (``python -m stylize.bridge --check``:
+separately, and so is the bridge's own start (``python -m stylize.client.bridge --check``:
 interpreter start and the gRPC client's imports, paid by every render in a new bridge).
 The dialog itself keeps one bridge for all its previews (``core.BridgeSession``,
-``python -m stylize.bridge --session``); "in_session" figures time that path. A daemon is
+``python -m stylize.client.bridge --session``); "in_session" figures time that path. A daemon is
 started on a free loopback port unless --address names one.
 """
 
@@ -105,7 +105,7 @@ def main() -> int:
         try:
             for index in range(args.rounds + 1):
                 started = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "stylize.bridge", "--check"],
+                subprocess.run([sys.executable, "-m", "stylize.client.bridge", "--check"],
                                check=True, capture_output=True)  # fmt: skip
                 bridge_start.append(time.perf_counter() - started)
                 strength = 0.3 + 0.7 * (index % 8) / 7  # a slider moving to new values

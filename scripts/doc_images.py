@@ -13,13 +13,17 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from stylize import jobs
 from stylize.engine import images
 from stylize.engine.stroke_scale import MIN_STROKE_SCALE, STROKE_REFERENCE_SIDE
 from stylize.engine.style_cache import StyleVectorCache
 from stylize.engine.style_engine import StyleEngine, StylizeOptions
 from stylize.engine.style_mixing import mix, with_strength
-from stylize.style_library import StyleLibrary
+from stylize.jobs import job as jobs
+from stylize.jobs.method import Controls
+from stylize.jobs.methods import registered_methods
+from stylize.jobs.resources import Engines
+from stylize.jobs.run import run_job
+from stylize.jobs.style_library import StyleLibrary
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "daemon" / "stylize" / "samples"
@@ -183,9 +187,13 @@ def stroke_figures(photo: Path) -> None:
 
 
 def colour_figure(engine: StyleEngine, content: images.Pixels) -> None:
-    """The colour options side by side, through the daemon's job code (jobs.run_stylize)."""
-    resolver = jobs.StyleResolver(
-        engine, StyleLibrary(), StyleVectorCache(), images.ImageLimits(max_pixels=1 << 30)
+    """The colour options side by side, through the daemon's job code (jobs/run.py)."""
+    resolver = Engines(
+        engine,
+        StyleLibrary(),
+        StyleVectorCache(),
+        images.ImageLimits(max_pixels=1 << 30),
+        registered_methods(),
     )
     source = jobs.RawSource(content.array.tobytes(), content.width, content.height, content.mode)
     style = (jobs.WeightedStyle(jobs.NamedSource("starry_night"), 1.0),)
@@ -198,7 +206,7 @@ def colour_figure(engine: StyleEngine, content: images.Pixels) -> None:
     panels = []
     for label, stylize_options, match in options:
         job = jobs.StylizeJob(source, style, options=stylize_options, colour_match=match)
-        result = jobs.run_stylize(resolver, job, lambda _: None, lambda: False)
+        result = run_job(resolver, job, lambda _: None, Controls(cancelled=lambda: False))
         panels.append((label, result.pixels.to_pil()))
     figure(panels, "colour-options.jpg")
 

@@ -131,13 +131,13 @@ def scrape_metrics(daemon: DaemonProcess) -> dict[tuple[str, tuple[tuple[str, st
 def run_bridge(
     data: bytes, *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``python -m stylize.bridge`` as the plug-in does: the request on stdin, which
+    """Run ``python -m stylize.client.bridge`` as the plug-in does: the request on stdin, which
     stays open (the job's lifeline) until the bridge has answered."""
     import tempfile
 
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(
-            [sys.executable, "-m", "stylize.bridge", *args],
+            [sys.executable, "-m", "stylize.client.bridge", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=errors,

@@ -20,7 +20,7 @@ import grpc
 import numpy as np
 from hypothesis import strategies as st
 from PIL import Image
-from stylize.client import BYTES_PER_PIXEL
+from stylize.client.library import BYTES_PER_PIXEL
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 

@@ -50,6 +50,7 @@ def _stylize(engine: StyleEngine, pixels: images.Pixels, vector: np.ndarray, str
     return engine.stylize(pixels, vector).array.astype(np.int16)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["bf16", "f32"])
 def test_openvino_agrees_with_tensorflow_float32(reference: StyleEngine, precision: str) -> None:
     if precision == "bf16" and backends.openvino_precision()[0] != "bf16":
@@ -168,6 +169,7 @@ def test_released_scratch_is_allocated_again(tmp_path) -> None:
     np.testing.assert_array_equal(backend.run(square, values)[0], first)
 
 
+@pytest.mark.slow
 def test_openvino_does_not_phone_home(tmp_path: Path) -> None:
     """Loading the backend module first keeps OpenVINO's telemetry out: no id written
     under ~/intel, no send (whose fork, without a network, held a stopped daemon's exit)."""

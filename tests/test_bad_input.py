@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import decode_png, encode, sample_photo, style_bytes, wait_serving
 from PIL import Image
-from stylize import client
-from stylize.client import ClientError, RawImage, StylizeClient
+from stylize.client import library as client
+from stylize.client.library import ClientError, RawImage, StylizeClient
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 

@@ -1,4 +1,4 @@
-"""The bridge (`python -m stylize.bridge`): framing shared with the plug-in core, error
+"""The bridge (`python -m stylize.client.bridge`): framing shared with the plug-in core, error
 mapping, retries, progress, and real runs against a daemon."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import time
 import pytest
 from conftest import REPO, STYLES, process_gone, run_bridge, wait_for
 from PIL import Image
-from stylize import bridge, client, user_messages
+from stylize import progress_words
+from stylize.client import bridge, user_messages
+from stylize.client import library as client
 
 sys.path.insert(0, str(REPO / "gimp_plugin"))
 from stylize_gimp import protocol
@@ -155,10 +157,11 @@ def test_bad_pixel_format_is_refused() -> None:
         bridge.parse_job(header, content, styles)
 
 
-def test_artist_words_cover_every_stage() -> None:
-    stages = {v.number for v in client.pb.Progress.Stage.DESCRIPTOR.values if v.number}
-    assert set(bridge.ARTIST_WORDS) == stages
-    assert bridge.ARTIST_WORDS[client.pb.Progress.STAGE_STYLIZING] == "Painting"
+def test_artist_words_cover_every_stage_by_its_wire_name() -> None:
+    stages = {v.name for v in client.pb.Progress.Stage.DESCRIPTOR.values if v.number}
+    assert set(progress_words.STAGE_WORDS) == stages
+    painting = client.pb.Progress(stage=client.pb.Progress.STAGE_STYLIZING, fraction=0.5)
+    assert bridge.status_words(painting) == "Painting… 50%"
 
 
 # --- the real program -------------------------------------------------------------------
@@ -166,7 +169,7 @@ def test_artist_words_cover_every_stage() -> None:
 
 def test_bridge_imports_neither_numpy_nor_tensorflow() -> None:
     code = (
-        "import sys, stylize.bridge; stylize.bridge._import_client(); "
+        "import sys, stylize.client.bridge; stylize.client.bridge._import_client(); "
         "bad = {'numpy', 'tensorflow', 'PIL'} & set(sys.modules); assert not bad, bad"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -255,6 +258,7 @@ def test_real_daemon_keep_colors(daemon_address: str) -> None:
     assert chroma_error(True) < 2.0 < chroma_error(False)
 
 
+@pytest.mark.slow
 def test_no_daemon_is_reported_once_the_connect_budget_is_spent() -> None:
     done = run_bridge(request_bytes(address="127.0.0.1:9", connect_timeout=0.2))
     event = events_of(done.stdout)[-1]
@@ -267,7 +271,7 @@ def test_a_plugin_that_goes_away_cancels_the_daemons_job(daemon_process) -> None
     """GIMP ends a cancelled plug-in: its end of the lifeline closes, the job stops."""
     since = len(daemon_process.log())
     bridge_process = subprocess.Popen(
-        [sys.executable, "-m", "stylize.bridge"],
+        [sys.executable, "-m", "stylize.client.bridge"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -290,13 +294,14 @@ def test_a_plugin_that_goes_away_cancels_the_daemons_job(daemon_process) -> None
     assert b"the plug-in went away" in bridge_process.stderr.read()
 
 
+@pytest.mark.slow
 def test_daemon_killed_mid_job_is_reported_as_such(tmp_path) -> None:
     from conftest import start_daemon
 
     daemon = start_daemon(tmp_path / "daemon.log")
     side = 1600
     bridge_process = subprocess.Popen(
-        [sys.executable, "-m", "stylize.bridge"],
+        [sys.executable, "-m", "stylize.client.bridge"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -404,17 +409,18 @@ def test_optimisation_progress_in_an_artists_words() -> None:
         stage=client.pb.Progress.STAGE_OPTIMIZING, fraction=0.4, scale=2, scales=3,
         seconds_left=200, message="refining at 512x384, scale 2 of 3: iteration 60, loss 1e5",
     )  # fmt: skip
-    words = bridge.progress_words(progress)
+    words = bridge.status_words(progress)
     assert words == "Refining the painting (pass 2 of 3)… 40%, about 3 min left"
     progress.seconds_left = 0  # not known yet
-    assert bridge.progress_words(progress) == "Refining the painting (pass 2 of 3)… 40%"
-    assert bridge.time_left_words(20) == "less than a minute left"
-    assert bridge.time_left_words(3 * 3600 + 5 * 60) == "about 3 h 05 min left"
+    assert bridge.status_words(progress) == "Refining the painting (pass 2 of 3)… 40%"
+    assert progress_words.time_left(20) == "less than a minute left"
+    assert progress_words.time_left(3 * 3600 + 5 * 60) == "about 3 h 05 min left"
 
 
 OPTIMIZE = {"method": "optimize", "preset": "draft", "balance": 0.5}
 
 
+@pytest.mark.slow
 def test_real_daemon_optimisation_with_steps(daemon_address: str) -> None:
     from conftest import sample_photo
 
@@ -497,7 +503,7 @@ def test_a_session_answers_requests_one_after_another(daemon_address: str) -> No
     good = request_bytes(96, 64, "RGBA8", styles=(STYLE,), address=daemon_address)
     bad = request_bytes(96, 64, "RGBA8", styles=(b"not an image",), address=daemon_address)
     done = subprocess.run(
-        [sys.executable, "-m", "stylize.bridge", "--session"],
+        [sys.executable, "-m", "stylize.client.bridge", "--session"],
         input=good + bad + good,
         capture_output=True,
         timeout=120,
@@ -515,7 +521,7 @@ def test_a_session_answers_requests_one_after_another(daemon_address: str) -> No
 
 def test_a_session_stops_at_a_request_it_cannot_read() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "stylize.bridge", "--session"],
+        [sys.executable, "-m", "stylize.client.bridge", "--session"],
         input=b"\x00\x00\x00\x05{bad}",
         capture_output=True,
         timeout=60,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import SAMPLES, STYLES, encode, mean_abs_diff, sample_photo
 from PIL import Image
-from stylize.apply_plan import parse_style_spec
+from stylize.client.apply_plan import parse_style_spec
 
 
 def run(
@@ -101,6 +101,7 @@ def test_a_sixteen_bit_png_gives_a_sixteen_bit_png(daemon_address: str, tmp_path
     assert Image.open(as_jpeg).mode == "RGB"
 
 
+@pytest.mark.slow
 def test_apply_local_without_a_daemon(tmp_path: Path) -> None:
     out = tmp_path / "out.png"
     result = run(
@@ -118,6 +119,7 @@ def test_apply_local_without_a_daemon(tmp_path: Path) -> None:
     assert Image.open(out).size == Image.open(SAMPLES / "chelsea.jpg").size
 
 
+@pytest.mark.slow
 def test_apply_without_daemon_says_how_to_start_one(tmp_path: Path) -> None:
     result = run(
         "apply",
@@ -315,6 +317,7 @@ def test_shell_completion() -> None:
     assert done.returncode == 0 and "apply" in done.stdout and "--each-style" in done.stdout
 
 
+@pytest.mark.slow
 def test_daemon_killed_mid_job_is_reported_as_such(tmp_path: Path) -> None:
     from conftest import start_daemon
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import STYLES, decode_png, encode, sample_photo
 from PIL import Image
-from stylize import client
-from stylize.client import ClientError, StylizeClient
+from stylize.client import library as client
+from stylize.client.library import ClientError, StylizeClient
 from stylize.engine import colour_transfer
 from stylize.v1 import stylize_pb2 as pb
 
@@ -81,7 +81,7 @@ def test_style_palette_contradicts_preserve_colors(daemon_address: str) -> None:
 
 
 def test_the_bridge_accepts_exactly_the_wire_colour_matches() -> None:
-    from stylize import bridge
+    from stylize.client import bridge
 
     names = tuple(
         n.removeprefix("COLOR_MATCH_").lower()

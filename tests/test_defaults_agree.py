@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 
 from conftest import REPO
-from stylize import bridge, client, gimp_install
+from stylize.client import bridge, gimp_install
+from stylize.client import library as client
 from stylize.engine import stroke_scale
 from stylize.server import config
 from stylize.server.wire import PIXEL_LAYOUTS
@@ -74,3 +75,12 @@ def test_methods_presets_and_balance() -> None:
     from stylize.engine.images import MIN_SIDE
 
     assert bridge._MIN_SIDE == MIN_SIDE
+
+
+def test_serve_options_default_to_the_server_config(monkeypatch) -> None:
+    from stylize.client import cli
+
+    for name in ("STYLIZE_HOST", "STYLIZE_PORT", "STYLIZE_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    args = cli.build_parser().parse_args(["serve"])
+    assert cli.server_config(args) == config.ServerConfig()

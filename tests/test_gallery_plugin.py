@@ -63,6 +63,7 @@ def test_an_unknown_gallery_style_is_the_daemons_clear_message(daemon_address: s
         core.stylize(bytes(48 * 32 * 3), 48, 32, RGB, request, settings(daemon_address))
 
 
+@pytest.mark.slow
 def test_gallery_without_a_daemon_says_how_to_start_it() -> None:
     with pytest.raises(core.StylizeError, match="Cannot reach the Stylize daemon"):
         core.list_styles(settings=dict(settings("127.0.0.1:1"), connect_timeout=0.5))

@@ -16,7 +16,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 from conftest import STYLES, mean_abs_diff, start_daemon, stop_daemon
-from stylize import gimp_install
+from stylize.client import gimp_install
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 FAKE_MODULES = ("gimp", "gimpfu", "gimpenums", "gimpshelf", "gimpcolor")
@@ -407,6 +407,7 @@ def test_grayscale_image_gets_a_grayscale_layer(gimp2: Gimp2, daemon_address: st
     assert mean_diff(channel(new.pixels(), 2, 0), channel(src.pixels(), 2, 0)) > 10
 
 
+@pytest.mark.slow
 def test_best_quality_draft_paints_a_new_layer(gimp2: Gimp2, daemon_address: str) -> None:
     """The optimisation method from GIMP 2.10: method and preset are the last parameters."""
     image, src = make_image(gimp2, size=(64, 48), image_size=(64, 48))
@@ -454,6 +455,7 @@ def run_failing(gimp2: Gimp2, address: str, **kwargs) -> str:
     return gimp2.gimp.state.messages[0]
 
 
+@pytest.mark.slow
 def test_daemon_not_running(gimp2: Gimp2) -> None:
     port = free_port()
     message = run_failing(gimp2, f"127.0.0.1:{port}")
@@ -507,6 +509,7 @@ def test_image_too_large_for_the_daemon(gimp2: Gimp2, small_daemon) -> None:
     assert "too large" in message and "smaller area" in message
 
 
+@pytest.mark.slow
 def test_daemon_dies_mid_job(gimp2: Gimp2, tmp_path: Path, monkeypatch) -> None:
     daemon = start_daemon(tmp_path / "daemon.log")
     try:
@@ -580,6 +583,7 @@ def test_in_place_replaces_the_layers_pixels_in_one_undo_step(
     assert len(steps) == len(undo_before) + 1 and steps[-1] == ["merge shadow of Photo"]
 
 
+@pytest.mark.slow
 def test_in_place_failure_leaves_the_layer_alone(gimp2: Gimp2) -> None:
     image, src = make_image(gimp2)
     before, undo_before = src.pixels(), image.undo_steps

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, SAMPLES, STYLES, process_gone, wait_for
-from stylize import bridge
+from stylize.client import bridge
 
 pytestmark = pytest.mark.gimp3
 
@@ -122,7 +122,7 @@ def installed(chroot: Path, daemon_address: str) -> dict:
     """The plug-in and the bridge installed in the chroot; the batch's spec, less its cases."""
     install_package_into_venv(chroot)
     check = subprocess.run(
-        ["chroot", str(chroot), VENV_PYTHON, "-m", "stylize.bridge", "--check"],
+        ["chroot", str(chroot), VENV_PYTHON, "-m", "stylize.client.bridge", "--check"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -454,7 +454,7 @@ def cancelled_run(installed: dict, chroot: Path, daemon_process, tmp_path_factor
     plugin = bridge_pid = None
     while bridge_pid is None and time.monotonic() < deadline and harness_run.poll() is None:
         plugin = _descendant(harness_run.pid, "stylize-neural-style.py")
-        bridge_pid = plugin and _descendant(plugin, "stylize.bridge")
+        bridge_pid = plugin and _descendant(plugin, "stylize.client.bridge")
         time.sleep(0.2)
     if not (plugin and bridge_pid):
         harness_run.kill()

@@ -154,7 +154,7 @@ def test_bridge_env_drops_gimps_python_settings(monkeypatch) -> None:
 
 
 def fake_bridge(tmp_path: Path, body: str) -> dict:
-    """Settings whose `python -m stylize.bridge` runs `body` (stdin/stdout are binary)."""
+    """Settings whose `python -m stylize.client.bridge` runs `body` (stdin/stdout are binary)."""
     package = tmp_path / "fake" / "stylize"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from stylize import cli, gimp_install
+from stylize.client import cli, gimp_install
 
 
 def stylize(*args: str) -> int:
@@ -157,12 +157,13 @@ def test_gimp_config_root_per_platform(platform: str, env: dict, expected: str) 
 
 
 def test_plugin_files_found_as_package_data(tmp_path: Path) -> None:
-    """Installed from a wheel: stylize/gimp_plugin next to gimp_install.py."""
+    """Installed from a wheel: stylize/gimp_plugin beside stylize/client/gimp_install.py."""
     package = tmp_path / "site" / "stylize"
-    package.mkdir(parents=True)
-    shutil.copy2(REPO / "daemon" / "stylize" / "gimp_install.py", package)
+    (package / "client").mkdir(parents=True)
+    installer = package / "client" / "gimp_install.py"
+    shutil.copy2(REPO / "daemon" / "stylize" / "client" / "gimp_install.py", installer)
     shutil.copytree(REPO / "gimp_plugin", package / "gimp_plugin")
-    spec = importlib.util.spec_from_file_location("wheel_gimp_install", package / "gimp_install.py")
+    spec = importlib.util.spec_from_file_location("wheel_gimp_install", installer)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.plugin_source() == package / "gimp_plugin"
@@ -178,7 +179,7 @@ def test_source_checkout_is_found() -> None:
 
 def test_gimp3_goes_into_every_3x_config_folder(tmp_path: Path) -> None:
     """After a GIMP upgrade (3.0 -> 3.2) the plug-in must not vanish from the menu."""
-    from stylize.gimp_install import default_plugin_dirs
+    from stylize.client.gimp_install import default_plugin_dirs
 
     (tmp_path / "3.2").mkdir()
     (tmp_path / "2.10").mkdir()

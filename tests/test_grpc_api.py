@@ -15,8 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from stylize import client
-from stylize.client import ClientError, RawImage, StylizeClient
+from stylize.client import library as client
+from stylize.client.library import ClientError, RawImage, StylizeClient
 from stylize.engine import images
 from stylize.engine.style_engine import StylePreprocess
 from stylize.v1 import stylize_pb2 as pb

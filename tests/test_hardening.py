@@ -18,13 +18,20 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from conftest import DaemonProcess, encode, sample_photo, start_daemon, stop_daemon
+from conftest import (
+    DaemonProcess,
+    decode_png,
+    encode,
+    sample_photo,
+    start_daemon,
+    stop_daemon,
+)
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from PIL import Image
-from stylize import client
-from stylize.client import ClientError, RawImage, StylizeClient
+from stylize.client import library as client
+from stylize.client.library import ClientError, RawImage, StylizeClient
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
@@ -296,9 +303,11 @@ def test_the_bundled_client_retries_busy_until_a_slot_frees(tight: DaemonProcess
     try:
         with StylizeClient(tight.address, timeout=60) as c:
             result = c.stylize(encode(sample_photo(32, 32)), [STYLE])
+        freed_before_the_result = timer.finished.is_set()
     finally:
         timer.join()
-    assert result.encoded is not None
+    assert freed_before_the_result  # it was BUSY while both slots were held, and retried
+    assert decode_png(result.encoded).size == (32, 32)
 
 
 # -- 4. structured refusals ------------------------------------------------------------
@@ -404,7 +413,7 @@ def test_huge_style_name_gets_a_short_status(daemon_address: str) -> None:
 @pytest.mark.parametrize("name", ["starry_night\n", "a\nb", "bad name"])
 def test_style_names_with_newlines_are_invalid(name: str) -> None:
     from stylize.engine.errors import InvalidInputError
-    from stylize.style_library import check_name
+    from stylize.jobs.style_library import check_name
 
     with pytest.raises(InvalidInputError):
         check_name(name)
@@ -457,8 +466,12 @@ def test_a_queued_predict_style_can_be_cancelled(daemon_process: DaemonProcess) 
 
 def test_a_queued_job_that_is_cancelled_never_runs(engine) -> None:
     from stylize.engine.errors import CancelledError
-    from stylize.jobs import EncodedSource, Engines, NamedSource, StylizeJob, run_job
-    from stylize.jobs import WeightedStyle as Weighted
+    from stylize.jobs.job import EncodedSource, NamedSource, StylizeJob
+    from stylize.jobs.job import WeightedStyle as Weighted
+    from stylize.jobs.method import Controls
+    from stylize.jobs.methods import registered_methods
+    from stylize.jobs.resources import Engines
+    from stylize.jobs.run import run_job
 
     decoded: list[object] = []
 
@@ -466,10 +479,10 @@ def test_a_queued_job_that_is_cancelled_never_runs(engine) -> None:
         def check(self, *args: object) -> None:
             decoded.append(args)
 
-    resolver = Engines(engine, None, None, CountingLimits())  # type: ignore[arg-type]
+    resolver = Engines(engine, None, None, CountingLimits(), registered_methods())  # type: ignore[arg-type]
     job = StylizeJob(EncodedSource(encode(sample_photo(32, 32))), (Weighted(NamedSource("a"), 1),))
     with pytest.raises(CancelledError):
-        run_job(resolver, job, lambda p: None, lambda: True)
+        run_job(resolver, job, lambda p: None, Controls(cancelled=lambda: True))
     assert decoded == []
 
 
@@ -563,7 +576,7 @@ def test_kill_9_mid_job_says_the_daemon_stopped(tmp_path: Path) -> None:
         daemon.process.wait()
     error = caught.value
     assert error.code == "UNAVAILABLE" and error.started
-    from stylize.user_messages import explain
+    from stylize.client.user_messages import explain
 
     words = explain(error, daemon.address, 60, "flags")
     port = daemon.address.rpartition(":")[2]

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import REPO, start_daemon, stop_daemon
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from stylize import cli
+from stylize.client import cli
 from stylize.server.config import DEFAULT_PORT
 from stylize.server.server import SERVICE_NAME
 from stylize.v1 import stylize_pb2, stylize_pb2_grpc

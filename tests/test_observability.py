@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from conftest import DaemonProcess, encode, list_services, sample_photo, scrape_metrics
-from stylize import client
+from stylize.client import library as client
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 

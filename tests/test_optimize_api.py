@@ -14,8 +14,8 @@ import grpc
 import pytest
 from conftest import DaemonProcess, decode_png, encode, sample_photo, start_daemon, stop_daemon
 from PIL import Image
-from stylize import client
-from stylize.client import ClientError, StylizeClient
+from stylize.client import library as client
+from stylize.client.library import ClientError, StylizeClient
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 from test_hardening import details, raw_call
@@ -296,6 +296,7 @@ def test_sigterm_ends_an_optimisation_with_its_best_picture(tmp_path) -> None:
 
 
 def test_stroke_scale_sets_the_optimisations_style_scale() -> None:
+    from stylize.jobs.methods.optimize import style_scale_of
     from stylize.server import wire
 
     def job(stroke: float | None, style_scale: float | None = None):  # type: ignore[no-untyped-def]
@@ -306,11 +307,11 @@ def test_stroke_scale_sets_the_optimisations_style_scale() -> None:
         setup, _ = client.stylize_setup(
             CONTENT, STYLES[:1], options=options, optimize=optimize(**extra)
         )
-        return wire.stylize_job(setup, wire.PENDING_CONTENT, 16).optimize
+        return style_scale_of(wire.stylize_job(setup, wire.PENDING_CONTENT, 16))
 
-    assert job(None).style_scale == 1.0
-    assert job(2.0).style_scale == 2.0
-    assert job(1 / 64).style_scale == 0.25 and job(16).style_scale == 4.0  # clamped
-    assert job(2.0, style_scale=0.5).style_scale == 0.5  # the optimisation's own wins
+    assert job(None) == 1.0
+    assert job(2.0) == 2.0
+    assert job(1 / 64) == 0.25 and job(16) == 4.0  # clamped
+    assert job(2.0, style_scale=0.5) == 0.5  # the optimisation's own wins
     with pytest.raises(Exception, match="stroke scale nan"):
         job(math.nan)

@@ -13,7 +13,7 @@ import pytest
 from conftest import sample_photo
 from PIL import Image
 from stylize.engine.images import PixelMode, Pixels
-from stylize.jobs import Iteration, JobProgress, Stage
+from stylize.jobs.progress import Progress, Stage, Step
 from stylize.server.event_queue import EventQueue
 from test_cli import run
 
@@ -128,18 +128,18 @@ def test_ctrl_c_keeps_the_best_picture_so_far(daemon_address: str, tmp_path: Pat
 # -- the stream's event queue --------------------------------------------------------------
 
 
-def step(number: int, preview: bool = False) -> JobProgress:
-    iteration = Iteration(number, 100, 1, 1, None, 0.0)  # type: ignore[arg-type]
+def step(number: int, preview: bool = False) -> Progress:
+    done = Step(number, 100, 1, 1, None, 0.0)  # type: ignore[arg-type]
     pixels = Pixels(array=__import__("numpy").zeros((2, 2, 3), "uint8"), mode=PixelMode.RGB)
-    return JobProgress(
-        Stage.OPTIMIZING, number / 100, f"step {number}", iteration=iteration,
+    return Progress(
+        Stage.PAINTING, number / 100, f"step {number}", step=done,
         preview=pixels if preview else None,
     )  # fmt: skip
 
 
 def test_a_slow_reader_gets_the_latest_progress_and_preview_not_a_backlog() -> None:
     queue = EventQueue()
-    queue.put(JobProgress(Stage.PREDICTING_STYLE, 0.0, "reading"))
+    queue.put(Progress(Stage.PREPARING, 0.0, "reading"))
     for number in range(1, 1001):
         queue.put(step(number, preview=number % 10 == 0))
     assert len(queue) == 3  # one per stage, and one preview

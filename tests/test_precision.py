@@ -6,8 +6,8 @@ import grpc
 import numpy as np
 import pytest
 from conftest import sample_photo
-from stylize import client
-from stylize.client import ClientError, RawImage, StylizeClient
+from stylize.client import library as client
+from stylize.client.library import ClientError, RawImage, StylizeClient
 from stylize.engine import images
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc

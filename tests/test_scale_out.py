@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from conftest import DaemonProcess, sample_photo, start_daemon, stop_daemon
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from stylize import client, user_messages
-from stylize.client import ClientError, RawImage, StylizeClient
+from stylize.client import library as client
+from stylize.client import user_messages
+from stylize.client.library import ClientError, RawImage, StylizeClient
 from stylize.v1 import stylize_pb2_grpc
 
 HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")

@@ -33,11 +33,11 @@ from conftest import (
     style_bytes,
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from stylize import client
-from stylize.client import ClientError, StylizeClient
+from stylize.client import library as client
+from stylize.client.library import ClientError, StylizeClient
 from stylize.engine.errors import UnknownStyleError
+from stylize.jobs.style_library import StyleLibrary
 from stylize.server.config import ServerConfig
-from stylize.style_library import StyleLibrary
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
@@ -365,7 +365,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from conftest import start_daemon, stop_daemon
-from stylize.client import StylizeClient
+from stylize.client.library import StylizeClient
 
 log = Path(sys.argv[2])
 daemon = start_daemon(log, "--host", "0.0.0.0", "--insecure", env={"STYLIZE_TOKEN": "t"})
@@ -444,7 +444,7 @@ def test_gimp_bridge_reaches_a_tls_daemon(
     pki: Pki, tls_daemon: DaemonProcess, tmp_path: Path
 ) -> None:
     """`stylize gimp install --tls-ca/--tls-cert/--tls-key/--token-file` -> the bridge uses them."""
-    from stylize import bridge as bridge_module
+    from stylize.client import bridge as bridge_module
 
     sys.path.insert(0, str(REPO / "gimp_plugin"))
     from stylize_gimp import core, protocol

@@ -80,7 +80,7 @@ def test_dry_run_prints_the_unit_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_paths_with_spaces_and_percent_survive_systemd_quoting(tmp_path: Path) -> None:
-    from stylize import service_install
+    from stylize.client import service_install
 
     command = ["/opt/my venv/bin/stylize", "serve", "--token-file", "/etc/100%/token"]
     line = read_unit(service_install.unit_text(command))["Service"]["ExecStart"]

@@ -13,12 +13,12 @@ import grpc
 import pytest
 from conftest import STYLES, encode, sample_photo, style_bytes
 from PIL import Image
-from stylize import client
-from stylize.client import ClientError, StylizeClient
+from stylize.client import library as client
+from stylize.client.library import ClientError, StylizeClient
 from stylize.engine.images import ImageLimits
 from stylize.engine.memory_budget import MemoryBudget
-from stylize.style_gallery import StyleGallery
-from stylize.style_library import StyleLibrary
+from stylize.jobs.style_gallery import StyleGallery
+from stylize.jobs.style_library import StyleLibrary
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
@@ -188,7 +188,7 @@ def test_an_unreadable_style_is_listed_with_the_reason(tmp_path: Path) -> None:
 
 
 def test_library_refuses_more_than_its_bound(tmp_path: Path, monkeypatch) -> None:
-    from stylize import style_library
+    from stylize.jobs import style_library
 
     monkeypatch.setattr(style_library, "MAX_USER_STYLES", 3)
     library = library_with(tmp_path, 3)

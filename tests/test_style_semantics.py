@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import decode_png, encode, mean_abs_diff, sample_photo, style_bytes
 from PIL import Image
-from stylize import client
-from stylize.client import RawImage, StylizeClient
+from stylize.client import library as client
+from stylize.client.library import RawImage, StylizeClient
 from stylize.v1 import stylize_pb2 as pb
 
 

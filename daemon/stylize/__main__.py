@@ -1,5 +1,5 @@
 import sys
 
-from stylize.cli import main
+from stylize.client.cli import main
 
 sys.exit(main())

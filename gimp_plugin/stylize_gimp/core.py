@@ -153,7 +153,7 @@ COLOR_MATCHES = ("none", "content", "style")
 COLOR_MATCH_LABELS = ("None", "Paint in the layer's palette", "Take the style's palette")
 
 # Methods and the optimisation's presets, in dialog order (the 2.10 option index); the
-# bridge maps a preset to iterations and scales (stylize/bridge.py PRESETS).
+# bridge maps a preset to iterations and scales (stylize/client/bridge.py PRESETS).
 METHODS = ("fast", "optimize")
 METHOD_LABELS = ("Fast", "Best quality (minutes)")
 PRESETS = ("draft", "good", "best")
@@ -432,7 +432,7 @@ def _spawn_bridge(settings, stderr, session=False):
     kwargs = {}
     if sys.platform == "win32":
         kwargs["creationflags"] = _CREATE_NO_WINDOW
-    command = [python, "-m", "stylize.bridge"] + (["--session"] if session else [])
+    command = [python, "-m", "stylize.client.bridge"] + (["--session"] if session else [])
     try:
         return subprocess.Popen(command, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=stderr,
@@ -492,8 +492,8 @@ def run_bridge(header, blobs, settings, progress=None, on_step=None):
             return _exchange(proc, protocol.encode_request(header, blobs), progress, on_step)
         except protocol.ProtocolError as e:
             raise StylizeError(
-                "The Stylize bridge (%s -m stylize.bridge) stopped unexpectedly (%s; exit "
-                "status %s). %s\nCheck `%s -m stylize.bridge --check`, or reinstall with "
+                "The Stylize bridge (%s -m stylize.client.bridge) stopped unexpectedly (%s; exit "
+                "status %s). %s\nCheck `%s -m stylize.client.bridge --check`, or reinstall with "
                 "`stylize gimp install`."
                 % (settings["python"], e, _wait(proc), _tail(log), settings["python"]))
         finally:
@@ -567,7 +567,7 @@ class BridgeSession(object):
     """One bridge process for many small jobs: the dialog's live preview.
 
     Starting a bridge costs a Python start-up and the gRPC import (about 0.3 s), more
-    than a preview's render; a session (`python -m stylize.bridge --session`) starts
+    than a preview's render; a session (`python -m stylize.client.bridge --session`) starts
     once, keeps its channel to the daemon open, and answers request after request.
     Thread-safe: one job at a time. Closing it (or GIMP ending the plug-in) closes the
     bridge's stdin, which ends the bridge.
@@ -590,7 +590,7 @@ class BridgeSession(object):
             try:
                 event = _exchange(self._proc, protocol.encode_request(header, blobs), None)
             except protocol.ProtocolError as e:
-                message = ("The Stylize bridge (%s -m stylize.bridge --session) stopped "
+                message = ("The Stylize bridge (%s -m stylize.client.bridge --session) stopped "
                            "unexpectedly (%s). %s" % (settings["python"], e, _tail(self._log)))
                 self._stop()
                 raise StylizeError(message)

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
-"""The pipe protocol between the GIMP plug-in and the bridge (`python -m stylize.bridge`).
+"""The pipe protocol between the GIMP plug-in and the bridge (`python -m stylize.client.bridge`).
 
-This module is the plug-in's half; `stylize/bridge.py` implements the other half.
+This module is the plug-in's half; `stylize/client/bridge.py` implements the other half.
 Standard library only; runs on Python 2.7 (GIMP 2.10) and 3.x (GIMP 3).
 
 Request, written once to the bridge's stdin:

@@ -18,10 +18,16 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from stylize.engine import guided_upsampling, memory_budget, style_predictor, transformer_network
+from stylize.engine import (
+    guided_upsampling,
+    memory_budget,
+    pixel_ops,
+    style_predictor,
+    transformer_network,
+)
 from stylize.engine.backends import Backend, choose_backend
 from stylize.engine.errors import CancelledError
-from stylize.engine.images import Depth, PixelMode, Pixels, from_unit, to_unit
+from stylize.engine.images import Depth, PixelMode, Pixels, to_unit
 from stylize.engine.strip_inference import PASSES, StripRunner
 from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE, working_size
 from stylize.engine.style_predictor import StylePredictor
@@ -89,11 +95,7 @@ def _to_float(rgb: np.ndarray) -> np.ndarray:
 
 
 def _style_input(pixels: Pixels, preprocess: StylePreprocess) -> np.ndarray:
-    image = pixels.to_pil()
-    if pixels.mode.has_alpha:  # transparent areas of a style image read as white paper
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
-    image = image.convert("RGB")
+    image = pixel_ops.on_white(pixels)  # transparent areas of a style image read as white paper
     if preprocess.crop:
         side = min(image.size)
         left, top = (image.width - side) // 2, (image.height - side) // 2
@@ -108,40 +110,6 @@ def _pad_to_multiple(image: np.ndarray) -> np.ndarray:
     if not (pad_h or pad_w):
         return image  # np.pad would copy the whole image for nothing
     return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
-
-
-# ITU-R BT.601 luma, as Pillow's "L" and "YCbCr" conversions use.
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def _preserve_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """Stylized luminance with the content's chroma (Gatys et al. 2016, 'luminance-only').
-
-    In YCbCr (full-range BT.601) a change of Y alone adds the same amount to R, G and B,
-    so this is the content plus the luma difference, at any depth (same dtype out).
-    """
-    unit_stylized, unit_content = to_unit(stylized), to_unit(content)
-    change = (unit_stylized - unit_content) @ _LUMA
-    return from_unit(unit_content + change[..., None], Depth.of(content))
-
-
-def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Lanczos resize at any depth (float channels one by one in Pillow's "F" mode).
-
-    Float results are clipped to 0..1, as the 8-bit ones are to 0..255 (Lanczos overshoots).
-    """
-    if rgb.dtype == np.uint8:
-        return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
-    unit = to_unit(rgb)
-    channels = [
-        np.asarray(
-            Image.fromarray(np.ascontiguousarray(unit[..., c]), "F").resize(
-                (width, height), Image.Resampling.LANCZOS
-            )
-        )
-        for c in range(unit.shape[2])
-    ]
-    return from_unit(np.clip(np.stack(channels, axis=2), 0.0, 1.0), Depth.of(rgb))
 
 
 class StyleEngine:
@@ -256,16 +224,16 @@ class StyleEngine:
         if (width, height) == (content.width, content.height):
             stylized = self._run_network(rgb, vector, progress, cancelled)
         else:
-            seen = _resize(rgb, width, height)
+            seen = pixel_ops.resize(rgb, width, height)
             low = self._run_network(seen, vector, _share(progress, NETWORK_SHARE), cancelled)
             stylized = self._upsample(low, seen, rgb)
             if progress is not None:
                 progress(StylizeProgress(fraction=1.0, stage="upsample"))
         if options.preserve_colors and not content.mode.is_gray:
-            stylized = _preserve_colors(stylized, rgb)
+            stylized = pixel_ops.keep_colours(stylized, rgb)
         if outside is not None:
             stylized = stylized + outside
-        return _in_mode_of(content, stylized)
+        return pixel_ops.in_mode_of(content, stylized)
 
     def _upsample(self, low: np.ndarray, seen: np.ndarray, rgb: np.ndarray) -> np.ndarray:
         height, width = rgb.shape[:2]
@@ -359,18 +327,6 @@ def _share(progress: ProgressCallback | None, share: float) -> ProgressCallback 
 def _stop_if(cancelled: CancelCheck | None) -> None:
     if cancelled is not None and cancelled():
         raise CancelledError("the job was cancelled")
-
-
-def _in_mode_of(content: Pixels, stylized_rgb: np.ndarray) -> Pixels:
-    """Put the stylized colours into the content's mode and depth; alpha passes through."""
-    depth = content.depth
-    if content.mode.is_gray:
-        colour = from_unit((to_unit(stylized_rgb) @ _LUMA)[..., None], depth)
-    else:
-        colour = from_unit(to_unit(stylized_rgb), depth) if depth.deep else stylized_rgb
-    alpha = content.alpha()
-    array = np.concatenate([colour, alpha], axis=2) if alpha is not None else colour
-    return Pixels(array=np.ascontiguousarray(array), mode=content.mode)
 
 
 __all__ = [

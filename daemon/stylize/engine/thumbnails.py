@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from stylize.engine import images
+from stylize.engine import images, pixel_ops
 
 MIN_SIDE = 16
 MAX_SIDE = 128
@@ -37,9 +37,7 @@ def decoded_bytes(width: int, height: int) -> int:
 def make(data: bytes | bytearray, side: int, limits: images.ImageLimits, what: str) -> Thumbnail:
     """The thumbnail of an encoded image; raises the decoder's InvalidInputError."""
     pixels = images.decode(data, limits, what)
-    picture = pixels.to_pil().convert("RGBA")
-    paper = Image.new("RGBA", picture.size, (255, 255, 255, 255))
-    small = Image.alpha_composite(paper, picture).convert("RGB")
+    small = pixel_ops.on_white(pixels)
     small.thumbnail((side, side), Image.Resampling.LANCZOS)
     stream = io.BytesIO()
     small.save(stream, format="JPEG", quality=_QUALITY)

@@ -13,16 +13,16 @@ from __future__ import annotations
 import collections
 import threading
 
-from stylize.jobs import JobProgress
+from stylize.jobs.progress import Progress
 
 
 class EventQueue:
     def __init__(self) -> None:
-        self._items: collections.deque[JobProgress] = collections.deque()
+        self._items: collections.deque[Progress] = collections.deque()
         self._changed = threading.Condition()
         self._closed = False
 
-    def put(self, progress: JobProgress) -> None:
+    def put(self, progress: Progress) -> None:
         with self._changed:
             if progress.preview is not None:
                 stale = [item for item in self._items if item.preview is not None]
@@ -43,7 +43,7 @@ class EventQueue:
             self._closed = True
             self._changed.notify()
 
-    def get(self) -> JobProgress | None:
+    def get(self) -> Progress | None:
         with self._changed:
             self._changed.wait_for(lambda: self._items or self._closed)
             return self._items.popleft() if self._items else None

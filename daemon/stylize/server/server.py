@@ -15,7 +15,9 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 from stylize.engine.images import ImageLimits
 from stylize.engine.memory_budget import MemoryBudget
 from stylize.engine.style_cache import StyleVectorCache
-from stylize.jobs import Engines
+from stylize.jobs.methods import registered_methods
+from stylize.jobs.resources import Engines
+from stylize.jobs.style_library import StyleLibrary
 from stylize.server import wire
 from stylize.server.auth import TokenAuthInterceptor
 from stylize.server.config import ServerConfig, is_loopback
@@ -24,7 +26,6 @@ from stylize.server.limits import ClientLimitInterceptor, ClientLimits
 from stylize.server.metrics import Metrics
 from stylize.server.observe import ObservabilityInterceptor
 from stylize.server.service import StyleTransferService
-from stylize.style_library import StyleLibrary
 from stylize.v1 import stylize_pb2
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,10 @@ class Daemon:
         engine = StyleEngine(budget=self.budget)
         engine.warm_up()
         cache = StyleVectorCache(self.config.style_cache_entries)
-        self.service.set_ready(Engines(engine, self.library, cache, self.config.image_limits))
+        engines = Engines(
+            engine, self.library, cache, self.config.image_limits, registered_methods()
+        )
+        self.service.set_ready(engines)
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         ready_in = time.perf_counter() - started

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import threading
 import time
@@ -31,26 +30,18 @@ from stylize.engine.errors import (
 from stylize.engine.memory_budget import MemoryBudget, Reservation
 from stylize.engine.optimization.method import MAX_ITERATIONS
 from stylize.engine.transformer_network import STYLE_VECTOR_SIZE
-from stylize.jobs import (
-    Engines,
-    ImageSource,
-    JobResult,
-    Method,
-    RawSource,
-    StylizeJob,
-    accepted,
-    check_job,
-    check_style_source,
-    encoding,
-    run_job,
-)
-from stylize.models.provenance import ModelFile, model_file
+from stylize.jobs.checks import check_style_source
+from stylize.jobs.job import FAST, ImageSource, JobResult, RawSource, StylizeJob
+from stylize.jobs.method import Controls
+from stylize.jobs.progress import accepted, finishing
+from stylize.jobs.resources import Engines
+from stylize.jobs.run import check_job, run_job
+from stylize.jobs.style_gallery import StyleGallery
 from stylize.server import status, wire
 from stylize.server.config import ServerConfig
 from stylize.server.event_queue import EventQueue
 from stylize.server.job_runner import JobRunner, Ticket
 from stylize.server.request_reader import RequestReader
-from stylize.style_gallery import StyleGallery
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
@@ -217,7 +208,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
 
     def _admit(self, job: StylizeJob) -> Ticket:
         """A place in the method's own queue: optimisations never hold up fast jobs."""
-        if job.method is Method.FAST:
+        if job.method == FAST:
             return self._runner.admit()
         if self._optimize_runner is None or not self._config.max_optimize_jobs:
             raise InvalidInputError(
@@ -241,7 +232,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 held.enter_context(self._slots.hold())
                 setup = self._receive_setup(reader)
                 job = wire.stylize_job(setup, wire.PENDING_CONTENT, self._config.max_styles)
-                check_job(job, resolver.library, self._config.image_limits)
+                check_job(resolver, job)
                 expected = self._expected_content_bytes(setup.content)
                 ticket = self._admit(job)
                 held.callback(ticket.release)  # if the job never runs
@@ -271,7 +262,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         log.info(
             "stylize done method=%s size=%dx%d mode=%s styles=%d strength=%.2f iterations=%d "
             "compute=%.3fs total=%.3fs",
-            job.method.value,
+            job.method,
             pixels.width,
             pixels.height,
             pixels.mode.name,
@@ -411,11 +402,13 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
 
         def work() -> _Output:
             try:
-                result = run_job(resolver, job, events.put, stopped, controls.finish.is_set, pause)
+                result = run_job(
+                    resolver, job, events.put, Controls(stopped, controls.finish.is_set, pause)
+                )
             except CancelledError as error:
                 log.info("job stopped why=%r", str(error))
                 raise controls.violation or error from None
-            events.put(encoding())
+            events.put(finishing())
             return _Output(result, raw)
 
         future = ticket.run(work)
@@ -489,11 +482,12 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
             raise
         engine = resolver.engine
         limits = self._config.image_limits
-        files = [engine.predictor_file, engine.transformer_file]
-        methods = ["fast"]
-        if self._config.max_optimize_jobs:
-            files.append(_vgg19_file())
-            methods.append("optimize")
+        methods = [
+            method
+            for name, method in resolver.methods.items()
+            if name == FAST or self._config.max_optimize_jobs
+        ]
+        files = [file for method in methods for file in method.model_files(resolver)]
         models = [
             pb.ModelInfo(
                 name=f.name,
@@ -521,7 +515,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 max_iterations=MAX_ITERATIONS,
                 max_concurrent_optimize_jobs=self._config.max_optimize_jobs,
             ),
-            methods=methods,
+            methods=[method.name for method in methods],
             named_styles=sorted(resolver.library.styles()),
             accepted_formats=list(images.ACCEPTED_FORMATS),
             style_vector_size=STYLE_VECTOR_SIZE,
@@ -567,8 +561,3 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         self._resolver_or_refuse()
         assert self._gallery is not None  # set with the resolver
         return self._gallery
-
-
-@functools.cache
-def _vgg19_file() -> ModelFile:
-    return model_file("vgg19")

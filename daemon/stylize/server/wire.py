@@ -10,25 +10,26 @@ from google.protobuf.message import DecodeError
 from stylize.engine import images
 from stylize.engine.errors import InvalidInputError, StylizeError, TooManyStylesError
 from stylize.engine.images import Depth, PixelMode
-from stylize.engine.optimization.method import MAX_STYLE_SCALE, OptimizeOptions
+from stylize.engine.optimization.method import OptimizeOptions
 from stylize.engine.optimization.optimizers import LossTerms
-from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE, check_stroke_scale
+from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE
 from stylize.engine.style_engine import DEFAULT_STYLE_SIZE, StylePreprocess, StylizeOptions
-from stylize.jobs import (
+from stylize.jobs.job import (
+    FAST,
     ColourMatch,
     EncodedSource,
     ImageSource,
-    JobProgress,
     JobResult,
     NamedSource,
     RawSource,
-    Stage,
     StyleSource,
     StylizeJob,
     VectorSource,
     WeightedStyle,
 )
-from stylize.style_gallery import StyleEntry
+from stylize.jobs.methods.optimize import OPTIMIZE, OptimizeSettings
+from stylize.jobs.progress import Progress, Stage
+from stylize.jobs.style_gallery import StyleEntry
 from stylize.v1 import stylize_pb2 as pb
 
 M = TypeVar("M")
@@ -149,7 +150,7 @@ def stylize_job(setup: pb.StylizeSetup, content: ImageSource, max_styles: int) -
     )
     options = setup.options
     output_is_raw(setup)  # refuse an unknown output format now, not after the job
-    optimize, init_image = _method(setup)
+    method, settings = _method(setup)
     return StylizeJob(
         content=content,
         styles=styles,
@@ -163,35 +164,28 @@ def stylize_job(setup: pb.StylizeSetup, content: ImageSource, max_styles: int) -
             ),
         ),
         colour_match=colour_match(options.color_match),
-        optimize=optimize,
-        init_image=init_image,
+        method=method,
+        settings=settings,
     )
 
 
-def _method(setup: pb.StylizeSetup) -> tuple[OptimizeOptions | None, EncodedSource | None]:
-    """The optimisation options for METHOD_OPTIMIZE, or (None, None) for the fast method."""
+def _method(setup: pb.StylizeSetup) -> tuple[str, OptimizeSettings | None]:
+    """The method's registry name and its settings (None for the fast method)."""
     if setup.method in (pb.METHOD_UNSPECIFIED, pb.METHOD_FAST):
         if setup.HasField("optimize"):
             raise InvalidInputError(
                 "setup.optimize is set but the method is FAST; set method to METHOD_OPTIMIZE",
                 field="optimize",
             )
-        return None, None
+        return FAST, None
     if setup.method != pb.METHOD_OPTIMIZE:
         raise InvalidInputError(f"method {setup.method} is not FAST or OPTIMIZE", field="method")
     message = setup.optimize
-    if setup.options.HasField("stroke_scale") and not message.HasField("style_scale"):
-        message = pb.OptimizeOptions()
-        message.CopyFrom(setup.optimize)
-        message.style_scale = _optimize_style_scale(setup.options.stroke_scale)
-    init_image = EncodedSource(message.init_image) if message.init_image else None
-    return optimize_options(message), init_image
-
-
-def _optimize_style_scale(stroke_scale: float) -> float:
-    """The optimisation's style scale for a stroke scale: larger strokes, larger style."""
-    check_stroke_scale(stroke_scale)
-    return min(max(stroke_scale, 0.25), MAX_STYLE_SCALE)
+    return OPTIMIZE, OptimizeSettings(
+        options=optimize_options(message),
+        init_image=EncodedSource(message.init_image) if message.init_image else None,
+        style_scale_set=message.HasField("style_scale"),
+    )
 
 
 _OPTIMIZERS = {
@@ -244,10 +238,9 @@ def optimize_options(message: pb.OptimizeOptions) -> OptimizeOptions:
 _STAGES = {
     Stage.QUEUED: pb.Progress.STAGE_QUEUED,
     Stage.RECEIVING: pb.Progress.STAGE_RECEIVING,
-    Stage.PREDICTING_STYLE: pb.Progress.STAGE_PREDICTING_STYLE,
-    Stage.STYLIZING: pb.Progress.STAGE_STYLIZING,
-    Stage.OPTIMIZING: pb.Progress.STAGE_OPTIMIZING,
-    Stage.ENCODING: pb.Progress.STAGE_ENCODING,
+    Stage.PREPARING: pb.Progress.STAGE_PREDICTING_STYLE,
+    Stage.PAINTING: pb.Progress.STAGE_STYLIZING,
+    Stage.FINISHING: pb.Progress.STAGE_ENCODING,
 }
 
 
@@ -259,13 +252,15 @@ def loss_terms(losses: LossTerms | None) -> pb.LossTerms | None:
     )
 
 
-def progress_event(progress: JobProgress) -> pb.StylizeEvent:
-    message = pb.Progress(
-        stage=_STAGES[progress.stage], fraction=progress.fraction, message=progress.message
-    )
+def progress_event(progress: Progress) -> pb.StylizeEvent:
+    """The wire's Progress: painting in steps (an iterating method) is STAGE_OPTIMIZING."""
+    step = progress.step
+    stage = _STAGES[progress.stage]
+    if progress.stage is Stage.PAINTING and step is not None:
+        stage = pb.Progress.STAGE_OPTIMIZING
+    message = pb.Progress(stage=stage, fraction=progress.fraction, message=progress.message)
     if progress.size is not None:
         message.width, message.height = progress.size
-    step = progress.iteration
     if step is not None:
         message.iteration, message.iterations = step.done, step.total
         message.scale, message.scales = step.scale, step.scales
@@ -274,19 +269,19 @@ def progress_event(progress: JobProgress) -> pb.StylizeEvent:
     return pb.StylizeEvent(progress=message)
 
 
-def preview_event(progress: JobProgress, max_side: int) -> pb.StylizeEvent:
+def preview_event(progress: Progress, max_side: int) -> pb.StylizeEvent:
     """The progress's preview image as PNG, scaled to ``max_side`` if that is smaller."""
     pixels = progress.preview
-    assert pixels is not None and progress.iteration is not None
+    assert pixels is not None and progress.step is not None
     if max_side and max(pixels.width, pixels.height) > max_side:
         pixels = images.scaled(pixels, max_side)
     return pb.StylizeEvent(
         preview=pb.Preview(
-            iteration=progress.iteration.done,
+            iteration=progress.step.done,
             width=pixels.width,
             height=pixels.height,
             png=images.encode_png(pixels),
-            loss=loss_terms(progress.iteration.losses),
+            loss=loss_terms(progress.step.losses),
         )
     )
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
+from stylize.engine import pixel_ops
 from stylize.engine.errors import CancelledError, InvalidInputError
 from stylize.engine.images import Pixels
 from stylize.engine.optimization import schedule
@@ -37,7 +37,6 @@ from stylize.engine.optimization.optimizers import (
     make_optimizer,
 )
 from stylize.engine.optimization.vgg_features import Vgg19, check_layers
-from stylize.engine.style_engine import _in_mode_of, _preserve_colors, _resize
 from stylize.models.provenance import ModelFile
 
 MAX_ITERATIONS = 100_000
@@ -174,10 +173,10 @@ class OptimizationEngine:
         image = _initial(eight, options, init_image, sides[0])
         for index, (side, count) in enumerate(zip(sides, counts, strict=True)):
             width, height = schedule.fit(content.width, content.height, side)
-            start = _resize(image, width, height).astype(np.float32)
+            start = pixel_ops.resize(image, width, height).astype(np.float32)
             style_side = max(1, round(side * options.style_scale))
             targets = objective.targets(
-                _resize(eight.rgb(), width, height),
+                pixel_ops.resize(eight.rgb(), width, height),
                 [(_opaque(style, style_side), weight) for style, weight in blend],
             )
             run.begin_scale(index, width, height, start)
@@ -221,12 +220,8 @@ def _check_styles(styles: Sequence[tuple[Pixels, float]]) -> list[tuple[Pixels, 
 
 def _opaque(pixels: Pixels, long_side: int) -> np.ndarray:
     """RGB uint8 at ``long_side``; transparent areas read as white paper (as the fast method)."""
-    image = pixels.to_pil()
-    if pixels.mode.has_alpha:
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
-    rgb = np.asarray(image.convert("RGB"))
-    return _resize(rgb, *schedule.fit(pixels.width, pixels.height, long_side))
+    rgb = np.asarray(pixel_ops.on_white(pixels))
+    return pixel_ops.resize(rgb, *schedule.fit(pixels.width, pixels.height, long_side))
 
 
 def _initial(
@@ -305,10 +300,10 @@ class _Run:
         """uint8 RGB at any size -> the content's size and mode, colours preserved if asked."""
         content = self.content
         if rgb.shape[:2] != (content.height, content.width):
-            rgb = _resize(rgb, content.width, content.height)
+            rgb = pixel_ops.resize(rgb, content.width, content.height)
         if self.options.preserve_colors and not content.mode.is_gray:
-            rgb = _preserve_colors(rgb, content.rgb())
-        return _in_mode_of(content, rgb)
+            rgb = pixel_ops.keep_colours(rgb, content.rgb())
+        return pixel_ops.in_mode_of(content, rgb)
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

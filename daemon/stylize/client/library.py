@@ -523,7 +523,7 @@ def _request_id(error: grpc.RpcError) -> str | None:
 def client_error(error: grpc.RpcError, address: str, started: bool = False) -> ClientError:
     """The ClientError for a failed call: the daemon's (or the transport's) own words.
 
-    Turning them into advice for a person is ``stylize.user_messages``'s job alone.
+    Turning them into advice for a person is ``stylize.client.user_messages``'s job alone.
     """
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     details = (error.details() if hasattr(error, "details") else str(error)) or code.name

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from stylize.engine import images, thumbnails
 from stylize.engine.errors import InvalidInputError, LimitExceededError, StylizeError
 from stylize.engine.memory_budget import MemoryBudget
-from stylize.style_library import SUFFIXES, NamedStyleFile, StyleLibrary, check_name
+from stylize.jobs.style_library import SUFFIXES, NamedStyleFile, StyleLibrary, check_name
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100

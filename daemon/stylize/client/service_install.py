@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from stylize.server.config import DEFAULT_HOST, DEFAULT_PORT
@@ -86,9 +87,7 @@ def _systemctl(*args: str) -> None:
 
 def cmd_install(args: argparse.Namespace) -> int:
     command = serve_command(args.host, args.port, args.token_file, args.serve_args)
-    from stylize.cli import build_parser  # the real parser checks the options now, not at boot
-
-    build_parser().parse_args(command[command.index("serve") :])
+    args.check_serve(command[command.index("serve") :])  # the CLI's parser, not at boot
     text = unit_text(command)
     if args.dry_run:
         print(text, end="")
@@ -142,8 +141,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return subprocess.run(["systemctl", "--user", "status", "--no-pager", UNIT_NAME]).returncode
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``service install``, ``uninstall`` and ``status`` to the ``stylize`` command."""
+def register(
+    subparsers: argparse._SubParsersAction, check_serve: Callable[[list[str]], object]
+) -> None:
+    """Add ``service install``, ``uninstall`` and ``status`` to the ``stylize`` command.
+
+    ``check_serve`` parses ``serve ...`` options with the CLI's own parser (it exits on
+    an error), so a unit is never written with options the daemon would refuse at boot.
+    """
     service = subparsers.add_parser(
         "service", help="run the daemon as a systemd user service (Linux workstations)"
     )
@@ -169,7 +174,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     install.add_argument(
         "--dry-run", action="store_true", help="print the unit instead of writing it"
     )
-    install.set_defaults(func=cmd_install)
+    install.set_defaults(func=cmd_install, check_serve=check_serve)
     uninstall = actions.add_parser("uninstall", help="stop, disable and remove the user unit")
     uninstall.add_argument(
         "--no-stop", action="store_true", help="only remove the file; do not call systemctl"

@@ -1,4 +1,4 @@
-"""Bridge between the GIMP plug-in and the Stylize daemon: ``python -m stylize.bridge``.
+"""Bridge between the GIMP plug-in and the Stylize daemon: ``python -m stylize.client.bridge``.
 
 GIMP's own Python (2.7 in GIMP 2.10, a bundled 3.x elsewhere) cannot load grpcio, so
 the plug-in spawns this program with a Python 3 that has Stylize installed, writes one
@@ -11,7 +11,7 @@ request to its stdin and reads events from its stdout. The framing is specified 
          optimisation method) by its PNG bytes. Logs go to stderr.
 
 Everything about gRPC lives in ``stylize.client`` (deadlines, waiting for a daemon
-that is starting, retries) and ``stylize.user_messages`` (status -> what to do). Only
+that is starting, retries) and ``stylize.client.user_messages`` (status -> what to do). Only
 the standard library and those two are imported: this runs in venvs that have grpcio
 and protobuf but neither numpy nor TensorFlow.
 """
@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, BinaryIO
+
+from stylize import progress_words
 
 PROTOCOL_VERSION = 4  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
 # Older plug-ins still work: each version only added optional header fields and events
@@ -282,25 +284,12 @@ def optimize_setup(request: JobRequest) -> tuple[Any, int]:
     return options, _finest_side(preset, request.width, request.height)
 
 
-def time_left_words(seconds: float) -> str:
-    """An estimate as an artist reads it: rounded to minutes, never falsely precise."""
-    minutes = round(seconds / 60)
-    if minutes < 1:
-        return "less than a minute left"
-    if minutes < 60:
-        return f"about {minutes} min left"
-    return f"about {minutes // 60} h {minutes % 60:02d} min left"
-
-
-def progress_words(progress: Any) -> str:
+def status_words(progress: Any) -> str:
     """What GIMP's status bar shows for one of the daemon's Progress events."""
-    words = ARTIST_WORDS.get(progress.stage, "Painting")
-    if progress.stage == progress.STAGE_OPTIMIZING and progress.scales > 1:
-        words += f" (pass {progress.scale} of {progress.scales})"
-    words += f"… {progress.fraction:.0%}"
-    if progress.stage == progress.STAGE_OPTIMIZING and progress.seconds_left > 0:
-        words += f", {time_left_words(progress.seconds_left)}"
-    return words
+    stage = progress.Stage.Name(progress.stage)
+    return progress_words.status_line(
+        stage, progress.fraction, progress.scale, progress.scales, progress.seconds_left
+    )
 
 
 def _credential_files(paths: dict[str, str]) -> dict[str, bytes]:
@@ -321,15 +310,6 @@ def _credential_files(paths: dict[str, str]) -> dict[str, bytes]:
 
 
 # GIMP's status bar speaks to an artist: the daemon's stages in plain words.
-ARTIST_WORDS = {
-    1: "Waiting for the daemon",  # STAGE_QUEUED (stylize.v1.Progress.Stage)
-    2: "Sending the layer",  # STAGE_RECEIVING
-    3: "Studying the style",  # STAGE_PREDICTING_STYLE
-    4: "Painting",  # STAGE_STYLIZING
-    5: "Finishing",  # STAGE_ENCODING
-    6: "Refining the painting",  # STAGE_OPTIMIZING (the optimisation method)
-}
-
 SETTING = "the plug-in's settings: `stylize gimp install --address HOST:PORT --timeout SECONDS`"
 
 
@@ -357,7 +337,7 @@ def watch_lifeline(stdin: BinaryIO, lost: threading.Event) -> None:
 def _cancel_when(lost: threading.Event, finished: threading.Event, daemon: Any) -> None:
     lost.wait()
     if not finished.is_set():
-        print("stylize.bridge: the plug-in went away; cancelling the job", file=sys.stderr)
+        print("stylize.client.bridge: the plug-in went away; cancelling the job", file=sys.stderr)
         daemon.cancel()
 
 
@@ -371,10 +351,11 @@ def run_job(
 
     Waiting for a daemon that is still starting, and retrying refusals the daemon
     marks retryable, is the client's job (``stylize.client``); any failure that
-    remains becomes a BridgeError with the words of ``stylize.user_messages``. When
+    remains becomes a BridgeError with the words of ``stylize.client.user_messages``. When
     ``lost`` is set (the plug-in went away), the daemon's job is cancelled at once.
     """
-    from stylize import client, user_messages
+    from stylize.client import library as client
+    from stylize.client import user_messages
 
     address = request.address or client.default_address()
     timeout = request.timeout or client.DEFAULT_TIMEOUT
@@ -397,7 +378,7 @@ def run_job(
             result = _stylize(daemon, request, emit)
             finished.set()
     except client.ClientError as e:
-        print(f"stylize.bridge: {e} request_id={e.request_id}", file=sys.stderr)
+        print(f"stylize.client.bridge: {e} request_id={e.request_id}", file=sys.stderr)
         raise BridgeError(e.code, user_messages.explain(e, address, timeout, SETTING)) from e
     out = result.image
     assert out is not None  # raw content gives a raw result
@@ -416,13 +397,13 @@ def run_job(
 
 def _stylize(daemon: Any, request: JobRequest, emit: Emit) -> Any:
     """One Stylize call with the request's method; progress and steps become events."""
-    from stylize import client
+    from stylize.client import library as client
 
     def on_progress(progress: client.pb.Progress) -> None:
         event = {
             "event": "progress",
             "fraction": float(progress.fraction),
-            "message": progress_words(progress),
+            "message": status_words(progress),
             "detail": progress.message,  # the daemon's words, for logs
         }
         if progress.seconds_left > 0:
@@ -469,9 +450,9 @@ def _stylize(daemon: Any, request: JobRequest, emit: Emit) -> Any:
 
 def _open_client(
     address: str, timeout: float | None, connect_timeout: float | None, credentials: dict[str, str]
-) -> Any:  # stylize.client.StylizeClient (imported late: see _import_client)
+) -> Any:  # stylize.client.library.StylizeClient (imported late: see _import_client)
     """A client for the daemon with the credential files the installer recorded."""
-    from stylize import client
+    from stylize.client import library as client
 
     files = _credential_files(credentials)
     token = files.get("token_file")
@@ -506,7 +487,8 @@ def _style_event(info: Any) -> Event:  # info: pb.NamedStyleInfo
 def run_gallery(header: dict[str, Any], styles: list[bytes], emit: Emit) -> None:
     """``list_styles``: one "styles" event, followed by every thumbnail's JPEG bytes in
     order; ``add_style``: one "added" event for the new style, followed by its thumbnail."""
-    from stylize import client, user_messages
+    from stylize.client import library as client
+    from stylize.client import user_messages
 
     _import_client()
     address = str(header.get("address") or "").strip() or client.default_address()
@@ -530,7 +512,7 @@ def run_gallery(header: dict[str, Any], styles: list[bytes], emit: Emit) -> None
                 added.thumbnail,
             )
     except client.ClientError as e:
-        print(f"stylize.bridge: {e} request_id={e.request_id}", file=sys.stderr)
+        print(f"stylize.client.bridge: {e} request_id={e.request_id}", file=sys.stderr)
         raise BridgeError(e.code, user_messages.explain(e, address, timeout, SETTING)) from e
 
 
@@ -539,7 +521,7 @@ REQUESTS = ("stylize", "list_styles", "add_style")
 
 def _import_client() -> ModuleType:
     try:
-        from stylize import client
+        from stylize.client import library as client
     except ImportError as e:
         raise BridgeError(
             "FAILED_PRECONDITION",
@@ -556,7 +538,7 @@ def serve_once(stdin: BinaryIO, stdout: BinaryIO) -> int:
     try:
         return 0 if _serve(stdin, event_writer(stdout), _open_client, lifeline=True) else 1
     except BrokenPipeError:  # the plug-in is gone (GIMP ended it): nobody to tell
-        print("stylize.bridge: the plug-in went away; exiting", file=sys.stderr)
+        print("stylize.client.bridge: the plug-in went away; exiting", file=sys.stderr)
         return 1
 
 
@@ -575,7 +557,7 @@ def serve_session(stdin: BinaryIO, stdout: BinaryIO) -> int:
                 return 1  # the request could not be read: the stream is out of step
         return 0
     except BrokenPipeError:
-        print("stylize.bridge: the plug-in went away; exiting", file=sys.stderr)
+        print("stylize.client.bridge: the plug-in went away; exiting", file=sys.stderr)
         return 1
     finally:
         clients.close()
@@ -666,8 +648,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve_session(sys.stdin.buffer, stdout)
     if args:
         print(
-            "usage: python -m stylize.bridge [--check | --session]  (requests on stdin, events on "
-            "stdout; spawned by the GIMP plug-in)",
+            "usage: python -m stylize.client.bridge [--check | --session]  (requests on stdin, "
+            "events on stdout; spawned by the GIMP plug-in)",
             file=sys.stderr,
         )
         return 2

@@ -8,7 +8,7 @@ Layouts (GIMP 3 runs only ``plug-ins/NAME/NAME.py``; GIMP 2.10 runs top-level fi
                plug-ins/stylize_gimp/{core,protocol}.py + config
 
 The config (``stylize_gimp/stylize-gimp.json``) tells the plug-in which Python runs the
-bridge (``python -m stylize.bridge``) and where the daemon listens.
+bridge (``python -m stylize.client.bridge``) and where the daemon listens.
 
 The plug-in sources are found next to this module (``stylize/gimp_plugin``, when
 installed as package data) or in the source checkout (``<repo>/gimp_plugin``).
@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stylize.client import DEFAULT_ADDRESS, DEFAULT_TIMEOUT
+from stylize.client.library import DEFAULT_ADDRESS, DEFAULT_TIMEOUT
 
 GIMP3_NAME = "stylize-neural-style"
 GIMP2_ENTRY = "stylize_neural_style.py"
@@ -40,13 +40,14 @@ class InstallError(Exception):
 
 def plugin_source() -> Path:
     """The ``gimp_plugin`` folder: package data first, then the source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "gimp_plugin", here.parent.parent / "gimp_plugin"):
+    package = Path(__file__).resolve().parent.parent  # stylize/
+    candidates = (package / "gimp_plugin", package.parent.parent / "gimp_plugin")
+    for candidate in candidates:
         if (candidate / CORE_PACKAGE / "core.py").is_file():
             return candidate
     raise InstallError(
         "the GIMP plug-in files are missing from this installation "
-        f"(looked in {here / 'gimp_plugin'} and {here.parent.parent / 'gimp_plugin'})"
+        f"(looked in {candidates[0]} and {candidates[1]})"
     )
 
 
@@ -129,12 +130,12 @@ def uninstall_from(plugin_dir: Path, version: str) -> list[Path]:
 
 
 def check_bridge(python: str) -> str | None:
-    """Run ``python -m stylize.bridge --check``; return a warning or None when it works."""
+    """Run ``python -m stylize.client.bridge --check``; return a warning or None when it works."""
     if not Path(python).exists() and shutil.which(python) is None:
         return f"{python} does not exist here, so the bridge could not be checked"
     try:
         done = subprocess.run(
-            [python, "-m", "stylize.bridge", "--check"],
+            [python, "-m", "stylize.client.bridge", "--check"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -201,7 +202,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     except (InstallError, OSError) as e:
         print(f"stylize gimp install: {e}", file=sys.stderr)
         return 1
-    print(f"bridge: {args.python} -m stylize.bridge; daemon: {args.address}")
+    print(f"bridge: {args.python} -m stylize.client.bridge; daemon: {args.address}")
     warning = None if args.no_check else check_bridge(args.python)
     if warning:
         print(

@@ -11,22 +11,26 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from stylize import (
-    __version__,
+from stylize import __version__
+from stylize.client import (
     apply_plan,
-    client,
     gimp_install,
     optimize_args,
     service_install,
     user_messages,
 )
-from stylize.client import ClientError, StylizeClient
+from stylize.client import library as client
+from stylize.client.library import ClientError, StylizeClient
+from stylize.client.progress_bar import ProgressBar
 from stylize.engine import stroke_scale
-from stylize.progress_bar import ProgressBar
-from stylize.style_library import StyleLibrary
+from stylize.jobs.style_library import StyleLibrary
 
 log = logging.getLogger("stylize")
+
+if TYPE_CHECKING:
+    from stylize.server.config import ServerConfig
 
 EXIT_RUNTIME = 1  # the command ran and failed (daemon refused, file unreadable, ...)
 EXIT_USAGE = 2  # the command line is wrong (argparse uses 2 as well)
@@ -188,12 +192,17 @@ class _LocalRunner:
         from stylize.engine import images
         from stylize.engine.style_cache import StyleVectorCache
         from stylize.engine.style_engine import StyleEngine
-        from stylize.jobs import Engines
+        from stylize.jobs.methods import registered_methods
+        from stylize.jobs.resources import Engines
 
         bar.update(0.0, "loading models")
         self.args = args
         self.engines = Engines(
-            StyleEngine(), StyleLibrary(), StyleVectorCache(), images.ImageLimits()
+            StyleEngine(),
+            StyleLibrary(),
+            StyleVectorCache(),
+            images.ImageLimits(),
+            registered_methods(),
         )
         self._finish = threading.Event()
 
@@ -201,19 +210,24 @@ class _LocalRunner:
         self, job: apply_plan.ApplyJob, report: Report, save: SavePreview
     ) -> tuple[bytes, float]:
         from stylize.engine import images
-        from stylize.jobs import EncodedSource, JobProgress, check_job, run_job
+        from stylize.jobs.job import EncodedSource
+        from stylize.jobs.method import Controls
+        from stylize.jobs.progress import Progress
+        from stylize.jobs.run import check_job, run_job
         from stylize.server import wire
 
         setup, data = _setup(self.args, job)
         stylize_job = wire.stylize_job(setup, EncodedSource(data), max_styles=1 << 16)
-        check_job(stylize_job, self.engines.library, self.engines.limits)
+        engines = self.engines
+        check_job(engines, stylize_job)
 
-        def on_progress(progress: JobProgress) -> None:
+        def on_progress(progress: Progress) -> None:
             report(progress.fraction, progress.message)
-            if progress.preview is not None and progress.iteration is not None:
-                save(progress.iteration.done, images.encode_png(progress.preview))
+            if progress.preview is not None and progress.step is not None:
+                save(progress.step.done, images.encode_png(progress.preview))
 
-        result = run_job(self.engines, stylize_job, on_progress, lambda: False, self._finish.is_set)
+        controls = Controls(cancelled=lambda: False, finish=self._finish.is_set)
+        result = run_job(engines, stylize_job, on_progress, controls)
         return images.encode_png(result.pixels), result.seconds
 
     def finish(self) -> None:
@@ -408,11 +422,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from stylize.server.malloc_tuning import tune_malloc
 
     tune_malloc()  # before TensorFlow's threads exist
-    from stylize.engine.images import ImageLimits
-    from stylize.server.config import ServerConfig
     from stylize.server.server import serve
 
-    config = ServerConfig(
+    config = server_config(args)
+    try:
+        config.check()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return serve(config)
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    """The daemon's settings from ``stylize serve``'s options."""
+    from stylize.engine.images import ImageLimits
+    from stylize.server.config import ServerConfig
+
+    return ServerConfig(
         host=args.host,
         port=args.port,
         image_limits=ImageLimits(max_pixels=args.max_pixels, max_side=args.max_side),
@@ -436,11 +461,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         health_port=args.health_port,
     )
-    try:
-        config.check()
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    return serve(config)
 
 
 # -- parser ------------------------------------------------------------------------
@@ -484,29 +504,32 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--max-message-mb",
         type=int,
-        default=64,
+        default=defaults.max_message_bytes >> 20,
         help="largest single gRPC message, MiB (default %(default)s)",
     )
     serve.add_argument(
-        "--max-jobs", type=int, default=1, help="jobs that run at once (default %(default)s)"
+        "--max-jobs",
+        type=int,
+        default=defaults.max_concurrent_jobs,
+        help="jobs that run at once (default %(default)s)",
     )
     serve.add_argument(
         "--max-queue",
         type=int,
-        default=8,
+        default=defaults.max_queued_jobs,
         help="jobs that may wait; more are refused with RESOURCE_EXHAUSTED (default %(default)s)",
     )
     serve.add_argument(
         "--max-optimize-jobs",
         type=int,
-        default=1,
+        default=defaults.max_optimize_jobs,
         help="optimisation-method jobs that run at once, in their own slots beside fast jobs "
         "(they pause while a fast job runs); 0 turns the method off (default %(default)s)",
     )
     serve.add_argument(
         "--max-optimize-queue",
         type=int,
-        default=2,
+        default=defaults.max_queued_optimize_jobs,
         help="optimisation jobs that may wait (default %(default)s)",
     )
     serve.add_argument(
@@ -534,7 +557,7 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
         "container has free at start)",
     )
     _add_serve_security_arguments(serve)
-    _add_serve_limit_arguments(serve)
+    _add_serve_limit_arguments(serve, defaults)
     serve.add_argument(
         "--metrics-port",
         type=int,
@@ -542,7 +565,7 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--metrics-host",
-        default="127.0.0.1",
+        default=defaults.metrics_host,
         help="address of the metrics endpoint (default %(default)s; it has no authentication)",
     )
     serve.add_argument(
@@ -573,25 +596,25 @@ def _add_serve_security_arguments(serve: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_serve_limit_arguments(serve: argparse.ArgumentParser) -> None:
+def _add_serve_limit_arguments(serve: argparse.ArgumentParser, defaults: ServerConfig) -> None:
     limits = serve.add_argument_group("per-client limits", "a client is its certificate or IP")
     limits.add_argument(
         "--rate-limit",
         type=float,
-        default=0.0,
+        default=defaults.rate_limit,
         metavar="PER_SECOND",
         help="Stylize and PredictStyle calls per second per client (default: no limit)",
     )
     limits.add_argument(
         "--rate-burst",
         type=int,
-        default=10,
+        default=defaults.rate_burst,
         help="calls a client may make at once before --rate-limit applies (default %(default)s)",
     )
     limits.add_argument(
         "--max-jobs-per-client",
         type=int,
-        default=0,
+        default=defaults.max_jobs_per_client,
         metavar="N",
         help="Stylize calls one client may have open at once (default: no limit)",
     )
@@ -771,7 +794,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info_command(commands)
     gimp_install.register(commands)  # stylize gimp install / uninstall
     _add_completion_command(commands)
-    service_install.register(commands)  # stylize service install / uninstall / status
+    # stylize service install / uninstall / status; the unit's serve options are checked now
+    service_install.register(commands, lambda serve_args: parser.parse_args(serve_args))
     return parser
 
 

@@ -1,13 +1,13 @@
 """The one place where a failed call becomes words for a person: what happened, what to do.
 
 The CLI prints these and the GIMP bridge shows them in GIMP's message box; both
-pass the :class:`~stylize.client.ClientError` they got, so the words follow the
+pass the :class:`~stylize.client.library.ClientError` they got, so the words follow the
 daemon's machine-readable reason and field, never a guess from the status code.
 """
 
 from __future__ import annotations
 
-from stylize.client import DEFAULT_PORT, ClientError
+from stylize.client.library import DEFAULT_PORT, ClientError
 
 _LOST_CODES = frozenset({"UNAVAILABLE", "CANCELLED", "UNKNOWN", "INTERNAL", "ABORTED", "DATA_LOSS"})
 

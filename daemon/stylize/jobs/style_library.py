@@ -25,7 +25,7 @@ from stylize.engine.errors import (
 
 log = logging.getLogger(__name__)
 
-BUNDLED_STYLES = Path(__file__).parent / "samples" / "styles"
+BUNDLED_STYLES = Path(__file__).parent.parent / "samples" / "styles"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: no "\n" sneaks in
 # The file name of a style stored from each decodable format (engine/images.py ACCEPTED_FORMATS).
 SUFFIXES = {

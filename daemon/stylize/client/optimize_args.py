@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
-from stylize import apply_plan
+from stylize.client import apply_plan
 from stylize.v1 import stylize_pb2 as pb
 
 INITS = ("content", "noise")
