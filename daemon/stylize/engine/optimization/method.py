@@ -174,11 +174,14 @@ class OptimizationEngine:
         image = _initial(eight, options, init_image, sides[0])
         for index, (side, count) in enumerate(zip(sides, counts, strict=True)):
             width, height = schedule.fit(content.width, content.height, side)
+            schedule.check_size(width, height)
             start = _resize(image, width, height).astype(np.float32)
-            style_side = max(1, round(side * options.style_scale))
             targets = objective.targets(
                 _resize(eight.rgb(), width, height),
-                [(_opaque(style, style_side), weight) for style, weight in blend],
+                [
+                    (_opaque(style, width, height, options.style_scale), weight)
+                    for style, weight in blend
+                ],
             )
             run.begin_scale(index, width, height, start)
             evaluate = objective.evaluate(targets, weights)
@@ -219,14 +222,17 @@ def _check_styles(styles: Sequence[tuple[Pixels, float]]) -> list[tuple[Pixels, 
     return kept
 
 
-def _opaque(pixels: Pixels, long_side: int) -> np.ndarray:
-    """RGB uint8 at ``long_side``; transparent areas read as white paper (as the fast method)."""
+def _opaque(pixels: Pixels, width: int, height: int, style_scale: float) -> np.ndarray:
+    """RGB uint8 at the style's working size beside content at ``width`` x ``height``
+    (schedule.style_size); transparent areas read as white paper (as the fast method)."""
     image = pixels.to_pil()
     if pixels.mode.has_alpha:
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
     rgb = np.asarray(image.convert("RGB"))
-    return _resize(rgb, *schedule.fit(pixels.width, pixels.height, long_side))
+    return _resize(
+        rgb, *schedule.style_size(pixels.width, pixels.height, width, height, style_scale)
+    )
 
 
 def _initial(

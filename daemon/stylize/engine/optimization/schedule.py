@@ -8,18 +8,59 @@ upsampled result of the one before (as in neural-style's multires recipe).
 from __future__ import annotations
 
 import itertools
+import math
 
-from stylize.engine.errors import InvalidInputError
+from stylize.engine.errors import InvalidInputError, TooLargeForMemoryError
 from stylize.engine.images import MIN_SIDE
 
 AUTO_COARSEST_SIDE = 256  # the automatic schedule halves the long side down to this
 MAX_SCALES = 8
+# A style image is sized by the scale's long side (neural-style's style_scale), but its
+# area stays within this many times the content's (times style_scale squared): thin
+# content (16x16384) would otherwise meet a 16384x10240 style, whose VGG19 activations
+# (64 channels, ~11 G floats) take tens of GB and overflow TensorFlow's 32-bit indexing
+# (issue 18: SIGSEGV in libtensorflow_framework). 4 leaves every content up to about 4:1
+# with any style as neural-style sizes it.
+MAX_STYLE_AREA_RATIO = 4.0
+# No image reaches VGG19 with more pixels than this: a block1 activation of 64 channels
+# stays below 2**31 elements (TensorFlow's CPU kernels index with 32 bits) with room.
+MAX_VGG_PIXELS = (1 << 31) // 64 // 2
 
 
 def fit(width: int, height: int, long_side: int) -> tuple[int, int]:
     """``width`` x ``height`` scaled so its long side is ``long_side`` (sides >= MIN_SIDE)."""
     factor = long_side / max(width, height)
     return max(MIN_SIDE, round(width * factor)), max(MIN_SIDE, round(height * factor))
+
+
+def style_size(
+    style_width: int, style_height: int, width: int, height: int, style_scale: float
+) -> tuple[int, int]:
+    """A style image's working size beside content at ``width`` x ``height``.
+
+    Its long side is ``style_scale`` times the content's, scaled down where its area
+    would pass MAX_STYLE_AREA_RATIO * style_scale**2 times the content's area, or
+    MAX_VGG_PIXELS; both sides at least MIN_SIDE (VGG19's four poolings before
+    block5_conv1 need 16 pixels).
+    """
+    long_side = max(1, round(max(width, height) * style_scale))
+    w, h = fit(style_width, style_height, long_side)
+    cap = min(MAX_STYLE_AREA_RATIO * style_scale**2 * width * height, MAX_VGG_PIXELS)
+    if w * h > cap:
+        factor = math.sqrt(cap / (w * h))
+        w, h = max(MIN_SIDE, math.floor(w * factor)), max(MIN_SIDE, math.floor(h * factor))
+    return w, h
+
+
+def check_size(width: int, height: int) -> None:
+    """Refuse a working size whose VGG19 activations TensorFlow cannot index."""
+    if width * height > MAX_VGG_PIXELS:
+        raise TooLargeForMemoryError(
+            f"optimising at {width}x{height} is beyond what VGG19 on TensorFlow can hold "
+            f"({MAX_VGG_PIXELS:,} pixels at most); set options.max_side (CLI --max-side) "
+            f"to {math.isqrt(MAX_VGG_PIXELS)} or less",
+            field="options.max_side",
+        )
 
 
 def long_sides(
