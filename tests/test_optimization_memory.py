@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from stylize.engine.errors import InvalidInputError
 from stylize.engine.optimization import memory, schedule
 
 FIXED = memory.FIXED_BYTES
@@ -159,3 +160,13 @@ def test_estimate_covers_the_measured_peak(content, styles, optimizer) -> None:
 def test_estimate_covers_the_measured_peak_wider(content, styles, optimizer, scales,
                                                  style_scale) -> None:  # fmt: skip
     _check(content, styles, optimizer, 4, scales, style_scale)
+
+
+def test_deep_layers_need_larger_images() -> None:
+    assert schedule.layer_min_side(("block1_conv1", "block5_conv1")) == 16
+    assert schedule.layer_min_side(("block4_conv2", "block5_pool")) == 32
+    assert min(schedule.style_size(512, 20, 64, 64, 1.0, min_side=32)) == 32
+    schedule.check_size(32, 32, ("block5_pool",))
+    with pytest.raises(InvalidInputError, match="block5_pool") as caught:
+        schedule.check_size(16, 400, ("block5_pool", "block1_conv1"))
+    assert caught.value.field == "layers"

@@ -172,14 +172,16 @@ class OptimizationEngine:
             options.content_weight, options.style_weight, options.tv_weight, options.style_layers
         )
         image = _initial(eight, options, init_image, sides[0])
+        layers = (*options.content_layers, *(name for name, _ in options.style_layers))
+        min_side = schedule.layer_min_side(layers)
         for index, (side, count) in enumerate(zip(sides, counts, strict=True)):
             width, height = schedule.fit(content.width, content.height, side)
-            schedule.check_size(width, height)
+            schedule.check_size(width, height, layers)
             start = _resize(image, width, height).astype(np.float32)
             targets = objective.targets(
                 _resize(eight.rgb(), width, height),
                 [
-                    (_opaque(style, width, height, options.style_scale), weight)
+                    (_opaque(style, width, height, options.style_scale, min_side), weight)
                     for style, weight in blend
                 ],
             )
@@ -222,7 +224,9 @@ def _check_styles(styles: Sequence[tuple[Pixels, float]]) -> list[tuple[Pixels, 
     return kept
 
 
-def _opaque(pixels: Pixels, width: int, height: int, style_scale: float) -> np.ndarray:
+def _opaque(
+    pixels: Pixels, width: int, height: int, style_scale: float, min_side: int
+) -> np.ndarray:
     """RGB uint8 at the style's working size beside content at ``width`` x ``height``
     (schedule.style_size); transparent areas read as white paper (as the fast method)."""
     image = pixels.to_pil()
@@ -231,7 +235,8 @@ def _opaque(pixels: Pixels, width: int, height: int, style_scale: float) -> np.n
         image = Image.alpha_composite(background, image.convert("RGBA"))
     rgb = np.asarray(image.convert("RGB"))
     return _resize(
-        rgb, *schedule.style_size(pixels.width, pixels.height, width, height, style_scale)
+        rgb,
+        *schedule.style_size(pixels.width, pixels.height, width, height, style_scale, min_side),
     )
 
 
