@@ -342,10 +342,35 @@ def add_style_case(draw: st.DrawFn) -> Case:
     return Case("AddStyle", [pb.AddStyleRequest(name=name, image=image)])
 
 
+@st.composite
+def thin_case(draw: st.DrawFn) -> Case:
+    """Thin and wide content (down to 16 px across, up to 1:1024) through both methods:
+    a 16x16384 optimisation once took the daemon down (issue 18); the shapes here are
+    small enough to run, the refusal of the issue's own is tests/test_extreme_aspect.py."""
+    short = draw(st.sampled_from((16, 17, 31)))
+    long = draw(st.sampled_from((512, 1000, 2048) if draw(st.booleans()) else (4096, 16384)))
+    width, height = (short, long) if draw(st.booleans()) else (long, short)
+    content = base_image("PNG", "RGB", width, height)
+    styles = draw(st.lists(sane_style_source(), min_size=1, max_size=2))
+    optimize = long <= 2048 and draw(st.booleans())  # the optimisation, 1-2 iterations
+    if optimize:  # it needs style images, not vectors
+        styles = [s for s in styles if not s.HasField("vector")] or [pb.StyleSource(named=NAMED[0])]
+    setup = pb.StylizeSetup(
+        content=pb.ContentHeader(encoded=pb.EncodedKind(), total_bytes=len(content)),
+        styles=styles,
+    )
+    if optimize:
+        setup.method = pb.METHOD_OPTIMIZE
+        setup.optimize.iterations = draw(st.integers(1, 2))
+        setup.optimize.style_scale = draw(st.sampled_from((0.25, 1.0, 4.0)))
+    messages = [pb.StylizeRequest(setup=setup), pb.StylizeRequest(content_chunk=content)]
+    return Case("Stylize", messages)
+
+
 def cases() -> st.SearchStrategy[Case]:
     return st.one_of(
         *(stylize_case(), stylize_case(), stylize_case(), predict_case(), info_case()),
-        *(list_styles_case(), add_style_case()),
+        *(list_styles_case(), add_style_case(), thin_case()),
     )  # fmt: skip
 
 

@@ -54,7 +54,16 @@ def channel(daemon_address: str) -> Iterator[grpc.Channel]:
 
 @pytest.fixture(scope="module")
 def baseline_rss(daemon_process: DaemonProcess, channel: grpc.Channel) -> float:
-    """RSS before the fuzz."""
+    """RSS before the fuzz, with the optimisation method's VGG19 loaded (thin_case runs it)."""
+    content = fuzz_cases.base_image("PNG", "RGB", 16, 16)
+    setup = pb.StylizeSetup(
+        content=pb.ContentHeader(encoded=pb.EncodedKind(), total_bytes=len(content)),
+        styles=[pb.StyleSource(named="starry_night")],
+        method=pb.METHOD_OPTIMIZE,
+        optimize=pb.OptimizeOptions(iterations=1),
+    )
+    warm = [pb.StylizeRequest(setup=setup), pb.StylizeRequest(content_chunk=content)]
+    assert fuzz_cases.run_case(channel, fuzz_cases.Case("Stylize", warm)) == "OK"
     return fuzz_cases.rss_mb(daemon_process.process.pid)
 
 

@@ -45,6 +45,9 @@ def test_get_info_reports_models_device_and_limits(daemon: StylizeClient) -> Non
     assert info.device.endswith((" via openvino-bf16", " via openvino-f32"))
     assert info.limits.max_image_pixels == images.ImageLimits().max_pixels
     assert info.limits.max_message_bytes >= 4 << 20
+    # the budget and the limit it came from (issue 18): measured here, so not the option
+    assert info.limits.memory_budget_bytes > 0
+    assert info.limits.memory_budget_source.startswith(("host MemAvailable", "cgroup v"))
     assert "starry_night" in info.named_styles
     assert info.style_vector_size == len(daemon.predict_style(client.named_style("great_wave")))
 

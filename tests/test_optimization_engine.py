@@ -255,3 +255,12 @@ def test_float32_and_bfloat16_agree(optimizer_engine, content, starry) -> None:
 def test_unknown_precision_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="unknown precision 'fp8'"):
         OptimizationEngine(precision="fp8")
+
+
+def test_a_pooling_layer_deeper_than_the_image_is_refused(
+    optimizer_engine, content, starry
+) -> None:
+    """block5_pool on a 16 px scale: oneDNN's max pooling aborted (AbortedError, issue 18)."""
+    options = replace(FAST, scales=(16,), style_layers=(("block5_pool", 1.0),))
+    with pytest.raises(InvalidInputError, match="block5_pool"):
+        optimizer_engine.run(content, [(starry, 1.0)], options)

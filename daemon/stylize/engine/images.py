@@ -263,6 +263,37 @@ def declared_depth(data: bytes | bytearray, what: str = "image") -> Depth:
     return Depth.F32 if image.mode == "F" else Depth.U16
 
 
+def decode_bytes(width: int, height: int, channels: int = 4, depth: Depth = Depth.U8) -> int:
+    """Peak memory :func:`decode` takes for a ``width`` x ``height`` file decoding to
+    ``channels`` x ``depth`` (4: the most, when the file's channels are not known yet).
+
+    The one rule for every decoded image (content, styles, init image, thumbnails; the
+    encoded bytes are the caller's). 8-bit files: Pillow's buffer (4 bytes a pixel
+    whatever the mode), a conversion (palette, EXIF orientation) and the numpy copy;
+    16-bit and float files: OpenCV's array and its channel-order or orientation copy.
+    """
+    pixels = width * height
+    if depth is Depth.U8:
+        return pixels * (4 + 4 + channels * 2)
+    return pixels * (channels * depth.bytes * 2 + 2)
+
+
+def declared_decode_bytes(data: bytes | bytearray, what: str = "image") -> int:
+    """:func:`decode_bytes` of an encoded file, from its header (size, channels, depth):
+    what to reserve before :func:`decode` of any role's image."""
+    width, height = declared_size(data, what)
+    return decode_bytes(width, height, declared_channels(data, what), declared_depth(data, what))
+
+
+def declared_channels(data: bytes | bytearray, what: str = "image") -> int:
+    """The channels the file will decode to at most, from its header (palette: 4)."""
+    image = _open(data, what)
+    if image.mode in ("P", "PA"):
+        return 4
+    bands = len(image.getbands())
+    return 4 if bands == 2 and _is_deep(image, data) else bands  # OpenCV: grey+alpha as 4
+
+
 def decode(data: bytes | bytearray, limits: ImageLimits, what: str) -> Pixels:
     """Decode an encoded image file in one of ACCEPTED_FORMATS into :class:`Pixels`."""
     image = _open(data, what)

@@ -3,11 +3,13 @@
 Every large buffer a request needs (its upload, the decoded images, the network's
 working set, the encoded result held for a slow reader) is *reserved* from one
 :class:`MemoryBudget` before it is allocated, and released when the request ends.
-The budget's capacity is what this process may use: the smaller of the host's
-available memory and the container's cgroup v2 ``memory.max`` headroom, measured
-at start (or set explicitly). A reservation is refused when it would not fit
-beside the others (retryable: ``InsufficientMemoryError``) or could never fit
-(``TooLargeForMemoryError``, naming the largest image that would).
+The budget's capacity is what this process may use: the smallest of the host's
+available memory and the headroom under the container's cgroup v1
+``memory.limit_in_bytes`` and cgroup v2 ``memory.max``, measured at start (or set
+explicitly); ``MemoryBudget.source`` names the limit it came from. A reservation
+is refused when it would not fit beside the others (retryable:
+``InsufficientMemoryError``) or could never fit (``TooLargeForMemoryError``, naming
+the largest image that would).
 
 The network's working set is peak bytes per pixel measured with
 bench/large_images.py (process peak minus the idle process, rounded up): about
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -36,6 +39,7 @@ STRIP_BYTES_PER_PIXEL = 40
 DEEP_EXTRA_BYTES_PER_PIXEL = 72
 _HEADROOM = 0.9  # leave a tenth of what is free to everything else
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
+_UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as about 2**63
 
 
 def _meminfo_available(meminfo: Path = Path("/proc/meminfo")) -> int | None:
@@ -59,31 +63,105 @@ def _cgroup_dir(root: Path, proc_cgroup: Path) -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class Limit:
+    """Memory this process can still take under one limit, and which limit that is."""
+
+    free: int  # bytes
+    source: str  # e.g. "cgroup v1 memory.limit_in_bytes 3.00 GiB (/docker/abc)"
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _tightest(
+    folder: Path, top: Path, limit_file: str, usage_file: str, label: str
+) -> Limit | None:
+    """The smallest limit - usage of ``folder`` and its parents up to ``top``."""
+    tightest: Limit | None = None
+    while True:
+        limit = _read_int(folder / limit_file)  # "max" (v2 unlimited) reads as None
+        if limit is not None and limit < _UNLIMITED:
+            free = max(0, limit - (_read_int(folder / usage_file) or 0))
+            if tightest is None or free < tightest.free:
+                where = "/" + str(folder.relative_to(top)).lstrip(".")
+                tightest = Limit(free, f"{label} {limit_file} {_gib(limit)} ({where})")
+        if folder == top or top not in folder.parents:
+            return tightest
+        folder = folder.parent
+
+
+def cgroup_v2_limit(
+    root: Path = _CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> Limit | None:
+    """memory.max - memory.current of this cgroup v2 and its parents (tightest); None if none."""
+    folder = _cgroup_dir(root, proc_cgroup)
+    if folder is None:
+        return None
+    return _tightest(folder, root, "memory.max", "memory.current", "cgroup v2")
+
+
+def cgroup_v1_limit(
+    root: Path = _CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> Limit | None:
+    """memory.limit_in_bytes - memory.usage_in_bytes of this cgroup v1 memory controller
+    and its parents (tightest); None if unlimited or not mounted.
+
+    The controller is the "N:memory:/path" line of /proc/self/cgroup (or a list of
+    controllers naming memory), mounted at ``root``/memory. Inside a container the path
+    is the host's while the mount shows the container's own cgroup at the top: if the
+    path does not exist there, the top is read.
+    """
+    top = root / "memory"
+    path = None
+    try:
+        for line in proc_cgroup.read_text().splitlines():
+            parts = line.split(":", 2)
+            if len(parts) == 3 and "memory" in parts[1].split(","):
+                path = parts[2].lstrip("/")
+    except OSError:
+        return None
+    if path is None or not top.is_dir():
+        return None
+    folder = top / path
+    if not folder.is_dir():
+        folder = top
+    return _tightest(folder, top, "memory.limit_in_bytes", "memory.usage_in_bytes", "cgroup v1")
+
+
 def cgroup_headroom(
     root: Path = _CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
 ) -> int | None:
-    """memory.max - memory.current of this cgroup and its parents (tightest); None if unlimited."""
-    folder = _cgroup_dir(root, proc_cgroup)
-    tightest: int | None = None
-    while folder is not None:
-        try:
-            limit = (folder / "memory.max").read_text().strip()
-            current = int((folder / "memory.current").read_text().strip())
-        except (OSError, ValueError):
-            limit, current = "max", 0
-        if limit != "max":
-            headroom = max(0, int(limit) - current)
-            tightest = headroom if tightest is None else min(tightest, headroom)
-        if folder == root or root not in folder.parents:
-            break
-        folder = folder.parent
-    return tightest
+    """Bytes left under the tightest cgroup limit (v1 or v2); None if unlimited."""
+    limits = [cgroup_v1_limit(root, proc_cgroup), cgroup_v2_limit(root, proc_cgroup)]
+    frees = [limit.free for limit in limits if limit is not None]
+    return min(frees) if frees else None
+
+
+def tightest_limit(
+    root: Path = _CGROUP_ROOT,
+    proc_cgroup: Path = Path("/proc/self/cgroup"),
+    meminfo: Path = Path("/proc/meminfo"),
+) -> Limit | None:
+    """The smallest of the host's MemAvailable and the cgroup v1 and v2 limits' headroom."""
+    host = _meminfo_available(meminfo)
+    limits = [
+        Limit(host, "host MemAvailable") if host is not None else None,
+        cgroup_v1_limit(root, proc_cgroup),
+        cgroup_v2_limit(root, proc_cgroup),
+    ]
+    found = [limit for limit in limits if limit is not None]
+    return min(found, key=lambda limit: limit.free) if found else None
 
 
 def available_bytes() -> int | None:
-    """Memory this process can still take: host MemAvailable, capped by the cgroup limit."""
-    values = [v for v in (_meminfo_available(), cgroup_headroom()) if v is not None]
-    return min(values) if values else None
+    """Memory this process can still take: host MemAvailable, capped by the cgroup limits."""
+    limit = tightest_limit()
+    return limit.free if limit is not None else None
 
 
 def network_bytes(width: int, height: int, strips: bool, deep: bool = False) -> int:
@@ -123,17 +201,24 @@ class Reservation:
 class MemoryBudget:
     """A fixed capacity shared by all requests; thread-safe."""
 
-    def __init__(self, capacity: int | None = None) -> None:
+    def __init__(self, capacity: int | None = None, source: str = "set explicitly") -> None:
         """``capacity`` in bytes; default: what the machine (or container) has free now.
 
         A measured budget also re-checks live free memory at each reservation, in case
-        other processes took some since the daemon started.
+        other processes took some since the daemon started. ``source`` says where the
+        capacity came from (an explicit one: the caller's words, e.g. the option's name);
+        a measured one names the tightest limit (:func:`tightest_limit`).
         """
         self._live = capacity is None
         if capacity is None:
-            free = available_bytes()
-            capacity = int(free * _HEADROOM) if free is not None else 1 << 62
+            limit = tightest_limit()
+            if limit is None:
+                capacity, source = 1 << 62, "no limit found (no /proc/meminfo or cgroup)"
+            else:
+                capacity = int(limit.free * _HEADROOM)
+                source = f"{limit.source}, {_gib(limit.free)} free at start, 90 % of it"
         self.capacity = capacity
+        self.source = source
         self._reserved = 0
         self._lock = threading.Lock()
 

@@ -63,22 +63,27 @@ class Engines:
         self.methods = dict(methods)
 
     def style_pixels(
-        self, source: StyleSource, what: str, recolour: ColourStats | None = None
+        self,
+        source: StyleSource,
+        what: str,
+        held: contextlib.ExitStack,
+        recolour: ColourStats | None = None,
     ) -> Pixels:
-        """A style image's pixels, for methods that need images rather than vectors."""
+        """A style image's pixels, for methods that need images rather than vectors; their
+        memory stays reserved until ``held`` closes (they live as long as the run)."""
         if isinstance(source, VectorSource):
             raise InvalidInputError(
                 f"{what} is a style vector; the optimisation method needs the style image"
             )
-        image = self._image_source(source)
-        width, height = (
-            images.declared_size(image.data, what)
-            if isinstance(image, EncodedSource)
-            else (image.width, image.height)
-        )
-        self.limits.check(width, height, what)
-        pixels = decode_image(image, self.limits, what)
+        pixels = self.decoded(self._image_source(source), what, held)
         return colour_transfer.match_pixels(pixels, recolour) if recolour is not None else pixels
+
+    def decoded(
+        self, source: EncodedSource | RawSource, what: str, held: contextlib.ExitStack
+    ) -> Pixels:
+        """Decode with the decoded size reserved first, until ``held`` closes."""
+        held.enter_context(self.engine.budget.reserve(self._decode_bytes(source, what), f"{what}"))
+        return decode_image(source, self.limits, what)
 
     def vector(
         self,
@@ -148,11 +153,14 @@ class Engines:
     @contextlib.contextmanager
     def _decoded(self, source: EncodedSource | RawSource, what: str) -> Iterator[Pixels]:
         """Decode, with the decoded pixels reserved in the memory budget meanwhile."""
+        with contextlib.ExitStack() as held:
+            yield self.decoded(source, what, held)
+
+    def _decode_bytes(self, source: EncodedSource | RawSource, what: str) -> int:
+        """What decoding will take (images.decode_bytes, the one rule), limits checked."""
         if isinstance(source, EncodedSource):
             width, height = images.declared_size(source.data, what)
-            depth = images.declared_depth(source.data, what)
-        else:
-            width, height, depth = source.width, source.height, source.depth
-        self.limits.check(width, height, what)
-        with self.engine.budget.reserve(width * height * 4 * depth.bytes, f"decoding {what}"):
-            yield decode_image(source, self.limits, what)
+            self.limits.check(width, height, what)
+            return images.declared_decode_bytes(source.data, what)
+        self.limits.check(source.width, source.height, what)
+        return images.decode_bytes(source.width, source.height, source.mode.channels, source.depth)

@@ -124,7 +124,10 @@ class StyleGallery:
     def _make(self, data: bytes, side: int, what: str) -> thumbnails.Thumbnail:
         width, height = images.declared_size(data, what)
         self._limits.check(width, height, what)
-        with self._budget.reserve(thumbnails.decoded_bytes(width, height), f"{what}'s thumbnail"):
+        channels = images.declared_channels(data, what)
+        depth = images.declared_depth(data, what)
+        needed = thumbnails.decoded_bytes(width, height, channels, depth)
+        with self._budget.reserve(needed, f"{what}'s thumbnail"):
             made = thumbnails.make(data, side, self._limits, what)
         with self._lock:
             self.made += 1

@@ -80,7 +80,7 @@ class Daemon:
         self.optimize_runner = JobRunner(
             config.max_optimize_jobs, config.max_queued_optimize_jobs, "stylize-optimize"
         )
-        self.budget = MemoryBudget(config.memory_budget_bytes)
+        self.budget = MemoryBudget(config.memory_budget_bytes, "--memory-budget-mb")
         self.service = StyleTransferService(config, self.runner, self.budget, self.optimize_runner)
         self.health = health.HealthServicer()
         self.metrics = Metrics()
@@ -168,6 +168,9 @@ class Daemon:
             config.tls,
             config.tls_client_ca is not None,
             bool(config.token),
+        )
+        log.info(
+            "memory budget=%.2fGiB source=%s", self.budget.capacity / 2**30, self.budget.source
         )
         if self.insecure:
             log.warning(_INSECURE_WARNING, config.host)

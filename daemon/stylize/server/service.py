@@ -514,6 +514,8 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 max_styles=self._config.max_styles,
                 max_iterations=MAX_ITERATIONS,
                 max_concurrent_optimize_jobs=self._config.max_optimize_jobs,
+                memory_budget_bytes=self._budget.capacity,
+                memory_budget_source=self._budget.source,
             ),
             methods=[method.name for method in methods],
             named_styles=sorted(resolver.library.styles()),

@@ -346,7 +346,7 @@ class ModelInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., license: _Optional[str] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_image_pixels", "max_image_side", "max_message_bytes", "chunk_bytes", "max_concurrent_jobs", "max_queued_jobs", "max_styles", "max_iterations", "max_concurrent_optimize_jobs")
+    __slots__ = ("max_image_pixels", "max_image_side", "max_message_bytes", "chunk_bytes", "max_concurrent_jobs", "max_queued_jobs", "max_styles", "max_iterations", "max_concurrent_optimize_jobs", "memory_budget_bytes", "memory_budget_source")
     MAX_IMAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_IMAGE_SIDE_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -356,6 +356,8 @@ class Limits(_message.Message):
     MAX_STYLES_FIELD_NUMBER: _ClassVar[int]
     MAX_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENT_OPTIMIZE_JOBS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BUDGET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BUDGET_SOURCE_FIELD_NUMBER: _ClassVar[int]
     max_image_pixels: int
     max_image_side: int
     max_message_bytes: int
@@ -365,7 +367,9 @@ class Limits(_message.Message):
     max_styles: int
     max_iterations: int
     max_concurrent_optimize_jobs: int
-    def __init__(self, max_image_pixels: _Optional[int] = ..., max_image_side: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., max_concurrent_jobs: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ..., max_styles: _Optional[int] = ..., max_iterations: _Optional[int] = ..., max_concurrent_optimize_jobs: _Optional[int] = ...) -> None: ...
+    memory_budget_bytes: int
+    memory_budget_source: str
+    def __init__(self, max_image_pixels: _Optional[int] = ..., max_image_side: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., max_concurrent_jobs: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ..., max_styles: _Optional[int] = ..., max_iterations: _Optional[int] = ..., max_concurrent_optimize_jobs: _Optional[int] = ..., memory_budget_bytes: _Optional[int] = ..., memory_budget_source: _Optional[str] = ...) -> None: ...
 
 class StyleCacheStats(_message.Message):
     __slots__ = ("entries", "hits", "misses")

@@ -1,34 +1,118 @@
 """How much memory a run needs, so the daemon can refuse early and name a size that fits.
 
-Peak bytes per pixel of the finest scale above an idle process that has VGG19 loaded,
-measured with bench/optimize_iteration.py (see BENCHMARKS.md) and rounded up. VGG19's
-activations and their gradients dominate; L-BFGS adds its float64 history (2 x 10
-copies of the image) and SciPy's working arrays. Style images only run forwards.
+The estimate follows what the method allocates, phase by phase, at each scale of the
+schedule (the finest costs most), float32 (bfloat16 needs less):
+
+- the targets: VGG19 forward passes of the content and of each style image at its
+  working size (schedule.style_size: the scale's long side times style_scale, its area
+  capped), the content's feature maps kept meanwhile, and two styles' at once (the one
+  being computed and the previous one); the Gram matrices themselves are small;
+- the optimisation: VGG19's activations and their gradients at the content's working
+  size, and the optimiser's state (L-BFGS: 2 x 10 float64 copies of the image and
+  SciPy's arrays; Adam: two moments);
+- copies at the content's full size (8-bit copy, previews, the result in the content's
+  depth, preserve_colors' float arrays) and of each style and init image's decoded
+  pixels (its opaque RGB, resized).
+
+The phases are added, not maxed: freed activations stay in the allocators' caches
+(glibc keeps up to 256 MiB, malloc_tuning.py), and the sum is within about 2x of the
+peak for ordinary shapes. Per-pixel figures: peak RSS above an idle process with VGG19
+loaded (tests/test_optimization_memory.py measures it against this estimate).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-# float32 at 512 x 512, peak above the idle process, two runs: L-BFGS 3.9-4.1 KB, Adam
-# 2.7-2.9 KB per pixel (the constant part, under 60 MB, included); bfloat16 needs less.
-BYTES_PER_PIXEL = {"lbfgs": 4200, "adam": 3000}
+from stylize.engine.optimization import schedule
+
+# float32, peak above the idle process: L-BFGS 4.1-4.4 KB, Adam 2.7-3.4 KB per pixel of
+# the working size (512 x 384 and 256 x 256, style 16 x 16, the fixed part apart).
+BYTES_PER_PIXEL = {"lbfgs": 4400, "adam": 3300}
+STYLE_PASS_BYTES_PER_PIXEL = 1500  # a forward pass (measured 1.43 KB at 2048 x 1280)
+KEPT_BYTES_PER_PIXEL = 560  # the 6 default layers' maps: 130 floats per input pixel
+COPY_BYTES_PER_PIXEL = 96  # per pixel of the content's full size
+SOURCE_BYTES_PER_PIXEL = 24  # per pixel of a style or init image: PIL copy, RGBA, RGB
+FIXED_BYTES = 96 << 20  # traces, oneDNN scratch, SciPy
+WORST_STYLES = 2  # unknown styles: two at the largest area a style may take
 _HEADROOM = 0.9  # as engine/memory_budget.py: leave a tenth of what is free
+
+Size = tuple[int, int]
+
+
+def run_bytes(
+    content: Size,
+    styles: Sequence[Size] | None,
+    optimizer: str,
+    scales: Sequence[int] = (),
+    style_scale: float = 1.0,
+    init: Size | None = None,
+) -> int:
+    """Peak extra bytes of an optimisation of ``content`` (full size, width x height).
+
+    ``styles``: the style images' decoded sizes (None: not known yet, the worst any
+    style could take); ``scales``: the schedule's long sides (empty: the content's long
+    side, as the finest automatic scale); ``init``: the init image's size, if any.
+    """
+    width, height = content
+    sides = tuple(scales) or (max(width, height),)
+    worst = 0
+    for side in sides:
+        w, h = schedule.fit(width, height, side)
+        pixels = w * h
+        if styles is None:
+            largest = _worst_style_pixels(w, h, style_scale)
+            style_areas = [largest] * WORST_STYLES
+        else:
+            style_areas = sorted(
+                (math.prod(schedule.style_size(*style, w, h, style_scale)) for style in styles),
+                reverse=True,
+            )
+        style_pass = pixels * KEPT_BYTES_PER_PIXEL + sum(
+            area * rate
+            for area, rate in zip(
+                style_areas, (STYLE_PASS_BYTES_PER_PIXEL, KEPT_BYTES_PER_PIXEL), strict=False
+            )
+        )
+        optimise = pixels * BYTES_PER_PIXEL[optimizer]
+        worst = max(worst, style_pass + optimise)
+    sources = sum(w * h for w, h in styles or ()) + (init[0] * init[1] if init else 0)
+    copies = width * height * COPY_BYTES_PER_PIXEL + sources * SOURCE_BYTES_PER_PIXEL
+    return math.ceil(FIXED_BYTES + worst + copies)
+
+
+def _worst_style_pixels(width: int, height: int, style_scale: float) -> int:
+    """The largest area schedule.style_size gives any style beside ``width`` x ``height``."""
+    long_side = max(width, height) * style_scale
+    cap = min(schedule.MAX_STYLE_AREA_RATIO * style_scale**2 * width * height, long_side**2)
+    return math.ceil(min(cap, schedule.MAX_VGG_PIXELS) + 2 * schedule.MIN_SIDE * long_side)
 
 
 def estimate_bytes(width: int, height: int, optimizer: str, style_scale: float = 1.0) -> int:
-    """Peak extra bytes of a run whose finest scale is ``width`` x ``height``."""
-    pixels = width * height * max(1.0, style_scale**2 / 3)  # a style image costs ~1/3 per pixel
-    return math.ceil(pixels * BYTES_PER_PIXEL[optimizer])
+    """Peak extra bytes of a run whose finest scale is ``width`` x ``height``, its styles
+    not known (the worst they could cost; :func:`run_bytes` with the styles is closer)."""
+    return run_bytes((width, height), None, optimizer, (), style_scale)
 
 
 def largest_fitting_size(
-    width: int, height: int, optimizer: str, available: int, style_scale: float = 1.0
+    width: int,
+    height: int,
+    optimizer: str,
+    available: int,
+    style_scale: float = 1.0,
+    styles: Sequence[Size] | None = None,
 ) -> tuple[int, int]:
     """The content size, scaled down with its aspect ratio, whose run fits ``available``."""
-    needed = estimate_bytes(width, height, optimizer, style_scale)
     budget = available * _HEADROOM
-    if needed <= budget:
+
+    def needed(long_side: int) -> int:
+        return run_bytes(schedule.fit(width, height, long_side), styles, optimizer, (), style_scale)
+
+    if needed(max(width, height)) <= budget:
         return width, height
-    factor = math.sqrt(budget / needed)
-    return max(1, math.floor(width * factor)), max(1, math.floor(height * factor))
+    low, high = 1, max(width, height)  # needed(high) > budget; find the largest that fits
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if needed(middle) <= budget else (low, middle)
+    return schedule.fit(width, height, low)

@@ -171,13 +171,18 @@ class OptimizationEngine:
             options.content_weight, options.style_weight, options.tv_weight, options.style_layers
         )
         image = _initial(eight, options, init_image, sides[0])
+        layers = (*options.content_layers, *(name for name, _ in options.style_layers))
+        min_side = schedule.layer_min_side(layers)
         for index, (side, count) in enumerate(zip(sides, counts, strict=True)):
             width, height = schedule.fit(content.width, content.height, side)
+            schedule.check_size(width, height, layers)
             start = pixel_ops.resize(image, width, height).astype(np.float32)
-            style_side = max(1, round(side * options.style_scale))
             targets = objective.targets(
                 pixel_ops.resize(eight.rgb(), width, height),
-                [(_opaque(style, style_side), weight) for style, weight in blend],
+                [
+                    (_opaque(style, width, height, options.style_scale, min_side), weight)
+                    for style, weight in blend
+                ],
             )
             run.begin_scale(index, width, height, start)
             evaluate = objective.evaluate(targets, weights)
@@ -218,10 +223,16 @@ def _check_styles(styles: Sequence[tuple[Pixels, float]]) -> list[tuple[Pixels, 
     return kept
 
 
-def _opaque(pixels: Pixels, long_side: int) -> np.ndarray:
-    """RGB uint8 at ``long_side``; transparent areas read as white paper (as the fast method)."""
+def _opaque(
+    pixels: Pixels, width: int, height: int, style_scale: float, min_side: int
+) -> np.ndarray:
+    """RGB uint8 at the style's working size beside content at ``width`` x ``height``
+    (schedule.style_size); transparent areas read as white paper (as the fast method)."""
     rgb = np.asarray(pixel_ops.on_white(pixels))
-    return pixel_ops.resize(rgb, *schedule.fit(pixels.width, pixels.height, long_side))
+    return pixel_ops.resize(
+        rgb,
+        *schedule.style_size(pixels.width, pixels.height, width, height, style_scale, min_side),
+    )
 
 
 def _initial(

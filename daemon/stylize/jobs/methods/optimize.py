@@ -33,7 +33,7 @@ from stylize.jobs.checks import blamed_on, checked_working_size
 from stylize.jobs.job import EncodedSource, JobResult, StylizeJob, VectorSource
 from stylize.jobs.method import JobContext
 from stylize.jobs.progress import ProgressReporter, Stage, Step
-from stylize.jobs.resources import Engines, decode_image
+from stylize.jobs.resources import Engines
 from stylize.models.provenance import ModelFile, model_file
 
 OPTIMIZE = "optimize"
@@ -105,28 +105,31 @@ class OptimizeMethod:
         )
         progress(Stage.PREPARING, 0.0, progress_words.READING_STYLES)
         recolour = engines.content_palette(job, content)
-        styles = []
-        for index, style in enumerate(job.styles):
-            with blamed_on(f"styles[{index}]"):
-                pixels = engines.style_pixels(style.source, f"style {index + 1}", recolour)
-                styles.append((pixels, float(weights[index])))
-        init = None
-        if settings.init_image is not None:
-            with blamed_on("optimize.init_image"):
-                init = decode_image(settings.init_image, engines.limits, "init image")
-        palette = engines.style_palette(job, list(weights))
-        tracker = _IterationTracker(content, width, height, options, progress)
-        with self._slot(engines.engine.budget, width, height, options) as engine:
-            pixels = engine.run(
-                content,
-                styles,
-                options,
-                tracker.on_step,
-                controls.cancelled,
-                controls.finish,
-                init,
-                controls.pause,
-            )
+        with contextlib.ExitStack() as held:  # the decoded images live as long as the run
+            styles = []
+            for index, style in enumerate(job.styles):
+                with blamed_on(f"styles[{index}]"):
+                    what = f"style {index + 1}"
+                    pixels = engines.style_pixels(style.source, what, held, recolour)
+                    styles.append((pixels, float(weights[index])))
+            init = None
+            if settings.init_image is not None:
+                with blamed_on("optimize.init_image"):
+                    init = engines.decoded(settings.init_image, "init image", held)
+            palette = engines.style_palette(job, list(weights))
+            tracker = _IterationTracker(content, width, height, options, progress)
+            sizes = _Sizes.of(content, styles, init)
+            with self._slot(engines.engine.budget, width, height, options, sizes) as engine:
+                pixels = engine.run(
+                    content,
+                    styles,
+                    options,
+                    tracker.on_step,
+                    controls.cancelled,
+                    controls.finish,
+                    init,
+                    controls.pause,
+                )
         if palette is not None:
             pixels = colour_transfer.match_pixels(pixels, palette)
         last = tracker.last
@@ -141,14 +144,27 @@ class OptimizeMethod:
 
     @contextlib.contextmanager
     def _slot(
-        self, budget: MemoryBudget, width: int, height: int, options: OptimizeOptions
+        self,
+        budget: MemoryBudget,
+        width: int,
+        height: int,
+        options: OptimizeOptions,
+        sizes: _Sizes,
     ) -> Iterator[OptimizationEngine]:
-        """The VGG19 engine, its memory reserved (or a refusal naming a size that fits)."""
-        needed = memory.estimate_bytes(width, height, options.optimizer, options.style_scale)
+        """The VGG19 engine, its memory reserved (or a refusal naming a size that fits).
+
+        The estimate follows what the run allocates at each scale (memory.run_bytes): the
+        content, each style at its working size, VGG19's activations, the optimiser's state.
+        """
+        needed = memory.run_bytes(
+            sizes.content, sizes.styles, options.optimizer, options.scales, options.style_scale,
+            sizes.init,
+        )  # fmt: skip
         if needed > budget.capacity:
             fit_w, fit_h = memory.largest_fitting_size(
-                width, height, options.optimizer, budget.capacity, options.style_scale
-            )
+                width, height, options.optimizer, budget.capacity, options.style_scale,
+                sizes.styles,
+            )  # fmt: skip
             raise TooLargeForMemoryError(
                 f"optimising a {width}x{height} picture with {options.optimizer} needs about "
                 f"{needed / 2**30:.1f} GiB; this daemon's budget is "
@@ -162,6 +178,23 @@ class OptimizeMethod:
             if self._engine is None:
                 self._engine = self._make_engine()
             yield self._engine
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    """Full sizes of the run's images (width, height), for its memory estimate."""
+
+    content: tuple[int, int]
+    styles: list[tuple[int, int]]
+    init: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, content: Pixels, styles: list[tuple[Pixels, float]], init: Pixels | None) -> _Sizes:
+        return cls(
+            (content.width, content.height),
+            [(pixels.width, pixels.height) for pixels, _ in styles],
+            (init.width, init.height) if init is not None else None,
+        )
 
 
 def settings_of(job: StylizeJob) -> OptimizeSettings:

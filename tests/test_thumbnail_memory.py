@@ -1,0 +1,107 @@
+"""Thumbnails and decoding are reserved at what they really allocate (issue 18, defect 1).
+
+An all-zero 8192x8192 16-bit RGBA PNG (~510 KB) took ~2.95 GB to thumbnail against
+0.75 GiB reserved. Big images are now box-filtered in bands before any full-size 8-bit
+or float copy, and the reservation (thumbnails.decoded_bytes, from the header's size,
+channels and depth; images.decode_bytes for the decode) is checked here against the
+peak RSS of a fresh process: estimate >= measured, and within 3x for large images.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+_MEASURE = r"""
+import io, json, sys
+import cv2
+import numpy as np
+from PIL import Image
+from stylize.engine import images, thumbnails
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+
+w, h, kind, role = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+stream = io.BytesIO()
+if kind == "png16-rgba":
+    data = cv2.imencode(".png", np.zeros((h, w, 4), np.uint16))[1].tobytes()
+elif kind == "png16-gray":
+    data = cv2.imencode(".png", np.zeros((h, w), np.uint16))[1].tobytes()
+elif kind == "tiff-float":
+    Image.fromarray(np.zeros((h, w), np.float32)).save(stream, "TIFF")
+elif kind == "png-palette":
+    Image.new("P", (w, h)).save(stream, "PNG", transparency=0)
+else:
+    Image.new(kind.split("-")[1].upper(), (w, h)).save(stream, kind.split("-")[0].upper())
+data = data if kind.startswith("png16") else stream.getvalue()
+if role == "thumbnail":
+    needed = thumbnails.decoded_bytes(
+        w, h, images.declared_channels(data), images.declared_depth(data)
+    )
+else:
+    needed = images.declared_decode_bytes(data)
+base = status("VmRSS")
+open("/proc/self/clear_refs", "w").write("5")  # VmHWM := the current RSS
+if role == "thumbnail":
+    made = thumbnails.make(data, thumbnails.MAX_SIDE, images.ImageLimits(), "x")
+    size = [made.width, made.height]
+else:
+    pixels = images.decode(data, images.ImageLimits(), "x")
+    size = [128]
+print(json.dumps({"measured": status("VmHWM") - base, "estimate": needed, "size": size}))
+"""
+
+
+SHAPES = [
+    (4096, 4096, "png16-rgba"),  # the issue's file, a quarter of it
+    (4096, 2048, "png16-gray"),
+    (3000, 2000, "tiff-float"),
+    (4096, 4096, "png-rgba"),
+    (4096, 3072, "jpeg-rgb"),
+    (16, 16384, "png-palette"),
+    (1000, 700, "png16-rgba"),
+    (200, 200, "png-rgb"),
+]
+
+
+@pytest.mark.parametrize(("width", "height", "kind"), SHAPES)
+def test_thumbnail_reservation_covers_the_measured_peak(width: int, height: int, kind: str) -> None:
+    _check(width, height, kind, "thumbnail")
+
+
+@pytest.mark.parametrize(("width", "height", "kind"), SHAPES[:6])
+def test_decode_reservation_covers_the_measured_peak(width: int, height: int, kind: str) -> None:
+    """images.declared_decode_bytes: the one rule for content, styles and init images."""
+    _check(width, height, kind, "decode")
+
+
+def _check(width: int, height: int, kind: str, role: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(width), str(height), kind, role],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    measured, estimate = found["measured"], found["estimate"]
+    print(f"{role} {width}x{height} {kind}: estimate {estimate / 2**20:.1f} MiB, "
+          f"measured {measured / 2**20:.1f} MiB")  # fmt: skip
+    assert estimate >= measured
+    if width * height >= 4 << 20:
+        assert estimate <= 3 * measured
+    assert max(found["size"]) == 128
+
+
+def test_a_16_bit_rgba_thumbnail_is_reserved_above_its_decoded_size() -> None:
+    from stylize.engine import images, thumbnails
+
+    needed = thumbnails.decoded_bytes(8192, 8192, 4, images.Depth.U16)
+    assert needed >= 2 * 8192 * 8192 * 8  # OpenCV's array and its RGBA copy
+    assert images.decode_bytes(8192, 8192, 4, images.Depth.U16) >= 2 * 8192 * 8192 * 8
