@@ -102,12 +102,21 @@ def largest_fitting_size(
     available: int,
     style_scale: float = 1.0,
     styles: Sequence[Size] | None = None,
+    content: Size | None = None,
 ) -> tuple[int, int]:
-    """The content size, scaled down with its aspect ratio, whose run fits ``available``."""
+    """The working size, scaled down with its aspect ratio, whose run fits ``available``.
+
+    ``content``: the content's full size when the run works below it (``max_side``): its
+    full-size copies cost the same whatever the working size.
+    """
     budget = available * _HEADROOM
 
     def needed(long_side: int) -> int:
-        return run_bytes(schedule.fit(width, height, long_side), styles, optimizer, (), style_scale)
+        if content is None:  # the content itself is made smaller
+            return run_bytes(
+                schedule.fit(width, height, long_side), styles, optimizer, (), style_scale
+            )
+        return run_bytes(content, styles, optimizer, (long_side,), style_scale)
 
     if needed(max(width, height)) <= budget:
         return width, height

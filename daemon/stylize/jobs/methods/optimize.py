@@ -163,7 +163,7 @@ class OptimizeMethod:
         if needed > budget.capacity:
             fit_w, fit_h = memory.largest_fitting_size(
                 width, height, options.optimizer, budget.capacity, options.style_scale,
-                sizes.styles,
+                sizes.styles, sizes.content,
             )  # fmt: skip
             raise TooLargeForMemoryError(
                 f"optimising a {width}x{height} picture with {options.optimizer} needs about "
