@@ -201,7 +201,7 @@ def run_plain(size: int, iterations: int) -> None:
 
 def engine_options(iterations: int, preview_every: int, scales: tuple[int, ...] = ()) -> Any:
     """(a)'s objective in the engine's terms, with the engine's best optimiser settings."""
-    from stylize.engine.optimization import OptimizeOptions
+    from stylize.engine.optimization.method import OptimizeOptions
 
     return OptimizeOptions(
         iterations=iterations,

@@ -63,7 +63,7 @@ def test_stroke_scale() -> None:
 
 
 def test_methods_presets_and_balance() -> None:
-    from stylize.engine.optimization import OptimizeOptions
+    from stylize.engine.optimization.method import OptimizeOptions
 
     assert core.METHODS == bridge.METHODS
     assert tuple(bridge.PRESETS) == core.PRESETS

@@ -12,7 +12,11 @@ from conftest import SAMPLES, STYLES
 from PIL import Image
 from stylize.engine.errors import CancelledError, InvalidInputError
 from stylize.engine.images import PixelMode, Pixels
-from stylize.engine.optimization import OptimizationEngine, OptimizeOptions, OptimizeProgress
+from stylize.engine.optimization.method import (
+    OptimizationEngine,
+    OptimizeOptions,
+    OptimizeProgress,
+)
 
 # Small but structured: VGG19 needs 16 px to reach block5_conv1 at all.
 FAST = OptimizeOptions(iterations=6, scales=(40,))

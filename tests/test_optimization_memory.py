@@ -78,7 +78,7 @@ _MEASURE = r"""
 import json, sys
 import numpy as np
 from stylize.engine.images import Pixels, PixelMode
-from stylize.engine.optimization import OptimizationEngine, OptimizeOptions
+from stylize.engine.optimization.method import OptimizationEngine, OptimizeOptions
 
 def status(key):
     for line in open("/proc/self/status"):

@@ -1,3 +1,5 @@
+"""`python -m stylize`: the CLI."""
+
 import sys
 
 from stylize.client.cli import main

@@ -1,0 +1,1 @@
+"""The engine: pixels, networks and methods, knowing neither gRPC, GIMP nor jobs."""

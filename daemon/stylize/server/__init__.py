@@ -1,0 +1,1 @@
+"""The gRPC daemon: a thin servicer over the job core, with its limits, security and metrics."""

@@ -1,4 +1,4 @@
-"""The StyleTransfer servicer: wire <-> jobs at the edge, nothing else.
+"""The StyleTransfer servicer: each RPC admits, runs its job and streams the answer.
 
 Each RPC turns messages into :mod:`stylize.jobs` dataclasses, runs the job in
 the bounded :class:`JobRunner`, and streams progress and result chunks back.
@@ -19,13 +19,10 @@ import numpy as np
 import stylize
 from stylize.engine import images
 from stylize.engine.errors import (
-    BusyError,
     CancelledError,
     InvalidInputError,
-    LimitExceededError,
     NotReadyError,
     StylizeError,
-    UploadTimeoutError,
 )
 from stylize.engine.memory_budget import MemoryBudget, Reservation
 from stylize.engine.optimization.method import MAX_ITERATIONS
@@ -37,11 +34,13 @@ from stylize.jobs.progress import accepted, finishing
 from stylize.jobs.resources import Engines
 from stylize.jobs.run import check_job, run_job
 from stylize.jobs.style_gallery import StyleGallery
-from stylize.server import status, wire
+from stylize.server import status, upload, wire
 from stylize.server.config import ServerConfig
 from stylize.server.event_queue import EventQueue
 from stylize.server.job_runner import JobRunner, Ticket
 from stylize.server.request_reader import RequestReader
+from stylize.server.stream_slots import StreamSlots
+from stylize.server.upload import ControlListener
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
@@ -63,76 +62,6 @@ class _Output:
         )
 
 
-class _Controls:
-    """Reads the request stream after the content: a `finish` message, or a violation.
-
-    Runs in its own thread for the whole job, so a client can say "finish now" while
-    the job runs; anything else it sends then ends the call with INVALID_ARGUMENT.
-    """
-
-    def __init__(self, reader: RequestReader[pb.StylizeRequest]) -> None:
-        self.finish = threading.Event()
-        self.cancelled = threading.Event()
-        self.violation: StylizeError | None = None
-        self._done = threading.Event()
-        self._reader = reader
-        self._thread = threading.Thread(target=self._listen, name="stylize-controls", daemon=True)
-        self._thread.start()
-
-    def _listen(self) -> None:
-        while not self._done.is_set():
-            try:
-                message = self._reader.next_message("control message", timeout=0.5)
-            except UploadTimeoutError:
-                continue
-            except StylizeError:  # the client went away: the call's callback cancels
-                return
-            if message is None:
-                return
-            self._take(message)
-
-    def _take(self, message: object) -> None:
-        if isinstance(message, pb.StylizeRequest) and message.WhichOneof("message") == "finish":
-            self.finish.set()
-            return
-        self.violation = InvalidInputError(
-            "after the content's declared total_bytes, only one `finish` message may follow",
-            field="content.total_bytes",
-        )
-        self.cancelled.set()
-        self._done.set()
-
-    def close(self) -> None:
-        self._done.set()
-
-
-class _StreamSlots:
-    """Counts Stylize/PredictStyle handlers, refusing beyond ``limit`` (BUSY, retryable).
-
-    Streams are bounded here, not with grpcio's ``maximum_concurrent_rpcs``, so Health
-    and GetInfo always find a free server thread and every refusal carries details.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._count = 0
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def hold(self) -> Iterator[None]:
-        with self._lock:
-            if self._count >= self._limit:
-                raise BusyError(
-                    f"the daemon is busy ({self._limit} requests in progress); try again shortly"
-                )
-            self._count += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._count -= 1
-
-
 def _log_call_end(context: grpc.ServicerContext, method: str, done: threading.Event) -> None:
     """Log calls that ended without an answer from us: cancelled or past their deadline."""
 
@@ -143,16 +72,6 @@ def _log_call_end(context: grpc.ServicerContext, method: str, done: threading.Ev
         log.info("request ended early method=%s why=%r", method, why)
 
     context.add_callback(on_end)
-
-
-def _went_away(context: grpc.ServicerContext, grace: float = 0.25) -> bool:
-    """Whether the call ends within ``grace`` seconds (the client cancelled it)."""
-    deadline = time.monotonic() + grace
-    while context.is_active():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def _result_bytes(width: int, height: int, bytes_per_pixel: int) -> int:
@@ -172,11 +91,11 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         self._runner = runner
         self._optimize_runner = optimize_runner
         self._budget = budget
-        self._slots = _StreamSlots(config.max_streams)
+        self._slots = StreamSlots(config.max_streams)
         self._resolver: Engines | None = None
         self._gallery: StyleGallery | None = None
         self._ready = threading.Event()
-        self._running: set[_Controls] = set()  # jobs past their upload
+        self._running: set[ControlListener] = set()  # jobs past their upload
         self._running_lock = threading.Lock()
 
     def finish_all(self) -> None:
@@ -186,7 +105,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 controls.finish.set()
 
     @contextlib.contextmanager
-    def _tracked(self, controls: _Controls) -> Iterator[_Controls]:
+    def _tracked(self, controls: ControlListener) -> Iterator[ControlListener]:
         with self._running_lock:
             self._running.add(controls)
         try:
@@ -230,16 +149,16 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
             with contextlib.ExitStack() as held:
                 resolver = self._resolver_or_refuse()
                 held.enter_context(self._slots.hold())
-                setup = self._receive_setup(reader)
+                setup = upload.receive_setup(reader)
                 job = wire.stylize_job(setup, wire.PENDING_CONTENT, self._config.max_styles)
                 check_job(resolver, job)
-                expected = self._expected_content_bytes(setup.content)
+                expected = upload.expected_content_bytes(setup.content, self._config)
                 ticket = self._admit(job)
                 held.callback(ticket.release)  # if the job never runs
                 held.enter_context(self._budget.reserve(expected, "the upload"))
                 yield wire.progress_event(accepted(ticket.queued))
-                data = self._receive_content(reader, expected, context)
-                controls = held.enter_context(self._tracked(_Controls(reader)))
+                data = upload.receive_content(reader, expected, context)
+                controls = held.enter_context(self._tracked(ControlListener(reader)))
                 content = wire.content_source(setup.content, data)
                 held.enter_context(self._reserve_result(content))
                 raw = wire.output_is_raw(setup)
@@ -280,93 +199,6 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         for offset in range(0, len(output.data), chunk):
             yield pb.StylizeEvent(result_chunk=bytes(view[offset : offset + chunk]))
 
-    def _receive_setup(self, reader: RequestReader[pb.StylizeRequest]) -> pb.StylizeSetup:
-        first = reader.next_message("setup message")
-        if first is not None:
-            first = wire.check_decoded(first, pb.StylizeRequest, "the first message")
-        if first is None or first.WhichOneof("message") != "setup":
-            raise InvalidInputError(
-                "the first message of a Stylize call must be `setup`", field="setup"
-            )
-        return first.setup
-
-    def _receive_content(
-        self,
-        reader: RequestReader[pb.StylizeRequest],
-        expected: int,
-        context: grpc.ServicerContext,
-    ) -> bytearray:
-        """The content's bytes, into one buffer of the declared size (no copies).
-
-        Reading stops at the declared size: the client may keep its side open to send
-        `finish` later (see :class:`_Controls`).
-        """
-        buffer = bytearray(expected)
-        received = 0
-        while received < expected:
-            message = reader.next_message("content chunk")
-            if message is None:
-                break
-            message = wire.check_decoded(message, pb.StylizeRequest, "a content message")
-            if message.WhichOneof("message") != "content_chunk":
-                raise InvalidInputError(
-                    "after `setup`, `content_chunk` messages must carry the content's declared "
-                    "total_bytes before anything else (`finish` may follow them)",
-                    field="setup",
-                )
-            chunk = message.content_chunk
-            if received + len(chunk) > expected:
-                raise InvalidInputError(
-                    f"content chunks carry more than the declared {expected:,} bytes",
-                    field="content.total_bytes",
-                )
-            buffer[received : received + len(chunk)] = chunk
-            received += len(chunk)
-        if received != expected:
-            if _went_away(context):  # a cancel can reach us as the end of the stream
-                raise CancelledError("the client went away during the upload")
-            raise InvalidInputError(
-                f"content ended after {received:,} of the declared {expected:,} bytes",
-                field="content.total_bytes",
-            )
-        return buffer
-
-    def _expected_content_bytes(self, header: pb.ContentHeader) -> int:
-        kind = header.WhichOneof("kind")
-        if kind == "raw":
-            raw = header.raw
-            mode, depth = wire.pixel_layout(raw.format, "content image")
-            try:
-                self._config.image_limits.check(raw.width, raw.height, "content image")
-            except StylizeError as error:
-                error.field = "content.raw"
-                raise
-            needed = images.raw_bytes(raw.width, raw.height, mode, depth)
-            if header.total_bytes != needed:
-                name = pb.PixelFormat.Name(raw.format).removeprefix("PIXEL_FORMAT_")
-                raise InvalidInputError(
-                    f"content image: raw {name} {raw.width}x{raw.height} needs "
-                    f"{needed:,} bytes but total_bytes is {header.total_bytes:,}",
-                    field="content.total_bytes",
-                )
-            return needed
-        if kind == "encoded":
-            if header.total_bytes == 0:
-                raise InvalidInputError(
-                    "content image is empty (total_bytes is 0)", field="content.total_bytes"
-                )
-            if header.total_bytes > self._config.max_encoded_bytes:
-                raise LimitExceededError(
-                    f"content file is {header.total_bytes:,} bytes; this daemon accepts at most "
-                    f"{self._config.max_encoded_bytes:,}",
-                    field="content.total_bytes",
-                )
-            return header.total_bytes
-        raise InvalidInputError(
-            "setup.content must say whether the content is `encoded` or `raw`",
-            field="content",
-        )
-
     def _reserve_result(self, content: ImageSource) -> Reservation:
         if isinstance(content, RawSource):
             width, height = content.width, content.height
@@ -387,7 +219,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         job: StylizeJob,
         raw: bool,
         context: grpc.ServicerContext,
-        controls: _Controls,
+        controls: ControlListener,
         preview_side: int,
     ) -> Generator[pb.StylizeEvent, None, _Output]:
         events = EventQueue()

@@ -1,22 +1,6 @@
-"""The optimisation method (Gatys et al., VGG19): engine only, UI-agnostic.
+"""The optimisation method (Gatys et al.): VGG19 features, losses, optimisers, schedule.
 
-Not reachable by users yet: the daemon, gRPC API, CLI and GIMP dialog are wired to it
-later (issue 7, items 2-6), so README.md does not describe it; ARCHITECTURE.md does.
+The job core runs it through jobs/methods/optimize.py; import the modules themselves
+(method.py, memory.py, ...): this package imports nothing, so reading its schedule or
+memory estimate does not load TensorFlow.
 """
-
-from stylize.engine.optimization.memory import estimate_bytes, largest_fitting_size
-from stylize.engine.optimization.method import (
-    OptimizationEngine,
-    OptimizeOptions,
-    OptimizeProgress,
-)
-from stylize.engine.optimization.optimizers import LossTerms
-
-__all__ = [
-    "LossTerms",
-    "OptimizationEngine",
-    "OptimizeOptions",
-    "OptimizeProgress",
-    "estimate_bytes",
-    "largest_fitting_size",
-]
