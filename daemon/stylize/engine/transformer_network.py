@@ -249,6 +249,36 @@ def _affine(
     return x * _per_channel(scale, phases, first) + _per_channel(shift, phases, first)
 
 
+def _mixed_affine(
+    x: tf.Tensor,
+    scale: tf.Tensor,
+    shift: tf.Tensor,
+    weights: tf.Tensor,
+    phases: int = 1,
+    first: bool = False,
+) -> tf.Tensor:
+    """``_affine`` with a scale and shift per pixel: ``scale``, ``shift`` [K, C] (one row per
+    style), ``weights`` the K styles' weights at each pixel of ``x`` ([1, H, W, phases * K],
+    or channels first [1, phases * K, H, W]; with 4 phases ordered (a, b, k) as ``x``'s
+    channels are (a, b, c)). Each pixel's scale is its weights times ``scale``: a K-channel
+    map times a K x C matrix, one matrix product per layer.
+    """
+    styles, shape = tf.shape(scale)[0], tf.shape(x)
+    if first:
+        w = tf.reshape(weights, [phases, styles, -1])  # [phases, K, H * W]
+
+        def per_pixel(matrix: tf.Tensor) -> tf.Tensor:
+            return tf.reshape(tf.matmul(matrix, w, transpose_a=True), shape)
+
+    else:
+        w = tf.reshape(weights, [-1, styles])  # [H * W * phases, K]
+
+        def per_pixel(matrix: tf.Tensor) -> tf.Tensor:
+            return tf.reshape(tf.matmul(w, matrix), shape)
+
+    return x * per_pixel(scale) + per_pixel(shift)
+
+
 def _to_pixels(values: tf.Tensor) -> tf.Tensor:
     """[0, 1] floats -> uint8, rounded half to even (as numpy's rint)."""
     return tf.cast(tf.clip_by_value(tf.round(values * 255.0), 0.0, 255.0), tf.uint8)
@@ -260,6 +290,15 @@ _STYLE = tf.TensorSpec([1, STYLE_VECTOR_SIZE], tf.float32)
 _CORE = tf.TensorSpec([2], tf.int32)  # [start, stop) rows of the output that are kept
 _VECTOR = tf.TensorSpec([None], tf.float32)
 _FEATURES = tf.TensorSpec([1, None, None, 32], tf.float32)
+# Regions (engine/regions.py): K style vectors and their weights at each pixel of a layer
+# (channels last for the whole image, first for strips); K, and the channels, vary.
+_STYLES = tf.TensorSpec([None, STYLE_VECTOR_SIZE], tf.float32)
+_MAP = tf.TensorSpec([1, None, None, None], tf.float32)
+
+
+def _matrix(channels: int) -> tf.TensorSpec:
+    """Scale or shift of one norm, one row per style."""
+    return tf.TensorSpec([None, channels], tf.float32)
 
 
 def _stored(channels: int) -> tf.TensorSpec:
@@ -337,6 +376,26 @@ class TransformerNetwork(tf.Module):
         params = self._norm_params(tf.constant(np.reshape(style, (1, -1)), tf.float32))
         return [(g.numpy(), b.numpy()) for g, b in params]
 
+    def _norm_params_mixed(self, styles: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
+        """(gamma, beta), [K, C] each: one row per style of ``styles`` [K, 100]."""
+        gammas = tf.split(tf.matmul(styles, self._gamma[0]) + self._gamma[1], self._splits, axis=1)
+        betas = tf.split(tf.matmul(styles, self._beta[0]) + self._beta[1], self._splits, axis=1)
+        return list(zip(gammas, betas, strict=True))
+
+    def norm_params_mixed(self, styles: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(gamma, beta), [K, C] each, of all 13 instance norms for K style vectors."""
+        params = self._norm_params_mixed(tf.constant(np.asarray(styles, np.float32)))
+        return [(g.numpy(), b.numpy()) for g, b in params]
+
+    def _instance_norm_mixed(
+        self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, weights: tf.Tensor, phases: int = 1
+    ) -> tf.Tensor:
+        """Conditional instance norm with gamma and beta mixed per pixel: the image's
+        moments as ever, then each style's scale and shift [K, C], weighted by ``weights``."""
+        mean, variance = _moments(x, phases)
+        scale = gamma * tf.math.rsqrt(variance + self._epsilon)
+        return _mixed_affine(x, scale, beta - mean * scale, weights, phases)
+
     def _instance_norm(
         self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, phases: int = 1
     ) -> tf.Tensor:
@@ -374,6 +433,36 @@ class TransformerNetwork(tf.Module):
         z = tf.nn.relu(self._instance_norm(_upsample_conv_phased(h, self._expand2), *norms[1], 4))
         y = self._instance_norm(_conv9_on_phases(z, self._expand3), *norms[2], 4)
         return _full(tf.sigmoid(y))
+
+    # -- regions: the same stages with the norms' gamma and beta mixed per pixel -----------
+    # ``quarter``, ``half``: the styles' weights at quarter and half resolution [1, h, w, K];
+    # ``phased``: at full resolution in space-to-depth layout [1, H/2, W/2, 4K].
+
+    @tf.function(input_signature=[_FEATURES, _STYLES, _MAP])
+    def residual_regions(self, x: tf.Tensor, styles: tf.Tensor, quarter: tf.Tensor) -> tf.Tensor:
+        norms = self._norm_params_mixed(styles)
+        for i, (conv1, conv2) in enumerate(self._residual):
+            h = tf.nn.relu(self._instance_norm_mixed(_conv(x, conv1), *norms[2 * i], quarter))
+            x = x + self._instance_norm_mixed(_conv(h, conv2), *norms[2 * i + 1], quarter)
+        return x
+
+    @tf.function(input_signature=[_FEATURES, _STYLES, _MAP, _MAP])
+    def expand_regions(
+        self, x: tf.Tensor, styles: tf.Tensor, half: tf.Tensor, phased: tf.Tensor
+    ) -> tf.Tensor:
+        norms = self._norm_params_mixed(styles)[2 * RESIDUAL_BLOCKS :]
+        e = _full(_upsample_conv_phased(x, self._expand1))
+        h = tf.nn.relu(self._instance_norm_mixed(e, *norms[0], half))
+        z = _upsample_conv_phased(h, self._expand2)
+        z = tf.nn.relu(self._instance_norm_mixed(z, *norms[1], phased, 4))
+        y = self._instance_norm_mixed(_conv9_on_phases(z, self._expand3), *norms[2], phased, 4)
+        return _full(tf.sigmoid(y))
+
+    @tf.function(input_signature=[_FEATURES, _STYLES, _MAP, _MAP])
+    def expand_pixels_regions(
+        self, x: tf.Tensor, styles: tf.Tensor, half: tf.Tensor, phased: tf.Tensor
+    ) -> tf.Tensor:
+        return _to_pixels(self.expand_regions(x, styles, half, phased))
 
     def __call__(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         return self.expand(self.residual(self.contract(content), style), style)
@@ -421,6 +510,71 @@ class TransformerNetwork(tf.Module):
         )
         self.piece_finish_unit = tf.function(
             self._piece_finish_unit, input_signature=[_stored(12), _VECTOR, _VECTOR]
+        )
+        self._build_region_pieces()
+
+    def _build_region_pieces(self) -> None:
+        """The pieces with the norms mixed per pixel: each also takes the styles' weights
+        over its strip (``_MAP``, channels first, padded as the strip is) after its
+        strips, and each norm's scale and shift with a row per style (``_matrix``)."""
+        self.piece_residual_regions = [self._residual_region_pieces(*p) for p in self._residual]
+        self.piece_expand1_regions = tf.function(
+            self._piece_expand1_regions,
+            input_signature=[_stored(32), _stored(32), _MAP, _matrix(32), _matrix(32), _CORE],
+        )
+        self.piece_expand2_moments_regions = tf.function(
+            self._piece_expand2_moments_regions,
+            input_signature=[_stored(16), _MAP, _matrix(16), _matrix(16), _CORE],
+        )
+        self.piece_expand3_regions = tf.function(
+            self._piece_expand3_regions,
+            input_signature=[
+                _stored(16),
+                _MAP,
+                _MAP,
+                _matrix(16),
+                _matrix(16),
+                _matrix(8),
+                _matrix(8),
+                _CORE,
+            ],
+        )
+        self.piece_finish_regions = tf.function(
+            self._piece_finish_regions, input_signature=[_stored(12), _MAP, _matrix(3), _matrix(3)]
+        )
+        self.piece_finish_unit_regions = tf.function(
+            self._piece_finish_unit_regions,
+            input_signature=[_stored(12), _MAP, _matrix(3), _matrix(3)],
+        )
+
+    def _residual_region_pieces(
+        self, conv1: _Conv, conv2: _Conv
+    ) -> tuple[tf.types.experimental.GenericFunction, tf.types.experimental.GenericFunction]:
+        def first(
+            x: tf.Tensor,
+            y: tf.Tensor,
+            weights: tf.Tensor,
+            scale: tf.Tensor,
+            shift: tf.Tensor,
+            core: tf.Tensor,
+        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+            block_input = x + _mixed_affine(y, scale, shift, weights, first=True)
+            h = _first(_conv_padded(_last(block_input), conv1))
+            return (block_input, h, *_sums(h, core))
+
+        def second(
+            h: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
+        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+            h = tf.nn.relu(_mixed_affine(h, scale, shift, weights, first=True))
+            y = _first(_conv_padded(_last(h), conv2))
+            return (y, *_sums(y, core))
+
+        matrix = _matrix(32)
+        return (
+            tf.function(
+                first, input_signature=[_stored(32), _stored(32), _MAP, matrix, matrix, _CORE]
+            ),
+            tf.function(second, input_signature=[_stored(32), _MAP, matrix, matrix, _CORE]),
         )
 
     def _residual_pieces(
@@ -519,4 +673,57 @@ class TransformerNetwork(tf.Module):
     def _piece_finish_unit(self, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
         """Final norm, sigmoid and depth-to-space: float32 RGB in [0, 1] (deep images)."""
         values = tf.sigmoid(_affine(y, scale, shift, 4, first=True))
+        return _full(_last(values))
+
+    def _piece_expand1_regions(
+        self,
+        x: tf.Tensor,
+        y: tf.Tensor,
+        weights: tf.Tensor,
+        scale: tf.Tensor,
+        shift: tf.Tensor,
+        core: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        x = x + _mixed_affine(y, scale, shift, weights, first=True)
+        e = _first(_full(_conv_padded(_last(x), self._expand1)))
+        return (e, *_sums(e, core))
+
+    def _expand2_layer_regions(
+        self, h: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor
+    ) -> tf.Tensor:
+        h = tf.nn.relu(_mixed_affine(h, scale, shift, weights, first=True))
+        return _conv_padded(_last(h), self._expand2)
+
+    def _piece_expand2_moments_regions(
+        self, h: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        return _sums(_first(self._expand2_layer_regions(h, weights, scale, shift)), core, 4)
+
+    def _piece_expand3_regions(
+        self,
+        h: tf.Tensor,
+        weights1: tf.Tensor,
+        weights2: tf.Tensor,
+        scale1: tf.Tensor,
+        shift1: tf.Tensor,
+        scale2: tf.Tensor,
+        shift2: tf.Tensor,
+        core: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``weights1``: half resolution, padded as ``h``; ``weights2``: full resolution,
+        phased, over the strip's rows unpadded (expand 2's output)."""
+        z = self._expand2_layer_regions(h, weights1, scale1, shift1)
+        z = tf.nn.relu(_mixed_affine(z, scale2, shift2, _last(weights2), 4))
+        y = _first(_conv9_on_phases(z, self._expand3))
+        return (y, *_sums(y, core, 4))
+
+    def _piece_finish_regions(
+        self, y: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor
+    ) -> tf.Tensor:
+        return _to_pixels(self._piece_finish_unit_regions(y, weights, scale, shift))
+
+    def _piece_finish_unit_regions(
+        self, y: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor
+    ) -> tf.Tensor:
+        values = tf.sigmoid(_mixed_affine(y, scale, shift, weights, 4, first=True))
         return _full(_last(values))
