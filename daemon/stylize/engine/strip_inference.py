@@ -96,6 +96,40 @@ class Moments:
         return scale.astype(np.float32), (beta - self.mean * scale).astype(np.float32)
 
 
+@dataclass
+class WeightedMoments:
+    """Moments per style (regions): each style's per-channel mean and variance over the
+    pixels it weights, merged over strips as :class:`Moments` with the strips' total
+    weights as counts (Chan et al.)."""
+
+    count: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [K, 1]
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [K, C]
+    m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def add(self, mean: np.ndarray, variance: np.ndarray, count: np.ndarray) -> None:
+        """One strip's weighted means and variances [K, C] and total weights [K]."""
+        weight = count.astype(np.float64)[:, None]
+        mean = mean.astype(np.float64)
+        m2 = variance.astype(np.float64) * weight
+        if not self.count.size:
+            self.count, self.mean, self.m2 = weight, mean, m2
+            return
+        total = self.count + weight
+        safe = np.where(total > 0, total, 1.0)
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (weight / safe)
+        self.m2 = self.m2 + m2 + delta**2 * (self.count * weight / safe)
+        self.count = total
+
+    def normalisation(
+        self, gamma: np.ndarray, beta: np.ndarray, epsilon: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scale and shift [K, C]: each style's norm with its own moments, then its gamma/beta."""
+        variance = self.m2 / np.where(self.count > 0, self.count, 1.0)
+        scale = gamma / np.sqrt(variance + epsilon)
+        return scale.astype(np.float32), (beta - self.mean * scale).astype(np.float32)
+
+
 def spans(length: int, step: int) -> Iterator[tuple[int, int]]:
     """[start, stop) pieces of ``range(length)``, ``step`` long (the last may be shorter)."""
     for start in range(0, length, step):
@@ -254,7 +288,9 @@ class MapWindows:
     (or, ``padded`` False, the windows' rows alone). K channels, copied per strip: small
     beside the layers' 32."""
 
-    def __init__(self, maps: np.ndarray, windows: Windows, padded: bool = True) -> None:
+    def __init__(
+        self, maps: np.ndarray, windows: Windows, padded: bool = True, ratio: int = 1
+    ) -> None:
         pad = windows.pad if padded else 0
         padding = ((0, 0), (pad, pad), (pad, pad))
         if not pad:
@@ -263,10 +299,11 @@ class MapWindows:
             self._maps = np.pad(maps, padding, "reflect")
         else:
             self._maps = np.pad(maps, padding, "symmetric")
-        self._spans, self._pad = windows.spans, pad
+        self._spans, self._pad, self._ratio = windows.spans, pad, ratio
 
     def window(self, index: int) -> np.ndarray:
-        first, last = self._spans[index]
+        """Strip ``index``'s rows (``ratio`` maps' rows per window row), padded."""
+        first, last = (self._ratio * n for n in self._spans[index])
         return np.ascontiguousarray(self._maps[None, :, first : last + 2 * self._pad])
 
 
@@ -276,6 +313,7 @@ class _Regions:
 
     residual: MapWindows  # quarter resolution, the residual blocks' strips
     expand1: MapWindows  # quarter resolution, expand 1's strips
+    expand1_out: MapWindows  # half resolution, expand 1's output rows (its moments)
     half: MapWindows  # half resolution, padded: the expand-2 moments and expand 3
     phased: MapWindows  # full resolution (phased), expand 3's strips' rows
     final: MapWindows  # full resolution (phased), the last pass's strips
@@ -285,6 +323,7 @@ class _Regions:
         return cls(
             residual=MapWindows(maps.quarter, plan.residual),
             expand1=MapWindows(maps.quarter, plan.expand1),
+            expand1_out=MapWindows(maps.half, plan.expand1, padded=False, ratio=2),
             half=MapWindows(maps.half, plan.half),
             phased=MapWindows(maps.phased, plan.half, padded=False),
             final=MapWindows(maps.phased, plan.final),
@@ -420,13 +459,15 @@ class StripRunner:
         step("contract")
         x, y, norm = self._residual(x, arena, plan, norms, step)
         half = arena.half(plan.half, 2 * width)
-        piece, maps = self._pick(network.piece_expand1, network.piece_expand1_regions, "expand1")
+        piece, maps = self._pick(
+            network.piece_expand1, network.piece_expand1_regions, "expand1", "expand1_out"
+        )
         moments1 = self._layer(piece, (x, y), [*norm], [half], 2, maps=maps)
         del x, y  # their bytes become the final layer's
         step("expand")
         norm1 = moments1.normalisation(*norms[-3], epsilon)
         piece, maps = self._pick(
-            network.piece_expand2_moments, network.piece_expand2_moments_regions, "half"
+            network.piece_expand2_moments, network.piece_expand2_moments_regions, "half", "phased"
         )
         moments2 = self._layer(piece, (half,), [*norm1], [], 1, 4, maps=maps)
         step("expand")
@@ -476,7 +517,7 @@ class StripRunner:
         ratio: int,
         phases: int = 1,
         maps: tuple[MapWindows, ...] = (),
-    ) -> Moments:
+    ) -> Moments | WeightedMoments:
         """One pass of a piece over the strips its sources are laid out for: stores its
         outputs in ``outs`` and returns their moments. ``ratio``: output rows per input row.
 
@@ -484,24 +525,30 @@ class StripRunner:
         sum, formed on the padded strip) is cropped as it is stored. ``maps``: a spatial
         mix's weights over the same strips, passed after the sources.
         """
-        moments, width = Moments(), sources[0].width
+        width = sources[0].width
+        moments: Moments | WeightedMoments = Moments() if not maps else WeightedMoments()
         for index, (start, stop, first, _) in enumerate(sources[0].windows.strips):
             self._stop_if()
             keep = np.array([start - first, stop - first], np.int32) * ratio
-            *stored, mean, mean_square = self.backend.run(
+            outputs = self.backend.run(
                 piece,
                 *(s.window(index) for s in sources),
                 *(m.window(index) for m in maps),
                 *extra,
                 keep,
             )
+            if isinstance(moments, WeightedMoments):  # each style's, with its weight
+                *stored, mean, variance, total = outputs
+                moments.add(mean, variance, total)
+            else:
+                *stored, mean, mean_square = outputs
+                moments.add(mean, mean_square, (stop - start) * ratio * width * ratio * phases)
             for out, values in zip(outs, stored, strict=True):
                 pad = (values.shape[3] - out.width) // 2
                 out.write(
                     start * ratio,
                     values[:, :, pad + keep[0] : pad + keep[1], pad : pad + out.width],
                 )
-            moments.add(mean, mean_square, (stop - start) * ratio * width * ratio * phases)
         return moments
 
     def _residual(

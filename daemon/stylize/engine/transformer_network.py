@@ -243,6 +243,52 @@ def _sums(x: tf.Tensor, core: tf.Tensor, phases: int = 1) -> tuple[tf.Tensor, tf
     return mean, mean_square
 
 
+def _centred_moments(
+    flat: tf.Tensor, w: tf.Tensor, centre: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Each style's weighted mean and variance [K, C] of ``flat`` [N, C] under ``w``
+    [N, K], and its total weight [K]. Sums of the values less ``centre`` [C] (close to
+    every mean): a bf16 runtime's products then lose little to cancellation."""
+    centred = flat - centre
+    total = tf.reduce_sum(w, axis=0)
+    safe = tf.maximum(total, 1e-12)[:, None]
+    offset = tf.matmul(w, centred, transpose_a=True) / safe
+    square = tf.matmul(w, tf.square(centred), transpose_a=True) / safe
+    return centre + offset, tf.maximum(square - tf.square(offset), 0.0), total
+
+
+def _weighted_moments(
+    x: tf.Tensor, weights: tf.Tensor, phases: int = 1
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Each style's mean and variance of each channel over the pixels it weights, [K, C]
+    each: ``x`` [1, H, W, phases * C] weighted by ``weights`` [1, H, W, phases * K]."""
+    channels = x.shape[-1] // phases
+    flat = tf.reshape(x, [-1, channels])  # rows (pixel, phase), as the weights' rows
+    w = tf.reshape(weights, [-1, tf.shape(weights)[-1] // phases])
+    mean, variance, _ = _centred_moments(flat, w, tf.reduce_mean(flat, axis=0))
+    return mean, variance
+
+
+def _weighted_sums(
+    x: tf.Tensor, weights: tf.Tensor, core: tf.Tensor, phases: int = 1
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``_sums`` per style: each style's weighted mean and variance of each channel over
+    rows ``core`` of an NCHW strip, [K, C], and its total weight there, [K].
+    ``weights`` [1, phases * K, rows, W] covers the strip's rows."""
+    channels = x.shape[1] // phases
+    core_x = tf.reshape(x[:, :, core[0] : core[1]], [phases, channels, -1])
+    styles = tf.shape(weights)[1] // phases
+    core_w = tf.reshape(weights[:, :, core[0] : core[1]], [phases, styles, -1])
+    centre = tf.reduce_mean(core_x, axis=[0, 2])  # as _centred_moments, channels first
+    centred = core_x - centre[:, None]
+    total = tf.reduce_sum(core_w, axis=[0, 2])
+    safe = tf.maximum(total, 1e-12)[:, None]
+    offset = tf.reduce_sum(tf.matmul(core_w, centred, transpose_b=True), axis=0) / safe
+    square = tf.reduce_sum(tf.matmul(core_w, tf.square(centred), transpose_b=True), axis=0)
+    square = square / safe
+    return centre + offset, tf.maximum(square - tf.square(offset), 0.0), total
+
+
 def _affine(
     x: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, phases: int = 1, first: bool = False
 ) -> tf.Tensor:
@@ -390,9 +436,10 @@ class TransformerNetwork(tf.Module):
     def _instance_norm_mixed(
         self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, weights: tf.Tensor, phases: int = 1
     ) -> tf.Tensor:
-        """Conditional instance norm with gamma and beta mixed per pixel: the image's
-        moments as ever, then each style's scale and shift [K, C], weighted by ``weights``."""
-        mean, variance = _moments(x, phases)
+        """Conditional instance norm with gamma and beta mixed per pixel: each style's scale
+        and shift [K, C] from its own moments over the pixels it weights (its region),
+        then weighted by ``weights`` at each pixel (engine/regions.py)."""
+        mean, variance = _weighted_moments(x, weights, phases)
         scale = gamma * tf.math.rsqrt(variance + self._epsilon)
         return _mixed_affine(x, scale, beta - mean * scale, weights, phases)
 
@@ -516,15 +563,17 @@ class TransformerNetwork(tf.Module):
     def _build_region_pieces(self) -> None:
         """The pieces with the norms mixed per pixel: each also takes the styles' weights
         over its strip (``_MAP``, channels first, padded as the strip is) after its
-        strips, and each norm's scale and shift with a row per style (``_matrix``)."""
+        strips, and each norm's scale and shift with a row per style (``_matrix``); the
+        moments they return are per style (``_weighted_sums``), with each style's total
+        weight."""
         self.piece_residual_regions = [self._residual_region_pieces(*p) for p in self._residual]
         self.piece_expand1_regions = tf.function(
             self._piece_expand1_regions,
-            input_signature=[_stored(32), _stored(32), _MAP, _matrix(32), _matrix(32), _CORE],
+            input_signature=[_stored(32), _stored(32), _MAP, _MAP, _matrix(32), _matrix(32), _CORE],
         )
         self.piece_expand2_moments_regions = tf.function(
             self._piece_expand2_moments_regions,
-            input_signature=[_stored(16), _MAP, _matrix(16), _matrix(16), _CORE],
+            input_signature=[_stored(16), _MAP, _MAP, _matrix(16), _matrix(16), _CORE],
         )
         self.piece_expand3_regions = tf.function(
             self._piece_expand3_regions,
@@ -557,17 +606,17 @@ class TransformerNetwork(tf.Module):
             scale: tf.Tensor,
             shift: tf.Tensor,
             core: tf.Tensor,
-        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        ) -> tuple[tf.Tensor, ...]:
             block_input = x + _mixed_affine(y, scale, shift, weights, first=True)
             h = _first(_conv_padded(_last(block_input), conv1))
-            return (block_input, h, *_sums(h, core))
+            return (block_input, h, *_weighted_sums(h, weights[:, :, 1:-1, 1:-1], core))
 
         def second(
             h: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
-        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        ) -> tuple[tf.Tensor, ...]:
             h = tf.nn.relu(_mixed_affine(h, scale, shift, weights, first=True))
             y = _first(_conv_padded(_last(h), conv2))
-            return (y, *_sums(y, core))
+            return (y, *_weighted_sums(y, weights[:, :, 1:-1, 1:-1], core))
 
         matrix = _matrix(32)
         return (
@@ -680,13 +729,15 @@ class TransformerNetwork(tf.Module):
         x: tf.Tensor,
         y: tf.Tensor,
         weights: tf.Tensor,
+        half: tf.Tensor,
         scale: tf.Tensor,
         shift: tf.Tensor,
         core: tf.Tensor,
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``half``: the weights at half resolution over the output's rows (unpadded)."""
         x = x + _mixed_affine(y, scale, shift, weights, first=True)
         e = _first(_full(_conv_padded(_last(x), self._expand1)))
-        return (e, *_sums(e, core))
+        return (e, *_weighted_sums(e, half, core))
 
     def _expand2_layer_regions(
         self, h: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor
@@ -695,9 +746,17 @@ class TransformerNetwork(tf.Module):
         return _conv_padded(_last(h), self._expand2)
 
     def _piece_expand2_moments_regions(
-        self, h: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, core: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        return _sums(_first(self._expand2_layer_regions(h, weights, scale, shift)), core, 4)
+        self,
+        h: tf.Tensor,
+        weights: tf.Tensor,
+        phased: tf.Tensor,
+        scale: tf.Tensor,
+        shift: tf.Tensor,
+        core: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``phased``: the weights at full resolution (phased) over the strip's rows."""
+        z = _first(self._expand2_layer_regions(h, weights, scale, shift))
+        return _weighted_sums(z, phased, core, 4)
 
     def _piece_expand3_regions(
         self,
@@ -709,13 +768,13 @@ class TransformerNetwork(tf.Module):
         scale2: tf.Tensor,
         shift2: tf.Tensor,
         core: tf.Tensor,
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    ) -> tuple[tf.Tensor, ...]:
         """``weights1``: half resolution, padded as ``h``; ``weights2``: full resolution,
         phased, over the strip's rows unpadded (expand 2's output)."""
         z = self._expand2_layer_regions(h, weights1, scale1, shift1)
         z = tf.nn.relu(_mixed_affine(z, scale2, shift2, _last(weights2), 4))
         y = _first(_conv9_on_phases(z, self._expand3))
-        return (y, *_sums(y, core, 4))
+        return (y, *_weighted_sums(y, weights2, core, 4))
 
     def _piece_finish_regions(
         self, y: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor
