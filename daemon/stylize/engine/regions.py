@@ -50,6 +50,10 @@ import numpy as np
 from stylize.engine import style_mixing
 from stylize.engine.errors import InvalidInputError
 
+# Measured: a 1024^2 job's own peak with two regions against one style, OpenVINO bf16
+# (bench/regions.py); rounded up.
+REGIONS_WHOLE_EXTRA_BYTES_PER_PIXEL = 200
+
 
 @dataclass(frozen=True)
 class RegionStyle:
@@ -85,10 +89,18 @@ class SpatialMix:
             phased=np.ascontiguousarray(phased.reshape(4 * k, height // 2, width // 2)),
         )
 
-    @property
-    def nbytes(self) -> int:
-        """The weight maps' bytes, with their levels (for the memory budget)."""
-        return int(self.weights.nbytes * (1 + 1 + 1 / 4 + 1 / 16) * 2)  # + NHWC copies
+    def extra_bytes(self, strips: bool) -> int:
+        """What the regions add to the network's working set (the memory budget).
+
+        Whole image: the regions graphs' larger intermediates (each norm's per-pixel
+        scale and shift, the centred copies its weighted moments read), measured with
+        bench/regions.py (BENCHMARKS.md "Regions"), plus the weight maps. Strips: the
+        maps at every level, float32, with their padded copies (MapWindows).
+        """
+        k, rows, columns = self.weights.shape
+        pixels = rows * columns
+        maps = 4 * k * pixels * 3  # the weights, the phased copy, half + quarter, padding
+        return maps + (0 if strips else REGIONS_WHOLE_EXTRA_BYTES_PER_PIXEL * pixels)
 
 
 @dataclass(frozen=True)

@@ -285,47 +285,61 @@ class StripLayer:
 class MapWindows:
     """A spatial mix's weights at one layer's resolution ([K, H, W], channels first) over
     the strips of ``windows``, padded as :class:`StripLayer` pads the layer they weight
-    (or, ``padded`` False, the windows' rows alone). K channels, copied per strip: small
-    beside the layers' 32."""
+    (or, ``padded`` False, the windows' rows alone; ``ratio`` map rows per window row),
+    channels first or (``last``) last. K channels, copied per strip: small beside the
+    layers' 32."""
 
     def __init__(
-        self, maps: np.ndarray, windows: Windows, padded: bool = True, ratio: int = 1
+        self,
+        maps: np.ndarray,
+        windows: Windows,
+        padded: bool = True,
+        ratio: int = 1,
+        last: bool = False,
     ) -> None:
         pad = windows.pad if padded else 0
         padding = ((0, 0), (pad, pad), (pad, pad))
         if not pad:
-            self._maps = maps
+            padded_maps = maps
         elif windows.mode == "reflect":
-            self._maps = np.pad(maps, padding, "reflect")
+            padded_maps = np.pad(maps, padding, "reflect")
         else:
-            self._maps = np.pad(maps, padding, "symmetric")
-        self._spans, self._pad, self._ratio = windows.spans, pad, ratio
+            padded_maps = np.pad(maps, padding, "symmetric")
+        self._maps = np.transpose(padded_maps, (1, 2, 0)) if last else padded_maps
+        self._spans, self._pad, self._ratio, self._last = windows.spans, pad, ratio, last
 
     def window(self, index: int) -> np.ndarray:
-        """Strip ``index``'s rows (``ratio`` maps' rows per window row), padded."""
+        """Strip ``index``'s rows, padded."""
         first, last = (self._ratio * n for n in self._spans[index])
-        return np.ascontiguousarray(self._maps[None, :, first : last + 2 * self._pad])
+        rows = slice(first, last + 2 * self._pad)
+        return np.ascontiguousarray(
+            self._maps[None, rows] if self._last else self._maps[None, :, rows]
+        )
 
 
 @dataclass(frozen=True)
 class _Regions:
-    """A spatial mix's weights laid out for every pass that normalises (``_Plan``)."""
+    """A spatial mix's weights laid out for every pass that normalises (``_Plan``): each
+    piece's per-pixel scale and shift take its input's layout (channels first, padded),
+    its moments the output's rows, channels last."""
 
     residual: MapWindows  # quarter resolution, the residual blocks' strips
+    residual_out: MapWindows  # the same rows unpadded, channels last (their moments)
     expand1: MapWindows  # quarter resolution, expand 1's strips
-    expand1_out: MapWindows  # half resolution, expand 1's output rows (its moments)
+    expand1_out: MapWindows  # half resolution, expand 1's output rows, channels last
     half: MapWindows  # half resolution, padded: the expand-2 moments and expand 3
-    phased: MapWindows  # full resolution (phased), expand 3's strips' rows
+    phased: MapWindows  # full resolution (phased), expand 3's strips' rows, channels last
     final: MapWindows  # full resolution (phased), the last pass's strips
 
     @classmethod
     def of(cls, maps: LevelMaps, plan: _Plan) -> _Regions:
         return cls(
             residual=MapWindows(maps.quarter, plan.residual),
+            residual_out=MapWindows(maps.quarter, plan.residual, padded=False, last=True),
             expand1=MapWindows(maps.quarter, plan.expand1),
-            expand1_out=MapWindows(maps.half, plan.expand1, padded=False, ratio=2),
+            expand1_out=MapWindows(maps.half, plan.expand1, padded=False, ratio=2, last=True),
             half=MapWindows(maps.half, plan.half),
-            phased=MapWindows(maps.phased, plan.half, padded=False),
+            phased=MapWindows(maps.phased, plan.half, padded=False, last=True),
             final=MapWindows(maps.phased, plan.final),
         )
 
@@ -572,7 +586,7 @@ class StripRunner:
         previous, slots = x, (_X, _SPARE)
         pieces = zip(self.network.piece_residual, self.network.piece_residual_regions, strict=True)
         for block, (plain, mixed) in enumerate(pieces):
-            conv1, maps = self._pick(plain[0], mixed[0], "residual")
+            conv1, maps = self._pick(plain[0], mixed[0], "residual", "residual_out")
             conv2 = plain[1] if self._regions is None else mixed[1]
             windows = plan.expand1 if block == RESIDUAL_BLOCKS - 1 else plan.residual
             block_input = arena.quarter(slots[(block + 1) % 2], windows, width)

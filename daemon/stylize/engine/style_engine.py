@@ -316,7 +316,7 @@ class StyleEngine:
         per_pixel = memory_budget.network_bytes(1, 1, strips, deep)
         needed = memory_budget.network_bytes(width, height, strips, deep)
         if isinstance(vector, SpatialMix):
-            needed += vector.nbytes
+            needed += vector.extra_bytes(strips)
         with self.budget.reserve(needed, f"a {width}x{height} image", per_pixel):
             if strips:
                 return self._run_in_strips(rgb, vector, progress, cancelled)
@@ -347,9 +347,10 @@ class StyleEngine:
         expand_in: tuple[np.ndarray, ...]
         if isinstance(style, SpatialMix):  # the norms mixed per pixel (engine/regions.py)
             maps = style.levels(batch.shape[1], batch.shape[2])
-            residual, residual_in = network.residual_regions, (style.vectors, _nhwc(maps.quarter))
+            residual = network.residual_regions
+            residual_in = (style.vectors, *_both_layouts(maps.quarter))
             expand = network.expand_regions if deep else network.expand_pixels_regions
-            expand_in = (style.vectors, _nhwc(maps.half), _nhwc(maps.phased))
+            expand_in = (style.vectors, *_both_layouts(maps.half), *_both_layouts(maps.phased))
         else:
             residual, residual_in = network.residual, (style,)
             expand = network.expand if deep else network.expand_pixels
@@ -402,9 +403,9 @@ def _share(progress: ProgressCallback | None, share: float) -> ProgressCallback 
     return scaled
 
 
-def _nhwc(maps: np.ndarray) -> np.ndarray:
-    """[K, H, W] weight maps -> [1, H, W, K] (the whole-image graphs are channels last)."""
-    return np.ascontiguousarray(np.transpose(maps, (1, 2, 0)))[None]
+def _both_layouts(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[K, H, W] weight maps as [1, K, H, W] and [1, H, W, K] (transformer_network.py)."""
+    return maps[None], np.ascontiguousarray(np.transpose(maps, (1, 2, 0)))[None]
 
 
 def _stop_if(cancelled: CancelCheck | None) -> None:
