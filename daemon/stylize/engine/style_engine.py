@@ -165,7 +165,9 @@ class StyleEngine:
         self._predictor = StylePredictor(read_weights(self.predictor_file.path))
         self._transformer = TransformerNetwork(read_weights(self.transformer_file.path))
         functions = self._functions()
-        stored = {name for name in functions if name.startswith("piece_")}
+        # Strip pieces take stored layers; they and the regions graphs (larger scratch,
+        # rarely run) free their scratch when the thread moves on to another graph.
+        stored = {name for name in functions if name.startswith("piece_") or "regions" in name}
         self.backend.prepare(functions, self._namespace(), precise={"predictor"}, stored=stored)
         self.device = _device_name(self.backend)
         log.info(
