@@ -208,7 +208,7 @@ def test_a_constant_strength_map_is_todays_strength(tf_engine: StyleEngine, styl
         tf_engine, SpatialMix(np.stack([own, a]), np.stack([ones * 0.6, ones * 0.4])), pixels.array
     )
     difference = np.abs(today - spatial)
-    assert difference.max() <= 1 and difference.mean() < 0.02  # measured 1 and 0.0035
+    assert difference.max() <= 1 and difference.mean() < 0.02  # measured 1 and 0.0003
 
 
 def test_left_and_right_each_paint_their_style(tf_engine: StyleEngine, styles) -> None:
@@ -316,7 +316,7 @@ def test_openvino_regions_agree_with_tensorflow(
     engine: StyleEngine, tf_engine: StyleEngine, styles
 ) -> None:
     """The default backend, whole image and strips, at the bound the plain path keeps
-    against TensorFlow float32 (test_backends.py; measured 0.58 and 0.63 levels with bf16)."""
+    against TensorFlow float32 (test_backends.py; measured 0.55 and 0.63 levels with bf16)."""
     a, b = styles
     pixels = _pixels(160, 120)
     mask = _left(160, 120)
