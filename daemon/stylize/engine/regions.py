@@ -50,9 +50,10 @@ import numpy as np
 from stylize.engine import style_mixing
 from stylize.engine.errors import InvalidInputError
 
-# Measured: a 1024^2 job's own peak with two regions against one style, OpenVINO bf16
-# (bench/regions.py); rounded up.
-REGIONS_WHOLE_EXTRA_BYTES_PER_PIXEL = 200
+# Measured: a 1024^2 job's own peak with two regions, 467 MB against 149 for one style
+# (OpenVINO bf16, bench/regions.py, BENCHMARKS.md "Regions"): 300 bytes a pixel more,
+# rounded up.
+REGIONS_WHOLE_EXTRA_BYTES_PER_PIXEL = 320
 
 
 @dataclass(frozen=True)
