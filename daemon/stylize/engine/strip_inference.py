@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stylize.engine.backends import Backend, Function
+from stylize.engine.regions import LevelMaps, SpatialMix
 from stylize.engine.transformer_network import (
     EXPAND_PADDING,
     RESIDUAL_BLOCKS,
@@ -92,6 +93,40 @@ class Moments:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Scale and shift [C] that instance-normalise with these moments, then apply gamma/beta."""
         scale = gamma / np.sqrt(self.m2 / self.count + epsilon)
+        return scale.astype(np.float32), (beta - self.mean * scale).astype(np.float32)
+
+
+@dataclass
+class WeightedMoments:
+    """Moments per style (regions): each style's per-channel mean and variance over the
+    pixels it weights, merged over strips as :class:`Moments` with the strips' total
+    weights as counts (Chan et al.)."""
+
+    count: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [K, 1]
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [K, C]
+    m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def add(self, mean: np.ndarray, variance: np.ndarray, count: np.ndarray) -> None:
+        """One strip's weighted means and variances [K, C] and total weights [K]."""
+        weight = count.astype(np.float64)[:, None]
+        mean = mean.astype(np.float64)
+        m2 = variance.astype(np.float64) * weight
+        if not self.count.size:
+            self.count, self.mean, self.m2 = weight, mean, m2
+            return
+        total = self.count + weight
+        safe = np.where(total > 0, total, 1.0)
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (weight / safe)
+        self.m2 = self.m2 + m2 + delta**2 * (self.count * weight / safe)
+        self.count = total
+
+    def normalisation(
+        self, gamma: np.ndarray, beta: np.ndarray, epsilon: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scale and shift [K, C]: each style's norm with its own moments, then its gamma/beta."""
+        variance = self.m2 / np.where(self.count > 0, self.count, 1.0)
+        scale = gamma / np.sqrt(variance + epsilon)
         return scale.astype(np.float32), (beta - self.mean * scale).astype(np.float32)
 
 
@@ -247,6 +282,68 @@ class StripLayer:
         rows[:, :, :, -1] = rows[:, :, :, -2 - mirror]
 
 
+class MapWindows:
+    """A spatial mix's weights at one layer's resolution ([K, H, W], channels first) over
+    the strips of ``windows``, padded as :class:`StripLayer` pads the layer they weight
+    (or, ``padded`` False, the windows' rows alone; ``ratio`` map rows per window row),
+    channels first or (``last``) last. K channels, copied per strip: small beside the
+    layers' 32."""
+
+    def __init__(
+        self,
+        maps: np.ndarray,
+        windows: Windows,
+        padded: bool = True,
+        ratio: int = 1,
+        last: bool = False,
+    ) -> None:
+        pad = windows.pad if padded else 0
+        padding = ((0, 0), (pad, pad), (pad, pad))
+        if not pad:
+            padded_maps = maps
+        elif windows.mode == "reflect":
+            padded_maps = np.pad(maps, padding, "reflect")
+        else:
+            padded_maps = np.pad(maps, padding, "symmetric")
+        self._maps = np.transpose(padded_maps, (1, 2, 0)) if last else padded_maps
+        self._spans, self._pad, self._ratio, self._last = windows.spans, pad, ratio, last
+
+    def window(self, index: int) -> np.ndarray:
+        """Strip ``index``'s rows, padded."""
+        first, last = (self._ratio * n for n in self._spans[index])
+        rows = slice(first, last + 2 * self._pad)
+        return np.ascontiguousarray(
+            self._maps[None, rows] if self._last else self._maps[None, :, rows]
+        )
+
+
+@dataclass(frozen=True)
+class _Regions:
+    """A spatial mix's weights laid out for every pass that normalises (``_Plan``): each
+    piece's per-pixel scale and shift take its input's layout (channels first, padded),
+    its moments the output's rows, channels last."""
+
+    residual: MapWindows  # quarter resolution, the residual blocks' strips
+    residual_out: MapWindows  # the same rows unpadded, channels last (their moments)
+    expand1: MapWindows  # quarter resolution, expand 1's strips
+    expand1_out: MapWindows  # half resolution, expand 1's output rows, channels last
+    half: MapWindows  # half resolution, padded: the expand-2 moments and expand 3
+    phased: MapWindows  # full resolution (phased), expand 3's strips' rows, channels last
+    final: MapWindows  # full resolution (phased), the last pass's strips
+
+    @classmethod
+    def of(cls, maps: LevelMaps, plan: _Plan) -> _Regions:
+        return cls(
+            residual=MapWindows(maps.quarter, plan.residual),
+            residual_out=MapWindows(maps.quarter, plan.residual, padded=False, last=True),
+            expand1=MapWindows(maps.quarter, plan.expand1),
+            expand1_out=MapWindows(maps.half, plan.expand1, padded=False, ratio=2, last=True),
+            half=MapWindows(maps.half, plan.half),
+            phased=MapWindows(maps.phased, plan.half, padded=False, last=True),
+            final=MapWindows(maps.phased, plan.final),
+        )
+
+
 class _Arena:
     """The stored layers' memory, allocated once per image (fresh pages cost time, and
     every byte counts at 67 MP): two allocations of two quarter-resolution 32-channel
@@ -318,9 +415,15 @@ class StripRunner:
         self.network = network
         self.backend = backend
         self.rows = rows  # full-resolution rows per strip
+        self._regions: _Regions | None = None  # a spatial mix's weights, for the job's run
 
-    def run(self, rgb: np.ndarray, style: np.ndarray, step: Step, stop_if: StopCheck) -> np.ndarray:
-        """uint8 [H, W, 3] -> stylized uint8; float32 in [0, 1] -> float32 in [0, 1]."""
+    def run(
+        self, rgb: np.ndarray, style: np.ndarray | SpatialMix, step: Step, stop_if: StopCheck
+    ) -> np.ndarray:
+        """uint8 [H, W, 3] -> stylized uint8; float32 in [0, 1] -> float32 in [0, 1].
+
+        ``style``: a vector, or a spatial mix (engine/regions.py) at ``rgb``'s size, whose
+        weights go through the strips beside the layers (the ``*_regions`` pieces)."""
         self._stop_if = stop_if
         self.backend.release_scratch()  # the whole-image graphs' memory, before the arena's
         plan = self._plan(*(-(-n // SIZE_MULTIPLE) for n in rgb.shape[:2]))
@@ -332,8 +435,16 @@ class StripRunner:
             StripLayer.items(12, 2 * width, plan.final),
             self.backend.storage,
         )
+        regions, network = None, self.network
+        if isinstance(style, SpatialMix):
+            maps = style.levels(4 * plan.residual.length, 4 * width)
+            regions = _Regions.of(maps, plan)
+            norms = network.norm_params_mixed(style.vectors)
+        else:
+            norms = network.norm_params(style)
+        self._regions = regions
         try:
-            return self._passes(rgb, self.network.norm_params(style), arena, plan, step)
+            return self._passes(rgb, norms, arena, plan, step)
         finally:
             arena.close()
 
@@ -362,19 +473,37 @@ class StripRunner:
         step("contract")
         x, y, norm = self._residual(x, arena, plan, norms, step)
         half = arena.half(plan.half, 2 * width)
-        moments1 = self._layer(network.piece_expand1, (x, y), [*norm], [half], 2)
+        piece, maps = self._pick(
+            network.piece_expand1, network.piece_expand1_regions, "expand1", "expand1_out"
+        )
+        moments1 = self._layer(piece, (x, y), [*norm], [half], 2, maps=maps)
         del x, y  # their bytes become the final layer's
         step("expand")
         norm1 = moments1.normalisation(*norms[-3], epsilon)
-        moments2 = self._layer(network.piece_expand2_moments, (half,), [*norm1], [], 1, 4)
+        piece, maps = self._pick(
+            network.piece_expand2_moments, network.piece_expand2_moments_regions, "half", "phased"
+        )
+        moments2 = self._layer(piece, (half,), [*norm1], [], 1, 4, maps=maps)
         step("expand")
         norm2 = moments2.normalisation(*norms[-2], epsilon)
         final = arena.final(plan.final, 2 * width)
-        moments3 = self._layer(network.piece_expand3, (half,), [*norm1, *norm2], [final], 1, 4)
+        piece, maps = self._pick(
+            network.piece_expand3, network.piece_expand3_regions, "half", "phased"
+        )
+        moments3 = self._layer(piece, (half,), [*norm1, *norm2], [final], 1, 4, maps=maps)
         del half
         arena.free_half()
         step("expand")
         return self._finish(final, moments3.normalisation(*norms[-1], epsilon), rgb)
+
+    def _pick(
+        self, plain: Function, mixed: Function, *names: str
+    ) -> tuple[Function, tuple[MapWindows, ...]]:
+        """A pass's piece, and the weights it takes (``_Regions``' fields ``names``): the
+        plain piece without regions, the mixed one with them."""
+        if self._regions is None:
+            return plain, ()
+        return mixed, tuple(getattr(self._regions, name) for name in names)
 
     def _strips(
         self, length: int, halo: int, unit: int = 2, taller: int = 1
@@ -401,27 +530,39 @@ class StripRunner:
         outs: list[StripLayer],
         ratio: int,
         phases: int = 1,
-    ) -> Moments:
+        maps: tuple[MapWindows, ...] = (),
+    ) -> Moments | WeightedMoments:
         """One pass of a piece over the strips its sources are laid out for: stores its
         outputs in ``outs`` and returns their moments. ``ratio``: output rows per input row.
 
         An output one row and column wider on each side than ``outs`` (a residual block's
-        sum, formed on the padded strip) is cropped as it is stored.
+        sum, formed on the padded strip) is cropped as it is stored. ``maps``: a spatial
+        mix's weights over the same strips, passed after the sources.
         """
-        moments, width = Moments(), sources[0].width
+        width = sources[0].width
+        moments: Moments | WeightedMoments = Moments() if not maps else WeightedMoments()
         for index, (start, stop, first, _) in enumerate(sources[0].windows.strips):
             self._stop_if()
             keep = np.array([start - first, stop - first], np.int32) * ratio
-            *stored, mean, mean_square = self.backend.run(
-                piece, *(s.window(index) for s in sources), *extra, keep
+            outputs = self.backend.run(
+                piece,
+                *(s.window(index) for s in sources),
+                *(m.window(index) for m in maps),
+                *extra,
+                keep,
             )
+            if isinstance(moments, WeightedMoments):  # each style's, with its weight
+                *stored, mean, variance, total = outputs
+                moments.add(mean, variance, total)
+            else:
+                *stored, mean, mean_square = outputs
+                moments.add(mean, mean_square, (stop - start) * ratio * width * ratio * phases)
             for out, values in zip(outs, stored, strict=True):
                 pad = (values.shape[3] - out.width) // 2
                 out.write(
                     start * ratio,
                     values[:, :, pad + keep[0] : pad + keep[1], pad : pad + out.width],
                 )
-            moments.add(mean, mean_square, (stop - start) * ratio * width * ratio * phases)
         return moments
 
     def _residual(
@@ -440,16 +581,19 @@ class StripRunner:
         """
         epsilon, width = self.network.epsilon, plan.width
         h = arena.quarter(_H, plan.residual, width)
-        zero = np.zeros(32, np.float32)
+        zero = np.zeros(norms[0][0].shape, np.float32)  # [32], or [K, 32] with regions
         norm: tuple[np.ndarray, np.ndarray] = (zero, zero)  # block 0: x + (0 * x + 0)
         previous, slots = x, (_X, _SPARE)
-        for block, (conv1, conv2) in enumerate(self.network.piece_residual):
+        pieces = zip(self.network.piece_residual, self.network.piece_residual_regions, strict=True)
+        for block, (plain, mixed) in enumerate(pieces):
+            conv1, maps = self._pick(plain[0], mixed[0], "residual", "residual_out")
+            conv2 = plain[1] if self._regions is None else mixed[1]
             windows = plan.expand1 if block == RESIDUAL_BLOCKS - 1 else plan.residual
             block_input = arena.quarter(slots[(block + 1) % 2], windows, width)
-            moments = self._layer(conv1, (x, previous), [*norm], [block_input, h], 1)
+            moments = self._layer(conv1, (x, previous), [*norm], [block_input, h], 1, maps=maps)
             norm1 = moments.normalisation(*norms[2 * block], epsilon)
             y = arena.quarter(_Y, windows, width)
-            moments = self._layer(conv2, (h,), [*norm1], [y], 1)
+            moments = self._layer(conv2, (h,), [*norm1], [y], 1, maps=maps)
             norm = moments.normalisation(*norms[2 * block + 1], epsilon)
             x, previous = block_input, y
             step("residual")
@@ -478,12 +622,18 @@ class StripRunner:
     ) -> np.ndarray:
         height, width = rgb.shape[:2]
         deep = _deep(rgb)
-        finish = self.network.piece_finish_unit if deep else self.network.piece_finish
+        network = self.network
+        finish, maps = (
+            self._pick(network.piece_finish_unit, network.piece_finish_unit_regions, "final")
+            if deep
+            else self._pick(network.piece_finish, network.piece_finish_regions, "final")
+        )
         out = fresh_memory(height * width * 3, np.dtype(np.float32 if deep else np.uint8))
         out = out.reshape(height, width, 3)
         for index, (start, stop, first, _) in enumerate(final.windows.strips):
             self._stop_if()
-            piece = self.backend.run(finish, final.window(index), *norm)[0]
+            weights = [m.window(index) for m in maps]
+            piece = self.backend.run(finish, final.window(index), *weights, *norm)[0]
             rows = min(2 * stop, height) - 2 * start
             top = 2 * (start - first)
             out[2 * start : 2 * start + rows] = piece[0, top : top + rows, :width]

@@ -28,6 +28,7 @@ from stylize.engine import (
 from stylize.engine.backends import Backend, choose_backend
 from stylize.engine.errors import CancelledError
 from stylize.engine.images import Depth, PixelMode, Pixels, to_unit
+from stylize.engine.regions import RegionStyle, SpatialMix, StyleRegions
 from stylize.engine.strip_inference import PASSES, StripRunner
 from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE, working_size
 from stylize.engine.style_predictor import StylePredictor
@@ -132,7 +133,9 @@ class StyleEngine:
         self._predictor = StylePredictor(read_weights(self.predictor_file.path))
         self._transformer = TransformerNetwork(read_weights(self.transformer_file.path))
         functions = self._functions()
-        stored = {name for name in functions if name.startswith("piece_")}
+        # Strip pieces take stored layers; they and the regions graphs (larger scratch,
+        # rarely run) free their scratch when the thread moves on to another graph.
+        stored = {name for name in functions if name.startswith("piece_") or "regions" in name}
         self.backend.prepare(functions, self._namespace(), precise={"predictor"}, stored=stored)
         self.device = _device_name(self.backend)
         log.info(
@@ -159,10 +162,22 @@ class StyleEngine:
             "piece_expand2_moments": network.piece_expand2_moments,
             "piece_expand3": network.piece_expand3,
             "piece_finish": network.piece_finish,
+            # regions (engine/regions.py): compiled on first use, not in warm_up
+            "residual_regions": network.residual_regions,
+            "expand_regions": network.expand_regions,
+            "expand_pixels_regions": network.expand_pixels_regions,
+            "piece_expand1_regions": network.piece_expand1_regions,
+            "piece_expand2_moments_regions": network.piece_expand2_moments_regions,
+            "piece_expand3_regions": network.piece_expand3_regions,
+            "piece_finish_regions": network.piece_finish_regions,
+            "piece_finish_unit_regions": network.piece_finish_unit_regions,
         }
         for block, (conv1, conv2) in enumerate(network.piece_residual):
             functions[f"piece_residual{block}_conv1"] = conv1
             functions[f"piece_residual{block}_conv2"] = conv2
+        for block, (conv1, conv2) in enumerate(network.piece_residual_regions):
+            functions[f"piece_residual{block}_conv1_regions"] = conv1
+            functions[f"piece_residual{block}_conv2_regions"] = conv2
         return functions
 
     def _namespace(self) -> str:
@@ -196,12 +211,19 @@ class StyleEngine:
     def stylize(
         self,
         content: Pixels,
-        vector: np.ndarray,
+        vector: np.ndarray | StyleRegions,
         options: StylizeOptions = StylizeOptions(),
         progress: ProgressCallback | None = None,
         cancelled: CancelCheck | None = None,
     ) -> Pixels:
         """Stylize ``content`` with ``vector``; the result has the content's size, mode and depth.
+
+        ``vector`` is a (mixed) style vector, or a :class:`StyleRegions`: styles in regions
+        of the picture and a strength that may vary, blended inside the network
+        (engine/regions.py; its masks are checked against the content, InvalidInputError
+        naming ``styles[i].region`` or ``strength_map``). The content's own vector, if the
+        regions need it and do not carry it, is computed here with the default
+        preprocessing.
 
         The network runs at :func:`working_size`; a smaller working size comes back to
         full size by edge-aware upsampling guided by the content (engine/guided_upsampling.py).
@@ -221,11 +243,18 @@ class StyleEngine:
         width, height = working_size(
             content.width, content.height, options.stroke_scale, options.max_side
         )
+        style: np.ndarray | SpatialMix = (
+            vector.resolve(
+                content.width, content.height, width, height, lambda: self.style_vector(content)
+            )
+            if isinstance(vector, StyleRegions)
+            else vector
+        )
         if (width, height) == (content.width, content.height):
-            stylized = self._run_network(rgb, vector, progress, cancelled)
+            stylized = self._run_network(rgb, style, progress, cancelled)
         else:
             seen = pixel_ops.resize(rgb, width, height)
-            low = self._run_network(seen, vector, _share(progress, NETWORK_SHARE), cancelled)
+            low = self._run_network(seen, style, _share(progress, NETWORK_SHARE), cancelled)
             stylized = self._upsample(low, seen, rgb)
             if progress is not None:
                 progress(StylizeProgress(fraction=1.0, stage="upsample"))
@@ -244,21 +273,29 @@ class StyleEngine:
     def _run_network(
         self,
         rgb: np.ndarray,
-        vector: np.ndarray,
+        vector: np.ndarray | SpatialMix,
         progress: ProgressCallback | None,
         cancelled: CancelCheck | None,
     ) -> np.ndarray:
-        """uint8 RGB -> uint8 RGB; float32 RGB in [0, 1] -> float32 RGB in [0, 1]."""
+        """uint8 RGB -> uint8 RGB; float32 RGB in [0, 1] -> float32 RGB in [0, 1].
+
+        ``vector``: one style vector, or a spatial mix at ``rgb``'s size."""
         height, width = rgb.shape[:2]
         deep = rgb.dtype == np.float32
         strips = height * width > self.max_whole_pixels or not self._whole_fits(width, height, deep)
         per_pixel = memory_budget.network_bytes(1, 1, strips, deep)
         needed = memory_budget.network_bytes(width, height, strips, deep)
+        if isinstance(vector, SpatialMix):
+            needed += vector.extra_bytes(strips)
         with self.budget.reserve(needed, f"a {width}x{height} image", per_pixel):
             if strips:
                 return self._run_in_strips(rgb, vector, progress, cancelled)
             batch = _pad_to_multiple(rgb)[None]
-            style = np.asarray(vector, np.float32).reshape(1, -1)
+            style = (
+                vector
+                if isinstance(vector, SpatialMix)
+                else np.asarray(vector, np.float32).reshape(1, -1)
+            )
             return self._run_whole(batch, style, progress, cancelled)[:height, :width]
 
     def _whole_fits(self, width: int, height: int, deep: bool) -> bool:
@@ -269,18 +306,29 @@ class StyleEngine:
     def _run_whole(
         self,
         batch: np.ndarray,
-        style: np.ndarray,
+        style: np.ndarray | SpatialMix,
         progress: ProgressCallback | None,
         cancelled: CancelCheck | None,
     ) -> np.ndarray:
         network, run = self._transformer, self.backend.run
         deep = batch.dtype == np.float32  # 16-bit or float content: float32 in and out
         contract = network.contract if deep else network.contract_pixels
-        expand = network.expand if deep else network.expand_pixels
+        residual_in: tuple[np.ndarray, ...]
+        expand_in: tuple[np.ndarray, ...]
+        if isinstance(style, SpatialMix):  # the norms mixed per pixel (engine/regions.py)
+            maps = style.levels(batch.shape[1], batch.shape[2])
+            residual = network.residual_regions
+            residual_in = (style.vectors, *_both_layouts(maps.quarter))
+            expand = network.expand_regions if deep else network.expand_pixels_regions
+            expand_in = (style.vectors, *_both_layouts(maps.half), *_both_layouts(maps.phased))
+        else:
+            residual, residual_in = network.residual, (style,)
+            expand = network.expand if deep else network.expand_pixels
+            expand_in = (style,)
         stages = (
             ("contract", 0.25, lambda x: run(contract, x)[0]),
-            ("residual", 0.55, lambda x: run(network.residual, x, style)[0]),
-            ("expand", 1.0, lambda x: run(expand, x, style)[0]),
+            ("residual", 0.55, lambda x: run(residual, x, *residual_in)[0]),
+            ("expand", 1.0, lambda x: run(expand, x, *expand_in)[0]),
         )
         x = batch
         for name, fraction, stage in stages:
@@ -294,7 +342,7 @@ class StyleEngine:
     def _run_in_strips(
         self,
         rgb: np.ndarray,
-        vector: np.ndarray,
+        vector: np.ndarray | SpatialMix,
         progress: ProgressCallback | None,
         cancelled: CancelCheck | None,
     ) -> np.ndarray:
@@ -309,7 +357,8 @@ class StyleEngine:
                 progress(StylizeProgress(fraction=min(done / PASSES, 1.0), stage=stage))
 
         _stop_if(cancelled)
-        return runner.run(rgb, np.asarray(vector, np.float32), step, lambda: _stop_if(cancelled))
+        style = vector if isinstance(vector, SpatialMix) else np.asarray(vector, np.float32)
+        return runner.run(rgb, style, step, lambda: _stop_if(cancelled))
 
 
 def _share(progress: ProgressCallback | None, share: float) -> ProgressCallback | None:
@@ -324,6 +373,11 @@ def _share(progress: ProgressCallback | None, share: float) -> ProgressCallback 
     return scaled
 
 
+def _both_layouts(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[K, H, W] weight maps as [1, K, H, W] and [1, H, W, K] (transformer_network.py)."""
+    return maps[None], np.ascontiguousarray(np.transpose(maps, (1, 2, 0)))[None]
+
+
 def _stop_if(cancelled: CancelCheck | None) -> None:
     if cancelled is not None and cancelled():
         raise CancelledError("the job was cancelled")
@@ -331,8 +385,10 @@ def _stop_if(cancelled: CancelCheck | None) -> None:
 
 __all__ = [
     "PixelMode",
+    "RegionStyle",
     "StyleEngine",
     "StylePreprocess",
+    "StyleRegions",
     "StylizeOptions",
     "StylizeProgress",
 ]

@@ -243,10 +243,97 @@ def _sums(x: tf.Tensor, core: tf.Tensor, phases: int = 1) -> tuple[tf.Tensor, tf
     return mean, mean_square
 
 
+def _block_diagonal(matrix: tf.Tensor, phases: int) -> tf.Tensor:
+    """[K, C] -> [phases * K, phases * C]: phase p's weights (a, b, k) to its channels (a, b, c)."""
+    if phases == 1:
+        return matrix
+    styles, channels = tf.shape(matrix)[0], matrix.shape[1]
+    blocks = tf.einsum("pq,kc->pkqc", tf.constant(np.eye(phases, dtype=np.float32)), matrix)
+    return tf.reshape(blocks, [phases * styles, phases * channels])
+
+
+def _diagonal_blocks(
+    products: tf.Tensor, phases: int, styles: tf.Tensor, channels: int
+) -> tf.Tensor:
+    """[phases * K, phases * C] -> [K, C]: the sum over phases of each phase's own block
+    (products of phase p's weights with phase p's channels)."""
+    if phases == 1:
+        return products
+    blocks = tf.reshape(products, [phases, styles, phases, channels])
+    eye = tf.constant(np.eye(phases, dtype=np.float32).reshape(phases, 1, phases, 1))
+    return tf.reduce_sum(blocks * eye, axis=[0, 2])
+
+
+def _weighted_stats(
+    values: tf.Tensor, weights: tf.Tensor, phases: int, channels: int
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Each style's weighted mean and variance [K, C] of ``values`` [phases * C, N]
+    (channels first) under ``weights`` [N, phases * K] (channels last, so that neither
+    is transposed for the products), and each style's total weight [K].
+
+    Sums of the values less their mean (close to every style's): a bf16 runtime's
+    products then lose little to cancellation.
+    """
+    styles = tf.shape(weights)[1] // phases
+    centre = tf.reduce_mean(tf.reshape(tf.reduce_mean(values, axis=1), [phases, -1]), axis=0)
+    centred = values - tf.tile(centre, [phases])[:, None]
+    total = tf.reduce_sum(tf.reshape(tf.reduce_sum(weights, axis=0), [phases, styles]), axis=0)
+    safe = tf.maximum(total, 1e-12)[:, None]
+
+    def weighted(terms: tf.Tensor) -> tf.Tensor:  # [phases * C, N] x [N, phases * K]
+        products = tf.transpose(tf.matmul(terms, weights))
+        return _diagonal_blocks(products, phases, styles, channels) / safe
+
+    offset, square = weighted(centred), weighted(tf.square(centred))
+    return centre + offset, tf.maximum(square - tf.square(offset), 0.0), total
+
+
+def _weighted_sums(
+    x: tf.Tensor, weights: tf.Tensor, core: tf.Tensor, phases: int = 1
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``_sums`` per style: each style's weighted mean and variance of each channel over
+    rows ``core`` of an NCHW strip, [K, C], and its total weight there, [K].
+    ``weights`` [1, rows, W, phases * K] (channels last) covers the strip's rows."""
+    channels = x.shape[1] // phases
+    core_x = tf.reshape(x[:, :, core[0] : core[1]], [phases * channels, -1])
+    core_w = tf.reshape(weights[:, core[0] : core[1]], [-1, tf.shape(weights)[3]])
+    return _weighted_stats(core_x, core_w, phases, channels)
+
+
 def _affine(
     x: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, phases: int = 1, first: bool = False
 ) -> tf.Tensor:
     return x * _per_channel(scale, phases, first) + _per_channel(shift, phases, first)
+
+
+def _mixed_affine(
+    x: tf.Tensor,
+    scale: tf.Tensor,
+    shift: tf.Tensor,
+    weights: tf.Tensor,
+    phases: int = 1,
+    first: bool = False,
+) -> tf.Tensor:
+    """``_affine`` with a scale and shift per pixel: ``scale``, ``shift`` [K, C] (one row per
+    style), ``weights`` the K styles' weights at each pixel of ``x``, in ``x``'s layout
+    (channels last [1, H, W, phases * K], or ``first`` [1, phases * K, H, W]; with 4
+    phases ordered (a, b, k) as ``x``'s channels are (a, b, c)). Each pixel's scale is
+    its weights times ``scale``: a K-channel map times a K x C matrix (block diagonal
+    over the phases), one matrix product per layer, with no large tensor transposed.
+    """
+    shape = tf.shape(x)
+    if first:  # one product for both: [2 * phases * C, phases * K] x [phases * K, H * W]
+        w = tf.reshape(weights, [tf.shape(weights)[1], -1])
+        both = tf.concat([_block_diagonal(scale, phases), _block_diagonal(shift, phases)], 1)
+        per_pixel = tf.matmul(both, w, transpose_a=True)  # [2 * phases * C, H * W]
+        scales, shifts = tf.split(per_pixel, 2, axis=0)  # contiguous halves
+        return x * tf.reshape(scales, shape) + tf.reshape(shifts, shape)
+    w = tf.reshape(weights, [-1, tf.shape(weights)[3]])  # [H * W, phases * K]
+
+    def per_pixel_last(matrix: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(tf.matmul(w, _block_diagonal(matrix, phases)), shape)
+
+    return x * per_pixel_last(scale) + per_pixel_last(shift)
 
 
 def _to_pixels(values: tf.Tensor) -> tf.Tensor:
@@ -260,6 +347,15 @@ _STYLE = tf.TensorSpec([1, STYLE_VECTOR_SIZE], tf.float32)
 _CORE = tf.TensorSpec([2], tf.int32)  # [start, stop) rows of the output that are kept
 _VECTOR = tf.TensorSpec([None], tf.float32)
 _FEATURES = tf.TensorSpec([1, None, None, 32], tf.float32)
+# Regions (engine/regions.py): K style vectors and their weights at each pixel of a layer
+# (channels last for the whole image, first for strips); K, and the channels, vary.
+_STYLES = tf.TensorSpec([None, STYLE_VECTOR_SIZE], tf.float32)
+_MAP = tf.TensorSpec([1, None, None, None], tf.float32)
+
+
+def _matrix(channels: int) -> tf.TensorSpec:
+    """Scale or shift of one norm, one row per style."""
+    return tf.TensorSpec([None, channels], tf.float32)
 
 
 def _stored(channels: int) -> tf.TensorSpec:
@@ -337,6 +433,41 @@ class TransformerNetwork(tf.Module):
         params = self._norm_params(tf.constant(np.reshape(style, (1, -1)), tf.float32))
         return [(g.numpy(), b.numpy()) for g, b in params]
 
+    def _norm_params_mixed(self, styles: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
+        """(gamma, beta), [K, C] each: one row per style of ``styles`` [K, 100]."""
+        gammas = tf.split(tf.matmul(styles, self._gamma[0]) + self._gamma[1], self._splits, axis=1)
+        betas = tf.split(tf.matmul(styles, self._beta[0]) + self._beta[1], self._splits, axis=1)
+        return list(zip(gammas, betas, strict=True))
+
+    def norm_params_mixed(self, styles: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(gamma, beta), [K, C] each, of all 13 instance norms for K style vectors."""
+        params = self._norm_params_mixed(tf.constant(np.asarray(styles, np.float32)))
+        return [(g.numpy(), b.numpy()) for g, b in params]
+
+    def _instance_norm_mixed(
+        self,
+        x: tf.Tensor,
+        gamma: tf.Tensor,
+        beta: tf.Tensor,
+        weights: tf.Tensor,
+        weights_last: tf.Tensor,
+        phases: int = 1,
+    ) -> tf.Tensor:
+        """Conditional instance norm with gamma and beta mixed per pixel: each style's scale
+        and shift [K, C] from its own moments over the pixels it weights (its region),
+        then weighted by ``weights`` at each pixel (engine/regions.py). Computed channels
+        first, as the strip pieces are: the runtime's own layout (OpenVINO's CPU plugin
+        runs NCHW), where a product over pixels and channels channels last made it
+        transpose every layer."""
+        channels = x.shape[-1] // phases
+        first = _first(x)
+        values = tf.reshape(first, [phases * channels, -1])
+        w = tf.reshape(weights_last, [-1, tf.shape(weights_last)[3]])
+        mean, variance, _ = _weighted_stats(values, w, phases, channels)
+        scale = gamma * tf.math.rsqrt(variance + self._epsilon)
+        shift = beta - mean * scale
+        return _last(_mixed_affine(first, scale, shift, weights, phases, first=True))
+
     def _instance_norm(
         self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, phases: int = 1
     ) -> tf.Tensor:
@@ -374,6 +505,54 @@ class TransformerNetwork(tf.Module):
         z = tf.nn.relu(self._instance_norm(_upsample_conv_phased(h, self._expand2), *norms[1], 4))
         y = self._instance_norm(_conv9_on_phases(z, self._expand3), *norms[2], 4)
         return _full(tf.sigmoid(y))
+
+    # -- regions: the same stages with the norms' gamma and beta mixed per pixel -----------
+    # ``quarter``, ``half``: the styles' weights at quarter and half resolution [1, K, h, w];
+    # ``phased``: at full resolution in space-to-depth layout [1, 4K, H/2, W/2]; each also
+    # channels last (``*_last``, [1, h, w, K]): the moments' products take the first, the
+    # per-pixel scale and shift the second, so that no large tensor is transposed.
+
+    @tf.function(input_signature=[_FEATURES, _STYLES, _MAP, _MAP])
+    def residual_regions(
+        self, x: tf.Tensor, styles: tf.Tensor, quarter: tf.Tensor, quarter_last: tf.Tensor
+    ) -> tf.Tensor:
+        norms = self._norm_params_mixed(styles)
+        maps = (quarter, quarter_last)
+        for i, (conv1, conv2) in enumerate(self._residual):
+            h = tf.nn.relu(self._instance_norm_mixed(_conv(x, conv1), *norms[2 * i], *maps))
+            x = x + self._instance_norm_mixed(_conv(h, conv2), *norms[2 * i + 1], *maps)
+        return x
+
+    @tf.function(input_signature=[_FEATURES, _STYLES, _MAP, _MAP, _MAP, _MAP])
+    def expand_regions(
+        self,
+        x: tf.Tensor,
+        styles: tf.Tensor,
+        half: tf.Tensor,
+        half_last: tf.Tensor,
+        phased: tf.Tensor,
+        phased_last: tf.Tensor,
+    ) -> tf.Tensor:
+        norms = self._norm_params_mixed(styles)[2 * RESIDUAL_BLOCKS :]
+        e = _full(_upsample_conv_phased(x, self._expand1))
+        h = tf.nn.relu(self._instance_norm_mixed(e, *norms[0], half, half_last))
+        z = _upsample_conv_phased(h, self._expand2)
+        z = tf.nn.relu(self._instance_norm_mixed(z, *norms[1], phased, phased_last, 4))
+        y = _conv9_on_phases(z, self._expand3)
+        y = self._instance_norm_mixed(y, *norms[2], phased, phased_last, 4)
+        return _full(tf.sigmoid(y))
+
+    @tf.function(input_signature=[_FEATURES, _STYLES, _MAP, _MAP, _MAP, _MAP])
+    def expand_pixels_regions(
+        self,
+        x: tf.Tensor,
+        styles: tf.Tensor,
+        half: tf.Tensor,
+        half_last: tf.Tensor,
+        phased: tf.Tensor,
+        phased_last: tf.Tensor,
+    ) -> tf.Tensor:
+        return _to_pixels(self.expand_regions(x, styles, half, half_last, phased, phased_last))
 
     def __call__(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         return self.expand(self.residual(self.contract(content), style), style)
@@ -421,6 +600,80 @@ class TransformerNetwork(tf.Module):
         )
         self.piece_finish_unit = tf.function(
             self._piece_finish_unit, input_signature=[_stored(12), _VECTOR, _VECTOR]
+        )
+        self._build_region_pieces()
+
+    def _build_region_pieces(self) -> None:
+        """The pieces with the norms mixed per pixel: each also takes the styles' weights
+        over its strip (``_MAP``, channels first, padded as the strip is) after its
+        strips, and each norm's scale and shift with a row per style (``_matrix``); the
+        moments they return are per style (``_weighted_sums``, whose weights over the
+        output's rows come channels last), with each style's total weight."""
+        self.piece_residual_regions = [self._residual_region_pieces(*p) for p in self._residual]
+        self.piece_expand1_regions = tf.function(
+            self._piece_expand1_regions,
+            input_signature=[_stored(32), _stored(32), _MAP, _MAP, _matrix(32), _matrix(32), _CORE],
+        )
+        self.piece_expand2_moments_regions = tf.function(
+            self._piece_expand2_moments_regions,
+            input_signature=[_stored(16), _MAP, _MAP, _matrix(16), _matrix(16), _CORE],
+        )
+        self.piece_expand3_regions = tf.function(
+            self._piece_expand3_regions,
+            input_signature=[
+                _stored(16),
+                _MAP,
+                _MAP,
+                _matrix(16),
+                _matrix(16),
+                _matrix(8),
+                _matrix(8),
+                _CORE,
+            ],
+        )
+        self.piece_finish_regions = tf.function(
+            self._piece_finish_regions, input_signature=[_stored(12), _MAP, _matrix(3), _matrix(3)]
+        )
+        self.piece_finish_unit_regions = tf.function(
+            self._piece_finish_unit_regions,
+            input_signature=[_stored(12), _MAP, _matrix(3), _matrix(3)],
+        )
+
+    def _residual_region_pieces(
+        self, conv1: _Conv, conv2: _Conv
+    ) -> tuple[tf.types.experimental.GenericFunction, tf.types.experimental.GenericFunction]:
+        def first(
+            x: tf.Tensor,
+            y: tf.Tensor,
+            weights: tf.Tensor,
+            out: tf.Tensor,
+            scale: tf.Tensor,
+            shift: tf.Tensor,
+            core: tf.Tensor,
+        ) -> tuple[tf.Tensor, ...]:
+            block_input = x + _mixed_affine(y, scale, shift, weights, first=True)
+            h = _first(_conv_padded(_last(block_input), conv1))
+            return (block_input, h, *_weighted_sums(h, out, core))
+
+        def second(
+            h: tf.Tensor,
+            weights: tf.Tensor,
+            out: tf.Tensor,
+            scale: tf.Tensor,
+            shift: tf.Tensor,
+            core: tf.Tensor,
+        ) -> tuple[tf.Tensor, ...]:
+            h = tf.nn.relu(_mixed_affine(h, scale, shift, weights, first=True))
+            y = _first(_conv_padded(_last(h), conv2))
+            return (y, *_weighted_sums(y, out, core))
+
+        matrix = _matrix(32)
+        return (
+            tf.function(
+                first,
+                input_signature=[_stored(32), _stored(32), _MAP, _MAP, matrix, matrix, _CORE],
+            ),
+            tf.function(second, input_signature=[_stored(32), _MAP, _MAP, matrix, matrix, _CORE]),
         )
 
     def _residual_pieces(
@@ -519,4 +772,69 @@ class TransformerNetwork(tf.Module):
     def _piece_finish_unit(self, y: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
         """Final norm, sigmoid and depth-to-space: float32 RGB in [0, 1] (deep images)."""
         values = tf.sigmoid(_affine(y, scale, shift, 4, first=True))
+        return _full(_last(values))
+
+    def _piece_expand1_regions(
+        self,
+        x: tf.Tensor,
+        y: tf.Tensor,
+        weights: tf.Tensor,
+        half: tf.Tensor,
+        scale: tf.Tensor,
+        shift: tf.Tensor,
+        core: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``half``: the weights at half resolution over the output's rows (unpadded,
+        channels last)."""
+        x = x + _mixed_affine(y, scale, shift, weights, first=True)
+        e = _first(_full(_conv_padded(_last(x), self._expand1)))
+        return (e, *_weighted_sums(e, half, core))
+
+    def _expand2_layer_regions(
+        self, h: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor
+    ) -> tf.Tensor:
+        h = tf.nn.relu(_mixed_affine(h, scale, shift, weights, first=True))
+        return _conv_padded(_last(h), self._expand2)
+
+    def _piece_expand2_moments_regions(
+        self,
+        h: tf.Tensor,
+        weights: tf.Tensor,
+        phased: tf.Tensor,
+        scale: tf.Tensor,
+        shift: tf.Tensor,
+        core: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``phased``: the weights at full resolution (phased) over the strip's rows
+        (channels last)."""
+        z = _first(self._expand2_layer_regions(h, weights, scale, shift))
+        return _weighted_sums(z, phased, core, 4)
+
+    def _piece_expand3_regions(
+        self,
+        h: tf.Tensor,
+        weights1: tf.Tensor,
+        weights2: tf.Tensor,
+        scale1: tf.Tensor,
+        shift1: tf.Tensor,
+        scale2: tf.Tensor,
+        shift2: tf.Tensor,
+        core: tf.Tensor,
+    ) -> tuple[tf.Tensor, ...]:
+        """``weights1``: half resolution, padded as ``h``; ``weights2``: full resolution,
+        phased, channels last, over the strip's rows unpadded (expand 2's output)."""
+        z = self._expand2_layer_regions(h, weights1, scale1, shift1)
+        z = tf.nn.relu(_mixed_affine(z, scale2, shift2, weights2, 4))
+        y = _first(_conv9_on_phases(z, self._expand3))
+        return (y, *_weighted_sums(y, weights2, core, 4))
+
+    def _piece_finish_regions(
+        self, y: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor
+    ) -> tf.Tensor:
+        return _to_pixels(self._piece_finish_unit_regions(y, weights, scale, shift))
+
+    def _piece_finish_unit_regions(
+        self, y: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor
+    ) -> tf.Tensor:
+        values = tf.sigmoid(_mixed_affine(y, scale, shift, weights, 4, first=True))
         return _full(_last(values))
