@@ -46,6 +46,12 @@ StyleSource = EncodedSource | RawSource | VectorSource | NamedSource
 class WeightedStyle:
     source: StyleSource
     weight: float
+    # Regions (ARCHITECTURE.md "Regions"): a greyscale mask over the content steering where
+    # this style paints (soft values are weights); None: everywhere.
+    region: ImageSource | None = None
+    # The optimisation method only: a mask over the style image, to take the style from part
+    # of it; None: all of it.
+    style_region: ImageSource | None = None
 
 
 class ColourMatch(enum.Enum):
@@ -76,6 +82,7 @@ class StylizeJob:
     colour_match: ColourMatch = ColourMatch.NONE
     method: str = FAST
     settings: object = None
+    strength_map: ImageSource | None = None  # a greyscale mask scaling strength per pixel
 
 
 @dataclass(frozen=True)
