@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="0..0.95",
         help="how much each frame keeps of the previous one where the motion is reliable "
-        "(optical flow); 0 paints every frame on its own (default: the daemon's, 0.6)",
+        "(optical flow); 0 paints every frame on its own (default: the daemon's, 0.8)",
     )
     group.add_argument(
         "--colour-momentum",
