@@ -118,7 +118,7 @@ def test_health_and_reflection(daemon_address: str) -> None:
     assert "grpc.health.v1.Health" in services
     # what grpcurl needs to build requests without the .proto
     assert {m.name for m in service.methods} == {
-        *("Stylize", "PredictStyle", "GetInfo", "ListStyles", "AddStyle")
+        *("Stylize", "PredictStyle", "GetInfo", "ListStyles", "AddStyle", "StylizeSequence")
     }
     stylize = service.methods_by_name["Stylize"]
     assert stylize.input_type.full_name == "stylize.v1.StylizeRequest"

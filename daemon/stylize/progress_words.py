@@ -44,6 +44,16 @@ def painting(size_words: str) -> str:
     return f"painting at {size_words}"
 
 
+def frames(done: int, total: int, fps: float, seconds_left: float) -> str:
+    """A sequence's message: ``frame 12 of 128, 9.5 fps, less than a minute left``."""
+    words = f"frame {done} of {total}" if total else f"frame {done}"
+    if fps:
+        words += f", {fps:.3g} fps"
+    if seconds_left:
+        words += f", {time_left(seconds_left)}"
+    return words
+
+
 def refining(
     size_words: str,
     scale: int,

@@ -20,6 +20,7 @@ from stylize.client import (
     optimize_args,
     service_install,
     user_messages,
+    video,
 )
 from stylize.client import library as client
 from stylize.client.library import ClientError, StylizeClient
@@ -311,7 +312,28 @@ def _batch_report(bar: ProgressBar, index: int, count: int, content: str) -> Rep
     return report
 
 
+def _apply_clip(args: argparse.Namespace) -> int:
+    """A video, an animation or --sequence frames: client/video.py."""
+    specs = [apply_plan.style_spec(spec) for spec in args.style]
+    styles = [
+        client.file_style(s.target, s.weight)
+        if s.is_file
+        else client.named_style(s.target, s.weight)
+        for s in specs
+    ]
+    try:
+        with contextlib.ExitStack() as stack:
+            daemon = None if args.local else stack.enter_context(_connect(args, args.timeout))
+            summary = video.apply_sequence(args, daemon, styles)
+    except video.VideoUsageError as error:
+        raise UsageError(str(error)) from None
+    print(json.dumps(summary) if args.json else summary["output"], flush=True)
+    return 0
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
+    if video.is_sequence(args):
+        return _apply_clip(args)
     jobs = _plan(args)  # every refusal that needs no daemon happens here, before any job
     bar = ProgressBar(enabled=not args.quiet)
     with contextlib.ExitStack() as stack:
@@ -710,6 +732,7 @@ def _add_apply_command(commands: argparse._SubParsersAction) -> None:
     )
     apply.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     optimize_args.add_arguments(apply)
+    video.add_arguments(apply)
     _add_client_arguments(apply)
     _add_style_arguments(apply)
     apply.set_defaults(func=cmd_apply)

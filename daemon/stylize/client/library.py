@@ -18,7 +18,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
@@ -169,6 +169,20 @@ class StylizeResult:
     finished_early: bool = False  # stopped by finish() or max_seconds
 
 
+@dataclass(frozen=True)
+class SequenceFrame:
+    """One stylized frame of a StylizeSequence call, in the order the frames were sent."""
+
+    index: int
+    image: RawImage | None  # for raw frames (or output_format RAW)
+    encoded: bytes | None  # PNG, for encoded frames
+    scene_cut: bool  # the daemon reset the sequence's consistency state at this frame
+    reliable: float  # fraction of pixels that took the warped previous result
+    seconds: float
+
+
+SEQUENCE_WINDOW = 3  # frames sent but not yet answered, at most (bounded memory both sides)
+
 ProgressCallback = Callable[[pb.Progress], None]
 PreviewCallback = Callable[[pb.Preview], None]
 
@@ -251,6 +265,47 @@ def _requests(
         if state.finish.wait(0.1):
             yield pb.StylizeRequest(finish=pb.Finish())
             return
+
+
+def _frame_message(frame: RawImage | bytes) -> pb.Frame:
+    if isinstance(frame, RawImage):
+        if frame.format not in FORMATS:
+            raise ClientError("INVALID_ARGUMENT", f"unknown pixel format {frame.format!r}")
+        raw = pb.RawImage(
+            width=frame.width, height=frame.height, format=FORMATS[frame.format], data=frame.data
+        )
+        return pb.Frame(raw=raw)
+    return pb.Frame(encoded=frame)
+
+
+class _SequenceWindow:
+    """Frames sent minus frames answered, kept at most SEQUENCE_WINDOW: the request thread
+    waits for answers, so a long clip never piles up in memory on either side."""
+
+    def __init__(self) -> None:
+        self.accepted = threading.Event()
+        self.ended = threading.Event()
+        self._answered = threading.Semaphore(SEQUENCE_WINDOW)
+
+    def wait_for_room(self) -> bool:
+        while not self.ended.is_set():
+            if self._answered.acquire(timeout=0.1):
+                return True
+        return False
+
+    def answered(self) -> None:
+        self._answered.release()
+
+
+def _sequence_requests(
+    setup: pb.StylizeSequenceSetup, frames: Iterable[RawImage | bytes], window: _SequenceWindow
+) -> Iterator[pb.StylizeSequenceRequest]:
+    yield pb.StylizeSequenceRequest(setup=setup)
+    window.accepted.wait()
+    for frame in frames:
+        if not window.wait_for_room():
+            return
+        yield pb.StylizeSequenceRequest(frame=_frame_message(frame))
 
 
 def _content_header(content: RawImage | bytes) -> tuple[pb.ContentHeader, bytes]:
@@ -405,6 +460,54 @@ class StylizeClient:
         setup, data = stylize_setup(content, styles, strength, options, optimize)
         return self._retrying(lambda: self._stylize_once(setup, data, on_progress, on_preview))
 
+    def stylize_sequence(
+        self,
+        frames: Iterable[RawImage | bytes],
+        styles: Sequence[pb.StyleSource],
+        strength: float = 1.0,
+        options: pb.StylizeOptions | None = None,
+        consistency: pb.Consistency | None = None,
+        total_frames: int = 0,
+        on_progress: ProgressCallback | None = None,
+    ) -> Iterator[SequenceFrame]:
+        """Stylize a sequence of frames (StylizeSequence): yields their results in order.
+
+        ``frames`` is read lazily, a few frames ahead of the answers (SEQUENCE_WINDOW),
+        so a decoder can feed it. The call has no deadline (a clip may take hours);
+        the daemon ends it if no frame arrives for its receive timeout. :meth:`cancel`
+        stops it. Refusals before the first frame are raised, not retried.
+        """
+        setup = pb.StylizeSequenceSetup(
+            stylize=pb.StylizeSetup(styles=list(styles), options=options, strength=strength),
+            consistency=consistency,
+            total_frames=total_frames,
+        )
+        if self._cancelled:
+            raise ClientError("CANCELLED", "the call was cancelled")
+        window = _SequenceWindow()
+        call = self._stub.StylizeSequence(
+            _sequence_requests(setup, frames, window), timeout=None, metadata=self._metadata
+        )
+        self._active = call
+        if self._cancelled:
+            call.cancel()
+        try:
+            for event in call:
+                window.accepted.set()
+                if event.WhichOneof("event") == "progress":
+                    if on_progress is not None:
+                        on_progress(event.progress)
+                    continue
+                window.answered()
+                yield _sequence_frame(event.frame)
+        except grpc.RpcError as error:
+            raise client_error(error, self.address, started=window.accepted.is_set()) from None
+        finally:
+            self._active = None
+            window.ended.set()
+            window.accepted.set()
+            call.cancel()  # a no-op after OK; stops the call if the caller stopped reading
+
     def cancel(self) -> None:
         """Cancel the call in flight (from any thread): the daemon stops its job at once."""
         self._cancelled = True
@@ -480,6 +583,21 @@ def _collect(
         iterations=header.iterations,
         loss=header.loss.total if header.HasField("loss") else None,
         finished_early=header.finished_early,
+    )
+
+
+def _sequence_frame(frame: pb.Frame) -> SequenceFrame:
+    image = None
+    if frame.WhichOneof("image") == "raw":
+        raw = frame.raw
+        image = RawImage(raw.width, raw.height, FORMAT_NAMES[raw.format], raw.data)
+    return SequenceFrame(
+        index=frame.index,
+        image=image,
+        encoded=frame.encoded if image is None else None,
+        scene_cut=frame.scene_cut,
+        reliable=frame.reliable,
+        seconds=frame.seconds,
     )
 
 

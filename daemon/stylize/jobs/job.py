@@ -62,6 +62,10 @@ class ColourMatch(enum.Enum):
     STYLE = "style"  # the result recoloured to the style images' palette
 
 
+# The content of a job that stands for a sequence's frames (jobs/sequence.py): each frame
+# arrives on its own.
+PENDING_FRAME = EncodedSource(b"")
+
 FAST = "fast"  # the method a job runs when it names none (jobs/methods/)
 
 

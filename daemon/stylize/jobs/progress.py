@@ -37,6 +37,16 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Frames:
+    """A sequence's frames (jobs/sequence.py): ``done`` of ``total`` (0 = not known)."""
+
+    done: int
+    total: int
+    fps: float  # frames per second so far
+    seconds_left: float  # estimate; 0 = not known
+
+
+@dataclass(frozen=True)
 class Progress:
     stage: Stage
     fraction: float  # of the whole job
@@ -44,6 +54,7 @@ class Progress:
     size: tuple[int, int] | None = None  # the working size, while the picture is made
     step: Step | None = None
     preview: Pixels | None = None  # an intermediate result, at the content's size
+    frames: Frames | None = None  # a sequence's count, while its frames are made
 
 
 Report = Callable[[Progress], None]

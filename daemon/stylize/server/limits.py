@@ -25,8 +25,12 @@ RATE_LIMITED = (
     "/stylize.v1.StyleTransfer/Stylize",
     "/stylize.v1.StyleTransfer/PredictStyle",
     "/stylize.v1.StyleTransfer/AddStyle",
+    "/stylize.v1.StyleTransfer/StylizeSequence",
 )
-CONCURRENCY_LIMITED = "/stylize.v1.StyleTransfer/Stylize"
+CONCURRENCY_LIMITED = (
+    "/stylize.v1.StyleTransfer/Stylize",
+    "/stylize.v1.StyleTransfer/StylizeSequence",
+)
 # Longer waits are said in the message but not offered as RetryInfo / retry pushback.
 MAX_RETRYABLE_WAIT = 10.0
 _MAX_TRACKED = 4096  # clients remembered before full (idle) buckets are forgotten
@@ -141,7 +145,7 @@ class ClientLimitInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method not in RATE_LIMITED:
             return handler
-        limit_open = method == CONCURRENCY_LIMITED
+        limit_open = method in CONCURRENCY_LIMITED
         return wrap_handler(
             handler, lambda inner, streaming: self._limited(inner, streaming, limit_open)
         )

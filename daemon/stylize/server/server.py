@@ -60,6 +60,11 @@ def _style_transfer_handler(service: StyleTransferService) -> grpc.GenericRpcHan
             request_deserializer=wire.tolerant(pb.ListStylesRequest),
             response_serializer=pb.ListStylesResponse.SerializeToString,
         ),
+        "StylizeSequence": grpc.stream_stream_rpc_method_handler(
+            service.StylizeSequence,
+            request_deserializer=wire.tolerant(pb.StylizeSequenceRequest),
+            response_serializer=pb.StylizeSequenceEvent.SerializeToString,
+        ),
         "AddStyle": grpc.unary_unary_rpc_method_handler(
             service.AddStyle,
             request_deserializer=wire.tolerant(pb.AddStyleRequest),

@@ -39,6 +39,7 @@ from stylize.server.config import ServerConfig
 from stylize.server.event_queue import EventQueue
 from stylize.server.job_runner import JobRunner, Ticket
 from stylize.server.request_reader import RequestReader
+from stylize.server.sequence_service import SequenceService
 from stylize.server.stream_slots import StreamSlots
 from stylize.server.upload import ControlListener
 from stylize.v1 import stylize_pb2 as pb
@@ -97,6 +98,9 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         self._ready = threading.Event()
         self._running: set[ControlListener] = set()  # jobs past their upload
         self._running_lock = threading.Lock()
+        self._sequences = SequenceService(
+            config, runner, budget, self._slots.hold, self._resolver_or_refuse
+        )
 
     def finish_all(self) -> None:
         """Ask every running optimisation to stop with its best picture (shutting down)."""
@@ -250,6 +254,11 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
             if progress.preview is not None:
                 yield wire.preview_event(progress, preview_side)
         return future.result()
+
+    def StylizeSequence(
+        self, request_iterator: Iterable[pb.StylizeSequenceRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.StylizeSequenceEvent]:
+        return self._sequences.serve(request_iterator, context)  # server/sequence_service.py
 
     # -- PredictStyle ------------------------------------------------------------
 

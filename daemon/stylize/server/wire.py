@@ -254,6 +254,11 @@ def loss_terms(losses: LossTerms | None) -> pb.LossTerms | None:
 
 def progress_event(progress: Progress) -> pb.StylizeEvent:
     """The wire's Progress: painting in steps (an iterating method) is STAGE_OPTIMIZING."""
+    return pb.StylizeEvent(progress=progress_message(progress))
+
+
+def progress_message(progress: Progress) -> pb.Progress:
+    """One Progress for Stylize and StylizeSequence (which adds the frame counts)."""
     step = progress.step
     stage = _STAGES[progress.stage]
     if progress.stage is Stage.PAINTING and step is not None:
@@ -266,7 +271,12 @@ def progress_event(progress: Progress) -> pb.StylizeEvent:
         message.scale, message.scales = step.scale, step.scales
         message.loss.CopyFrom(loss_terms(step.losses))
         message.seconds_left = step.seconds_left
-    return pb.StylizeEvent(progress=message)
+    if progress.frames is not None:
+        frames = progress.frames
+        message.frames_done, message.frames_total = frames.done, frames.total
+        message.frames_per_second = frames.fps
+        message.seconds_left = frames.seconds_left
+    return message
 
 
 def preview_event(progress: Progress, max_side: int) -> pb.StylizeEvent:

@@ -226,7 +226,7 @@ class LossTerms(_message.Message):
     def __init__(self, content: _Optional[float] = ..., style: _Optional[float] = ..., tv: _Optional[float] = ..., total: _Optional[float] = ...) -> None: ...
 
 class Progress(_message.Message):
-    __slots__ = ("stage", "fraction", "message", "width", "height", "iteration", "iterations", "scale", "scales", "loss", "seconds_left")
+    __slots__ = ("stage", "fraction", "message", "width", "height", "iteration", "iterations", "scale", "scales", "loss", "seconds_left", "frames_done", "frames_total", "frames_per_second")
     class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STAGE_UNSPECIFIED: _ClassVar[Progress.Stage]
@@ -254,6 +254,9 @@ class Progress(_message.Message):
     SCALES_FIELD_NUMBER: _ClassVar[int]
     LOSS_FIELD_NUMBER: _ClassVar[int]
     SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_DONE_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     stage: Progress.Stage
     fraction: float
     message: str
@@ -265,7 +268,10 @@ class Progress(_message.Message):
     scales: int
     loss: LossTerms
     seconds_left: float
-    def __init__(self, stage: _Optional[_Union[Progress.Stage, str]] = ..., fraction: _Optional[float] = ..., message: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., iteration: _Optional[int] = ..., iterations: _Optional[int] = ..., scale: _Optional[int] = ..., scales: _Optional[int] = ..., loss: _Optional[_Union[LossTerms, _Mapping]] = ..., seconds_left: _Optional[float] = ...) -> None: ...
+    frames_done: int
+    frames_total: int
+    frames_per_second: float
+    def __init__(self, stage: _Optional[_Union[Progress.Stage, str]] = ..., fraction: _Optional[float] = ..., message: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., iteration: _Optional[int] = ..., iterations: _Optional[int] = ..., scale: _Optional[int] = ..., scales: _Optional[int] = ..., loss: _Optional[_Union[LossTerms, _Mapping]] = ..., seconds_left: _Optional[float] = ..., frames_done: _Optional[int] = ..., frames_total: _Optional[int] = ..., frames_per_second: _Optional[float] = ...) -> None: ...
 
 class Preview(_message.Message):
     __slots__ = ("iteration", "width", "height", "png", "loss")
@@ -470,3 +476,55 @@ class AddStyleResponse(_message.Message):
     STYLE_FIELD_NUMBER: _ClassVar[int]
     style: NamedStyleInfo
     def __init__(self, style: _Optional[_Union[NamedStyleInfo, _Mapping]] = ...) -> None: ...
+
+class Consistency(_message.Message):
+    __slots__ = ("motion", "colour", "scene_cut")
+    MOTION_FIELD_NUMBER: _ClassVar[int]
+    COLOUR_FIELD_NUMBER: _ClassVar[int]
+    SCENE_CUT_FIELD_NUMBER: _ClassVar[int]
+    motion: float
+    colour: float
+    scene_cut: float
+    def __init__(self, motion: _Optional[float] = ..., colour: _Optional[float] = ..., scene_cut: _Optional[float] = ...) -> None: ...
+
+class StylizeSequenceSetup(_message.Message):
+    __slots__ = ("stylize", "consistency", "total_frames")
+    STYLIZE_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    stylize: StylizeSetup
+    consistency: Consistency
+    total_frames: int
+    def __init__(self, stylize: _Optional[_Union[StylizeSetup, _Mapping]] = ..., consistency: _Optional[_Union[Consistency, _Mapping]] = ..., total_frames: _Optional[int] = ...) -> None: ...
+
+class Frame(_message.Message):
+    __slots__ = ("index", "raw", "encoded", "scene_cut", "reliable", "seconds")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    ENCODED_FIELD_NUMBER: _ClassVar[int]
+    SCENE_CUT_FIELD_NUMBER: _ClassVar[int]
+    RELIABLE_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    raw: RawImage
+    encoded: bytes
+    scene_cut: bool
+    reliable: float
+    seconds: float
+    def __init__(self, index: _Optional[int] = ..., raw: _Optional[_Union[RawImage, _Mapping]] = ..., encoded: _Optional[bytes] = ..., scene_cut: _Optional[bool] = ..., reliable: _Optional[float] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class StylizeSequenceRequest(_message.Message):
+    __slots__ = ("setup", "frame")
+    SETUP_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    setup: StylizeSequenceSetup
+    frame: Frame
+    def __init__(self, setup: _Optional[_Union[StylizeSequenceSetup, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ...) -> None: ...
+
+class StylizeSequenceEvent(_message.Message):
+    __slots__ = ("progress", "frame")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    frame: Frame
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ...) -> None: ...

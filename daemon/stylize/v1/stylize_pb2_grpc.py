@@ -82,6 +82,11 @@ class StyleTransferStub:
                 request_serializer=stylize_dot_v1_dot_stylize__pb2.AddStyleRequest.SerializeToString,
                 response_deserializer=stylize_dot_v1_dot_stylize__pb2.AddStyleResponse.FromString,
                 _registered_method=True)
+        self.StylizeSequence = channel.stream_stream(
+                '/stylize.v1.StyleTransfer/StylizeSequence',
+                request_serializer=stylize_dot_v1_dot_stylize__pb2.StylizeSequenceRequest.SerializeToString,
+                response_deserializer=stylize_dot_v1_dot_stylize__pb2.StylizeSequenceEvent.FromString,
+                _registered_method=True)
 
 
 class StyleTransferServicer:
@@ -174,6 +179,47 @@ class StyleTransferServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StylizeSequence(self, request_iterator, context):
+        """Stylize a sequence of frames (a video, an animation, a camera) with the fast
+        method, frame by frame, consistent in time: the daemon keeps the sequence's
+        state (the previous frame and result, running colour statistics) for the
+        call's life, and blends each result with the previous one warped by optical
+        flow where the flow is reliable (StylizeSequenceSetup.consistency). Order:
+        client: one StylizeSequenceRequest with `setup`;
+        server: validates it and admits the sequence as one job, or ends the call
+        with an error before reading any frame (BUSY, UNKNOWN_STYLE, ...);
+        once admitted it sends one Progress (STAGE_QUEUED while waiting for
+        a job slot, else STAGE_RECEIVING);
+        client: `frame` messages, each one whole frame (raw pixels, or an encoded
+        file), each within the message limit (GetInfo.limits
+        .max_message_bytes); every frame must have the first frame's size
+        and pixel format. Then it closes its side;
+        server: for each frame, in order, one `frame` event with its result (raw
+        frames come back raw in the same format, encoded ones as PNG, or as
+        options.output_format says), and Progress events (frames_done,
+        frames_per_second, seconds_left when total_frames is known) at most
+        a few a second; OK after the last frame.
+        The styles are predicted and mixed once, at the first frame; with
+        strength < 1 or COLOR_MATCH_CONTENT the first frame stands for the content.
+        Back-pressure: the daemon reads a frame only when it is ready to paint it
+        and holds at most two results for a slow reader, so a slow reader slows the
+        sender and memory does not grow with the sequence's length. The sequence
+        holds one job slot for its whole life (the same admission and memory rules
+        as Stylize, memory reserved per frame).
+        Errors (see the reasons above): a setup with `stylize.content` set, another
+        method than FAST, or a consistency value out of range: INVALID_ARGUMENT
+        naming the field (e.g. "consistency.motion"); a frame of another size or
+        format than the first, a raw frame whose data does not match its size, or an
+        undecodable one: INVALID_ARGUMENT naming "frames[i]" (i = the frame's 0-based
+        index) and saying which frame; a frame beyond the pixel limits:
+        RESOURCE_EXHAUSTED (LIMIT_EXCEEDED); no frame for the receive timeout:
+        DEADLINE_EXCEEDED (UPLOAD_TIMEOUT); cancelling the call stops the sequence
+        after the frame being painted (a queued sequence never starts).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StyleTransferServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -201,6 +247,11 @@ def add_StyleTransferServicer_to_server(servicer, server):
                     servicer.AddStyle,
                     request_deserializer=stylize_dot_v1_dot_stylize__pb2.AddStyleRequest.FromString,
                     response_serializer=stylize_dot_v1_dot_stylize__pb2.AddStyleResponse.SerializeToString,
+            ),
+            'StylizeSequence': grpc.stream_stream_rpc_method_handler(
+                    servicer.StylizeSequence,
+                    request_deserializer=stylize_dot_v1_dot_stylize__pb2.StylizeSequenceRequest.FromString,
+                    response_serializer=stylize_dot_v1_dot_stylize__pb2.StylizeSequenceEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -361,6 +412,33 @@ class StyleTransfer:
             '/stylize.v1.StyleTransfer/AddStyle',
             stylize_dot_v1_dot_stylize__pb2.AddStyleRequest.SerializeToString,
             stylize_dot_v1_dot_stylize__pb2.AddStyleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StylizeSequence(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/stylize.v1.StyleTransfer/StylizeSequence',
+            stylize_dot_v1_dot_stylize__pb2.StylizeSequenceRequest.SerializeToString,
+            stylize_dot_v1_dot_stylize__pb2.StylizeSequenceEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,146 @@
+"""`stylize apply` on clips: video with audio, animated GIF, a folder of frames (real daemon)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import SAMPLES
+from PIL import Image
+from stylize.client.cli import main
+
+WIDTH, HEIGHT, FRAMES, RATE = 64, 48, 8, 8
+
+
+def _pan_frames(count: int = FRAMES) -> list[np.ndarray]:
+    photo = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB").resize((160, 120)))
+    return [
+        np.ascontiguousarray(photo[30 : 30 + HEIGHT, i * 3 : i * 3 + WIDTH]) for i in range(count)
+    ]
+
+
+def _make_clip(path: Path) -> list[bytes]:
+    """An H.264 clip of a pan with an AAC sine tone; returns the audio packets' bytes."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=RATE)
+        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        audio = container.add_stream("aac", rate=16000)
+        audio.layout = "mono"
+        for index, rgb in enumerate(_pan_frames()):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = index
+            for packet in video.encode(frame):
+                container.mux(packet)
+        samples = np.sin(np.arange(16000) * 2 * np.pi * 440 / 16000).astype(np.float32)
+        for start in range(0, len(samples), 1024):
+            chunk = samples[start : start + 1024][None, :]
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, start
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode(None):
+                container.mux(packet)
+    return _audio_packets(path)
+
+
+def _audio_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
+
+
+def _video_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def test_a_video_is_stylized_with_its_audio_copied(
+    tmp_path: Path, daemon_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip, out = tmp_path / "clip.mp4", tmp_path / "out.mp4"
+    audio = _make_clip(clip)
+    code = main(
+        [
+            "apply",
+            str(clip),
+            "--style",
+            "starry_night",
+            "-o",
+            str(out),
+            "--json",
+            "--address",
+            daemon_address,
+        ]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["frames"] == FRAMES and summary["audio"] is True
+    frames = _video_frames(out)
+    assert len(frames) == FRAMES and frames[0].shape == (HEIGHT, WIDTH, 3)
+    assert np.abs(frames[3].astype(float) - _pan_frames()[3]).mean() > 10  # painted
+    assert _audio_packets(out) == audio  # the same packets, not re-encoded
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].average_rate == RATE
+
+
+def test_an_animated_gif_stays_an_animation_with_its_timing(
+    tmp_path: Path, daemon_address: str
+) -> None:
+    source, out = tmp_path / "in.gif", tmp_path / "out.gif"
+    images = [Image.fromarray(f) for f in _pan_frames(5)]
+    images[0].save(source, save_all=True, append_images=images[1:], duration=80, loop=0)
+    code = main(
+        [
+            "apply",
+            str(source),
+            "-s",
+            "starry_night",
+            "-o",
+            str(out),
+            "-q",
+            "--address",
+            daemon_address,
+        ]
+    )
+    assert code == 0
+    with Image.open(out) as result:
+        assert result.n_frames == 5 and result.size == (WIDTH, HEIGHT)
+        assert result.info["duration"] == 80
+
+
+def test_a_folder_of_frames_becomes_a_folder_of_stylized_frames_locally(tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, frame in enumerate(_pan_frames(3)):
+        Image.fromarray(frame).save(folder / f"f{index:03d}.png")
+    out = tmp_path / "painted"
+    code = main(
+        [
+            "apply",
+            str(folder / "*.png"),
+            "--sequence",
+            "-s",
+            "starry_night",
+            "-o",
+            str(out),
+            "--local",
+            "-q",
+            "--consistency",
+            "0.5",
+        ]
+    )
+    assert code == 0
+    written = sorted(out.glob("*.png"))
+    assert [p.name for p in written] == [f"frame-{i:06d}.png" for i in (1, 2, 3)]
+    assert Image.open(written[0]).size == (WIDTH, HEIGHT)
+
+
+def test_a_clip_cannot_go_to_standard_output(tmp_path: Path, daemon_address: str) -> None:
+    clip = tmp_path / "clip.mp4"
+    _make_clip(clip)
+    with pytest.raises(SystemExit) as caught:
+        main(["apply", str(clip), "-s", "starry_night", "-o", "-", "--address", daemon_address])
+    assert caught.value.code == 2
