@@ -112,7 +112,7 @@ def test_masks_convert_from_8_and_16_bit() -> None:
 
 
 def test_uniform_regions_resolve_to_todays_vector() -> None:
-    """Masks and strength maps with one value everywhere give the vector jobs.py gives."""
+    """Masks and strength maps with one value everywhere give the vector the fast method gives."""
     rng = np.random.default_rng(0)
     a, b, own = (rng.normal(size=100).astype(np.float32) for _ in range(3))
     ones = np.ones((H, W), np.float32)

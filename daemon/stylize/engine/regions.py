@@ -34,7 +34,7 @@ the same everywhere each style's moments are the image's, as today.
 :meth:`StyleRegions.resolve` turns a StyleRegions into that form: K vectors and K
 weight maps summing to 1 at the working size (:class:`SpatialMix`), resampled to each
 norm's resolution by :meth:`SpatialMix.levels` (2x2 area averages). Where the weights
-are the same at every pixel the mix is one vector, computed as ``jobs.py`` computes
+are the same at every pixel the mix is one vector, computed as the fast method computes
 today's (``style_mixing.mix``, ``with_strength``), and the engine runs today's graphs:
 the same output, bit for bit.
 """
@@ -247,7 +247,7 @@ class StyleRegions:
         constants = [_constant(style.mask) for style in self.styles]
         level = _constant(self.strength_map)
         if level is not None and all(c is not None for c in constants):
-            # The same at every pixel: today's arithmetic (jobs.py), so today's output.
+            # The same at every pixel: the fast method's arithmetic, so today's output.
             raw = [s.weight * (c or 0.0) for s, c in zip(self.styles, constants, strict=True)]
             weights = style_mixing.normalised_weights([float(r) for r in raw])
             mixed = style_mixing.mix(vectors, list(weights))

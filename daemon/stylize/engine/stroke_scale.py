@@ -44,7 +44,7 @@ def working_size(
     """The size the network runs at: the smaller of the stroke scale's and ``max_side``.
 
     The stroke scale never takes the short side below MIN_SIDE (it is a look, not a
-    limit); ``max_side`` is applied as asked (jobs.py refuses a too-small result).
+    limit); ``max_side`` is applied as asked (jobs/checks.py refuses a too-small result).
     """
     long_side, short_side = max(width, height), min(width, height)
     target = STROKE_REFERENCE_SIDE / check_stroke_scale(stroke_scale)
