@@ -25,6 +25,7 @@ retypes their boundaries.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -36,9 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import ml_dtypes
 import numpy as np
-import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +52,35 @@ BACKEND_VARIABLE = "STYLIZE_BACKEND"  # auto (default), tensorflow or openvino
 PRECISION_VARIABLE = "STYLIZE_PRECISION"  # auto (default: bf16 where the CPU has it) or f32
 CACHE_VARIABLE = "STYLIZE_CACHE_DIR"
 _CHOICES = ("auto", "tensorflow", "openvino")
-Function = Callable[..., Any]  # a tf.function with an input signature
+# a tf.function with an input signature, or a handle that builds one (graphs.Graph)
+Function = Callable[..., Any]
 FLOAT32 = np.dtype(np.float32)
-BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+
+@functools.cache
+def bfloat16() -> np.dtype:
+    """numpy's bf16 (ml_dtypes), imported on first use: registering its types with numpy
+    takes about a second (numpy's ufunc loop registration), too much for every start."""
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BFLOAT16":  # a module attribute once, kept for its readers
+        return bfloat16()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Backend(Protocol):
     name: str  # e.g. "openvino-bf16", "tensorflow"
     reason: str  # why it was chosen, for GetInfo and the log
-    storage: np.dtype  # numpy dtype of the strip path's stored layers
+    storage_name: str  # the name of ``storage`` (known without making the dtype)
+
+    @property
+    def storage(self) -> np.dtype:
+        """numpy dtype of the strip path's stored layers."""
+        ...
 
     def prepare(
         self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
@@ -85,6 +104,7 @@ class TensorFlowBackend:
     reason: str
     name: str = "tensorflow"
     storage: np.dtype = FLOAT32
+    storage_name: str = "float32"
 
     def prepare(
         self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
@@ -92,6 +112,8 @@ class TensorFlowBackend:
         """Nothing to prepare: TensorFlow traces on first call."""
 
     def run(self, function: Function, *args: np.ndarray) -> list[np.ndarray]:
+        import tensorflow as tf
+
         outputs = function(*args)
         if isinstance(outputs, tf.Tensor):
             return [outputs.numpy()]
@@ -116,7 +138,7 @@ class OpenVinoBackend:
         self.name = f"openvino-{precision}"
         self.reason = reason
         self.runtime_version = ov.__version__
-        self.storage = BFLOAT16 if precision == "bf16" else np.dtype(np.float16)
+        self.storage_name = "bfloat16" if precision == "bf16" else "float16"
         self._storage_type = ov.Type.bf16 if precision == "bf16" else ov.Type.f16
         self._cache = cache  # converted models (IR) and compiled blobs, keyed by graph
         if cache is not None:
@@ -127,6 +149,10 @@ class OpenVinoBackend:
         self._names: dict[Any, str] = {}
         self._precise: set[str] = set()
         self._stored: set[str] = set()
+
+    @property
+    def storage(self) -> np.dtype:
+        return bfloat16() if self.precision == "bf16" else np.dtype(np.float16)
 
     def prepare(
         self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
@@ -156,11 +182,12 @@ class OpenVinoBackend:
         return steps.build()
 
     def _model(self, function: Function, key: str | None) -> Any:
-        """The function's OpenVINO model: converted from TensorFlow (seconds) or read back."""
+        """The function's OpenVINO model: read back, or converted from TensorFlow (seconds,
+        and the only time this backend needs TensorFlow)."""
         folder = self._cache / key if self._cache is not None and key else None
         if folder is not None and (folder / "model.xml").exists():
             return self._core.read_model(str(folder / "model.xml"))
-        model = self._ov.convert_model(function)
+        model = self._ov.convert_model(_traceable(function))
         if folder is not None:
             try:
                 self._save(model, folder)
@@ -215,7 +242,7 @@ class OpenVinoBackend:
         outputs = current[1].infer(inputs, share_inputs=True, share_outputs=True).to_tuple()
         # OpenVINO hands bf16 outputs out as float16-typed arrays of the same bits.
         return [
-            o.view(BFLOAT16) if port.get_element_type() == self._ov.Type.bf16 else o
+            o.view(bfloat16()) if port.get_element_type() == self._ov.Type.bf16 else o
             for o, port in zip(outputs, current[1].model_outputs, strict=True)
         ]
 
@@ -244,9 +271,15 @@ class OpenVinoBackend:
 
     def _tensor(self, array: np.ndarray) -> Any:
         """numpy bf16 arrays are passed as their bits, typed for OpenVINO (no copy)."""
-        if array.dtype != BFLOAT16:
+        if array.dtype.name != "bfloat16":  # (no ml_dtypes import for other arrays)
             return array
         return self._ov.Tensor(array.view(np.uint16), list(array.shape), self._ov.Type.bf16)
+
+
+def _traceable(function: Function) -> Function:
+    """The tf.function itself (a ``graphs.Graph`` builds it now)."""
+    build = getattr(function, "tf_function", None)
+    return build() if build is not None else function
 
 
 def cache_dir() -> Path:
@@ -276,15 +309,29 @@ def openvino_precision() -> tuple[str, str]:
     return "f32", "the CPU has no bf16 arithmetic"
 
 
+# Device nodes of the GPUs a TensorFlow build can use (CUDA; ROCm; WSL2's GPU).
+GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
+
+
+def tensorflow_gpus() -> list[Any]:
+    """The GPUs TensorFlow sees. Where the machine has no GPU device node TensorFlow could
+    open, none, without importing it (seconds and hundreds of MB of a daemon's start)."""
+    if not any(os.path.exists(node) for node in GPU_DEVICE_NODES):
+        return []
+    import tensorflow as tf
+
+    return list(tf.config.list_physical_devices("GPU"))
+
+
 def choose_backend() -> Backend:
     """TensorFlow on a GPU; OpenVINO on CPUs where it is installed; TensorFlow otherwise."""
     wanted = os.environ.get(BACKEND_VARIABLE, "auto")
     if wanted not in _CHOICES:
         raise ValueError(f"{BACKEND_VARIABLE} must be one of {', '.join(_CHOICES)}, not {wanted!r}")
-    gpus = tf.config.list_physical_devices("GPU")
     if wanted == "tensorflow":
         return TensorFlowBackend(reason=f"{BACKEND_VARIABLE}=tensorflow")
-    if gpus and wanted != "openvino":
+    gpus = tensorflow_gpus() if wanted != "openvino" else []
+    if gpus:
         return TensorFlowBackend(reason="TensorFlow found a GPU")
     try:
         precision, why = openvino_precision()

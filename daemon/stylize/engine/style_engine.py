@@ -12,21 +12,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 
-from stylize.engine import guided_upsampling, memory_budget, style_predictor, transformer_network
-from stylize.engine.backends import Backend, choose_backend
+from stylize.engine import guided_upsampling, memory_budget
+from stylize.engine.backends import Backend, choose_backend, tensorflow_gpus
 from stylize.engine.errors import CancelledError
+from stylize.engine.graphs import NETWORK_MODULES, SIZE_MULTIPLE, FastNetworks, module_source
 from stylize.engine.images import Depth, PixelMode, Pixels, from_unit, to_unit
 from stylize.engine.strip_inference import PASSES, StripRunner
 from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE, working_size
-from stylize.engine.style_predictor import StylePredictor
-from stylize.engine.transformer_network import SIZE_MULTIPLE, TransformerNetwork
-from stylize.models.onnx_weights import read_weights
 from stylize.models.provenance import ModelFile, model_file
 
 log = logging.getLogger(__name__)
@@ -69,13 +65,16 @@ CancelCheck = Callable[[], bool]
 
 
 def _device_name(backend: Backend) -> str:
-    gpus = tf.config.list_physical_devices("GPU")
+    threads = getattr(backend, "threads", None)
+    if threads:  # OpenVINO: no TensorFlow to ask
+        return f"CPU ({threads} threads) via {backend.name}"
+    import tensorflow as tf
+
+    gpus = tensorflow_gpus()
     if gpus and backend.name == "tensorflow":
         details = tf.config.experimental.get_device_details(gpus[0])
         return f"GPU:0 ({details.get('device_name', 'unknown')}) via {backend.name}"
-    threads = getattr(backend, "threads", None) or (
-        tf.config.threading.get_intra_op_parallelism_threads() or "all"
-    )
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
     return f"CPU ({threads} threads) via {backend.name}"
 
 
@@ -161,8 +160,9 @@ class StyleEngine:
         self.backend = backend or choose_backend()
         self.predictor_file: ModelFile = model_file("style_predictor")
         self.transformer_file: ModelFile = model_file("transformer")
-        self._predictor = StylePredictor(read_weights(self.predictor_file.path))
-        self._transformer = TransformerNetwork(read_weights(self.transformer_file.path))
+        # Graph handles: TensorFlow builds the networks only to convert or run them.
+        self._networks = FastNetworks(self.predictor_file.path, self.transformer_file.path)
+        self._predictor, self._transformer = self._networks.predictor, self._networks
         functions = self._functions()
         stored = {name for name in functions if name.startswith("piece_")}
         self.backend.prepare(functions, self._namespace(), precise={"predictor"}, stored=stored)
@@ -176,35 +176,16 @@ class StyleEngine:
 
     def _functions(self) -> dict[str, Callable[..., object]]:
         """Every graph the backend runs, by a stable name."""
-        network = self._transformer
-        functions: dict[str, Callable[..., object]] = {
-            "predictor": self._predictor.__call__,
-            "contract_pixels": network.contract_pixels,
-            "residual": network.residual,
-            "expand_pixels": network.expand_pixels,
-            "contract": network.contract,  # 16-bit and float content, in float32
-            "expand": network.expand,
-            "piece_contract": network.piece_contract,
-            "piece_contract_unit": network.piece_contract_unit,
-            "piece_finish_unit": network.piece_finish_unit,
-            "piece_expand1": network.piece_expand1,
-            "piece_expand2_moments": network.piece_expand2_moments,
-            "piece_expand3": network.piece_expand3,
-            "piece_finish": network.piece_finish,
-        }
-        for block, (conv1, conv2) in enumerate(network.piece_residual):
-            functions[f"piece_residual{block}_conv1"] = conv1
-            functions[f"piece_residual{block}_conv2"] = conv2
-        return functions
+        return dict(self._networks.graphs)
 
     def _namespace(self) -> str:
         """Changes with the weights, the network code, the runtime and the storage dtype."""
         digest = hashlib.sha256()
         for part in (self.predictor_file.sha256, self.transformer_file.sha256):
             digest.update(part.encode())
-        for module in (transformer_network, style_predictor):
-            digest.update(Path(module.__file__ or "").read_bytes())
-        digest.update(f"{self.backend.name} {self.backend.storage.name}".encode())
+        for module in NETWORK_MODULES:
+            digest.update(module_source(module))
+        digest.update(f"{self.backend.name} {self.backend.storage_name}".encode())
         digest.update(getattr(self.backend, "runtime_version", "").encode())
         return digest.hexdigest()[:16]
 
@@ -223,7 +204,7 @@ class StyleEngine:
     ) -> np.ndarray:
         """The 100-d style vector of an image."""
         style = _style_input(pixels, preprocess)
-        return np.array(self.backend.run(self._predictor.__call__, style)[0][0])
+        return np.array(self.backend.run(self._predictor, style)[0][0])
 
     def stylize(
         self,

@@ -28,9 +28,9 @@ from stylize.engine.errors import (
     StylizeError,
     UploadTimeoutError,
 )
+from stylize.engine.graphs import STYLE_VECTOR_SIZE
 from stylize.engine.memory_budget import MemoryBudget, Reservation
 from stylize.engine.optimization.method import MAX_ITERATIONS
-from stylize.engine.transformer_network import STYLE_VECTOR_SIZE
 from stylize.jobs import (
     Engines,
     ImageSource,
