@@ -89,6 +89,15 @@ class Daemon:
                 time.sleep(0.02)
         raise TimeoutError(self.log.read_text())
 
+    def wait_warm(self) -> None:
+        """Until every graph is converted and compiled (the old code: before SERVING)."""
+        while time.perf_counter() - self.started < 600:
+            text = self.log.read_text(errors="replace")
+            if "warm-up done in" in text or "warm-up of the other graphs done" in text:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(self.log.read_text())
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(60)
@@ -178,7 +187,9 @@ def main() -> None:
     codes = [tuple(c.split("=", 1)) for c in args.code]
     warm = {name: Path(tempfile.mkdtemp(prefix=f"stylize-warm-{name}-")) for name, _ in codes}
     for name, path in codes:  # fill each version's warm cache (not measured)
-        Daemon(warm[name], path or None).stop()
+        daemon = Daemon(warm[name], path or None)
+        daemon.wait_warm()
+        daemon.stop()
     results = []
     try:
         if args.large:

@@ -98,6 +98,14 @@ class Backend(Protocol):
         (before a job that needs the memory); they allocate it again when next called."""
         ...
 
+    def compile(self, function: Function) -> None:
+        """Make ``function`` ready to run now, not on its first call (warm-up)."""
+        ...
+
+    def release_idle(self) -> None:
+        """Free all the memory the runtime keeps between jobs (the daemon is idle)."""
+        ...
+
 
 @dataclass
 class TensorFlowBackend:
@@ -120,6 +128,12 @@ class TensorFlowBackend:
         return [t.numpy() for t in outputs]
 
     def release_scratch(self) -> None:
+        """TensorFlow's allocator keeps nothing per graph."""
+
+    def compile(self, function: Function) -> None:
+        """TensorFlow traces on the first call."""
+
+    def release_idle(self) -> None:
         """TensorFlow's allocator keeps nothing per graph."""
 
 
@@ -145,7 +159,10 @@ class OpenVinoBackend:
             self._core.set_property({"CACHE_DIR": str(cache / "compiled")})
         self._compiled: dict[Any, Any] = {}
         self._lock = threading.Lock()
-        self._local = threading.local()
+        # Each thread's live infer request (the graph it last ran), by thread id, so that
+        # an idle release can drop them all (``release_idle``).
+        self._requests: dict[int, tuple[Function, Any]] = {}
+        self._largest: dict[Function, int] = {}  # bytes of a whole-image graph's largest input
         self._names: dict[Any, str] = {}
         self._precise: set[str] = set()
         self._stored: set[str] = set()
@@ -205,6 +222,9 @@ class OpenVinoBackend:
         except OSError:  # another process saved it first
             shutil.rmtree(scratch, ignore_errors=True)
 
+    def compile(self, function: Function) -> None:
+        self._compile(function)
+
     def _compile(self, function: Function) -> Any:
         with self._lock:
             compiled = self._compiled.get(function)
@@ -230,16 +250,21 @@ class OpenVinoBackend:
         # One live infer request per thread: a request holds its graph's intermediate
         # tensors, so keeping one per graph would hold the strip path's 16 graphs' worth
         # (about 1 GB); a strip pass calls one graph many times, then moves on.
-        current = getattr(self._local, "current", None)
+        thread = threading.get_ident()
+        current = self._requests.get(thread)
         if current is None or current[0] is not function:
             if current is not None and self._names.get(current[0]) in self._stored:
                 self._release(current[0])
-            current = self._local.current = (
+            current = self._requests[thread] = (
                 function,
                 self._compile(function).create_infer_request(),
             )
         inputs = [self._tensor(np.ascontiguousarray(a)) for a in args]
         outputs = current[1].infer(inputs, share_inputs=True, share_outputs=True).to_tuple()
+        if self._names.get(function) not in self._stored:
+            size = max(a.nbytes for a in (*args, *outputs))
+            if size > self._largest.get(function, 0):
+                self._largest[function] = size
         # OpenVINO hands bf16 outputs out as float16-typed arrays of the same bits.
         return [
             o.view(bfloat16()) if port.get_element_type() == self._ov.Type.bf16 else o
@@ -254,6 +279,23 @@ class OpenVinoBackend:
             idle = [f for f in self._compiled if self._names.get(f) not in self._stored]
         for function in idle:
             self._release(function)
+
+    def release_idle(self) -> None:
+        """Give back what an idle daemon need not keep: every graph's scratch, and each
+        whole-image graph that ran a large image compiled afresh (from the compiled-model
+        cache: 0.05-0.1 s). ``release_memory`` leaves a compiled model the buffers of the
+        largest image it ran (measured: 220 MB after one 12-MP image, BENCHMARKS.md)."""
+        self.release_scratch()
+        with self._lock:
+            large = {f for f, size in self._largest.items() if size >= LARGE_INPUT_BYTES}
+            for function in large:
+                self._compiled.pop(function, None)
+                del self._largest[function]
+            for thread, (function, _) in list(self._requests.items()):
+                if function in large:  # a thread in a call with it holds it until it returns
+                    self._requests.pop(thread, None)
+        for function in large:
+            self._compile(function)  # ready for the next job, which need not wait for it
 
     def _release(self, function: Function) -> None:
         """Free a graph's scratch: a strip piece's once this thread's pass with it is
@@ -274,6 +316,11 @@ class OpenVinoBackend:
         if array.dtype.name != "bfloat16":  # (no ml_dtypes import for other arrays)
             return array
         return self._ov.Tensor(array.view(np.uint16), list(array.shape), self._ov.Type.bf16)
+
+
+# A whole-image graph whose largest input or output had this many bytes is compiled afresh
+# when the daemon is idle (``OpenVinoBackend.release_idle``): from about 4 MP on.
+LARGE_INPUT_BYTES = 32 << 20
 
 
 def _traceable(function: Function) -> Function:

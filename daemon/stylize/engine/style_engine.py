@@ -7,11 +7,13 @@ same engine serves the daemon, the CLI's ``--local`` mode and the benchmark.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -20,8 +22,9 @@ from stylize.engine import guided_upsampling, memory_budget
 from stylize.engine.backends import Backend, choose_backend, tensorflow_gpus
 from stylize.engine.errors import CancelledError
 from stylize.engine.graphs import NETWORK_MODULES, SIZE_MULTIPLE, FastNetworks, module_source
+from stylize.engine.idle_memory import IdleRelease, trim_heap
 from stylize.engine.images import Depth, PixelMode, Pixels, from_unit, to_unit
-from stylize.engine.strip_inference import PASSES, StripRunner
+from stylize.engine.strip_inference import PASSES, SPARE, StripRunner
 from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE, working_size
 from stylize.models.provenance import ModelFile, model_file
 
@@ -62,6 +65,21 @@ class StylizeProgress:
 
 ProgressCallback = Callable[[StylizeProgress], None]
 CancelCheck = Callable[[], bool]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _job(
+    method: Callable[Concatenate[StyleEngine, P], T],
+) -> Callable[Concatenate[StyleEngine, P], T]:
+    """A method that is a job: the engine gives memory back once none has run for a while."""
+
+    @functools.wraps(method)
+    def job(engine: StyleEngine, *args: P.args, **kwargs: P.kwargs) -> T:
+        with engine.idle.job():
+            return method(engine, *args, **kwargs)
+
+    return job
 
 
 def _device_name(backend: Backend) -> str:
@@ -167,6 +185,7 @@ class StyleEngine:
         stored = {name for name in functions if name.startswith("piece_")}
         self.backend.prepare(functions, self._namespace(), precise={"predictor"}, stored=stored)
         self.device = _device_name(self.backend)
+        self.idle = IdleRelease(self.release_memory)
         log.info(
             "models loaded in %.2fs on %s: %s",
             time.perf_counter() - started,
@@ -191,13 +210,49 @@ class StyleEngine:
 
     def warm_up(self) -> None:
         """Compile and run every graph once (whole and strips) so no request pays for it."""
+        self.warm_up_common()
+        self.warm_up_rest()
+
+    def warm_up_common(self) -> None:
+        """What most requests need: the style predictor and the 8-bit whole-image graphs."""
         started = time.perf_counter()
         self.style_vector(Pixels(np.zeros((64, 64, 3), np.uint8), PixelMode.RGB))
+        vector = np.zeros((1, 100), np.float32)
+        self._run_whole(np.zeros((1, 64, 64, 3), np.uint8), vector, None, None)
+        log.info("warm-up of the common graphs done in %.2fs", time.perf_counter() - started)
+
+    def warm_up_rest(self, pause: Callable[[], bool] = lambda: True) -> None:
+        """The rest: guided upsampling (SciPy), 16-bit/float content's graphs, the strip
+        pieces (and with them ml_dtypes and the norms' weights, read with onnx: about a
+        second). The daemon runs it after SERVING, step by step, calling ``pause`` before
+        each (it waits while a job runs; False: stop here); a job that needs a part
+        meanwhile waits for that part only (the import lock, the backend's compile lock)."""
+        started = time.perf_counter()
         vector = np.zeros(100, np.float32)
-        for dtype in (np.uint8, np.float32):  # 8-bit, and 16-bit/float content
-            self._run_whole(np.zeros((1, 64, 64, 3), dtype), vector.reshape(1, -1), None, None)
-            self._run_in_strips(np.zeros((64, 64, 3), dtype), vector, None, None)
-        log.info("warm-up done in %.2fs", time.perf_counter() - started)
+        small, pixels = np.zeros((32, 32, 3), np.uint8), np.zeros((64, 64, 3), np.uint8)
+        steps: list[Callable[[], object]] = [
+            lambda: guided_upsampling.upsample(small, small, pixels),
+            lambda: self._run_whole(np.zeros((1, 64, 64, 3), np.float32), vector[None], None, None),
+            lambda: self._transformer.norm_params(vector),  # onnx, ml_dtypes: the slowest
+        ]
+        pieces = [g for name, g in self._networks.graphs.items() if name.startswith("piece_")]
+        steps += [functools.partial(self.backend.compile, piece) for piece in pieces]
+        for dtype in (np.uint8, np.float32):  # run once: the first run allocates
+            image = np.zeros((64, 64, 3), dtype)
+            steps.append(functools.partial(self._run_in_strips, image, vector, None, None))
+        for step in steps:
+            if not pause():
+                return
+            step()
+        log.info("warm-up of the other graphs done in %.2fs", time.perf_counter() - started)
+
+    def release_memory(self) -> None:
+        """Give memory an idle engine does not need back to the OS: the strip arena kept
+        for a next job, the whole-image graphs' scratch, the heap's free pages."""
+        SPARE.clear()
+        self.backend.release_idle()
+        trimmed = trim_heap()
+        log.debug("idle: memory released (heap trimmed=%s)", trimmed)
 
     def style_vector(
         self, pixels: Pixels, preprocess: StylePreprocess = StylePreprocess()
@@ -206,6 +261,7 @@ class StyleEngine:
         style = _style_input(pixels, preprocess)
         return np.array(self.backend.run(self._predictor, style)[0][0])
 
+    @_job
     def stylize(
         self,
         content: Pixels,

@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -26,6 +27,9 @@ from stylize.server.observe import ObservabilityInterceptor
 from stylize.server.service import StyleTransferService
 from stylize.style_library import StyleLibrary
 from stylize.v1 import stylize_pb2
+
+if TYPE_CHECKING:
+    from stylize.engine.style_engine import StyleEngine
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,8 @@ class Daemon:
         self.metrics_port: int | None = None
         self.health_server, self.health_port = self._health_only_server()
         self._stopped = threading.Event()
+        self._engine: StyleEngine | None = None
+        self._warm_up: threading.Thread | None = None
 
     @property
     def insecure(self) -> bool:
@@ -172,12 +178,14 @@ class Daemon:
             log.warning(_INSECURE_WARNING, config.host)
 
     def load_models(self) -> None:
-        """Load and warm the networks, then report SERVING."""
-        from stylize.engine.style_engine import StyleEngine  # TensorFlow import: seconds
+        """Load the networks and warm what most requests need, then report SERVING; the
+        rest warms in the background (``StyleEngine.warm_up_rest``: a request that needs
+        a part of it waits for that part only)."""
+        from stylize.engine.style_engine import StyleEngine
 
         started = time.perf_counter()
         engine = StyleEngine(budget=self.budget)
-        engine.warm_up()
+        engine.warm_up_common()
         cache = StyleVectorCache(self.config.style_cache_entries)
         self.service.set_ready(Engines(engine, self.library, cache, self.config.image_limits))
         for name in ("", SERVICE_NAME):
@@ -191,6 +199,11 @@ class Daemon:
             ready_in,
             " transport=insecure (--insecure, no TLS)" if self.insecure else "",
         )
+        self._engine = engine
+        self._warm_up = threading.Thread(
+            target=_warm_up_rest, args=(engine,), name="stylize-warm-up", daemon=True
+        )
+        self._warm_up.start()
 
     def stop(self, grace: float | None = None) -> None:
         """Drain: refuse new jobs (NOT_READY), let admitted ones finish for up to ``grace`` s."""
@@ -218,8 +231,22 @@ class Daemon:
             self.health_server.stop(None)
         for runner in runners:
             runner.shutdown()
+        if self._engine is not None:  # no native work in other threads while Python exits
+            self._engine.idle.close()
+        if self._warm_up is not None:
+            self._warm_up.join()  # ends after its current step
         self.metrics.close()
         log.info("stopped drained=%s after=%.1fs", drained, time.monotonic() - started)
+
+
+def _warm_up_rest(engine: StyleEngine) -> None:
+    """In the background, between jobs (a job that needs a part waits for that part only)."""
+    try:
+        engine.warm_up_rest(pause=engine.idle.wait_idle)
+    except Exception:  # a request that needs the part that failed reports it
+        log.exception("background warm-up failed")
+    with engine.idle.job():  # what the warm-up left free goes back once idle
+        pass
 
 
 _INSECURE_WARNING = (
