@@ -7,7 +7,8 @@ Each run starts ``python -m stylize serve --port 0`` as tests/conftest.py does (
 data folder), polls Health every 20 ms and records:
 
 - ``serving_s``: seconds from the process's start to Health's SERVING;
-- ``idle_rss_mb``: its RSS (``/proc/PID/status`` VmRSS) ``--idle`` seconds later;
+- ``idle_rss_mb``: its RSS (``/proc/PID/status`` VmRSS) ``--idle`` seconds later, and
+  ``idle_later_rss_mb`` at ``--idle-later`` seconds (background warm-up and idle release over);
 - ``first_s``: in a second start of the same kind, the first request sent the moment
   Health says SERVING (PredictStyle of a bundled style + a 1024x768 Stylize), in seconds;
 - with ``--large``: RSS at SERVING + idle, then during and after one large Stylize
@@ -162,6 +163,9 @@ def run_once(code: str, pythonpath: str | None, cache_kind: str, warm: Path, arg
                 "serving_s": daemon.serving_s,
                 "idle_rss_mb": rss_mb(daemon.process.pid),
             }
+            if args.idle_later > args.idle:
+                time.sleep(args.idle_later - args.idle)
+                result["idle_later_rss_mb"] = rss_mb(daemon.process.pid)
         finally:
             daemon.stop()
         if cache_kind == "warm":
@@ -181,6 +185,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--caches", nargs="+", default=["warm", "cold"])
     parser.add_argument("--idle", type=float, default=3.0, help="seconds after SERVING for RSS")
+    parser.add_argument("--idle-later", type=float, default=10.0, help="and again (s)")
     parser.add_argument("--code", nargs="+", default=["current="], help="NAME=PYTHONPATH")
     parser.add_argument("--large", help="WxH: memory around one large job (warm cache)")
     args = parser.parse_args()

@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = stylize_pb2.DESCRIPTOR.services_by_name["StyleTransfer"].full_name
+# Quiet before the background warm-up's first step, and before each later one.
+WARM_UP_QUIET_SECONDS = (0.5, 0.1)
 _EXTRA_RPC_THREADS = 8  # health, info and turned-away calls while every stream slot is held
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
@@ -95,6 +98,7 @@ class Daemon:
         self._stopped = threading.Event()
         self._engine: StyleEngine | None = None
         self._warm_up: threading.Thread | None = None
+        self._warm_up_steps = 0
 
     @property
     def insecure(self) -> bool:
@@ -201,9 +205,27 @@ class Daemon:
         )
         self._engine = engine
         self._warm_up = threading.Thread(
-            target=_warm_up_rest, args=(engine,), name="stylize-warm-up", daemon=True
+            target=_warm_up_rest,
+            args=(engine, self._quiet_moment),
+            name="stylize-warm-up",
+            daemon=True,
         )
         self._warm_up.start()
+
+    def _quiet_moment(self) -> bool:
+        """Before each step of the background warm-up: wait until no request has been in
+        the daemon for a moment (requests go first: one sent at SERVING, or while the
+        warm-up runs, meets at most the step in progress); False once stopping."""
+        quiet = WARM_UP_QUIET_SECONDS[0 if self._warm_up_steps == 0 else 1]
+        self._warm_up_steps += 1
+        quiet_since = time.monotonic()
+        while not self._stopped.is_set():
+            if self.runner.admitted or self.optimize_runner.admitted:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet:
+                return True
+            self._stopped.wait(0.02)
+        return False
 
     def stop(self, grace: float | None = None) -> None:
         """Drain: refuse new jobs (NOT_READY), let admitted ones finish for up to ``grace`` s."""
@@ -239,10 +261,10 @@ class Daemon:
         log.info("stopped drained=%s after=%.1fs", drained, time.monotonic() - started)
 
 
-def _warm_up_rest(engine: StyleEngine) -> None:
-    """In the background, between jobs (a job that needs a part waits for that part only)."""
+def _warm_up_rest(engine: StyleEngine, pause: Callable[[], bool]) -> None:
+    """In the background, between requests (one that needs a part waits for that part only)."""
     try:
-        engine.warm_up_rest(pause=engine.idle.wait_idle)
+        engine.warm_up_rest(pause=lambda: engine.idle.wait_idle() and pause())
     except Exception:  # a request that needs the part that failed reports it
         log.exception("background warm-up failed")
     with engine.idle.job():  # what the warm-up left free goes back once idle
