@@ -12,7 +12,8 @@ data folder), polls Health every 20 ms and records:
 - ``first_s``: in a second start of the same kind, the first request sent the moment
   Health says SERVING (PredictStyle of a bundled style + a 1024x768 Stylize), in seconds;
 - with ``--large``: RSS at SERVING + idle, then during and after one large Stylize
-  (full resolution), sampled at 1, 3, 5, 10 and 20 s after it returned.
+  (full resolution), sampled at 1, 3, 5, 10 and 20 s after it returned (``--cancel S``:
+  the client cancels it S seconds after sending).
 
 The cache is ``STYLIZE_CACHE_DIR``: warm = a folder every code version has converted
 into once before the runs (by an unmeasured start); cold = a fresh empty folder per run.
@@ -116,8 +117,8 @@ def first_request(address: str) -> float:
     return time.perf_counter() - started
 
 
-def large_job(daemon: Daemon, width: int, height: int, idle: float) -> dict:
-    from stylize.client import RawImage, StylizeClient, vector_style
+def large_job(daemon: Daemon, width: int, height: int, idle: float, cancel: float = 0) -> dict:
+    from stylize.client import ClientError, RawImage, StylizeClient, vector_style
     from stylize.v1 import stylize_pb2 as pb
 
     pid = daemon.process.pid
@@ -136,11 +137,17 @@ def large_job(daemon: Daemon, width: int, height: int, idle: float) -> dict:
     watcher.start()
     started = time.perf_counter()
     with StylizeClient(daemon.address, timeout=None) as client:
-        client.stylize(
-            RawImage(width, height, "RGB8", data),
-            [vector_style([0.0] * 100)],
-            options=pb.StylizeOptions(stroke_scale=1 / 64),
-        )
+        if cancel:
+            threading.Timer(cancel, client.cancel).start()
+        try:
+            client.stylize(
+                RawImage(width, height, "RGB8", data),
+                [vector_style([0.0] * 100)],
+                options=pb.StylizeOptions(stroke_scale=1 / 64),
+            )
+        except ClientError as error:
+            if error.code != "CANCELLED":
+                raise
     seconds = time.perf_counter() - started
     done.set()
     ended = time.perf_counter()
@@ -188,6 +195,7 @@ def main() -> None:
     parser.add_argument("--idle-later", type=float, default=10.0, help="and again (s)")
     parser.add_argument("--code", nargs="+", default=["current="], help="NAME=PYTHONPATH")
     parser.add_argument("--large", help="WxH: memory around one large job (warm cache)")
+    parser.add_argument("--cancel", type=float, default=0, help="cancel it after S seconds")
     args = parser.parse_args()
     codes = [tuple(c.split("=", 1)) for c in args.code]
     warm = {name: Path(tempfile.mkdtemp(prefix=f"stylize-warm-{name}-")) for name, _ in codes}
@@ -204,7 +212,7 @@ def main() -> None:
                     daemon = Daemon(warm[name], path or None)
                     try:
                         row = {"code": name, "run": run, "size": args.large}
-                        row.update(large_job(daemon, width, height, args.idle))
+                        row.update(large_job(daemon, width, height, args.idle, args.cancel))
                     finally:
                         daemon.stop()
                     print(json.dumps(row), flush=True)
