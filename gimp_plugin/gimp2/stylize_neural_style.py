@@ -6,7 +6,6 @@ Thin by design: registration, reading the layer, writing the new layer. Everythi
 (validation, the bridge to the daemon, naming, geometry) is in stylize_gimp/core.py,
 installed next to this file by `stylize gimp install`.
 """
-
 import os
 import sys
 
@@ -17,68 +16,32 @@ from gimpfu import *  # noqa: E402,F401,F403  gimp, pdb, register, main, PF_*, e
 from stylize_gimp import core  # noqa: E402  (stdlib only: cheap at query time)
 
 
-def stylize_layer(
-    image,
-    drawable,
-    style,
-    strength,
-    style2,
-    weight2,
-    style3,
-    weight3,
-    address,
-    keep_colors=False,
-    color_match=0,
-    opacity=100.0,
-    output=0,
-    style_name="",
-    stroke_scale=core.DEFAULT_STROKE_SCALE,
-    method=0,
-    preset=1,
-):
+def stylize_layer(image, drawable, style, strength, style2, weight2, style3, weight3,
+                  address, keep_colors=False, color_match=0, opacity=100.0, output=0,
+                  style_name="", stroke_scale=core.DEFAULT_STROKE_SCALE, method=0, preset=1):
     """The PDB procedure. Talks to the daemon first; the image is touched only on success.
 
     stroke_scale, method and preset (option indices: core.METHODS, core.PRESETS) are
     appended last so scripts written for earlier versions keep their meaning."""
     try:
         first = core.LibraryStyle(style_name.strip()) if style_name.strip() else style
-        request = core.make_request(
-            strength,
-            address,
-            [(first, 1.0), (style2, weight2), (style3, weight3)],
-            keep_colors,
-            color_match,
-            opacity,
-            output,
-            stroke_scale=stroke_scale,
-            method=method,
-            preset=preset,
-        )
+        request = core.make_request(strength, address,
+                                    [(first, 1.0), (style2, weight2), (style3, weight3)],
+                                    keep_colors, color_match, opacity, output,
+                                    stroke_scale=stroke_scale, method=method, preset=preset)
         region = _plan_region(image, drawable)
         fmt = core.PixelFormat(drawable.is_gray, drawable.has_alpha)
         gimp.progress_init("Neural style transfer")
-        pixels = core.stylize(
-            _read_pixels(drawable, region),
-            region.width,
-            region.height,
-            fmt,
-            request,
-            progress=_show_progress,
-        )
+        pixels = core.stylize(_read_pixels(drawable, region), region.width, region.height,
+                              fmt, request, progress=_show_progress)
     except core.StylizeError as e:
         gimp.message(core.error_text(e))
         return
     if request.output == "in-place":
         _apply_in_place(image, drawable, region, pixels)
     else:
-        _insert_result(
-            image,
-            drawable,
-            region,
-            core.layer_name(drawable.name, request),
-            pixels,
-            request.opacity,
-        )
+        _insert_result(image, drawable, region, core.layer_name(drawable.name, request),
+                       pixels, request.opacity)
 
 
 def _plan_region(image, drawable):
@@ -94,7 +57,7 @@ def _plan_region(image, drawable):
 
 def _read_pixels(drawable, region):
     x, y, w, h = region.x, region.y, region.width, region.height
-    return drawable.get_pixel_rgn(x, y, w, h, False, False)[x : x + w, y : y + h]
+    return drawable.get_pixel_rgn(x, y, w, h, False, False)[x:x + w, y:y + h]
 
 
 def _show_progress(fraction, message):
@@ -110,7 +73,7 @@ def _apply_in_place(image, drawable, region, pixels):
     pdb.gimp_image_undo_group_start(image)
     try:
         rgn = drawable.get_pixel_rgn(x, y, w, h, True, True)
-        rgn[x : x + w, y : y + h] = pixels
+        rgn[x:x + w, y:y + h] = pixels
         drawable.flush()
         drawable.merge_shadow(True)
         drawable.update(x, y, w, h)
@@ -125,12 +88,8 @@ def _insert_result(image, source, region, name, pixels, opacity):
     pdb.gimp_image_undo_group_start(image)
     try:
         layer = gimp.Layer(image, name, w, h, source.type, opacity, LAYER_MODE_NORMAL)
-        pdb.gimp_image_insert_layer(
-            image,
-            layer,
-            pdb.gimp_item_get_parent(source),
-            pdb.gimp_image_get_item_position(image, source),
-        )
+        pdb.gimp_image_insert_layer(image, layer, pdb.gimp_item_get_parent(source),
+                                    pdb.gimp_image_get_item_position(image, source))
         layer.set_offsets(region.image_x, region.image_y)
         rgn = layer.get_pixel_rgn(0, 0, w, h, True, False)
         rgn[0:w, 0:h] = pixels
@@ -144,41 +103,21 @@ def _insert_result(image, source, region, name, pixels, opacity):
 
 
 register(
-    core.PROC_NAME,
-    core.BLURB,
-    core.HELP + " " + core.GIMP2_PRECISION_HELP,
-    "Stylize contributors",
-    "Apache-2.0",
-    "2026",
-    core.MENU_LABEL,
-    core.IMAGE_TYPES,
+    core.PROC_NAME, core.BLURB, core.HELP + " " + core.GIMP2_PRECISION_HELP,
+    "Stylize contributors", "Apache-2.0", "2026",
+    core.MENU_LABEL, core.IMAGE_TYPES,
     [
         (PF_IMAGE, "image", "Input image", None),
         (PF_DRAWABLE, "drawable", "Input drawable", None),
         (PF_FILE, "style", "_Style image", ""),
-        (
-            PF_SLIDER,
-            "strength",
-            "S_trength (1 full style, 0 the layer's own)",
-            1.0,
-            (0.0, 1.0, 0.05),
-        ),
+        (PF_SLIDER, "strength", "S_trength (1 full style, 0 the layer's own)", 1.0,
+         (0.0, 1.0, 0.05)),
         (PF_FILE, "style2", "Second style image (optional)", ""),
-        (
-            PF_SLIDER,
-            "weight2",
-            "Second style weight (first is 1)",
-            1.0,
-            (0.0, core.MAX_WEIGHT, 0.05),
-        ),
+        (PF_SLIDER, "weight2", "Second style weight (first is 1)", 1.0,
+         (0.0, core.MAX_WEIGHT, 0.05)),
         (PF_FILE, "style3", "Third style image (optional)", ""),
-        (
-            PF_SLIDER,
-            "weight3",
-            "Third style weight (first is 1)",
-            1.0,
-            (0.0, core.MAX_WEIGHT, 0.05),
-        ),
+        (PF_SLIDER, "weight3", "Third style weight (first is 1)", 1.0,
+         (0.0, core.MAX_WEIGHT, 0.05)),
         (PF_STRING, "address", "Daemon address (blank: as installed)", ""),
         (PF_TOGGLE, "keep_colors", "Keep the layer's colours", False),
         (PF_OPTION, "color_match", "Colour matching", 0, list(core.COLOR_MATCH_LABELS)),
@@ -186,31 +125,16 @@ register(
         (PF_OPTION, "output", "Output", 0, list(core.OUTPUT_LABELS)),
         # GIMP 2.10 registers its parameters once, at query time, without the daemon, so
         # its styles cannot become a list here: type a name from `stylize styles list`.
-        (
-            PF_STRING,
-            "style_name",
-            "Library style (a name from `stylize styles list`; replaces Style image)",
-            "",
-        ),
-        (
-            PF_SLIDER,
-            "stroke_scale",
-            "Stroke si_ze (1 default, 2 twice as large, far left: full resolution)",
-            core.DEFAULT_STROKE_SCALE,
-            (core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE, 0.05),
-        ),
-        (
-            PF_OPTION,
-            "method",
-            "_Method (Best quality takes minutes; strength is for Fast)",
-            0,
-            list(core.METHOD_LABELS),
-        ),
+        (PF_STRING, "style_name", "Library style (a name from `stylize styles list`; "
+         "replaces Style image)", ""),
+        (PF_SLIDER, "stroke_scale", "Stroke si_ze (1 default, 2 twice as large, far left: "
+         "full resolution)", core.DEFAULT_STROKE_SCALE,
+         (core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE, 0.05)),
+        (PF_OPTION, "method", "_Method (Best quality takes minutes; strength is for Fast)", 0,
+         list(core.METHOD_LABELS)),
         (PF_OPTION, "preset", "_Quality of Best quality", 1, list(core.PRESET_LABELS)),
     ],
     [],
-    stylize_layer,
-    menu=core.MENU_PATH,
-)
+    stylize_layer, menu=core.MENU_PATH)
 
 main()

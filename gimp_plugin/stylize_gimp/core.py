@@ -5,7 +5,6 @@ Standard library only; runs on Python 2.7 (GIMP 2.10) and 3.x (GIMP 3). The entr
 read pixels and geometry from GIMP, call `stylize()` here (which runs the bridge and
 waits for the daemon), and only then touch the image.
 """
-
 import copy
 import json
 import os
@@ -22,10 +21,8 @@ MENU_PATH = "<Image>/Filters/Artistic"
 MENU_LABEL = "_Neural Style Transfer..."
 IMAGE_TYPES = "RGB*, GRAY*"
 BLURB = "Repaint the layer in the style of one to three images"
-HELP = (
-    "Sends the active layer (or the selection's bounding box) and the style images to "
-    "the local Stylize daemon and adds the result as a new layer above the source."
-)
+HELP = ("Sends the active layer (or the selection's bounding box) and the style images to "
+        "the local Stylize daemon and adds the result as a new layer above the source.")
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 600.0  # seconds for a whole job
 DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to wait for the daemon to answer at all
@@ -54,20 +51,16 @@ _FORMATS = dict(
     for (gray, alpha), (layout, channels, model) in _LAYOUTS.items()
     for depth, (suffix, size, babl_type) in DEPTHS.items()
 )
-GIMP3_PRECISION_HELP = (
-    "The layer is read and the new layer written in the image's own "
-    "precision (8-bit, 16-bit, or 32-bit float for 32-bit, half and "
-    "double images); float values above 1.0 keep their part above 1.0."
-)
-GIMP2_PRECISION_HELP = (
-    "GIMP 2.10's Python-Fu pixel regions are 8-bit: a 16-bit or float "
-    "image is read and stylized at 8 bits per channel (use GIMP 3 to keep "
-    "its precision)."
-)
+GIMP3_PRECISION_HELP = ("The layer is read and the new layer written in the image's own "
+                        "precision (8-bit, 16-bit, or 32-bit float for 32-bit, half and "
+                        "double images); float values above 1.0 keep their part above 1.0.")
+GIMP2_PRECISION_HELP = ("GIMP 2.10's Python-Fu pixel regions are 8-bit: a 16-bit or float "
+                        "image is read and stylized at 8 bits per channel (use GIMP 3 to keep "
+                        "its precision).")
 _CREATE_NO_WINDOW = 0x08000000  # Windows: no console flashing up; missing from py2's subprocess
 
 
-_TEXT = type("")  # unicode on Python 2, str on Python 3
+_TEXT = type(u"")  # unicode on Python 2, str on Python 3
 
 
 class StylizeError(Exception):
@@ -116,7 +109,7 @@ def wire_order(pixels, fmt):
     data = bytearray(pixels)
     swapped = bytearray(len(data))
     for i in range(size):  # byte i of each sample goes to size - 1 - i
-        swapped[i::size] = data[size - 1 - i :: size]
+        swapped[i::size] = data[size - 1 - i::size]
     return bytes(swapped)
 
 
@@ -149,10 +142,8 @@ def plan_region(offsets, intersection, has_selection):
     nothing is selected), or None when the selection misses the layer.
     """
     if intersection is None or intersection[2] <= 0 or intersection[3] <= 0:
-        raise StylizeError(
-            "The selection does not overlap the layer. Select part of the "
-            "layer, or Select > None to stylize the whole layer."
-        )
+        raise StylizeError("The selection does not overlap the layer. Select part of the "
+                           "layer, or Select > None to stylize the whole layer.")
     x, y, width, height = intersection
     return Region(x, y, width, height, offsets[0] + x, offsets[1] + y, bool(has_selection))
 
@@ -168,40 +159,28 @@ METHOD_LABELS = ("Fast", "Best quality (minutes)")
 PRESETS = ("draft", "good", "best")
 PRESET_LABELS = ("Draft", "Good", "Best")
 MAX_KEEP_STEPS = 20
-METHOD_HELP = (
-    "Fast paints in seconds. Best quality refines the picture step by step "
-    "(Gatys et al.): minutes to an hour, finer strokes. The live preview always "
-    "uses the fast method."
-)
-PRESET_HELP = "Best quality only: Draft is quickest, Best takes longest (README: what each costs)"
-BALANCE_HELP = (
-    "Best quality only: 0 keeps more of the layer's picture, 1 paints more of the "
-    "style (Strength applies to the fast method)"
-)
-KEEP_STEPS_HELP = (
-    "Best quality only: add this many intermediate results as layers in a "
-    "hidden layer group below the result (0: none; with a new layer only)"
-)
+METHOD_HELP = ("Fast paints in seconds. Best quality refines the picture step by step "
+               "(Gatys et al.): minutes to an hour, finer strokes. The live preview always "
+               "uses the fast method.")
+PRESET_HELP = ("Best quality only: Draft is quickest, Best takes longest (README: what each "
+               "costs)")
+BALANCE_HELP = ("Best quality only: 0 keeps more of the layer's picture, 1 paints more of the "
+                "style (Strength applies to the fast method)")
+KEEP_STEPS_HELP = ("Best quality only: add this many intermediate results as layers in a "
+                   "hidden layer group below the result (0: none; with a new layer only)")
 
 
 # Where the result goes, in dialog order (the 2.10 option index).
 OUTPUTS = ("new-layer", "in-place")
 OUTPUT_LABELS = ("New layer above the source", "Replace the layer's pixels (in place)")
 # Blend modes of the new layer: (name, label, GIMP 3 Gimp.LayerMode member).
-BLEND_MODES = (
-    ("normal", "Normal", "NORMAL"),
-    ("overlay", "Overlay", "OVERLAY"),
-    ("soft-light", "Soft light", "SOFTLIGHT"),
-    ("multiply", "Multiply", "MULTIPLY"),
-    ("screen", "Screen", "SCREEN"),
-    ("color", "Colour (HSL)", "HSL_COLOR"),
-    ("luminance", "Luminance", "LUMINANCE"),
-)
-OUTPUT_HELP = (
-    "New layer (default): the result goes in a new layer above the source, with "
-    "the opacity and blend mode below. In place: the result replaces the layer's "
-    "pixels (inside the selection), fully; opacity and blend mode do not apply"
-)
+BLEND_MODES = (("normal", "Normal", "NORMAL"), ("overlay", "Overlay", "OVERLAY"),
+               ("soft-light", "Soft light", "SOFTLIGHT"), ("multiply", "Multiply", "MULTIPLY"),
+               ("screen", "Screen", "SCREEN"), ("color", "Colour (HSL)", "HSL_COLOR"),
+               ("luminance", "Luminance", "LUMINANCE"))
+OUTPUT_HELP = ("New layer (default): the result goes in a new layer above the source, with "
+               "the opacity and blend mode below. In place: the result replaces the layer's "
+               "pixels (inside the selection), fully; opacity and blend mode do not apply")
 
 
 class LibraryStyle(object):
@@ -228,15 +207,11 @@ def style_label(source):
 
 
 MAX_WEIGHT = 10.0  # style weights are relative to their sum: a later style may outweigh the first
-INDEXED_MESSAGE = (
-    "Indexed images are not supported: convert the image with "
-    "Image > Mode > RGB (or Grayscale) first."
-)
-STRENGTH_HELP = (
-    "How much of the painting's character: 1 paints fully in its style, 0 in "
-    "the layer's own style (the layer is still repainted; use Opacity to fade "
-    "the effect)"
-)
+INDEXED_MESSAGE = ("Indexed images are not supported: convert the image with "
+                   "Image > Mode > RGB (or Grayscale) first.")
+STRENGTH_HELP = ("How much of the painting's character: 1 paints fully in its style, 0 in "
+                 "the layer's own style (the layer is still repainted; use Opacity to fade "
+                 "the effect)")
 OPACITY_HELP = "Opacity of the new layer over the original: how much of the effect shows"
 # Stroke scale: the daemon's (engine/stroke_scale.py). The daemon accepts up to 16; the
 # dialog stops at 4 (a 256-px painting), where the photo is already mostly gone.
@@ -244,11 +219,9 @@ DEFAULT_STROKE_SCALE = 1.0
 MIN_STROKE_SCALE = 1.0 / 64  # full resolution: the network's own, finest strokes
 MAX_STROKE_SCALE = 16.0
 DIALOG_MAX_STROKE_SCALE = 4.0
-STROKE_SCALE_HELP = (
-    "Size of the brush strokes relative to the image: 1 paints them as on a "
-    "1024-pixel picture, 2 twice as large; the far left (1/64) paints at the "
-    "layer's full resolution (the finest strokes, slowest)"
-)
+STROKE_SCALE_HELP = ("Size of the brush strokes relative to the image: 1 paints them as on a "
+                     "1024-pixel picture, 2 twice as large; the far left (1/64) paints at the "
+                     "layer's full resolution (the finest strokes, slowest)")
 
 
 class Request(object):
@@ -262,22 +235,10 @@ class Request(object):
     The method (one of METHODS): "fast" uses strength; "optimize" uses the preset (one of
     PRESETS), balance (0 content .. 1 style) and keep_steps (intermediate results)."""
 
-    def __init__(
-        self,
-        styles,
-        strength,
-        address,
-        keep_colors=False,
-        color_match="none",
-        opacity=100.0,
-        output="new-layer",
-        blend_mode="normal",
-        stroke_scale=DEFAULT_STROKE_SCALE,
-        method="fast",
-        preset="good",
-        balance=0.5,
-        keep_steps=0,
-    ):
+    def __init__(self, styles, strength, address, keep_colors=False, color_match="none",
+                 opacity=100.0, output="new-layer", blend_mode="normal",
+                 stroke_scale=DEFAULT_STROKE_SCALE, method="fast", preset="good", balance=0.5,
+                 keep_steps=0):
         self.styles, self.strength, self.address = styles, strength, address
         self.keep_colors = keep_colors
         self.color_match = color_match
@@ -316,30 +277,18 @@ def _method_settings(method, preset, balance, keep_steps):
     method = _choice(method, METHODS, "method")
     preset = _choice(preset, PRESETS, "quality preset")
     if not 0.0 <= float(balance) <= 1.0:
-        raise StylizeError("The style/content balance must be between 0 and 1, got %s." % balance)
+        raise StylizeError("The style/content balance must be between 0 and 1, got %s."
+                           % balance)
     if not 0 <= int(keep_steps) <= MAX_KEEP_STEPS:
-        raise StylizeError(
-            "Intermediate results to keep must be between 0 and %d, got %s."
-            % (MAX_KEEP_STEPS, keep_steps)
-        )
+        raise StylizeError("Intermediate results to keep must be between 0 and %d, got %s."
+                           % (MAX_KEEP_STEPS, keep_steps))
     return method, preset, float(balance), int(keep_steps)
 
 
-def make_request(
-    strength,
-    address,
-    styles,
-    keep_colors=False,
-    color_match="none",
-    opacity=100.0,
-    output="new-layer",
-    blend_mode="normal",
-    stroke_scale=DEFAULT_STROKE_SCALE,
-    method="fast",
-    preset="good",
-    balance=0.5,
-    keep_steps=0,
-):
+def make_request(strength, address, styles, keep_colors=False, color_match="none",
+                 opacity=100.0, output="new-layer", blend_mode="normal",
+                 stroke_scale=DEFAULT_STROKE_SCALE, method="fast", preset="good", balance=0.5,
+                 keep_steps=0):
     """Validate the dialog/PDB parameters; styles is [(path, weight), ...].
 
     The first style is required; further styles with an empty path or weight 0 are
@@ -354,33 +303,21 @@ def make_request(
         raise StylizeError("Strength must be between 0 and 1, got %s." % strength)
     for path, weight in chosen:
         if not 0 <= weight <= MAX_WEIGHT:
-            raise StylizeError(
-                "Style weights must be between 0 and %g (%s: %s)." % (MAX_WEIGHT, path, weight)
-            )
+            raise StylizeError("Style weights must be between 0 and %g (%s: %s)."
+                               % (MAX_WEIGHT, path, weight))
     if not 0.0 <= float(opacity) <= 100.0:
         raise StylizeError("Opacity must be between 0 and 100, got %s." % opacity)
     if not MIN_STROKE_SCALE <= float(stroke_scale) <= MAX_STROKE_SCALE:  # NaN fails too
-        raise StylizeError(
-            "Stroke size must be between %g (full resolution) and %g, got %s."
-            % (MIN_STROKE_SCALE, MAX_STROKE_SCALE, stroke_scale)
-        )
+        raise StylizeError("Stroke size must be between %g (full resolution) and %g, got %s."
+                           % (MIN_STROKE_SCALE, MAX_STROKE_SCALE, stroke_scale))
     match = color_match_name(color_match)
     if match == "style" and keep_colors:
-        raise StylizeError(
-            '"Take the style\'s palette" and "Keep colours" contradict each other: choose one.'
-        )
-    return Request(
-        chosen,
-        float(strength),
-        (address or "").strip(),
-        bool(keep_colors),
-        match,
-        float(opacity),
-        _choice(output, OUTPUTS, "output"),
-        _choice(blend_mode, [m[0] for m in BLEND_MODES], "blend mode"),
-        float(stroke_scale),
-        *_method_settings(method, preset, balance, keep_steps),
-    )
+        raise StylizeError("\"Take the style's palette\" and \"Keep colours\" contradict each "
+                           "other: choose one.")
+    return Request(chosen, float(strength), (address or "").strip(), bool(keep_colors), match,
+                   float(opacity), _choice(output, OUTPUTS, "output"),
+                   _choice(blend_mode, [m[0] for m in BLEND_MODES], "blend mode"),
+                   float(stroke_scale), *_method_settings(method, preset, balance, keep_steps))
 
 
 def layer_name(source_name, request):
@@ -417,13 +354,8 @@ def load_settings(path=None):
     (seconds), pythonpath (optional folder holding the `stylize` package, for
     source checkouts). $STYLIZE_BRIDGE_PYTHON overrides python.
     """
-    settings = {
-        "python": "python3",
-        "address": DEFAULT_ADDRESS,
-        "timeout": DEFAULT_TIMEOUT,
-        "connect_timeout": DEFAULT_CONNECT_TIMEOUT,
-        "pythonpath": "",
-    }
+    settings = {"python": "python3", "address": DEFAULT_ADDRESS, "timeout": DEFAULT_TIMEOUT,
+                "connect_timeout": DEFAULT_CONNECT_TIMEOUT, "pythonpath": ""}
     path = path or os.path.join(plugin_dir(), CONFIG_FILE)
     try:
         with open(path, "rb") as f:
@@ -431,10 +363,8 @@ def load_settings(path=None):
     except IOError:
         pass
     except ValueError as e:
-        raise StylizeError(
-            "The plug-in config %s is not valid JSON (%s). Reinstall with "
-            "`stylize gimp install`." % (path, e)
-        )
+        raise StylizeError("The plug-in config %s is not valid JSON (%s). Reinstall with "
+                           "`stylize gimp install`." % (path, e))
     if os.environ.get("STYLIZE_BRIDGE_PYTHON"):
         settings["python"] = os.environ["STYLIZE_BRIDGE_PYTHON"]
     return settings
@@ -447,10 +377,8 @@ def _read_style(path):
         with open(path, "rb") as f:
             return f.read()
     except (IOError, OSError) as e:
-        raise StylizeError(
-            "Cannot read the style image %s (%s). Choose an existing image "
-            "file." % (path, getattr(e, "strerror", None) or e)
-        )
+        raise StylizeError("Cannot read the style image %s (%s). Choose an existing image "
+                           "file." % (path, getattr(e, "strerror", None) or e))
 
 
 def build_request(pixels, width, height, fmt, request, settings):
@@ -458,21 +386,18 @@ def build_request(pixels, width, height, fmt, request, settings):
     if len(pixels) != width * height * fmt.bpp:
         raise ValueError("pixels: %d bytes for %dx%d %s" % (len(pixels), width, height, fmt.name))
     styles = [_read_style(p) for p, _ in request.styles]
-    header = dict(
-        _connection(request.address, settings),
-        **{
-            "strength": request.strength,
-            "keep_colors": request.keep_colors,
-            "color_match": request.color_match,
-            "stroke_scale": request.stroke_scale,
-            "method": request.method,
-            "preset": request.preset,
-            "balance": request.balance,
-            "keep_steps": request.keep_steps,
-            "content": {"width": width, "height": height, "format": fmt.name, "size": len(pixels)},
-            "styles": [_style_header(p, w, data) for (p, w), data in zip(request.styles, styles)],
-        },
-    )
+    header = dict(_connection(request.address, settings), **{
+        "strength": request.strength,
+        "keep_colors": request.keep_colors,
+        "color_match": request.color_match,
+        "stroke_scale": request.stroke_scale,
+        "method": request.method,
+        "preset": request.preset,
+        "balance": request.balance,
+        "keep_steps": request.keep_steps,
+        "content": {"width": width, "height": height, "format": fmt.name, "size": len(pixels)},
+        "styles": [_style_header(p, w, data) for (p, w), data in zip(request.styles, styles)],
+    })
     return header, [pixels] + styles
 
 
@@ -509,20 +434,13 @@ def _spawn_bridge(settings, stderr, session=False):
         kwargs["creationflags"] = _CREATE_NO_WINDOW
     command = [python, "-m", "stylize.bridge"] + (["--session"] if session else [])
     try:
-        return subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=_bridge_env(settings),
-            **kwargs,
-        )
+        return subprocess.Popen(command, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=stderr,
+                                env=_bridge_env(settings), **kwargs)
     except (OSError, ValueError) as e:
-        raise StylizeError(
-            "Cannot start the Stylize bridge with %s (%s). Reinstall the "
-            "plug-in with `stylize gimp install --python /path/to/python3` "
-            "using the Python where Stylize is installed." % (python, e)
-        )
+        raise StylizeError("Cannot start the Stylize bridge with %s (%s). Reinstall the "
+                           "plug-in with `stylize gimp install --python /path/to/python3` "
+                           "using the Python where Stylize is installed." % (python, e))
 
 
 def _tail(stream, limit=800):
@@ -543,9 +461,8 @@ class Step(object):
         self.png = event["data"]
 
     def name(self, source_name):
-        return native_text(
-            "%s: iteration %d of %d" % (source_name, self.iteration, self.iterations)
-        )
+        return native_text("%s: iteration %d of %d" % (source_name, self.iteration,
+                                                       self.iterations))
 
 
 def steps_group_name(source_name):
@@ -555,11 +472,9 @@ def steps_group_name(source_name):
 def _check_result(event, width, height, fmt):
     got = (event.get("width"), event.get("height"), event.get("format"))
     if got != (width, height, fmt.name) or len(event["data"]) != width * height * fmt.bpp:
-        raise StylizeError(
-            "The daemon returned a %sx%s %s image for a %dx%d %s layer; "
-            "update Stylize (daemon and plug-in) to the same version."
-            % (got + (width, height, fmt.name))
-        )
+        raise StylizeError("The daemon returned a %sx%s %s image for a %dx%d %s layer; "
+                           "update Stylize (daemon and plug-in) to the same version."
+                           % (got + (width, height, fmt.name)))
     return event["data"]
 
 
@@ -580,8 +495,7 @@ def run_bridge(header, blobs, settings, progress=None, on_step=None):
                 "The Stylize bridge (%s -m stylize.bridge) stopped unexpectedly (%s; exit "
                 "status %s). %s\nCheck `%s -m stylize.bridge --check`, or reinstall with "
                 "`stylize gimp install`."
-                % (settings["python"], e, _wait(proc), _tail(log), settings["python"])
-            )
+                % (settings["python"], e, _wait(proc), _tail(log), settings["python"]))
         finally:
             _reap(proc)
     finally:
@@ -642,7 +556,8 @@ def stylize(pixels, width, height, fmt, request, settings=None, progress=None, o
     on_step(Step) receives the optimisation's intermediate results (request.keep_steps).
     """
     settings = settings or load_settings()
-    header, blobs = build_request(wire_order(pixels, fmt), width, height, fmt, request, settings)
+    header, blobs = build_request(wire_order(pixels, fmt), width, height, fmt, request,
+                                  settings)
     steps = None if on_step is None else (lambda event: on_step(Step(event)))
     event = run_bridge(header, blobs, settings, progress, steps)
     return wire_order(_check_result(event, width, height, fmt), fmt)
@@ -668,18 +583,15 @@ class BridgeSession(object):
         """As `stylize` (without progress): the result's raw pixels, or StylizeError."""
         with self._lock:
             settings = self._settings = self._settings or load_settings()
-            header, blobs = build_request(
-                wire_order(pixels, fmt), width, height, fmt, request, settings
-            )
+            header, blobs = build_request(wire_order(pixels, fmt), width, height, fmt, request,
+                                          settings)
             if self._proc is None or self._proc.poll() is not None:
                 self._start(settings)
             try:
                 event = _exchange(self._proc, protocol.encode_request(header, blobs), None)
             except protocol.ProtocolError as e:
-                message = (
-                    "The Stylize bridge (%s -m stylize.bridge --session) stopped "
-                    "unexpectedly (%s). %s" % (settings["python"], e, _tail(self._log))
-                )
+                message = ("The Stylize bridge (%s -m stylize.bridge --session) stopped "
+                           "unexpectedly (%s). %s" % (settings["python"], e, _tail(self._log)))
                 self._stop()
                 raise StylizeError(message)
         return wire_order(_check_result(event, width, height, fmt), fmt)
@@ -723,7 +635,7 @@ def _gallery_styles(infos, data):
     styles, offset = [], 0
     for info in infos:
         size = int(info.get("thumbnail_size", 0))
-        styles.append(GalleryStyle(info, data[offset : offset + size]))
+        styles.append(GalleryStyle(info, data[offset:offset + size]))
         offset += size
     return styles
 
@@ -731,9 +643,8 @@ def _gallery_styles(infos, data):
 def list_styles(address="", settings=None, thumbnail_side=0):
     """The daemon's named styles with thumbnails, sorted by name."""
     settings = settings or load_settings()
-    header = dict(
-        _connection(address, settings), request="list_styles", thumbnail_side=int(thumbnail_side)
-    )
+    header = dict(_connection(address, settings), request="list_styles",
+                  thumbnail_side=int(thumbnail_side))
     event = run_bridge(header, [], settings)
     return _gallery_styles(event["styles"], event["data"])
 
@@ -751,11 +662,7 @@ def add_style(path, name=None, address="", settings=None):
     settings = settings or load_settings()
     data = _read_style(path)
     name = name or library_name(path)
-    header = dict(
-        _connection(address, settings),
-        request="add_style",
-        name=name,
-        styles=[{"name": os.path.basename(path), "size": len(data)}],
-    )
+    header = dict(_connection(address, settings), request="add_style", name=name,
+                  styles=[{"name": os.path.basename(path), "size": len(data)}])
     event = run_bridge(header, [data], settings)
     return _gallery_styles([event["style"]], event["data"])[0]

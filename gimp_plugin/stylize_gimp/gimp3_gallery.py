@@ -7,7 +7,6 @@ so the last choice wins. "Add to library" sends the chosen file to the daemon's
 library (AddStyle) and selects it. Daemon calls run on worker threads; widgets are
 touched only from GTK's main loop. Imported lazily by the GIMP 3 entry.
 """
-
 import threading
 
 from . import core
@@ -19,7 +18,6 @@ COLUMNS = 5
 def pixbuf(jpeg):
     """A GdkPixbuf from the thumbnail's JPEG bytes."""
     from gi.repository import GdkPixbuf
-
     loader = GdkPixbuf.PixbufLoader()
     loader.write(jpeg)
     loader.close()
@@ -47,7 +45,6 @@ class StyleGallery(object):
 
     def __init__(self, config, settings=None):
         from gi.repository import Gtk
-
         self._config, self._settings = config, settings
         self._tiles = {}  # style name -> Gtk.FlowBoxChild
         self._picking = False  # True while we set style-name ourselves
@@ -84,9 +81,8 @@ class StyleGallery(object):
     def load(self):
         """Fetch the daemon's styles in the background and show them."""
         address = self._address()
-        _in_background(
-            lambda: core.list_styles(address, self._settings, THUMBNAIL_SIDE), self._fill
-        )
+        _in_background(lambda: core.list_styles(address, self._settings, THUMBNAIL_SIDE),
+                       self._fill)
 
     def _fill(self, styles, error):
         if error is not None:
@@ -102,7 +98,6 @@ class StyleGallery(object):
 
     def _add_tile(self, style):
         from gi.repository import Gtk
-
         tile = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=2)
         if style.thumbnail:
             tile.pack_start(Gtk.Image.new_from_pixbuf(pixbuf(style.thumbnail)), False, False, 0)
@@ -110,16 +105,9 @@ class StyleGallery(object):
         label.set_max_width_chars(12)
         label.set_ellipsize(3)  # Pango.EllipsizeMode.END
         tile.pack_start(label, False, False, 0)
-        tile.set_tooltip_text(
-            "%s (%s, %dx%d)%s"
-            % (
-                style.name,
-                style.origin,
-                style.width,
-                style.height,
-                "\n" + style.error if style.error else "",
-            )
-        )
+        tile.set_tooltip_text("%s (%s, %dx%d)%s" % (
+            style.name, style.origin, style.width, style.height,
+            "\n" + style.error if style.error else ""))
         child = Gtk.FlowBoxChild()
         child.add(tile)
         child.style_name = style.name
@@ -150,9 +138,8 @@ class StyleGallery(object):
 
     def _say_chosen(self):
         name = self._config.get_property("style-name")
-        self.status.set_text(
-            "Style: %s (from the daemon's library)" % name if name else "Style: the chosen file"
-        )
+        self.status.set_text("Style: %s (from the daemon's library)" % name if name else
+                             "Style: the chosen file")
 
     def add_chosen_file(self):
         """Send the file chosen in the file chooser to the daemon's library."""

@@ -59,7 +59,6 @@ daemon's job at once instead of letting it run on.
 Version 4 added method, preset, balance and keep_steps, and the "step" event. The
 bridge also accepts version 2 and 3 requests (they run the fast method).
 """
-
 import json
 import struct
 
@@ -81,9 +80,8 @@ def encode_request(header, blobs):
     content = [header["content"]["size"]] if "content" in header else []
     sizes = content + [s["size"] for s in header.get("styles", [])]
     if sizes != [len(b) for b in blobs]:
-        raise ValueError(
-            "blob sizes %r do not match header sizes %r" % ([len(b) for b in blobs], sizes)
-        )
+        raise ValueError("blob sizes %r do not match header sizes %r"
+                         % ([len(b) for b in blobs], sizes))
     header = dict(header, version=VERSION)
     text = json.dumps(header, sort_keys=True).encode("utf-8")
     return b"".join([_LENGTH.pack(len(text)), text] + list(blobs))

@@ -6,7 +6,6 @@ Thin by design: registration, the dialog, reading the layer, writing the new lay
 Everything else is in stylize_gimp/core.py, installed next to this file (GIMP 3 runs
 only plug-ins/NAME/NAME.py, so the core lives inside this folder).
 """
-
 import os
 import sys
 
@@ -38,39 +37,27 @@ def _first_style(config):
 
 def _request(config):
     return core.make_request(
-        config.get_property("strength"),
-        config.get_property("daemon-address"),
-        [
-            (_first_style(config), 1.0),
-            (_path(config.get_property("style-2")), config.get_property("weight-2")),
-            (_path(config.get_property("style-3")), config.get_property("weight-3")),
-        ],
-        config.get_property("keep-colors"),
-        config.get_property("color-match"),
-        config.get_property("opacity"),
-        config.get_property("output"),
-        config.get_property("blend-mode"),
-        config.get_property("stroke-scale"),
-        *_method_settings(config),
-    )
+        config.get_property("strength"), config.get_property("daemon-address"),
+        [(_first_style(config), 1.0),
+         (_path(config.get_property("style-2")), config.get_property("weight-2")),
+         (_path(config.get_property("style-3")), config.get_property("weight-3"))],
+        config.get_property("keep-colors"), config.get_property("color-match"),
+        config.get_property("opacity"), config.get_property("output"),
+        config.get_property("blend-mode"), config.get_property("stroke-scale"),
+        *_method_settings(config))
 
 
 def _method_settings(config):
     """(method, preset, balance, keep steps) from the dialog or a script."""
-    return (
-        config.get_property("method"),
-        config.get_property("preset"),
-        config.get_property("balance"),
-        config.get_property("keep-steps"),
-    )
+    return (config.get_property("method"), config.get_property("preset"),
+            config.get_property("balance"), config.get_property("keep-steps"))
 
 
 def _plan_region(image, drawable):
     found, x, y, w, h = drawable.mask_intersect()
     offsets = drawable.get_offsets()  # (ok, x, y)
-    return core.plan_region(
-        offsets[-2:], (x, y, w, h) if found else None, not Gimp.Selection.is_empty(image)
-    )
+    return core.plan_region(offsets[-2:], (x, y, w, h) if found else None,
+                            not Gimp.Selection.is_empty(image))
 
 
 def _show_progress(fraction, message):
@@ -93,7 +80,6 @@ class _LivePreview(object):
         gi.require_version("Gtk", "3.0")
         gi.require_version("GdkPixbuf", "2.0")
         from gi.repository import Gtk
-
         self._config, self._drawable, self._region = config, drawable, region
         self.session = core.BridgeSession()  # one warm bridge for every preview
         self._generation, self._timer = 0, None
@@ -115,7 +101,6 @@ class _LivePreview(object):
 
     def _start(self):
         import threading
-
         self._timer = None
         self._generation += 1
         try:
@@ -131,7 +116,6 @@ class _LivePreview(object):
 
     def _render(self, generation, request):
         from stylize_gimp import gimp3_preview
-
         try:
             result = gimp3_preview.render(self._drawable, self._region, request, self.session)
             GLib.idle_add(self._show, generation, result, None)
@@ -140,16 +124,14 @@ class _LivePreview(object):
 
     def _show(self, generation, result, error):
         from gi.repository import GdkPixbuf
-
         if generation != self._generation:
             return False  # a newer render is on its way
         if error is not None:
             self.label.set_text(error)
             return False
         width, height, data = result
-        pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(
-            GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB, True, 8, width, height, width * 4
-        )
+        pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB,
+                                                 True, 8, width, height, width * 4)
         self.image.set_from_pixbuf(pixbuf)
         self.label.set_text("Preview (%dx%d)" % (width, height))
         return False
@@ -158,7 +140,6 @@ class _LivePreview(object):
 def _dialog_ok(procedure, config, drawable=None, region=None):
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
-
     GimpUi.init(core.PROC_NAME)
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
     for name in ("strength", "weight-2", "weight-3"):
@@ -169,24 +150,9 @@ def _dialog_ok(procedure, config, drawable=None, region=None):
     dialog.get_label("advanced-title", "Advanced", False, False)
     dialog.fill_expander("advanced", "advanced-title", False, "daemon-address")
     _method_widgets(dialog)
-    dialog.fill(
-        [
-            "style-file",
-            "strength",
-            "style-2",
-            "weight-2",
-            "style-3",
-            "weight-3",
-            "stroke-scale",
-            "keep-colors",
-            "color-match",
-            "output",
-            "opacity",
-            "blend-mode",
-            "method-frame",
-            "advanced",
-        ]
-    )
+    dialog.fill(["style-file", "strength", "style-2", "weight-2", "style-3", "weight-3",
+                 "stroke-scale", "keep-colors", "color-match", "output", "opacity",
+                 "blend-mode", "method-frame", "advanced"])
     _add_gallery(dialog, config)
     preview = None
     if drawable is not None and region is not None:
@@ -206,7 +172,6 @@ def _dialog_ok(procedure, config, drawable=None, region=None):
 def _add_gallery(dialog, config):
     """The daemon's styles as thumbnails, on top of the dialog's settings."""
     from stylize_gimp import gimp3_gallery
-
     gallery = gimp3_gallery.StyleGallery(config)
     content = dialog.get_content_area()
     content.pack_start(gallery.widget, False, False, 6)
@@ -241,7 +206,8 @@ def _method_widgets(dialog):
     optimisation's settings are greyed out while the fast method is chosen, strength
     while the optimisation is."""
     dialog.get_spin_scale("balance", 1.0)
-    dialog.get_label("method-note", "The live preview always uses the fast method.", False, False)
+    dialog.get_label("method-note", "The live preview always uses the fast method.", False,
+                     False)
     dialog.fill_box("method-box", ["method", "preset", "balance", "keep-steps", "method-note"])
     dialog.get_label("method-title", "Fast or best quality", False, False)
     dialog.fill_frame("method-frame", "method-title", False, "method-box")
@@ -265,7 +231,6 @@ def _load_steps(image, steps):
     PNGs). [] with a message when GIMP cannot read them: the result still goes in."""
     import shutil
     import tempfile
-
     folder = tempfile.mkdtemp(prefix="stylize-steps-")
     layers = []
     try:
@@ -273,11 +238,8 @@ def _load_steps(image, steps):
             path = os.path.join(folder, "step-%02d.png" % index)
             with open(path, "wb") as f:
                 f.write(step.png)
-            layers.append(
-                Gimp.file_load_layer(
-                    Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path)
-                )
-            )
+            layers.append(Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image,
+                                               Gio.File.new_for_path(path)))
     except GLib.Error as e:
         Gimp.message("Stylize: the intermediate results could not be added (%s)." % e.message)
         for layer in layers:
@@ -328,44 +290,27 @@ def run(procedure, run_mode, image, drawables, config, data):
         region = _plan_region(image, source)
     except core.StylizeError as e:
         return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.error_text(e))
-    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog_ok(procedure, config, source, region):
+    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog_ok(procedure, config, source,
+                                                               region):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
         request = _request(config)
-        fmt = core.PixelFormat(
-            image.get_base_type() == Gimp.ImageBaseType.GRAY,
-            source.has_alpha(),
-            core.depth_of_precision(image.get_precision().value_nick),
-        )
+        fmt = core.PixelFormat(image.get_base_type() == Gimp.ImageBaseType.GRAY,
+                               source.has_alpha(),
+                               core.depth_of_precision(image.get_precision().value_nick))
         rect = Gegl.Rectangle.new(region.x, region.y, region.width, region.height)
         pixels = source.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
         Gimp.progress_init("Neural style transfer")
         steps = []  # the optimisation's intermediate results, added only with the result
-        result = core.stylize(
-            pixels,
-            region.width,
-            region.height,
-            fmt,
-            request,
-            progress=_show_progress,
-            on_step=steps.append,
-        )
+        result = core.stylize(pixels, region.width, region.height, fmt, request,
+                              progress=_show_progress, on_step=steps.append)
     except core.StylizeError as e:
         return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.error_text(e))
     if request.output == "in-place":
         _apply_in_place(image, source, region, fmt, result)
     else:
-        _insert_result(
-            image,
-            source,
-            region,
-            core.layer_name(source.get_name(), request),
-            fmt,
-            result,
-            request.opacity,
-            _layer_mode(request.blend_mode),
-            steps,
-        )
+        _insert_result(image, source, region, core.layer_name(source.get_name(), request),
+                       fmt, result, request.opacity, _layer_mode(request.blend_mode), steps)
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
@@ -388,74 +333,32 @@ class StylizePlugIn(Gimp.PlugIn):
         _add_style(p, "style-file", "_Style image", "Painting whose style is applied")
         p.add_double_argument("strength", "S_trength", core.STRENGTH_HELP, 0.0, 1.0, 1.0, RW)
         _add_style(p, "style-2", "Second style image", "Optional style mixed in")
-        p.add_double_argument(
-            "weight-2",
-            "Second style weight",
-            "Relative to the first style's 1: above 1 it outweighs it",
-            0.0,
-            core.MAX_WEIGHT,
-            1.0,
-            RW,
-        )
+        p.add_double_argument("weight-2", "Second style weight",
+                              "Relative to the first style's 1: above 1 it outweighs it",
+                              0.0, core.MAX_WEIGHT, 1.0, RW)
         _add_style(p, "style-3", "Third style image", "Optional style mixed in")
-        p.add_double_argument(
-            "weight-3",
-            "Third style weight",
-            "Relative to the first style's 1: above 1 it outweighs it",
-            0.0,
-            core.MAX_WEIGHT,
-            1.0,
-            RW,
-        )
-        p.add_boolean_argument(
-            "keep-colors",
-            "_Keep colours",
-            "Keep the layer's colours; take only the style's strokes and light",
-            False,
-            RW,
-        )
-        _add_choice(
-            p,
-            "color-match",
-            "Colour _matching",
-            "Paint in the layer's palette, or give it the style's palette",
-            core.COLOR_MATCHES,
-            core.COLOR_MATCH_LABELS,
-        )
+        p.add_double_argument("weight-3", "Third style weight",
+                              "Relative to the first style's 1: above 1 it outweighs it",
+                              0.0, core.MAX_WEIGHT, 1.0, RW)
+        p.add_boolean_argument("keep-colors", "_Keep colours",
+                               "Keep the layer's colours; take only the style's strokes and light",
+                               False, RW)
+        _add_choice(p, "color-match", "Colour _matching",
+                    "Paint in the layer's palette, or give it the style's palette",
+                    core.COLOR_MATCHES, core.COLOR_MATCH_LABELS)
         _add_choice(p, "output", "O_utput", core.OUTPUT_HELP, core.OUTPUTS, core.OUTPUT_LABELS)
         p.add_double_argument("opacity", "_Opacity", core.OPACITY_HELP, 0.0, 100.0, 100.0, RW)
-        _add_choice(
-            p,
-            "blend-mode",
-            "_Blend mode",
-            "Blend mode of the new layer",
-            [m[0] for m in core.BLEND_MODES],
-            [m[1] for m in core.BLEND_MODES],
-        )
-        p.add_string_argument(
-            "style-name",
-            "Library style",
-            "A named style of the daemon's library (the dialog's gallery; "
-            "`stylize styles list`); when set, it replaces Style image",
-            "",
-            RW,
-        )
-        p.add_double_argument(
-            "stroke-scale",
-            "Stroke si_ze",
-            core.STROKE_SCALE_HELP,
-            core.MIN_STROKE_SCALE,
-            core.MAX_STROKE_SCALE,
-            core.DEFAULT_STROKE_SCALE,
-            RW,
-        )
-        p.add_string_argument(
-            "daemon-address",
-            "Daemon address",
-            "host:port of `stylize serve` (blank: as installed)",
-            "",
-            RW,
-        )
+        _add_choice(p, "blend-mode", "_Blend mode", "Blend mode of the new layer",
+                    [m[0] for m in core.BLEND_MODES], [m[1] for m in core.BLEND_MODES])
+        p.add_string_argument("style-name", "Library style",
+                              "A named style of the daemon's library (the dialog's gallery; "
+                              "`stylize styles list`); when set, it replaces Style image",
+                              "", RW)
+        p.add_double_argument("stroke-scale", "Stroke si_ze", core.STROKE_SCALE_HELP,
+                              core.MIN_STROKE_SCALE, core.MAX_STROKE_SCALE,
+                              core.DEFAULT_STROKE_SCALE, RW)
+        p.add_string_argument("daemon-address", "Daemon address",
+                              "host:port of `stylize serve` (blank: as installed)", "", RW)
         _add_method_arguments(p)
         return p
 
@@ -469,28 +372,21 @@ def _add_choice(procedure, name, label, blurb, names, labels, default=None):
 
 def _add_method_arguments(procedure):
     """The method and the optimisation's settings (core.METHODS, core.PRESETS)."""
-    _add_choice(procedure, "method", "Metho_d", core.METHOD_HELP, core.METHODS, core.METHOD_LABELS)
-    _add_choice(
-        procedure, "preset", "_Quality", core.PRESET_HELP, core.PRESETS, core.PRESET_LABELS, "good"
-    )
-    procedure.add_double_argument(
-        "balance", "Style / content ba_lance", core.BALANCE_HELP, 0.0, 1.0, 0.5, RW
-    )
-    procedure.add_int_argument(
-        "keep-steps",
-        "_Intermediate results as layers",
-        core.KEEP_STEPS_HELP,
-        0,
-        core.MAX_KEEP_STEPS,
-        0,
-        RW,
-    )
+    _add_choice(procedure, "method", "Metho_d", core.METHOD_HELP, core.METHODS,
+                core.METHOD_LABELS)
+    _add_choice(procedure, "preset", "_Quality", core.PRESET_HELP, core.PRESETS,
+                core.PRESET_LABELS, "good")
+    procedure.add_double_argument("balance", "Style / content ba_lance", core.BALANCE_HELP,
+                                  0.0, 1.0, 0.5, RW)
+    procedure.add_int_argument("keep-steps", "_Intermediate results as layers",
+                               core.KEEP_STEPS_HELP, 0, core.MAX_KEEP_STEPS, 0, RW)
 
 
 def _add_style(procedure, name, label, blurb):
     # OPEN: GIMP's own file chooser; GIMP validates a script's file before run() (a missing
     # file is GIMP's calling error; ANY would avoid that but breaks the dialog's chooser).
-    procedure.add_file_argument(name, label, blurb, Gimp.FileChooserAction.OPEN, True, None, RW)
+    procedure.add_file_argument(name, label, blurb, Gimp.FileChooserAction.OPEN, True, None,
+                                RW)
 
 
 Gimp.main(StylizePlugIn.__gtype__, sys.argv)
