@@ -134,3 +134,18 @@ def test_idle_release_compiles_large_graphs_afresh(tmp_path) -> None:
     backend.release_idle()
     assert backend._compiled[double] is not first
     np.testing.assert_array_equal(backend.run(double, small)[0], 2 * small)
+
+
+def test_idle_release_never_converts_a_graph_again() -> None:
+    """Without the converted model on disk a fresh compile would mean converting it again
+    (TensorFlow, seconds): such a graph keeps its compiled model."""
+    import tensorflow as tf
+
+    double = tf.function(lambda x: 2.0 * x, input_signature=[tf.TensorSpec([None], tf.float32)])
+    backend = backends.OpenVinoBackend("f32", 1, "test", cache=None)
+    backend.prepare({"double": double}, "ns", precise=set(), stored=set())
+    large = np.ones(backends.LARGE_INPUT_BYTES // 4, np.float32)
+    assert backend.run(double, large)[0][0] == 2.0
+    first = backend._compiled[double]
+    backend.release_idle()
+    assert backend._compiled[double] is first

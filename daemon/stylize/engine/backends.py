@@ -212,6 +212,10 @@ class OpenVinoBackend:
                 log.warning("cannot cache the OpenVINO model at %s: %s", folder, error)
         return model
 
+    def _cached(self, function: Function) -> bool:
+        key = self._names.get(function)
+        return self._cache is not None and key is not None and (self._cache / key).is_dir()
+
     def _save(self, model: Any, folder: Path) -> None:
         """Write model.xml and .bin beside ``folder``, then rename: daemons may race."""
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -284,10 +288,15 @@ class OpenVinoBackend:
         """Give back what an idle daemon need not keep: every graph's scratch, and each
         whole-image graph that ran a large image compiled afresh (from the compiled-model
         cache: 0.05-0.1 s). ``release_memory`` leaves a compiled model the buffers of the
-        largest image it ran (measured: 220 MB after one 12-MP image, BENCHMARKS.md)."""
+        largest image it ran (measured: 220 MB after one 12-MP image, BENCHMARKS.md).
+        Only graphs in the converted-model cache: others would be converted again."""
         self.release_scratch()
         with self._lock:
-            large = {f for f, size in self._largest.items() if size >= LARGE_INPUT_BYTES}
+            large = {
+                f
+                for f, size in self._largest.items()
+                if size >= LARGE_INPUT_BYTES and self._cached(f)
+            }
             for function in large:
                 self._compiled.pop(function, None)
                 del self._largest[function]
