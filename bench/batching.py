@@ -42,7 +42,7 @@ def main() -> int:
     from stylize.engine.transformer_network import STYLE_VECTOR_SIZE, _conv, _upsample2
 
     engine = StyleEngine()
-    net = engine._transformer  # the engine's network: same weights, same layers
+    net = engine._networks.transformer()  # the engine's network: same weights, same layers
 
     def instance_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
         mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)

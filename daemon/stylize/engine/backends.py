@@ -25,6 +25,7 @@ retypes their boundaries.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -36,9 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import ml_dtypes
 import numpy as np
-import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +52,35 @@ BACKEND_VARIABLE = "STYLIZE_BACKEND"  # auto (default), tensorflow or openvino
 PRECISION_VARIABLE = "STYLIZE_PRECISION"  # auto (default: bf16 where the CPU has it) or f32
 CACHE_VARIABLE = "STYLIZE_CACHE_DIR"
 _CHOICES = ("auto", "tensorflow", "openvino")
-Function = Callable[..., Any]  # a tf.function with an input signature
+# a tf.function with an input signature, or a handle that builds one (graphs.Graph)
+Function = Callable[..., Any]
 FLOAT32 = np.dtype(np.float32)
-BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+
+@functools.cache
+def bfloat16() -> np.dtype:
+    """numpy's bf16 (ml_dtypes), imported on first use: registering its types with numpy
+    takes about a second (numpy's ufunc loop registration), too much for every start."""
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BFLOAT16":  # a module attribute once, kept for its readers
+        return bfloat16()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Backend(Protocol):
     name: str  # e.g. "openvino-bf16", "tensorflow"
     reason: str  # why it was chosen, for GetInfo and the log
-    storage: np.dtype  # numpy dtype of the strip path's stored layers
+    storage_name: str  # the name of ``storage`` (known without making the dtype)
+
+    @property
+    def storage(self) -> np.dtype:
+        """numpy dtype of the strip path's stored layers."""
+        ...
 
     def prepare(
         self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
@@ -79,12 +98,21 @@ class Backend(Protocol):
         (before a job that needs the memory); they allocate it again when next called."""
         ...
 
+    def compile(self, function: Function) -> None:
+        """Make ``function`` ready to run now, not on its first call (warm-up)."""
+        ...
+
+    def release_idle(self) -> None:
+        """Free all the memory the runtime keeps between jobs (the daemon is idle)."""
+        ...
+
 
 @dataclass
 class TensorFlowBackend:
     reason: str
     name: str = "tensorflow"
     storage: np.dtype = FLOAT32
+    storage_name: str = "float32"
 
     def prepare(
         self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
@@ -92,12 +120,20 @@ class TensorFlowBackend:
         """Nothing to prepare: TensorFlow traces on first call."""
 
     def run(self, function: Function, *args: np.ndarray) -> list[np.ndarray]:
+        import tensorflow as tf
+
         outputs = function(*args)
         if isinstance(outputs, tf.Tensor):
             return [outputs.numpy()]
         return [t.numpy() for t in outputs]
 
     def release_scratch(self) -> None:
+        """TensorFlow's allocator keeps nothing per graph."""
+
+    def compile(self, function: Function) -> None:
+        """TensorFlow traces on the first call."""
+
+    def release_idle(self) -> None:
         """TensorFlow's allocator keeps nothing per graph."""
 
 
@@ -116,17 +152,24 @@ class OpenVinoBackend:
         self.name = f"openvino-{precision}"
         self.reason = reason
         self.runtime_version = ov.__version__
-        self.storage = BFLOAT16 if precision == "bf16" else np.dtype(np.float16)
+        self.storage_name = "bfloat16" if precision == "bf16" else "float16"
         self._storage_type = ov.Type.bf16 if precision == "bf16" else ov.Type.f16
         self._cache = cache  # converted models (IR) and compiled blobs, keyed by graph
         if cache is not None:
             self._core.set_property({"CACHE_DIR": str(cache / "compiled")})
         self._compiled: dict[Any, Any] = {}
         self._lock = threading.Lock()
-        self._local = threading.local()
+        # Each thread's live infer request (the graph it last ran), by thread id, so that
+        # an idle release can drop them all (``release_idle``).
+        self._requests: dict[int, tuple[Function, Any]] = {}
+        self._largest: dict[Function, int] = {}  # bytes of a whole-image graph's largest input
         self._names: dict[Any, str] = {}
         self._precise: set[str] = set()
         self._stored: set[str] = set()
+
+    @property
+    def storage(self) -> np.dtype:
+        return bfloat16() if self.precision == "bf16" else np.dtype(np.float16)
 
     def prepare(
         self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
@@ -156,17 +199,22 @@ class OpenVinoBackend:
         return steps.build()
 
     def _model(self, function: Function, key: str | None) -> Any:
-        """The function's OpenVINO model: converted from TensorFlow (seconds) or read back."""
+        """The function's OpenVINO model: read back, or converted from TensorFlow (seconds,
+        and the only time this backend needs TensorFlow)."""
         folder = self._cache / key if self._cache is not None and key else None
         if folder is not None and (folder / "model.xml").exists():
             return self._core.read_model(str(folder / "model.xml"))
-        model = self._ov.convert_model(function)
+        model = self._ov.convert_model(_traceable(function))
         if folder is not None:
             try:
                 self._save(model, folder)
             except OSError as error:  # a read-only cache costs start-up time only
                 log.warning("cannot cache the OpenVINO model at %s: %s", folder, error)
         return model
+
+    def _cached(self, function: Function) -> bool:
+        key = self._names.get(function)
+        return self._cache is not None and key is not None and (self._cache / key).is_dir()
 
     def _save(self, model: Any, folder: Path) -> None:
         """Write model.xml and .bin beside ``folder``, then rename: daemons may race."""
@@ -177,6 +225,9 @@ class OpenVinoBackend:
             scratch.rename(folder)
         except OSError:  # another process saved it first
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def compile(self, function: Function) -> None:
+        self._compile(function)
 
     def _compile(self, function: Function) -> Any:
         with self._lock:
@@ -203,19 +254,24 @@ class OpenVinoBackend:
         # One live infer request per thread: a request holds its graph's intermediate
         # tensors, so keeping one per graph would hold the strip path's 16 graphs' worth
         # (about 1 GB); a strip pass calls one graph many times, then moves on.
-        current = getattr(self._local, "current", None)
+        thread = threading.get_ident()
+        current = self._requests.get(thread)
         if current is None or current[0] is not function:
             if current is not None and self._names.get(current[0]) in self._stored:
                 self._release(current[0])
-            current = self._local.current = (
+            current = self._requests[thread] = (
                 function,
                 self._compile(function).create_infer_request(),
             )
         inputs = [self._tensor(np.ascontiguousarray(a)) for a in args]
         outputs = current[1].infer(inputs, share_inputs=True, share_outputs=True).to_tuple()
+        if self._names.get(function) not in self._stored:
+            size = max(a.nbytes for a in (*args, *outputs))
+            if size > self._largest.get(function, 0):
+                self._largest[function] = size
         # OpenVINO hands bf16 outputs out as float16-typed arrays of the same bits.
         return [
-            o.view(BFLOAT16) if port.get_element_type() == self._ov.Type.bf16 else o
+            o.view(bfloat16()) if port.get_element_type() == self._ov.Type.bf16 else o
             for o, port in zip(outputs, current[1].model_outputs, strict=True)
         ]
 
@@ -227,6 +283,28 @@ class OpenVinoBackend:
             idle = [f for f in self._compiled if self._names.get(f) not in self._stored]
         for function in idle:
             self._release(function)
+
+    def release_idle(self) -> None:
+        """Give back what an idle daemon need not keep: every graph's scratch, and each
+        whole-image graph that ran a large image compiled afresh (from the compiled-model
+        cache: 0.05-0.1 s). ``release_memory`` leaves a compiled model the buffers of the
+        largest image it ran (measured: 220 MB after one 12-MP image, BENCHMARKS.md).
+        Only graphs in the converted-model cache: others would be converted again."""
+        self.release_scratch()
+        with self._lock:
+            large = {
+                f
+                for f, size in self._largest.items()
+                if size >= LARGE_INPUT_BYTES and self._cached(f)
+            }
+            for function in large:
+                self._compiled.pop(function, None)
+                del self._largest[function]
+            for thread, (function, _) in list(self._requests.items()):
+                if function in large:  # a thread in a call with it holds it until it returns
+                    self._requests.pop(thread, None)
+        for function in large:
+            self._compile(function)  # ready for the next job, which need not wait for it
 
     def _release(self, function: Function) -> None:
         """Free a graph's scratch: a strip piece's once this thread's pass with it is
@@ -244,9 +322,20 @@ class OpenVinoBackend:
 
     def _tensor(self, array: np.ndarray) -> Any:
         """numpy bf16 arrays are passed as their bits, typed for OpenVINO (no copy)."""
-        if array.dtype != BFLOAT16:
+        if array.dtype.name != "bfloat16":  # (no ml_dtypes import for other arrays)
             return array
         return self._ov.Tensor(array.view(np.uint16), list(array.shape), self._ov.Type.bf16)
+
+
+# A whole-image graph whose largest input or output had this many bytes is compiled afresh
+# when the daemon is idle (``OpenVinoBackend.release_idle``): from about 4 MP on.
+LARGE_INPUT_BYTES = 32 << 20
+
+
+def _traceable(function: Function) -> Function:
+    """The tf.function itself (a ``graphs.Graph`` builds it now)."""
+    build = getattr(function, "tf_function", None)
+    return build() if build is not None else function
 
 
 def cache_dir() -> Path:
@@ -276,15 +365,29 @@ def openvino_precision() -> tuple[str, str]:
     return "f32", "the CPU has no bf16 arithmetic"
 
 
+# Device nodes of the GPUs a TensorFlow build can use (CUDA; ROCm; WSL2's GPU).
+GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
+
+
+def tensorflow_gpus() -> list[Any]:
+    """The GPUs TensorFlow sees. Where the machine has no GPU device node TensorFlow could
+    open, none, without importing it (seconds and hundreds of MB of a daemon's start)."""
+    if not any(os.path.exists(node) for node in GPU_DEVICE_NODES):
+        return []
+    import tensorflow as tf
+
+    return list(tf.config.list_physical_devices("GPU"))
+
+
 def choose_backend() -> Backend:
     """TensorFlow on a GPU; OpenVINO on CPUs where it is installed; TensorFlow otherwise."""
     wanted = os.environ.get(BACKEND_VARIABLE, "auto")
     if wanted not in _CHOICES:
         raise ValueError(f"{BACKEND_VARIABLE} must be one of {', '.join(_CHOICES)}, not {wanted!r}")
-    gpus = tf.config.list_physical_devices("GPU")
     if wanted == "tensorflow":
         return TensorFlowBackend(reason=f"{BACKEND_VARIABLE}=tensorflow")
-    if gpus and wanted != "openvino":
+    gpus = tensorflow_gpus() if wanted != "openvino" else []
+    if gpus:
         return TensorFlowBackend(reason="TensorFlow found a GPU")
     try:
         precision, why = openvino_precision()

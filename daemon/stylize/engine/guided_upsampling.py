@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 RADIUS = 2  # window radius of the guided-filter fit, in working-size pixels
 EPSILON = 1e-3  # regularisation of the fit (luminance in [0, 1]): flat areas get a ~ 0
@@ -65,6 +64,8 @@ def upsample(stylized: np.ndarray, seen: np.ndarray, content: np.ndarray) -> np.
 
 def _gain(guide: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per-pixel, per-channel slope of the guided filter fitting ``target`` from ``guide``."""
+    from scipy import ndimage  # 0.2-0.3 s: imported by the daemon's warm-up, after SERVING
+
     size = 2 * RADIUS + 1
 
     def mean(x: np.ndarray) -> np.ndarray:

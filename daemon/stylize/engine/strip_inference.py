@@ -39,14 +39,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stylize.engine.backends import Backend, Function
-from stylize.engine.regions import LevelMaps, SpatialMix
-from stylize.engine.transformer_network import (
+from stylize.engine.graphs import (
     EXPAND_PADDING,
     RESIDUAL_BLOCKS,
     RESIDUAL_PADDING,
     SIZE_MULTIPLE,
-    TransformerNetwork,
+    FastNetworks,
 )
+from stylize.engine.regions import LevelMaps, SpatialMix
 
 # Halos, in rows of each pass's input, beyond the padded row each piece is given: the
 # contract layers (which pad themselves) see 7 full-resolution rows (< 4 quarter rows);
@@ -407,9 +407,10 @@ class _Plan:
 
 
 class StripRunner:
-    """Runs a :class:`TransformerNetwork` through ``backend`` in strips of ``rows`` rows."""
+    """Runs the transformer's pieces (``graphs.FastNetworks``) through ``backend`` in strips
+    of ``rows`` rows."""
 
-    def __init__(self, network: TransformerNetwork, backend: Backend, rows: int = 256) -> None:
+    def __init__(self, network: FastNetworks, backend: Backend, rows: int = 256) -> None:
         if rows % (2 * SIZE_MULTIPLE):
             raise ValueError(f"strip rows must be a multiple of {2 * SIZE_MULTIPLE}")
         self.network = network

@@ -7,33 +7,26 @@ same engine serves the daemon, the CLI's ``--local`` mode and the benchmark.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 
-from stylize.engine import (
-    guided_upsampling,
-    memory_budget,
-    pixel_ops,
-    style_predictor,
-    transformer_network,
-)
-from stylize.engine.backends import Backend, choose_backend
+from stylize.engine import guided_upsampling, memory_budget, pixel_ops
+from stylize.engine.backends import Backend, choose_backend, tensorflow_gpus
 from stylize.engine.errors import CancelledError
+from stylize.engine.graphs import NETWORK_MODULES, SIZE_MULTIPLE, FastNetworks, module_source
+from stylize.engine.idle_memory import IdleRelease, trim_heap
 from stylize.engine.images import Depth, PixelMode, Pixels, to_unit
 from stylize.engine.regions import RegionStyle, SpatialMix, StyleRegions
-from stylize.engine.strip_inference import PASSES, StripRunner
+from stylize.engine.strip_inference import PASSES, SPARE, StripRunner
 from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE, working_size
-from stylize.engine.style_predictor import StylePredictor
-from stylize.engine.transformer_network import SIZE_MULTIPLE, TransformerNetwork
-from stylize.models.onnx_weights import read_weights
 from stylize.models.provenance import ModelFile, model_file
 
 log = logging.getLogger(__name__)
@@ -73,16 +66,34 @@ class StylizeProgress:
 
 ProgressCallback = Callable[[StylizeProgress], None]
 CancelCheck = Callable[[], bool]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _job(
+    method: Callable[Concatenate[StyleEngine, P], T],
+) -> Callable[Concatenate[StyleEngine, P], T]:
+    """A method that is a job: the engine gives memory back once none has run for a while."""
+
+    @functools.wraps(method)
+    def job(engine: StyleEngine, *args: P.args, **kwargs: P.kwargs) -> T:
+        with engine.idle.job():
+            return method(engine, *args, **kwargs)
+
+    return job
 
 
 def _device_name(backend: Backend) -> str:
-    gpus = tf.config.list_physical_devices("GPU")
+    threads = getattr(backend, "threads", None)
+    if threads:  # OpenVINO: no TensorFlow to ask
+        return f"CPU ({threads} threads) via {backend.name}"
+    import tensorflow as tf
+
+    gpus = tensorflow_gpus()
     if gpus and backend.name == "tensorflow":
         details = tf.config.experimental.get_device_details(gpus[0])
         return f"GPU:0 ({details.get('device_name', 'unknown')}) via {backend.name}"
-    threads = getattr(backend, "threads", None) or (
-        tf.config.threading.get_intra_op_parallelism_threads() or "all"
-    )
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
     return f"CPU ({threads} threads) via {backend.name}"
 
 
@@ -130,14 +141,16 @@ class StyleEngine:
         self.backend = backend or choose_backend()
         self.predictor_file: ModelFile = model_file("style_predictor")
         self.transformer_file: ModelFile = model_file("transformer")
-        self._predictor = StylePredictor(read_weights(self.predictor_file.path))
-        self._transformer = TransformerNetwork(read_weights(self.transformer_file.path))
+        # Graph handles: TensorFlow builds the networks only to convert or run them.
+        self._networks = FastNetworks(self.predictor_file.path, self.transformer_file.path)
+        self._predictor, self._transformer = self._networks.predictor, self._networks
         functions = self._functions()
         # Strip pieces take stored layers; they and the regions graphs (larger scratch,
         # rarely run) free their scratch when the thread moves on to another graph.
         stored = {name for name in functions if name.startswith("piece_") or "regions" in name}
         self.backend.prepare(functions, self._namespace(), precise={"predictor"}, stored=stored)
         self.device = _device_name(self.backend)
+        self.idle = IdleRelease(self.release_memory)
         log.info(
             "models loaded in %.2fs on %s: %s",
             time.perf_counter() - started,
@@ -147,67 +160,77 @@ class StyleEngine:
 
     def _functions(self) -> dict[str, Callable[..., object]]:
         """Every graph the backend runs, by a stable name."""
-        network = self._transformer
-        functions: dict[str, Callable[..., object]] = {
-            "predictor": self._predictor.__call__,
-            "contract_pixels": network.contract_pixels,
-            "residual": network.residual,
-            "expand_pixels": network.expand_pixels,
-            "contract": network.contract,  # 16-bit and float content, in float32
-            "expand": network.expand,
-            "piece_contract": network.piece_contract,
-            "piece_contract_unit": network.piece_contract_unit,
-            "piece_finish_unit": network.piece_finish_unit,
-            "piece_expand1": network.piece_expand1,
-            "piece_expand2_moments": network.piece_expand2_moments,
-            "piece_expand3": network.piece_expand3,
-            "piece_finish": network.piece_finish,
-            # regions (engine/regions.py): compiled on first use, not in warm_up
-            "residual_regions": network.residual_regions,
-            "expand_regions": network.expand_regions,
-            "expand_pixels_regions": network.expand_pixels_regions,
-            "piece_expand1_regions": network.piece_expand1_regions,
-            "piece_expand2_moments_regions": network.piece_expand2_moments_regions,
-            "piece_expand3_regions": network.piece_expand3_regions,
-            "piece_finish_regions": network.piece_finish_regions,
-            "piece_finish_unit_regions": network.piece_finish_unit_regions,
-        }
-        for block, (conv1, conv2) in enumerate(network.piece_residual):
-            functions[f"piece_residual{block}_conv1"] = conv1
-            functions[f"piece_residual{block}_conv2"] = conv2
-        for block, (conv1, conv2) in enumerate(network.piece_residual_regions):
-            functions[f"piece_residual{block}_conv1_regions"] = conv1
-            functions[f"piece_residual{block}_conv2_regions"] = conv2
-        return functions
+        return dict(self._networks.graphs)
 
     def _namespace(self) -> str:
         """Changes with the weights, the network code, the runtime and the storage dtype."""
         digest = hashlib.sha256()
         for part in (self.predictor_file.sha256, self.transformer_file.sha256):
             digest.update(part.encode())
-        for module in (transformer_network, style_predictor):
-            digest.update(Path(module.__file__ or "").read_bytes())
-        digest.update(f"{self.backend.name} {self.backend.storage.name}".encode())
+        for module in NETWORK_MODULES:
+            digest.update(module_source(module))
+        digest.update(f"{self.backend.name} {self.backend.storage_name}".encode())
         digest.update(getattr(self.backend, "runtime_version", "").encode())
         return digest.hexdigest()[:16]
 
     def warm_up(self) -> None:
         """Compile and run every graph once (whole and strips) so no request pays for it."""
+        self.warm_up_common()
+        self.warm_up_rest()
+
+    def warm_up_common(self) -> None:
+        """What most requests need: the style predictor and the 8-bit whole-image graphs."""
         started = time.perf_counter()
         self.style_vector(Pixels(np.zeros((64, 64, 3), np.uint8), PixelMode.RGB))
+        vector = np.zeros((1, 100), np.float32)
+        self._run_whole(np.zeros((1, 64, 64, 3), np.uint8), vector, None, None)
+        log.info("warm-up of the common graphs done in %.2fs", time.perf_counter() - started)
+
+    def warm_up_rest(self, pause: Callable[[], bool] = lambda: True) -> None:
+        """The rest: guided upsampling (SciPy), 16-bit/float content's graphs, the strip
+        pieces (and with them ml_dtypes and the norms' weights, read with onnx: about a
+        second). The daemon runs it after SERVING, step by step, calling ``pause`` before
+        each (it waits while a job runs; False: stop here); a job that needs a part
+        meanwhile waits for that part only (the import lock, the backend's compile lock)."""
+        started = time.perf_counter()
         vector = np.zeros(100, np.float32)
-        for dtype in (np.uint8, np.float32):  # 8-bit, and 16-bit/float content
-            self._run_whole(np.zeros((1, 64, 64, 3), dtype), vector.reshape(1, -1), None, None)
-            self._run_in_strips(np.zeros((64, 64, 3), dtype), vector, None, None)
-        log.info("warm-up done in %.2fs", time.perf_counter() - started)
+        small, pixels = np.zeros((32, 32, 3), np.uint8), np.zeros((64, 64, 3), np.uint8)
+        steps: list[Callable[[], object]] = [
+            lambda: guided_upsampling.upsample(small, small, pixels),
+            lambda: self._run_whole(np.zeros((1, 64, 64, 3), np.float32), vector[None], None, None),
+            lambda: self._transformer.norm_params(vector),  # onnx, ml_dtypes: the slowest
+        ]
+        pieces = [
+            graph
+            for name, graph in self._networks.graphs.items()
+            if name.startswith("piece_") and not name.endswith("_regions")  # on first use
+        ]
+        steps += [functools.partial(self.backend.compile, piece) for piece in pieces]
+        for dtype in (np.uint8, np.float32):  # run once: the first run allocates
+            image = np.zeros((64, 64, 3), dtype)
+            steps.append(functools.partial(self._run_in_strips, image, vector, None, None))
+        for step in steps:
+            if not pause():
+                return
+            step()
+        log.info("warm-up of the other graphs done in %.2fs", time.perf_counter() - started)
+
+    def release_memory(self) -> None:
+        """Give memory an idle engine does not need back to the OS: the strip arena kept
+        for a next job, the whole-image graphs' scratch, the heap's free pages."""
+        SPARE.clear()
+        self.backend.release_idle()
+        trimmed = trim_heap()
+        log.debug("idle: memory released (heap trimmed=%s)", trimmed)
 
     def style_vector(
         self, pixels: Pixels, preprocess: StylePreprocess = StylePreprocess()
     ) -> np.ndarray:
         """The 100-d style vector of an image."""
         style = _style_input(pixels, preprocess)
-        return np.array(self.backend.run(self._predictor.__call__, style)[0][0])
+        return np.array(self.backend.run(self._predictor, style)[0][0])
 
+    @_job
     def stylize(
         self,
         content: Pixels,

@@ -33,20 +33,16 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from stylize.engine.graphs import CONTRACT as _CONTRACT
+from stylize.engine.graphs import (  # the constants TensorFlow-free code needs too
+    EPSILON_CONSTANT,
+    RESIDUAL_BLOCKS,
+    STYLE_VECTOR_SIZE,
+    style_projection,
+)
+from stylize.engine.graphs import EXPAND as _EXPAND
+from stylize.engine.graphs import RESIDUAL_SCOPES as _RESIDUAL_BLOCKS
 from stylize.models.onnx_weights import ConvParams, GraphWeights
-
-STYLE_VECTOR_SIZE = 100
-SIZE_MULTIPLE = 4  # two stride-2 convolutions on the way in, two upsamplings out
-
-_EPSILON_CONSTANT = "transformer/expand/conv1/conv/StyleNorm/batchnorm/add/y_dequant"  # 1e-5
-_CONTRACT = ("conv1", "conv2", "conv3")
-_RESIDUAL_BLOCKS = tuple(f"residual{i}" for i in range(1, 6))
-_EXPAND = ("conv1", "conv2", "conv3")
-RESIDUAL_BLOCKS = len(_RESIDUAL_BLOCKS)
-# How the strip pieces' inputs are padded (by strip_inference.py), in np.pad's and
-# tf.pad's terms: before a 3x3 convolution the image is reflected; before a nearest
-# upsample + convolution its edge is repeated (_upsample_conv_phased).
-RESIDUAL_PADDING, EXPAND_PADDING = "reflect", "symmetric"
 
 
 @dataclass(frozen=True)
@@ -374,7 +370,7 @@ class TransformerNetwork(tf.Module):
     def __init__(self, weights: GraphWeights) -> None:
         super().__init__(name="transformer")
         convs = weights.convs
-        self._epsilon = weights.scalar(_EPSILON_CONSTANT)
+        self._epsilon = weights.scalar(EPSILON_CONSTANT)
         contract = [convs[f"transformer/contract/{n}"] for n in _CONTRACT]
         self._contract1 = _phased_conv(
             space_to_depth_kernel(_tf_kernel(contract[0])), contract[0].bias, pad=4
@@ -394,10 +390,6 @@ class TransformerNetwork(tf.Module):
         self._expand3 = _phased_conv(
             space_to_depth_kernel(_tf_kernel(expand[2])), expand[2].bias, pad=4
         )
-        self._norm_layers = [
-            f"transformer/residual/{b}/conv{j}" for b in _RESIDUAL_BLOCKS for j in (1, 2)
-        ]
-        self._norm_layers += [f"transformer/expand/{n}/conv" for n in _EXPAND]
         self._gamma, self._beta, self._splits = self._style_projection(convs)
         self._build_pieces()
 
@@ -409,19 +401,12 @@ class TransformerNetwork(tf.Module):
         self, convs: dict[str, ConvParams]
     ) -> tuple[tuple[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor], list[int]]:
         """One matrix for all gammas and one for all betas (1x1 convs on the vector)."""
-
-        def stacked(suffix: str) -> tuple[tf.Tensor, tf.Tensor]:
-            layers = [
-                convs[f"style_params/{name}/StyleNorm/{suffix}"] for name in self._norm_layers
-            ]
-            matrix = np.concatenate([p.weight[:, :, 0, 0].T for p in layers], axis=1)
-            bias = np.concatenate([p.bias for p in layers])
-            return tf.constant(matrix, tf.float32), tf.constant(bias, tf.float32)
-
-        splits = [
-            convs[f"style_params/{n}/StyleNorm/Conv"].weight.shape[0] for n in self._norm_layers
-        ]
-        return stacked("Conv_1"), stacked("Conv"), splits
+        (gamma, gamma_bias), (beta, beta_bias), splits = style_projection(convs)
+        return (
+            (tf.constant(gamma, tf.float32), tf.constant(gamma_bias, tf.float32)),
+            (tf.constant(beta, tf.float32), tf.constant(beta_bias, tf.float32)),
+            splits,
+        )
 
     def _norm_params(self, style: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
         gammas = tf.split(tf.matmul(style, self._gamma[0]) + self._gamma[1], self._splits, axis=1)

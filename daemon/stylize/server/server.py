@@ -6,7 +6,9 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -28,9 +30,14 @@ from stylize.server.observe import ObservabilityInterceptor
 from stylize.server.service import StyleTransferService
 from stylize.v1 import stylize_pb2
 
+if TYPE_CHECKING:
+    from stylize.engine.style_engine import StyleEngine
+
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = stylize_pb2.DESCRIPTOR.services_by_name["StyleTransfer"].full_name
+# Quiet before the background warm-up's first step, and before each later one.
+WARM_UP_QUIET_SECONDS = (0.5, 0.1)
 _EXTRA_RPC_THREADS = 8  # health, info and turned-away calls while every stream slot is held
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
@@ -95,6 +102,9 @@ class Daemon:
         self.metrics_port: int | None = None
         self.health_server, self.health_port = self._health_only_server()
         self._stopped = threading.Event()
+        self._engine: StyleEngine | None = None
+        self._warm_up: threading.Thread | None = None
+        self._warm_up_steps = 0
 
     @property
     def insecure(self) -> bool:
@@ -181,12 +191,14 @@ class Daemon:
             log.warning(_INSECURE_WARNING, config.host)
 
     def load_models(self) -> None:
-        """Load and warm the networks, then report SERVING."""
-        from stylize.engine.style_engine import StyleEngine  # TensorFlow import: seconds
+        """Load the networks and warm what most requests need, then report SERVING; the
+        rest warms in the background (``StyleEngine.warm_up_rest``: a request that needs
+        a part of it waits for that part only)."""
+        from stylize.engine.style_engine import StyleEngine
 
         started = time.perf_counter()
         engine = StyleEngine(budget=self.budget)
-        engine.warm_up()
+        engine.warm_up_common()
         cache = StyleVectorCache(self.config.style_cache_entries)
         engines = Engines(
             engine, self.library, cache, self.config.image_limits, registered_methods()
@@ -203,6 +215,29 @@ class Daemon:
             ready_in,
             " transport=insecure (--insecure, no TLS)" if self.insecure else "",
         )
+        self._engine = engine
+        self._warm_up = threading.Thread(
+            target=_warm_up_rest,
+            args=(engine, self._quiet_moment),
+            name="stylize-warm-up",
+            daemon=True,
+        )
+        self._warm_up.start()
+
+    def _quiet_moment(self) -> bool:
+        """Before each step of the background warm-up: wait until no request has been in
+        the daemon for a moment (requests go first: one sent at SERVING, or while the
+        warm-up runs, meets at most the step in progress); False once stopping."""
+        quiet = WARM_UP_QUIET_SECONDS[0 if self._warm_up_steps == 0 else 1]
+        self._warm_up_steps += 1
+        quiet_since = time.monotonic()
+        while not self._stopped.is_set():
+            if self.runner.admitted or self.optimize_runner.admitted:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet:
+                return True
+            self._stopped.wait(0.02)
+        return False
 
     def stop(self, grace: float | None = None) -> None:
         """Drain: refuse new jobs (NOT_READY), let admitted ones finish for up to ``grace`` s."""
@@ -230,8 +265,22 @@ class Daemon:
             self.health_server.stop(None)
         for runner in runners:
             runner.shutdown()
+        if self._engine is not None:  # no native work in other threads while Python exits
+            self._engine.idle.close()
+        if self._warm_up is not None:
+            self._warm_up.join()  # ends after its current step
         self.metrics.close()
         log.info("stopped drained=%s after=%.1fs", drained, time.monotonic() - started)
+
+
+def _warm_up_rest(engine: StyleEngine, pause: Callable[[], bool]) -> None:
+    """In the background, between requests (one that needs a part waits for that part only)."""
+    try:
+        engine.warm_up_rest(pause=lambda: engine.idle.wait_idle() and pause())
+    except Exception:  # a request that needs the part that failed reports it
+        log.exception("background warm-up failed")
+    with engine.idle.job():  # what the warm-up left free goes back once idle
+        pass
 
 
 _INSECURE_WARNING = (

@@ -24,9 +24,9 @@ from stylize.engine.errors import (
     NotReadyError,
     StylizeError,
 )
+from stylize.engine.graphs import STYLE_VECTOR_SIZE
 from stylize.engine.memory_budget import MemoryBudget, Reservation
 from stylize.engine.optimization.method import MAX_ITERATIONS
-from stylize.engine.transformer_network import STYLE_VECTOR_SIZE
 from stylize.jobs.checks import check_style_source
 from stylize.jobs.job import FAST, ImageSource, JobResult, RawSource, StylizeJob
 from stylize.jobs.method import Controls

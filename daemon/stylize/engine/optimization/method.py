@@ -20,15 +20,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from stylize.engine import pixel_ops
 from stylize.engine.errors import CancelledError, InvalidInputError
 from stylize.engine.images import Pixels
 from stylize.engine.optimization import schedule
-from stylize.engine.optimization.objective import Objective, Weights
 from stylize.engine.optimization.optimizers import (
     OPTIMIZERS,
     Evaluate,
@@ -36,9 +35,13 @@ from stylize.engine.optimization.optimizers import (
     Step,
     make_optimizer,
 )
-from stylize.engine.optimization.vgg_features import Vgg19, check_layers
+from stylize.engine.optimization.vgg_features import check_layers
 from stylize.models.provenance import ModelFile
 
+if TYPE_CHECKING:  # TensorFlow and Keras are imported by the first optimisation
+    import tensorflow as tf
+
+    from stylize.engine.optimization.objective import Objective
 MAX_ITERATIONS = 100_000
 MAX_STYLE_SCALE = 4.0
 INITS = ("content", "noise", "image")
@@ -133,6 +136,8 @@ class OptimizationEngine:
     """Loads the verified VGG19 once; one run at a time per instance (traces are cached)."""
 
     def __init__(self, weights: ModelFile | None = None, precision: str = "auto") -> None:
+        from stylize.engine.optimization.vgg_features import Vgg19  # TensorFlow: seconds
+
         self.vgg = Vgg19(weights, precision)  # "auto": see vgg_features.default_precision
         self._objectives: dict[tuple[tuple[str, ...], tuple[str, ...]], Objective] = {}
 
@@ -166,6 +171,8 @@ class OptimizationEngine:
         # bits, and the result is returned in the content's depth (alpha at full precision).
         eight = content.to_8bit()
         run = _Run(content, options, progress, cancelled, finish, len(sides))
+        from stylize.engine.optimization.objective import Weights
+
         objective = self.objective(options)
         weights = Weights(
             options.content_weight, options.style_weight, options.tv_weight, options.style_layers
@@ -199,6 +206,8 @@ class OptimizationEngine:
         """The compiled objective for the options' layers (cached: traces are reused)."""
         key = (options.content_layers, tuple(name for name, _ in options.style_layers))
         if key not in self._objectives:
+            from stylize.engine.optimization.objective import Objective
+
             self._objectives[key] = Objective(self.vgg, *key)
         return self._objectives[key]
 

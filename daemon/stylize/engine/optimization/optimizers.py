@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import keras
 import numpy as np
-import tensorflow as tf
-from scipy.optimize import Bounds, OptimizeResult, minimize
+
+if TYPE_CHECKING:  # imported when an optimiser runs (TensorFlow: seconds of a start)
+    import tensorflow as tf
+    from scipy.optimize import OptimizeResult
 
 PIXEL_MIN, PIXEL_MAX = 0.0, 255.0
 
@@ -47,7 +48,7 @@ class Step:
 
 
 # image [1, H, W, 3] -> ({"content", "style", "tv", "total": scalar}, gradient [1, H, W, 3])
-Evaluate = Callable[[tf.Tensor], tuple[dict[str, tf.Tensor], tf.Tensor]]
+Evaluate = Callable[["tf.Tensor"], tuple[dict[str, "tf.Tensor"], "tf.Tensor"]]
 OnStep = Callable[[Step], bool]  # False: stop now and keep what there is
 
 
@@ -72,6 +73,9 @@ class Lbfgs:
     memory: int = 10
 
     def run(self, evaluate: Evaluate, start: np.ndarray, iterations: int, on_step: OnStep) -> None:
+        import tensorflow as tf
+        from scipy.optimize import Bounds, minimize
+
         shape = (1, *start.shape)
         last_x: np.ndarray | None = None
         last_terms = LossTerms(math.inf, math.inf, math.inf, math.inf)
@@ -121,6 +125,9 @@ class Adam:
     epsilon: float = 1e-8
 
     def run(self, evaluate: Evaluate, start: np.ndarray, iterations: int, on_step: OnStep) -> None:
+        import keras
+        import tensorflow as tf
+
         image = tf.Variable(start[None].astype(np.float32))
         adam = keras.optimizers.Adam(
             learning_rate=self.learning_rate,

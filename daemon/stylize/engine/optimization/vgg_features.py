@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-
-import keras
-import tensorflow as tf
+from typing import TYPE_CHECKING
 
 from stylize.engine.errors import InvalidInputError
 from stylize.models.provenance import ModelFile, model_file
+
+if TYPE_CHECKING:  # imported with the network (seconds): option checks need neither
+    import keras
+    import tensorflow as tf
 
 # Every layer a loss may read: the 16 convolutions (each with its ReLU) and the 5 poolings.
 _BLOCK_CONVS = (2, 2, 4, 4, 4)
@@ -39,7 +41,7 @@ def check_layers(names: Sequence[str], what: str) -> None:
         raise InvalidInputError(f"{what} needs at least one VGG19 layer")
 
 
-FeatureMaps = dict[str, tf.Tensor]
+FeatureMaps = dict[str, "tf.Tensor"]
 
 
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -54,7 +56,9 @@ def default_precision() -> str:
     faster, the same evaluations per L-BFGS iteration, the loss after 30 iterations
     within 1.5 %. GPUs keep float32: not measured here.
     """
-    if tf.config.list_physical_devices("GPU"):
+    from stylize.engine.backends import tensorflow_gpus
+
+    if tensorflow_gpus():
         return "float32"
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -65,6 +69,8 @@ def default_precision() -> str:
 
 def _load_vgg19(path: Path, precision: str) -> keras.Model:
     """VGG19 whose layers compute in ``precision`` (weights stay float32)."""
+    import keras
+
     policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)  # layers take the policy when they are built
@@ -92,6 +98,9 @@ class Vgg19:
 
     def features(self, rgb: tf.Tensor, layers: tuple[str, ...]) -> FeatureMaps:
         """``rgb``: float [1, H, W, 3] in 0..255 -> {layer: float32 [1, h, w, c]}."""
+        import keras
+        import tensorflow as tf
+
         outputs = self._extractor(layers)(
             keras.applications.vgg19.preprocess_input(rgb), training=False
         )
@@ -102,6 +111,8 @@ class Vgg19:
     def _extractor(self, layers: tuple[str, ...]) -> keras.Model:
         # A functional model computes only the part of VGG19 its outputs need, and shares
         # the loaded weights with every other extractor.
+        import keras
+
         if layers not in self._extractors:
             check_layers(layers, "features")
             outputs = [self._vgg.get_layer(name).output for name in layers]

@@ -1,0 +1,213 @@
+"""The fast method's graphs by name, built in TensorFlow only when something needs them.
+
+A backend runs graphs (``backends.py``); the OpenVINO backend knows them by name and
+reads converted ones back from its cache, so with a warm cache the daemon runs the fast
+method without TensorFlow (whose import is ~2.5 s and ~400 MB of a start). The graphs
+here are handles (:class:`Graph`): only converting one (a cold cache) or running it in
+TensorFlow builds the networks (``transformer_network.py``, ``style_predictor.py``,
+which import TensorFlow). What the strip path needs outside the graphs, the norms'
+epsilon and the gamma and beta of a style vector, is computed here in numpy from the
+same weights.
+
+This module also holds the networks' constants that TensorFlow-free code needs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # onnx_weights imports onnx and ml_dtypes (a second), TensorFlow more
+    from stylize.engine.style_predictor import StylePredictor
+    from stylize.engine.transformer_network import TransformerNetwork
+    from stylize.models.onnx_weights import ConvParams, GraphWeights
+
+STYLE_VECTOR_SIZE = 100
+SIZE_MULTIPLE = 4  # two stride-2 convolutions on the way in, two upsamplings out
+EPSILON_CONSTANT = "transformer/expand/conv1/conv/StyleNorm/batchnorm/add/y_dequant"  # 1e-5
+CONTRACT = ("conv1", "conv2", "conv3")
+RESIDUAL_SCOPES = tuple(f"residual{i}" for i in range(1, 6))
+EXPAND = ("conv1", "conv2", "conv3")
+RESIDUAL_BLOCKS = len(RESIDUAL_SCOPES)
+# How the strip pieces' inputs are padded (by strip_inference.py), in np.pad's and
+# tf.pad's terms: before a 3x3 convolution the image is reflected; before a nearest
+# upsample + convolution its edge is repeated (_upsample_conv_phased).
+RESIDUAL_PADDING, EXPAND_PADDING = "reflect", "symmetric"
+# The 13 conditional instance norms, in network order.
+NORM_LAYERS = tuple(
+    [f"transformer/residual/{b}/conv{j}" for b in RESIDUAL_SCOPES for j in (1, 2)]
+    + [f"transformer/expand/{n}/conv" for n in EXPAND]
+)
+# The modules whose code defines the graphs (a converted-model cache key hashes them).
+NETWORK_MODULES = (
+    "stylize.engine.transformer_network",
+    "stylize.engine.style_predictor",
+    "stylize.engine.graphs",
+)
+
+
+Projection = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[int]]
+
+
+def style_projection(convs: dict[str, ConvParams]) -> Projection:
+    """(gamma matrix, bias), (beta matrix, bias) over all norms (1x1 convs on the style
+    vector, stacked), and each norm's channel count."""
+
+    def stacked(suffix: str) -> tuple[np.ndarray, np.ndarray]:
+        layers = [convs[f"style_params/{name}/StyleNorm/{suffix}"] for name in NORM_LAYERS]
+        matrix = np.concatenate([p.weight[:, :, 0, 0].T for p in layers], axis=1)
+        bias = np.concatenate([p.bias for p in layers])
+        return matrix.astype(np.float32), bias.astype(np.float32)
+
+    splits = [convs[f"style_params/{n}/StyleNorm/Conv"].weight.shape[0] for n in NORM_LAYERS]
+    return stacked("Conv_1"), stacked("Conv"), splits
+
+
+def module_source(name: str) -> bytes:
+    """A module's source, without importing it (they import TensorFlow)."""
+    spec = importlib.util.find_spec(name)
+    return Path(spec.origin if spec and spec.origin else "").read_bytes()
+
+
+class Graph:
+    """One graph by name; :meth:`tf_function` builds it (and imports TensorFlow)."""
+
+    def __init__(self, name: str, networks: FastNetworks) -> None:
+        self.name = name
+        self._networks = networks
+
+    def tf_function(self) -> Callable[..., Any]:
+        return self._networks.tf_function(self.name)
+
+    def __call__(self, *args: Any) -> Any:
+        """Run it in TensorFlow, as the tf.function would be called."""
+        return self.tf_function()(*args)
+
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r})"
+
+
+class FastNetworks:
+    """The style predictor's and the transformer's graphs as :class:`Graph` handles, under
+    the transformer's attribute names (``strip_inference.StripRunner`` reads them); the
+    networks themselves are built on the first ``tf_function``, once, thread-safely."""
+
+    def __init__(self, predictor_weights: Path, transformer_weights: Path) -> None:
+        self._predictor_weights = predictor_weights
+        self._transformer_weights = transformer_weights
+        self._lock = threading.Lock()
+        self._weights: GraphWeights | None = None  # the transformer's, read when first needed
+        self._projection: Projection | None = None
+        self._functions: dict[str, Callable[..., Any]] | None = None
+        self._network: TransformerNetwork | None = None
+        self._predictor: StylePredictor | None = None  # tf.function methods hold weak refs
+        self.graphs: dict[str, Graph] = {}  # every graph, by its stable name
+        graph = self._graph
+        self.predictor = graph("predictor")
+        self.contract_pixels = graph("contract_pixels")
+        self.residual = graph("residual")
+        self.expand_pixels = graph("expand_pixels")
+        self.contract = graph("contract")  # 16-bit and float content, in float32
+        self.expand = graph("expand")
+        self.piece_contract = graph("piece_contract")
+        self.piece_contract_unit = graph("piece_contract_unit")
+        self.piece_finish_unit = graph("piece_finish_unit")
+        self.piece_expand1 = graph("piece_expand1")
+        self.piece_expand2_moments = graph("piece_expand2_moments")
+        self.piece_expand3 = graph("piece_expand3")
+        self.piece_finish = graph("piece_finish")
+        self.piece_residual = [
+            (graph(f"piece_residual{b}_conv1"), graph(f"piece_residual{b}_conv2"))
+            for b in range(RESIDUAL_BLOCKS)
+        ]
+        # Regions (engine/regions.py): the norms mixed per pixel; compiled on first use.
+        self.residual_regions = graph("residual_regions")
+        self.expand_regions = graph("expand_regions")
+        self.expand_pixels_regions = graph("expand_pixels_regions")
+        self.piece_expand1_regions = graph("piece_expand1_regions")
+        self.piece_expand2_moments_regions = graph("piece_expand2_moments_regions")
+        self.piece_expand3_regions = graph("piece_expand3_regions")
+        self.piece_finish_regions = graph("piece_finish_regions")
+        self.piece_finish_unit_regions = graph("piece_finish_unit_regions")
+        self.piece_residual_regions = [
+            (
+                graph(f"piece_residual{b}_conv1_regions"),
+                graph(f"piece_residual{b}_conv2_regions"),
+            )
+            for b in range(RESIDUAL_BLOCKS)
+        ]
+
+    def _graph(self, name: str) -> Graph:
+        graph = Graph(name, self)
+        self.graphs[name] = graph
+        return graph
+
+    def _transformer_weights_read(self) -> GraphWeights:
+        """The transformer's weights (reading the ONNX file imports onnx and ml_dtypes: a
+        second of a start, so only the strip path and TensorFlow read them)."""
+        from stylize.models.onnx_weights import read_weights
+
+        with self._lock:
+            if self._weights is None:
+                self._weights = read_weights(self._transformer_weights)
+            return self._weights
+
+    @property
+    def epsilon(self) -> float:
+        """The instance norms' epsilon."""
+        return self._transformer_weights_read().scalar(EPSILON_CONSTANT)
+
+    def norm_params(self, style: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(gamma, beta), [C] each, of all 13 instance norms, in network order."""
+        rows = self.norm_params_mixed(np.reshape(np.asarray(style, np.float32), (1, -1)))
+        return [(gamma[0], beta[0]) for gamma, beta in rows]
+
+    def norm_params_mixed(self, styles: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(gamma, beta), [K, C] each, of all 13 instance norms for K style vectors."""
+        if self._projection is None:
+            self._projection = style_projection(self._transformer_weights_read().convs)
+        (gamma, gamma_bias), (beta, beta_bias), splits = self._projection
+        vectors = np.asarray(styles, np.float32)
+        edges = np.cumsum(splits)[:-1]
+        gammas = np.split(vectors @ gamma + gamma_bias, edges, axis=1)
+        betas = np.split(vectors @ beta + beta_bias, edges, axis=1)
+        return list(zip(gammas, betas, strict=True))
+
+    def transformer(self) -> TransformerNetwork:
+        """The transformer in TensorFlow (built on first use)."""
+        self.tf_function("residual")
+        assert self._network is not None
+        return self._network
+
+    def tf_function(self, name: str) -> Callable[..., Any]:
+        with self._lock:
+            if self._functions is None:
+                self._functions = self._build()
+            return self._functions[name]
+
+    def _build(self) -> dict[str, Callable[..., Any]]:
+        from stylize.engine.style_predictor import StylePredictor  # TensorFlow: seconds
+        from stylize.engine.transformer_network import TransformerNetwork
+        from stylize.models.onnx_weights import read_weights
+
+        predictor = self._predictor = StylePredictor(read_weights(self._predictor_weights))
+        weights = self._weights or read_weights(self._transformer_weights)
+        network = self._network = TransformerNetwork(weights)
+        functions: dict[str, Callable[..., Any]] = {
+            name: getattr(network, name)
+            for name in self.graphs
+            if name != "predictor" and not name.startswith("piece_residual")
+        }
+        functions["predictor"] = predictor.__call__
+        for block, (conv1, conv2) in enumerate(network.piece_residual):
+            functions[f"piece_residual{block}_conv1"] = conv1
+            functions[f"piece_residual{block}_conv2"] = conv2
+        for block, (conv1, conv2) in enumerate(network.piece_residual_regions):
+            functions[f"piece_residual{block}_conv1_regions"] = conv1
+            functions[f"piece_residual{block}_conv2_regions"] = conv2
+        return functions
