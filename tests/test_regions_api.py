@@ -9,10 +9,14 @@ INVALID_ARGUMENT naming its field.
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import encode, sample_photo, style_bytes
+from conftest import encode, mean_abs_diff, sample_photo, style_bytes
 from PIL import Image
 from stylize.client import library as client
 from stylize.client.library import ClientError, RawImage, StylizeClient
@@ -175,3 +179,123 @@ def test_a_style_region_is_refused_with_the_fast_method(daemon_address: str) -> 
     error = _refused(daemon_address, [source])
     assert (error.code, error.field) == ("INVALID_ARGUMENT", "styles[0].style_region")
     assert "optimisation" in str(error)
+
+
+# -- the CLI: --style NAME --mask FILE, --strength-map FILE ------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stylize", "apply", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    paths = {name: tmp_path / f"{name}.png" for name in ("photo", "left", "right", "square")}
+    sample_photo(W, H).save(paths["photo"])
+    Image.fromarray(_left(W // 2, H // 2)).save(paths["left"])  # half size, same shape
+    Image.fromarray(255 - _left()).convert("RGB").save(paths["right"])  # colour: luminance
+    Image.fromarray(np.full((H, H), 255, np.uint8)).save(paths["square"])
+    return paths
+
+
+def test_cli_paints_two_styles_in_two_masks(
+    daemon_address: str, files: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out.png"
+    regions = [
+        *("--style", "starry_night", "--mask", str(files["left"])),
+        *("--style", "great_wave", "--mask", str(files["right"])),
+    ]
+    result = _cli(str(files["photo"]), *regions, "-o", str(out), "--address", daemon_address, "-q")
+    assert result.returncode == 0, result.stderr
+    through_grpc = _stylize(
+        daemon_address,
+        [
+            _style("starry_night", pb.Mask(encoded=files["left"].read_bytes())),
+            _style("great_wave", pb.Mask(encoded=files["right"].read_bytes())),
+        ],
+    )
+    assert out.read_bytes() == through_grpc.encoded  # the CLI sends what a client would
+
+
+@pytest.mark.slow  # the CLI loads the models itself (--local): about 20 s on 2 cores
+def test_cli_regions_locally_equal_the_daemons(
+    daemon_address: str, files: dict[str, Path], tmp_path: Path
+) -> None:
+    args = [str(files["photo"]), "--style", "starry_night", "--mask", str(files["left"]), "-q"]
+    args += ["--strength-map", str(files["right"])]
+    local, remote = tmp_path / "local.png", tmp_path / "remote.png"
+    assert _cli(*args, "-o", str(local), "--local").returncode == 0
+    assert _cli(*args, "-o", str(remote), "--address", daemon_address).returncode == 0
+    assert mean_abs_diff(_array(local.read_bytes()), _array(remote.read_bytes())) < 1
+
+
+@pytest.mark.parametrize(
+    ("mask", "words"),
+    [
+        ("missing", "no such file"),
+        ("square", "not the shape of"),
+        ("text", "cannot be read as an image"),
+    ],
+)
+@pytest.mark.parametrize("option", ["--mask", "--strength-map"])
+def test_cli_refuses_a_bad_mask_before_any_job(
+    files: dict[str, Path], tmp_path: Path, option: str, mask: str, words: str
+) -> None:
+    (tmp_path / "text.png").write_text("not an image")
+    path = files.get(mask, tmp_path / f"{mask}.png")
+    args = [str(files["photo"]), "--style", "starry_night", option, str(path)]
+    # No daemon at this address: the refusal comes before any connection.
+    result = _cli(*args, "-o", str(tmp_path / "out.png"), "--address", "127.0.0.1:9")
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr and str(path) in result.stderr
+
+
+def test_cli_mask_must_follow_its_style(files: dict[str, Path], tmp_path: Path) -> None:
+    out = str(tmp_path / "out.png")
+    first = _cli(str(files["photo"]), "--mask", str(files["left"]), "--style", "x", "-o", out)
+    assert first.returncode == 2 and "must follow the --style" in first.stderr
+    twice = [*("--style", "x", "--mask", str(files["left"]), "--mask", str(files["left"]))]
+    second = _cli(str(files["photo"]), *twice, "-o", out)
+    assert second.returncode == 2 and "two masks" in second.stderr
+
+
+# -- another language: examples/node/regions.js, written from the .proto alone ------------
+
+NODE_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "node"
+
+
+def test_the_node_example_paints_two_regions(daemon_address: str, tmp_path: Path) -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the Node example client cannot run")
+    if not (NODE_EXAMPLE / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        pytest.skip("the Node example's packages are missing: npm ci --prefix examples/node")
+    content, out = tmp_path / "photo.png", tmp_path / "out.png"
+    sample_photo(W, H).save(content)
+    script = str(NODE_EXAMPLE / "regions.js")
+    result = subprocess.run(
+        [node, script, daemon_address, str(out), str(content)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    image = Image.open(out)
+    assert (image.format, image.size) == ("PNG", (W, H))
+    painted = _array(out.read_bytes())
+    with StylizeClient(daemon_address) as daemon:
+        alone = [
+            _array(daemon.stylize(content.read_bytes(), [client.named_style(name)]).encoded)
+            for name in ("starry_night", "great_wave")
+        ]
+    left, right = slice(0, W // 2 - 16), slice(W // 2 + 16, W)
+    for side, own, other in ((left, alone[0], alone[1]), (right, alone[1], alone[0])):
+        near = np.abs(painted[:, side] - own[:, side]).mean()
+        far = np.abs(painted[:, side] - other[:, side]).mean()
+        assert near < 16 and far > 2 * near, (near, far)
