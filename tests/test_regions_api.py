@@ -299,3 +299,27 @@ def test_the_node_example_paints_two_regions(daemon_address: str, tmp_path: Path
         near = np.abs(painted[:, side] - own[:, side]).mean()
         far = np.abs(painted[:, side] - other[:, side]).mean()
         assert near < 16 and far > 2 * near, (near, far)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pb.StylizeOptions(preserve_colors=True),
+        pb.StylizeOptions(color_match=pb.COLOR_MATCH_CONTENT),
+        pb.StylizeOptions(color_match=pb.COLOR_MATCH_STYLE),
+        pb.StylizeOptions(stroke_scale=2.0),
+    ],
+    ids=["preserve-colors", "match-content", "match-style", "stroke-scale"],
+)
+def test_regions_keep_the_colour_and_stroke_options(
+    daemon_address: str, options: pb.StylizeOptions
+) -> None:
+    """With one all-ones region the options give exactly what they give without it (the
+    same job, resolved to today's vector); with two regions they run."""
+    ones = _gray8(np.full((H, W), 255, np.uint8))
+    plain = _stylize(daemon_address, [_style("starry_night")], options=options).encoded
+    masked = _stylize(daemon_address, [_style("starry_night", ones)], options=options).encoded
+    assert masked == plain
+    halves = [_style("starry_night", _gray8(_left())), _style("great_wave", _gray8(255 - _left()))]
+    painted = _array(_stylize(daemon_address, halves, options=options).encoded)
+    assert painted.shape == (H, W, 3)
