@@ -12,6 +12,7 @@ fast_only=0
 if [ "${1:-}" = "--fast" ]; then fast_only=1; shift; fi
 scripts/install.sh --dev
 npm ci --silent --no-audit --no-fund --prefix scripts/buf >/dev/null
+npm ci --silent --no-audit --no-fund --prefix examples/node >/dev/null  # tests/test_regions_api.py
 
 .venv/bin/ruff check .
 .venv/bin/mypy daemon/stylize models

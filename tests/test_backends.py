@@ -72,9 +72,19 @@ def test_openvino_agrees_with_tensorflow_float32(reference: StyleEngine, precisi
 
 def test_openvino_is_chosen_on_a_cpu_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(backends.BACKEND_VARIABLE, raising=False)
+    monkeypatch.setattr(backends, "tensorflow_gpus", lambda: [])  # as on a machine without one
     chosen = choose_backend()
     assert chosen.name.startswith("openvino-")
     assert "OpenVINO" in chosen.reason and "threads" in chosen.reason
+
+
+def test_tensorflow_is_chosen_where_it_sees_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(backends.BACKEND_VARIABLE, raising=False)
+    monkeypatch.setattr(backends, "tensorflow_gpus", lambda: ["GPU:0"])
+    chosen = choose_backend()
+    assert chosen.name == "tensorflow" and "GPU" in chosen.reason
+    monkeypatch.setenv(backends.BACKEND_VARIABLE, "openvino")  # unless told otherwise
+    assert choose_backend().name.startswith("openvino-")
 
 
 def test_the_backend_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,6 +33,7 @@ class StyleSpec:
     target: str  # a file path or a named style
     weight: float
     is_file: bool
+    mask: str | None = None  # a --mask file: where in the picture this style paints
 
     @property
     def label(self) -> str:
@@ -66,17 +67,72 @@ def parse_style_spec(spec: str) -> tuple[str, float]:
     return head, weight
 
 
-def style_spec(spec: str) -> StyleSpec:
+def style_spec(spec: str, mask: str | None = None) -> StyleSpec:
     """The style a ``--style`` names: an existing file, else a named style."""
     from stylize.engine.images import ACCEPTED_FORMATS
 
     target, weight = parse_style_spec(spec)
     if Path(target).is_file():
-        return StyleSpec(target, weight, True)
+        return StyleSpec(target, weight, True, mask)
     extensions = {f".{name.lower()}" for name in ACCEPTED_FORMATS} | set(OUTPUT_EXTENSIONS)
     if os.sep in target or "/" in target or Path(target).suffix.lower() in extensions:
         raise PlanError(f"no such file: {target}", usage=False)
-    return StyleSpec(target, weight, False)
+    return StyleSpec(target, weight, False, mask)
+
+
+def image_size(path: str, what: str) -> tuple[int, int]:
+    """(width, height) as the daemon will see the file (EXIF rotation applied), from its
+    header alone; an unreadable or undecodable file is a usage error."""
+    from PIL import Image, UnidentifiedImageError
+
+    from stylize.engine.images import ACCEPTED_FORMATS
+
+    if not Path(path).is_file():
+        raise PlanError(f"{what}: no such file: {path}")
+    try:
+        with Image.open(path, formats=ACCEPTED_FORMATS) as image:
+            width, height = image.size
+            turned = image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        reason = (
+            "not an image in an accepted format"
+            if isinstance(error, UnidentifiedImageError)
+            else str(error)
+        )
+        raise PlanError(f"{what} {path}: cannot be read as an image ({reason})") from None
+    return (height, width) if turned else (width, height)
+
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def check_masks(jobs: list[ApplyJob], strength_map: str | None) -> None:
+    """Refuse, before any job, a ``--mask`` or ``--strength-map`` file that is missing,
+    not an image, or not the shape of a content image (same aspect ratio, within a pixel:
+    the daemon's rule, engine/aspect.py). Standard input's size is the daemon's to check."""
+    from stylize.engine.aspect import aspect_matches
+
+    sizes: dict[str, tuple[int, int]] = {}
+
+    def size(path: str, what: str) -> tuple[int, int]:
+        if path not in sizes:
+            sizes[path] = image_size(path, what)
+        return sizes[path]
+
+    for job in jobs:
+        masks = [(f"--mask {s.mask}", s.mask) for s in job.styles if s.mask is not None]
+        if strength_map is not None:
+            masks.append((f"--strength-map {strength_map}", strength_map))
+        for what, path in masks:
+            mask_width, mask_height = size(path, what)
+            if job.content == STDIO:
+                continue
+            width, height = size(job.content, job.content)
+            if not aspect_matches(mask_width, mask_height, width, height):
+                raise PlanError(
+                    f"{what} is {mask_width}x{mask_height}, not the shape of {job.content} "
+                    f"({width}x{height}): give the mask the content's size or aspect ratio"
+                )
 
 
 def expand_contents(patterns: list[str]) -> list[str]:

@@ -143,18 +143,23 @@ SavePreview = Callable[[int, bytes], None]
 
 def _setup(args: argparse.Namespace, job: apply_plan.ApplyJob):  # -> (pb.StylizeSetup, bytes)
     """The one description of a job, for the daemon and for ``--local`` alike."""
-    styles = [
-        client.file_style(s.target, s.weight)
-        if s.is_file
-        else client.named_style(s.target, s.weight)
-        for s in job.styles
-    ]
+    styles = []
+    for spec in job.styles:
+        if spec.is_file:
+            source = client.file_style(spec.target, spec.weight)
+        else:
+            source = client.named_style(spec.target, spec.weight)
+        if spec.mask is not None:
+            client.in_region(source, client.file_mask(spec.mask, "--mask"))
+        styles.append(source)
+    strength_map = args.strength_map
     return client.stylize_setup(
         _read_content(job.content),
         styles,
         strength=args.strength,
         options=_wire_options(args),
         optimize=optimize_args.options(args),
+        strength_map=client.file_mask(strength_map, "--strength-map") if strength_map else None,
     )
 
 
@@ -176,6 +181,7 @@ class _RemoteRunner:
             on_progress=lambda p: report(p.fraction, p.message),
             optimize=setup.optimize if setup.HasField("optimize") else None,
             on_preview=lambda p: save(p.iteration, p.png),
+            strength_map=setup.strength_map if setup.HasField("strength_map") else None,
         )
         assert result.encoded is not None
         return result.encoded, result.seconds
@@ -283,16 +289,22 @@ def _plan(args: argparse.Namespace) -> list[apply_plan.ApplyJob]:
         optimize_args.options(args)  # refuse bad optimisation options before any job
     except optimize_args.OptimizeUsageError as error:
         raise UsageError(str(error)) from None
-    styles = [apply_plan.style_spec(spec) for spec in args.style]
+    masks = args.masks or {}
+    styles = [apply_plan.style_spec(spec, masks.get(i)) for i, spec in enumerate(args.style)]
     contents = apply_plan.expand_contents(args.content)
-    return apply_plan.plan(contents, styles, args.output, args.each_style)
+    jobs = apply_plan.plan(contents, styles, args.output, args.each_style)
+    apply_plan.check_masks(jobs, args.strength_map)
+    return jobs
 
 
 def _report_done(args: argparse.Namespace, job: apply_plan.ApplyJob, seconds: float) -> None:
     if args.json:
         record = {
             "content": job.content,
-            "styles": [{"style": s.target, "weight": s.weight} for s in job.styles],
+            "styles": [
+                {"style": s.target, "weight": s.weight, **({"mask": s.mask} if s.mask else {})}
+                for s in job.styles
+            ],
             "output": job.output,
             "seconds": round(seconds, 3),
         }
@@ -652,12 +664,36 @@ def _stroke_scale(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'full'") from None
 
 
+class _MaskAction(argparse.Action):
+    """``--mask FILE`` belongs to the ``--style`` before it: ``masks`` maps that style's
+    index to the file."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        styles = getattr(namespace, "style", None) or []
+        masks = dict(getattr(namespace, self.dest, None) or {})
+        if not styles:
+            parser.error(f"{option_string} {values} must follow the --style it belongs to")
+        index = len(styles) - 1
+        if index in masks:
+            parser.error(f"--style {styles[index]} has two masks; give one --mask after it")
+        masks[index] = str(values)
+        setattr(namespace, self.dest, masks)
+
+
 def _add_apply_command(commands: argparse._SubParsersAction) -> None:
     apply = commands.add_parser(
         "apply",
         help="stylize images",
         description="Stylize each CONTENT with the mix of --style images (or, with "
-        "--each-style, once per style). One progress bar covers the whole batch.",
+        "--each-style, once per style). One progress bar covers the whole batch. "
+        "Regions: give a style a --mask right after it, e.g. --style starry_night "
+        "--mask sky.png --style great_wave --mask sea.png.",
     )
     apply.add_argument(
         "content",
@@ -670,10 +706,26 @@ def _add_apply_command(commands: argparse._SubParsersAction) -> None:
         action="append",
         required=True,
         metavar="FILE_OR_NAME[:WEIGHT]",
-        help="style image file or named style, with an optional weight; repeat to mix",
+        help="style image file or named style, with an optional weight; repeat to mix; "
+        "follow it with --mask FILE to paint it only in part of the picture",
+    )
+    apply.add_argument(
+        "--mask",
+        action=_MaskAction,
+        dest="masks",
+        metavar="FILE",
+        help="where the --style before it paints: a greyscale image with the content's "
+        "aspect ratio (white: this style, black: not here, grey blends). Where every style "
+        "has a mask and all are black, the photo keeps its own look (strength 0)",
     )
     apply.add_argument(
         "--strength", type=float, default=1.0, help="style strength 0..1 (default %(default)s)"
+    )
+    apply.add_argument(
+        "--strength-map",
+        metavar="FILE",
+        help="greyscale image scaling --strength per pixel (white: full, black: none), "
+        "with the content's aspect ratio",
     )
     apply.add_argument(
         "--output",

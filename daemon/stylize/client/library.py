@@ -215,19 +215,52 @@ def vector_style(values: Sequence[float], weight: float = 1.0) -> pb.StyleSource
     return _weighted(pb.StyleSource(vector=pb.StyleVector(values=list(values))), weight)
 
 
+def file_mask(path: str, what: str = "mask") -> pb.Mask:
+    """A region or strength map from an image file (grey, or a colour file's luminance)."""
+    try:
+        with open(path, "rb") as stream:
+            return pb.Mask(encoded=stream.read())
+    except OSError as error:
+        raise ClientError(
+            "INVALID_ARGUMENT", f"cannot read {what} {path}: {error.strerror}"
+        ) from None
+
+
+def raw_mask(image: RawImage) -> pb.Mask:
+    """A region or strength map as raw pixels: format GRAY8, GRAY16 or GRAYF32."""
+    if image.format not in ("GRAY8", "GRAY16", "GRAYF32"):
+        raise ClientError(
+            "INVALID_ARGUMENT", f"a mask is GRAY8, GRAY16 or GRAYF32, not {image.format!r}"
+        )
+    raw = pb.RawImage(
+        width=image.width, height=image.height, format=FORMATS[image.format], data=image.data
+    )
+    return pb.Mask(raw=raw)
+
+
+def in_region(source: pb.StyleSource, region: pb.Mask) -> pb.StyleSource:
+    """``source`` painting only where ``region`` says (regions; see the .proto)."""
+    source.region.CopyFrom(region)
+    return source
+
+
 def stylize_setup(
     content: RawImage | bytes,
     styles: Sequence[pb.StyleSource],
     strength: float = 1.0,
     options: pb.StylizeOptions | None = None,
     optimize: pb.OptimizeOptions | None = None,
+    strength_map: pb.Mask | None = None,
 ) -> tuple[pb.StylizeSetup, bytes]:
     """The setup message of a Stylize call and the content bytes its chunks carry.
 
     ``optimize`` given: the optimisation method with those options, else the fast one.
+    ``strength_map``: the strength per pixel (regions; styles carry their own ``region``).
     """
     header, data = _content_header(content)
     setup = pb.StylizeSetup(content=header, styles=list(styles), options=options)
+    if strength_map is not None:
+        setup.strength_map.CopyFrom(strength_map)
     if optimize is None:
         setup.strength = strength
     else:
@@ -450,14 +483,17 @@ class StylizeClient:
         on_progress: ProgressCallback | None = None,
         optimize: pb.OptimizeOptions | None = None,
         on_preview: PreviewCallback | None = None,
+        strength_map: pb.Mask | None = None,
     ) -> StylizeResult:
         """Stylize ``content`` (raw pixels or an encoded file); blocks until the result is in.
 
         ``optimize`` given: the optimisation method; ``on_preview`` receives its
         intermediate images (every ``optimize.preview_every`` iterations), and
-        :meth:`finish` ends it early with the best image so far.
+        :meth:`finish` ends it early with the best image so far. Regions: give styles a
+        ``region`` (:func:`in_region`) and/or a ``strength_map`` (:func:`file_mask`,
+        :func:`raw_mask`).
         """
-        setup, data = stylize_setup(content, styles, strength, options, optimize)
+        setup, data = stylize_setup(content, styles, strength, options, optimize, strength_map)
         return self._retrying(lambda: self._stylize_once(setup, data, on_progress, on_preview))
 
     def stylize_sequence(

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 
 from stylize.engine import images, style_mixing
 from stylize.engine.errors import InvalidInputError, StylizeError
-from stylize.engine.images import MIN_SIDE, ImageLimits, Pixels
+from stylize.engine.images import MIN_SIDE, ImageLimits, PixelMode, Pixels
 from stylize.engine.stroke_scale import MIN_STROKE_SCALE, check_stroke_scale, working_size
 from stylize.jobs.job import (
     ColourMatch,
+    ImageSource,
     NamedSource,
     RawSource,
     StyleSource,
@@ -43,6 +44,17 @@ def check_shared(job: StylizeJob, library: StyleLibrary, limits: ImageLimits) ->
     for index, style in enumerate(job.styles):
         with blamed_on(f"styles[{index}]"):
             check_style_source(style.source, library, limits, f"style {index + 1}")
+    for index, style in enumerate(job.styles):
+        for name, words, mask in (
+            ("region", "region", style.region),
+            ("style_region", "style region", style.style_region),
+        ):
+            if mask is not None:
+                with blamed_on(f"styles[{index}].{name}"):
+                    check_mask_source(mask, limits, f"style {index + 1}'s {words}")
+    if job.strength_map is not None:
+        with blamed_on("strength_map"):
+            check_mask_source(job.strength_map, limits, "the strength map")
     try:
         style_mixing.normalised_weights([style.weight for style in job.styles])
     except style_mixing.WeightError as error:
@@ -79,15 +91,37 @@ def check_style_source(
     elif isinstance(source, VectorSource):
         style_mixing.check_vector(source.values, what)
     elif isinstance(source, RawSource):
-        limits.check(source.width, source.height, what)
-        expected = images.raw_bytes(source.width, source.height, source.mode, source.depth)
-        if len(source.data) != expected:
-            raise InvalidInputError(
-                f"{what}: raw {source.mode.name} {source.depth.name} buffer has "
-                f"{len(source.data):,} bytes but {source.width}x{source.height} needs {expected:,}"
-            )
+        _check_raw(source, limits, what)
     elif not source.data:
         raise InvalidInputError(f"{what} is empty (0 bytes)")
+
+
+def _check_raw(source: RawSource, limits: ImageLimits, what: str) -> None:
+    limits.check(source.width, source.height, what)
+    expected = images.raw_bytes(source.width, source.height, source.mode, source.depth)
+    if len(source.data) != expected:
+        raise InvalidInputError(
+            f"{what}: raw {source.mode.name} {source.depth.name} buffer has "
+            f"{len(source.data):,} bytes but {source.width}x{source.height} needs {expected:,}"
+        )
+
+
+def check_mask_source(source: ImageSource, limits: ImageLimits, what: str) -> None:
+    """A region or strength map as far as its setup shows: greyscale raw pixels of the
+    right length, or a file whose header gives a size within the limits. Its values and
+    its aspect ratio against the content are the method's to check (engine/regions.py)."""
+    if isinstance(source, RawSource):
+        if source.mode is not PixelMode.GRAY:
+            raise InvalidInputError(
+                f"{what} is raw {source.mode.name} pixels; a mask is one grey channel: "
+                "GRAY8, GRAY16 or GRAYF32"
+            )
+        _check_raw(source, limits, what)
+        return
+    if not source.data:
+        raise InvalidInputError(f"{what} is empty (0 bytes)")
+    width, height = images.declared_size(source.data, what)
+    limits.check(width, height, what)
 
 
 def checked_working_size(

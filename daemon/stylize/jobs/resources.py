@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stylize.engine import colour_transfer, images, style_mixing
+from stylize.engine import colour_transfer, images, pixel_ops, regions, style_mixing
 from stylize.engine.colour_transfer import ColourStats
 from stylize.engine.errors import InvalidInputError
 from stylize.engine.images import ImageLimits, Pixels
@@ -84,6 +84,18 @@ class Engines:
         """Decode with the decoded size reserved first, until ``held`` closes."""
         held.enter_context(self.engine.budget.reserve(self._decode_bytes(source, what), f"{what}"))
         return decode_image(source, self.limits, what)
+
+    def mask(self, source: ImageSource, what: str, held: contextlib.ExitStack) -> np.ndarray:
+        """A region or strength map as float32 [H, W] (engine/regions.py's form: 8-bit / 255,
+        16-bit / 65535, floats as they are; a colour file's luminance, alpha ignored), with
+        the decoded pixels and the float copy reserved until ``held`` closes."""
+        pixels = self.decoded(source, what, held)
+        held.enter_context(
+            self.engine.budget.reserve(4 * pixels.width * pixels.height, f"{what} (float)")
+        )
+        if pixels.mode.is_gray:
+            return regions.mask_from_array(pixels.array[..., 0])
+        return (images.to_unit(pixels.rgb()) @ pixel_ops.LUMA).astype(np.float32)
 
     def vector(
         self,

@@ -359,6 +359,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
                 memory_budget_source=self._budget.source,
             ),
             methods=[method.name for method in methods],
+            features=list(wire.FEATURES),
             named_styles=sorted(resolver.library.styles()),
             accepted_formats=list(images.ACCEPTED_FORMATS),
             style_vector_size=STYLE_VECTOR_SIZE,

@@ -36,6 +36,9 @@ M = TypeVar("M")
 
 MAX_STYLE_SIZE = 1024
 
+# GetInfo.features: optional capabilities a client may test for (see the .proto).
+FEATURES = ("regions",)
+
 
 class Undecodable:
     """Stands for request bytes that are not a valid message of the method's type.
@@ -117,6 +120,29 @@ def style_source(message: pb.StyleSource, what: str, field: str = "style") -> St
     )
 
 
+def mask_source(message: pb.Mask, what: str, field: str) -> ImageSource:
+    """A region or strength map (its pixels are checked by jobs/checks.py and the method)."""
+    kind = message.WhichOneof("source")
+    if kind == "encoded":
+        return EncodedSource(message.encoded)
+    if kind == "raw":
+        try:
+            return raw_source(message.raw, what)
+        except StylizeError as error:
+            error.field = error.field or field
+            raise
+    raise InvalidInputError(
+        f"{what} is set but empty: give encoded bytes or raw GRAY8/GRAY16/GRAYF32 pixels",
+        field=field,
+    )
+
+
+def _optional_mask(message: object, name: str, what: str, field: str) -> ImageSource | None:
+    if not message.HasField(name):  # type: ignore[attr-defined]
+        return None
+    return mask_source(getattr(message, name), what, field)
+
+
 def preprocess(message: pb.StylePreprocess) -> StylePreprocess:
     size = message.size or DEFAULT_STYLE_SIZE
     if not 16 <= size <= MAX_STYLE_SIZE:
@@ -145,6 +171,10 @@ def stylize_job(setup: pb.StylizeSetup, content: ImageSource, max_styles: int) -
         WeightedStyle(
             source=style_source(s, f"style {i + 1}", f"styles[{i}]"),
             weight=s.weight if s.HasField("weight") else 1.0,
+            region=_optional_mask(s, "region", f"style {i + 1}'s region", f"styles[{i}].region"),
+            style_region=_optional_mask(
+                s, "style_region", f"style {i + 1}'s style region", f"styles[{i}].style_region"
+            ),
         )
         for i, s in enumerate(setup.styles)
     )
@@ -166,6 +196,7 @@ def stylize_job(setup: pb.StylizeSetup, content: ImageSource, max_styles: int) -
         colour_match=colour_match(options.color_match),
         method=method,
         settings=settings,
+        strength_map=_optional_mask(setup, "strength_map", "the strength map", "strength_map"),
     )
 
 

@@ -95,19 +95,31 @@ class StyleVector(_message.Message):
     values: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
 
+class Mask(_message.Message):
+    __slots__ = ("encoded", "raw")
+    ENCODED_FIELD_NUMBER: _ClassVar[int]
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    encoded: bytes
+    raw: RawImage
+    def __init__(self, encoded: _Optional[bytes] = ..., raw: _Optional[_Union[RawImage, _Mapping]] = ...) -> None: ...
+
 class StyleSource(_message.Message):
-    __slots__ = ("encoded", "raw", "vector", "named", "weight")
+    __slots__ = ("encoded", "raw", "vector", "named", "weight", "region", "style_region")
     ENCODED_FIELD_NUMBER: _ClassVar[int]
     RAW_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
     NAMED_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    STYLE_REGION_FIELD_NUMBER: _ClassVar[int]
     encoded: bytes
     raw: RawImage
     vector: StyleVector
     named: str
     weight: float
-    def __init__(self, encoded: _Optional[bytes] = ..., raw: _Optional[_Union[RawImage, _Mapping]] = ..., vector: _Optional[_Union[StyleVector, _Mapping]] = ..., named: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
+    region: Mask
+    style_region: Mask
+    def __init__(self, encoded: _Optional[bytes] = ..., raw: _Optional[_Union[RawImage, _Mapping]] = ..., vector: _Optional[_Union[StyleVector, _Mapping]] = ..., named: _Optional[str] = ..., weight: _Optional[float] = ..., region: _Optional[_Union[Mask, _Mapping]] = ..., style_region: _Optional[_Union[Mask, _Mapping]] = ...) -> None: ...
 
 class StylePreprocess(_message.Message):
     __slots__ = ("size", "no_crop")
@@ -184,20 +196,22 @@ class OptimizeOptions(_message.Message):
     def __init__(self, iterations: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizeOptions.Optimizer, str]] = ..., content_weight: _Optional[float] = ..., style_weight: _Optional[float] = ..., tv_weight: _Optional[float] = ..., init: _Optional[_Union[OptimizeOptions.Init, str]] = ..., seed: _Optional[int] = ..., scales: _Optional[_Iterable[int]] = ..., style_scale: _Optional[float] = ..., preview_every: _Optional[int] = ..., max_seconds: _Optional[float] = ..., learning_rate: _Optional[float] = ..., init_image: _Optional[bytes] = ..., preview_max_side: _Optional[int] = ...) -> None: ...
 
 class StylizeSetup(_message.Message):
-    __slots__ = ("content", "styles", "strength", "options", "method", "optimize")
+    __slots__ = ("content", "styles", "strength", "options", "method", "optimize", "strength_map")
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     STYLES_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     OPTIMIZE_FIELD_NUMBER: _ClassVar[int]
+    STRENGTH_MAP_FIELD_NUMBER: _ClassVar[int]
     content: ContentHeader
     styles: _containers.RepeatedCompositeFieldContainer[StyleSource]
     strength: float
     options: StylizeOptions
     method: Method
     optimize: OptimizeOptions
-    def __init__(self, content: _Optional[_Union[ContentHeader, _Mapping]] = ..., styles: _Optional[_Iterable[_Union[StyleSource, _Mapping]]] = ..., strength: _Optional[float] = ..., options: _Optional[_Union[StylizeOptions, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., optimize: _Optional[_Union[OptimizeOptions, _Mapping]] = ...) -> None: ...
+    strength_map: Mask
+    def __init__(self, content: _Optional[_Union[ContentHeader, _Mapping]] = ..., styles: _Optional[_Iterable[_Union[StyleSource, _Mapping]]] = ..., strength: _Optional[float] = ..., options: _Optional[_Union[StylizeOptions, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., optimize: _Optional[_Union[OptimizeOptions, _Mapping]] = ..., strength_map: _Optional[_Union[Mask, _Mapping]] = ...) -> None: ...
 
 class Finish(_message.Message):
     __slots__ = ()
@@ -388,7 +402,7 @@ class StyleCacheStats(_message.Message):
     def __init__(self, entries: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ...) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("version", "models", "device", "limits", "named_styles", "style_vector_size", "style_cache", "accepted_formats", "backend", "backend_reason", "methods")
+    __slots__ = ("version", "models", "device", "limits", "named_styles", "style_vector_size", "style_cache", "accepted_formats", "backend", "backend_reason", "methods", "features")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -400,6 +414,7 @@ class GetInfoResponse(_message.Message):
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     BACKEND_REASON_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
     version: str
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     device: str
@@ -411,7 +426,8 @@ class GetInfoResponse(_message.Message):
     backend: str
     backend_reason: str
     methods: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ..., style_cache: _Optional[_Union[StyleCacheStats, _Mapping]] = ..., accepted_formats: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., backend_reason: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ...) -> None: ...
+    features: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., device: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., named_styles: _Optional[_Iterable[str]] = ..., style_vector_size: _Optional[int] = ..., style_cache: _Optional[_Union[StyleCacheStats, _Mapping]] = ..., accepted_formats: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., backend_reason: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListStylesRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "thumbnail_side")
