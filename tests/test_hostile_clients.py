@@ -1,0 +1,53 @@
+"""Issue 18's remaining hostile-input defects: each test here failed before its fix.
+
+Real gRPC over loopback against real daemon subprocesses (``tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from stylize import client
+from stylize.v1 import stylize_pb2 as pb
+from stylize.v1 import stylize_pb2_grpc
+
+# -- a refused setup whose content was already on its way never wedges the connection --
+
+
+def _refused_with_content() -> Iterator[pb.StylizeRequest]:
+    """A setup naming an unknown style, and the content right behind it (no wait for the ack)."""
+    raw = pb.RawImage(width=64, height=64, format=pb.PIXEL_FORMAT_GRAY8)
+    content = pb.ContentHeader(raw=raw, total_bytes=64 * 64)
+    setup = pb.StylizeSetup(content=content, styles=[client.named_style("no_such_style")])
+    yield pb.StylizeRequest(setup=setup)
+    yield pb.StylizeRequest(content_chunk=bytes(64 * 64))
+
+
+def _drive_refused_setups(address: str, calls: int) -> None:
+    codes: dict[str, int] = {}
+    first_other: tuple[int, str] | None = None
+    with grpc.insecure_channel(address) as channel:
+        stub = stylize_pb2_grpc.StyleTransferStub(channel)
+        for i in range(calls):
+            with pytest.raises(grpc.RpcError) as caught:
+                list(stub.Stylize(_refused_with_content(), timeout=10))
+            code = caught.value.code().name
+            codes[code] = codes.get(code, 0) + 1
+            if code != "NOT_FOUND" and first_other is None:
+                first_other = (i, caught.value.details())
+        health = health_pb2_grpc.HealthStub(channel)
+        answer = health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert codes == {"NOT_FOUND": calls}, (codes, first_other)
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_refused_setups_with_content_leave_the_connection_usable(daemon_address: str) -> None:
+    _drive_refused_setups(daemon_address, 2_000)
+
+
+@pytest.mark.slow
+def test_twenty_thousand_refused_setups_on_one_channel(daemon_address: str) -> None:
+    _drive_refused_setups(daemon_address, 20_000)
