@@ -5,10 +5,12 @@ Real gRPC over loopback against real daemon subprocesses (``tests/conftest.py``)
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import grpc
 import pytest
+from conftest import DaemonProcess, scrape_metrics, start_daemon, stop_daemon
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from stylize import client
 from stylize.v1 import stylize_pb2 as pb
@@ -51,3 +53,43 @@ def test_refused_setups_with_content_leave_the_connection_usable(daemon_address:
 @pytest.mark.slow
 def test_twenty_thousand_refused_setups_on_one_channel(daemon_address: str) -> None:
     _drive_refused_setups(daemon_address, 20_000)
+
+
+# -- metrics labels come from a closed set, whatever method names callers invent ----------
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    """A daemon with a token and metrics."""
+    daemon = start_daemon(
+        tmp_path_factory.mktemp("guarded") / "daemon.log",
+        "--metrics-port",
+        "0",
+        env={"STYLIZE_TOKEN": TOKEN},
+    )
+    yield daemon
+    stop_daemon(daemon)
+
+
+def test_unknown_methods_share_one_metrics_label(guarded: DaemonProcess) -> None:
+    from stylize.server.server import served_methods
+
+    with grpc.insecure_channel(guarded.address) as channel:
+        for _ in range(200):
+            name = f"/evil.{secrets.token_hex(4)}/{secrets.token_hex(6)}"
+            call = channel.unary_unary(name)  # bytes in, bytes out
+            with pytest.raises(grpc.RpcError) as caught:
+                call(b"", timeout=5)
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        authorized = (("authorization", f"Bearer {TOKEN}"),)
+        with pytest.raises(grpc.RpcError) as caught:
+            channel.unary_unary("/evil.Service/Method")(b"", timeout=5, metadata=authorized)
+        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    samples = scrape_metrics(guarded)
+    labels = {dict(labels)["method"] for _, labels in samples if "method" in dict(labels)}
+    assert "unknown" in labels
+    assert labels <= {*served_methods(), "unknown"}, labels
+    refused = (("code", "UNAUTHENTICATED"), ("method", "unknown"))
+    assert samples[("stylize_requests_total", refused)] >= 200

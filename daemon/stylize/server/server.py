@@ -34,6 +34,17 @@ _EXTRA_RPC_THREADS = 8  # health, info and turned-away calls while every stream 
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
 
+def served_methods() -> list[str]:
+    """Every "package.Service/Method" this daemon serves (metrics label only these)."""
+    services = (
+        stylize_pb2.DESCRIPTOR.services_by_name["StyleTransfer"],
+        health_pb2.DESCRIPTOR.services_by_name["Health"],
+        reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"],
+    )
+    methods = [f"{s.full_name}/{m.name}" for s in services for m in s.methods]
+    return [*methods, f"{REFLECTION_V1}/ServerReflectionInfo"]
+
+
 def _style_transfer_handler(service: StyleTransferService) -> grpc.GenericRpcHandler:
     """The service's methods, as the generated stubs register them but with deserializers
     that never raise (``wire.tolerant``): undecodable bytes get INVALID_ARGUMENT."""
@@ -82,7 +93,7 @@ class Daemon:
         self.budget = MemoryBudget(config.memory_budget_bytes)
         self.service = StyleTransferService(config, self.runner, self.budget, self.optimize_runner)
         self.health = health.HealthServicer()
-        self.metrics = Metrics()
+        self.metrics = Metrics(served_methods())
         self.metrics.watch_jobs(self.runner, config.max_concurrent_jobs)
         self.server = self._build_server()
         self.port = self._bind()
