@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from conftest import DaemonProcess, scrape_metrics, start_daemon, stop_daemon
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 from stylize import client
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
@@ -93,3 +95,49 @@ def test_unknown_methods_share_one_metrics_label(guarded: DaemonProcess) -> None
     assert labels <= {*served_methods(), "unknown"}, labels
     refused = (("code", "UNAUTHENTICATED"), ("method", "unknown"))
     assert samples[("stylize_requests_total", refused)] >= 200
+
+
+# -- long non-ASCII text still gets a deliverable status ---------------------------------
+
+
+def _refusal(call: grpc.UnaryUnaryMultiCallable, request: object) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request, timeout=30)
+    return caught.value
+
+
+def _check_deliverable(error: grpc.RpcError, field: str) -> None:
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert len(error.details().encode()) <= 1000
+    status = rpc_status.from_call(error)
+    assert status is not None and len(status.message.encode()) <= 1000
+    for detail in status.details:
+        request = error_details_pb2.BadRequest()
+        if detail.Unpack(request):
+            (violation,) = request.field_violations
+            assert violation.field == field and len(violation.description.encode()) <= 1000
+
+
+@pytest.mark.parametrize("char", ["\U0001f600", "\u5b57", "e\u0301"])
+def test_a_long_non_ascii_style_name_gets_its_refusal(daemon_address: str, char: str) -> None:
+    with grpc.insecure_channel(daemon_address) as channel:
+        stub = stylize_pb2_grpc.StyleTransferStub(channel)
+        request = pb.AddStyleRequest(name=char * 3000, image=b"not an image")
+        _check_deliverable(_refusal(stub.AddStyle, request), "name")
+
+
+def test_a_long_non_ascii_page_token_gets_its_refusal(daemon_address: str) -> None:
+    with grpc.insecure_channel(daemon_address) as channel:
+        stub = stylize_pb2_grpc.StyleTransferStub(channel)
+        request = pb.ListStylesRequest(page_token="\u5b57" * 300_000)
+        _check_deliverable(_refusal(stub.ListStyles, request), "page_token")
+
+
+def test_messages_are_cut_by_utf8_bytes_on_a_character_boundary() -> None:
+    from stylize.server.status import shorten
+
+    for text in ("\U0001f600" * 3000, "\u5b57" * 300_000, "a" * 5000, "e\u0301" * 2000):
+        cut = shorten(text, 1000)
+        assert len(cut.encode()) <= 1000 and cut.endswith("chars)")
+        assert text.startswith(cut.split("\u2026 (")[0])
+    assert shorten("\u5b57" * 10, 1000) == "\u5b57" * 10
