@@ -5,8 +5,12 @@ Real gRPC over loopback against real daemon subprocesses (``tests/conftest.py``)
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -141,3 +145,49 @@ def test_messages_are_cut_by_utf8_bytes_on_a_character_boundary() -> None:
         assert len(cut.encode()) <= 1000 and cut.endswith("chars)")
         assert text.startswith(cut.split("\u2026 (")[0])
     assert shorten("\u5b57" * 10, 1000) == "\u5b57" * 10
+
+
+# -- a blank token is no token -----------------------------------------------------------
+
+
+def serve_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``stylize serve ARGS`` expected to stop at its settings (it never listens)."""
+    return subprocess.run(
+        [sys.executable, "-m", "stylize", "serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize("token", ["   ", "\t\n", " \u3000 "])
+def test_a_blank_token_is_refused_by_the_daemon_settings(token: str) -> None:
+    from stylize.server.auth import TokenAuthInterceptor
+    from stylize.server.config import ServerConfig
+
+    with pytest.raises(ValueError, match="blank"):
+        ServerConfig(host="0.0.0.0", token=token, insecure=True)
+    with pytest.raises(ValueError, match="blank"):
+        ServerConfig(token=token)
+    with pytest.raises(ValueError):
+        TokenAuthInterceptor(token)
+    assert ServerConfig(token=f"{token}abc{token}").token == "abc"
+
+
+def test_a_blank_stylize_token_stops_serve_with_a_usage_error(tmp_path: Path) -> None:
+    done = serve_cli("--host", "0.0.0.0", "--insecure", env={"STYLIZE_TOKEN": "   "})
+    assert done.returncode == 2, done.stderr
+    assert "STYLIZE_TOKEN is blank" in done.stderr
+    blank = tmp_path / "token"
+    blank.write_text(" \n")
+    done = serve_cli("--token-file", str(blank))
+    assert done.returncode == 2 and "is blank" in done.stderr, done.stderr
+
+
+def test_the_client_sends_no_blank_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STYLIZE_TOKEN", "   ")
+    with client.StylizeClient("127.0.0.1:1") as blank:
+        assert blank._metadata == ()
+    with client.StylizeClient("127.0.0.1:1", token=" abc\n") as padded:
+        assert padded._metadata == (("authorization", "Bearer abc"),)

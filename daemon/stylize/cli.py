@@ -399,9 +399,18 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _read_token(path: str | None) -> str | None:
-    if path:
-        return Path(path).read_text().strip()
-    return os.environ.get("STYLIZE_TOKEN") or None
+    """The token from ``--token-file`` or ``STYLIZE_TOKEN``; a blank one is a usage error."""
+    from stylize.tokens import required_token
+
+    source, raw = (
+        (f"--token-file {path}", Path(path).read_text())
+        if path
+        else ("STYLIZE_TOKEN", os.environ.get("STYLIZE_TOKEN") or None)
+    )
+    try:
+        return required_token(raw, source)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylize.engine.images import ImageLimits
+from stylize.tokens import required_token
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
@@ -62,6 +63,10 @@ class ServerConfig:
     max_connection_age: float = 3600.0
     max_connection_age_grace: float = 900.0  # a job in flight may finish after max age
     max_streams_per_connection: int = 32
+
+    def __post_init__(self) -> None:
+        # the token without the whitespace around it; a blank one raises ValueError
+        object.__setattr__(self, "token", required_token(self.token, "the daemon's settings"))
 
     @property
     def max_streams(self) -> int:
