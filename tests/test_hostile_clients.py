@@ -191,3 +191,76 @@ def test_the_client_sends_no_blank_token(monkeypatch: pytest.MonkeyPatch) -> Non
         assert blank._metadata == ()
     with client.StylizeClient("127.0.0.1:1", token=" abc\n") as padded:
         assert padded._metadata == (("authorization", "Bearer abc"),)
+
+
+# -- `stylize serve` refuses settings it cannot honour, naming them ---------------------
+
+
+def _not_pem(folder: Path) -> Path:
+    path = folder / "not-a-cert.pem"
+    path.write_text("this is not a certificate\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"rate_limit": float("nan")}, "--rate-limit must be a number >= 0, not nan"),
+        ({"rate_limit": float("inf")}, "--rate-limit"),
+        ({"rate_limit": -1.0}, "--rate-limit"),
+        ({"memory_budget_bytes": -5 << 20}, "--memory-budget-mb must be > 0"),
+        ({"memory_budget_bytes": 0}, "--memory-budget-mb must be > 0"),
+        ({"max_message_bytes": 0}, "--max-message-mb must be >= 1"),
+        ({"receive_timeout": float("inf")}, "finite"),
+    ],
+)
+def test_server_config_refuses_values_it_cannot_honour(
+    settings: dict[str, object], words: str
+) -> None:
+    from stylize.server.config import ServerConfig
+
+    with pytest.raises(ValueError) as caught:
+        ServerConfig(**settings).check()  # type: ignore[arg-type]
+    assert words in str(caught.value)
+
+
+def test_server_config_names_tls_files_that_are_not_pem(tmp_path: Path) -> None:
+    from certificates import CertificateAuthority
+    from stylize.server.config import ServerConfig
+
+    ca = CertificateAuthority(tmp_path)
+    good = ca.issue("127.0.0.1", server=True)
+    junk = _not_pem(tmp_path)
+    ServerConfig(
+        tls_cert=good.cert_path, tls_key=good.key_path, tls_client_ca=ca.pem.cert_path
+    ).check()
+    cases = [
+        ({"tls_cert": junk, "tls_key": good.key_path}, str(junk)),
+        ({"tls_cert": good.cert_path, "tls_key": junk}, str(junk)),
+        ({"tls_cert": good.cert_path, "tls_key": ca.pem.key_path}, "its private key"),
+        ({"tls_cert": tmp_path / "missing.crt", "tls_key": good.key_path}, "missing.crt"),
+        (
+            {"tls_cert": good.cert_path, "tls_key": good.key_path, "tls_client_ca": junk},
+            f"--tls-client-ca {junk}",
+        ),
+    ]
+    for settings, words in cases:
+        with pytest.raises(ValueError) as caught:
+            ServerConfig(**settings).check()  # type: ignore[arg-type]
+        assert words in str(caught.value) and "address" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--rate-limit", "nan"], "--rate-limit must be a number >= 0, not nan"),
+        (["--memory-budget-mb", "-5"], "--memory-budget-mb must be > 0"),
+        (["--max-message-mb", "0"], "--max-message-mb must be >= 1"),
+        (["--tls-cert", "NOT_PEM", "--tls-key", "NOT_PEM"], "are not a PEM certificate"),
+    ],
+)
+def test_serve_says_which_setting_is_wrong(tmp_path: Path, args: list[str], words: str) -> None:
+    junk = str(_not_pem(tmp_path))
+    done = serve_cli(*[junk if a == "NOT_PEM" else a for a in args])
+    assert done.returncode == 2, done.stderr
+    assert words in done.stderr and "address in use" not in done.stderr
