@@ -264,3 +264,52 @@ def test_serve_says_which_setting_is_wrong(tmp_path: Path, args: list[str], word
     done = serve_cli(*[junk if a == "NOT_PEM" else a for a in args])
     assert done.returncode == 2, done.stderr
     assert words in done.stderr and "address in use" not in done.stderr
+
+
+# -- `finish`: once per optimisation, and per call on the client -------------------------
+
+_OPTIMIZE = pb.OptimizeOptions(optimizer=pb.OptimizeOptions.OPTIMIZER_ADAM)
+
+
+def _small_content() -> bytes:
+    from conftest import encode, sample_photo
+
+    return encode(sample_photo(64, 48))
+
+
+def test_a_second_finish_is_invalid(daemon_address: str) -> None:
+    optimize = pb.OptimizeOptions()
+    optimize.CopyFrom(_OPTIMIZE)
+    optimize.iterations = 5000
+    setup, data = client.stylize_setup(
+        _small_content(), [client.named_style("starry_night")], optimize=optimize
+    )
+    finish = pb.StylizeRequest(finish=pb.Finish())
+    requests = [pb.StylizeRequest(setup=setup), pb.StylizeRequest(content_chunk=data)]
+    with grpc.insecure_channel(daemon_address) as channel:
+        stub = stylize_pb2_grpc.StyleTransferStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            list(stub.Stylize(iter([*requests, finish, finish]), timeout=120))
+        # one finish alone is still fine
+        events = list(stub.Stylize(iter([*requests, finish]), timeout=120))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    assert "only one `finish`" in caught.value.details()
+    assert any(e.HasField("result") and e.result.finished_early for e in events)
+
+
+def test_finish_ends_only_the_optimisation_in_flight(daemon_address: str) -> None:
+    style = [client.named_style("starry_night")]
+    long, short = pb.OptimizeOptions(), pb.OptimizeOptions()
+    long.CopyFrom(_OPTIMIZE)
+    short.CopyFrom(_OPTIMIZE)
+    long.iterations, short.iterations = 5000, 4
+    with client.StylizeClient(daemon_address) as daemon:
+
+        def on_progress(progress: pb.Progress) -> None:
+            if progress.iteration >= 2:
+                daemon.finish()
+
+        first = daemon.stylize(_small_content(), style, optimize=long, on_progress=on_progress)
+        second = daemon.stylize(_small_content(), style, optimize=short)
+    assert first.finished_early and first.iterations < 5000
+    assert not second.finished_early and second.iterations == 4

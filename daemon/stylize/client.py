@@ -404,6 +404,7 @@ class StylizeClient:
         :meth:`finish` ends it early with the best image so far.
         """
         setup, data = stylize_setup(content, styles, strength, options, optimize)
+        self._finish.clear()  # a finish() ends the call in flight, never the next one
         return self._retrying(lambda: self._stylize_once(setup, data, on_progress, on_preview))
 
     def cancel(self) -> None:
