@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -313,3 +315,56 @@ def test_finish_ends_only_the_optimisation_in_flight(daemon_address: str) -> Non
         second = daemon.stylize(_small_content(), style, optimize=short)
     assert first.finished_early and first.iterations < 5000
     assert not second.finished_early and second.iterations == 4
+
+
+# -- SIGTERM with a job in flight: drained, delivered, exit 0 every time -----------------
+
+
+def _sigterm_mid_job(log: Path) -> tuple[int, str, object]:
+    import numpy as np
+    from conftest import sample_photo
+
+    daemon = start_daemon(log, "--shutdown-grace", "60")
+    side = 1000
+    pixels = np.asarray(sample_photo(side, side).convert("L")).tobytes()
+    content = client.RawImage(side, side, "GRAY8", pixels)
+    outcome: dict[str, object] = {}
+    started = threading.Event()
+
+    def job() -> None:
+        try:
+            with client.StylizeClient(daemon.address, timeout=120) as c:
+                styles = [client.named_style("starry_night")]
+                outcome["result"] = c.stylize(content, styles, on_progress=lambda p: started.set())
+        except client.ClientError as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    try:
+        assert started.wait(60)
+        daemon.process.send_signal(signal.SIGTERM)
+        thread.join(120)
+        code = daemon.process.wait(60)
+    finally:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+    return code, daemon.log(), outcome.get("result", outcome.get("error"))
+
+
+def _check_sigterm_exits_cleanly(folder: Path, tries: int) -> None:
+    for attempt in range(tries):
+        code, log, result = _sigterm_mid_job(folder / f"daemon-{attempt}.log")
+        assert isinstance(result, client.StylizeResult), result
+        assert "stopped drained=True" in log
+        assert code == 0, f"try {attempt}: exit {code}\n{log[-2000:]}"
+        assert "terminate called" not in log
+
+
+def test_sigterm_with_a_job_in_flight_exits_0(tmp_path: Path) -> None:
+    _check_sigterm_exits_cleanly(tmp_path, 2)
+
+
+@pytest.mark.slow
+def test_sigterm_with_a_job_in_flight_exits_0_every_time(tmp_path: Path) -> None:
+    _check_sigterm_exits_cleanly(tmp_path, 12)
