@@ -368,3 +368,40 @@ def test_sigterm_with_a_job_in_flight_exits_0(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_sigterm_with_a_job_in_flight_exits_0_every_time(tmp_path: Path) -> None:
     _check_sigterm_exits_cleanly(tmp_path, 12)
+
+
+# -- MEMORY_BUSY says what holds the memory ----------------------------------------------
+
+GIB = 1 << 30
+
+
+def test_memory_busy_says_jobs_hold_the_rest_of_the_budget() -> None:
+    from stylize.engine.errors import InsufficientMemoryError
+    from stylize.engine.memory_budget import MemoryBudget
+
+    budget = MemoryBudget(int(3.5 * GIB))
+    held = budget.reserve(int(2.25 * GIB), "a job")
+    with pytest.raises(InsufficientMemoryError) as caught:
+        budget.reserve(int(1.5 * GIB), "the 4000x3000 content and result")
+    held.release()
+    assert str(caught.value) == (
+        "the 4000x3000 content and result needs 1.50 GiB of memory; 2.25 GiB of this "
+        "daemon's 3.50 GiB budget is held by jobs in flight and 1.25 GiB is free; "
+        "try again when they end"
+    )
+
+
+def test_memory_busy_says_when_the_machine_is_short_not_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stylize.engine import memory_budget
+    from stylize.engine.errors import InsufficientMemoryError
+
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: 4 * GIB)
+    budget = memory_budget.MemoryBudget()  # measured: 0.9 x 4 GiB = 3.60 GiB
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: 1 * GIB)  # others took it
+    with pytest.raises(InsufficientMemoryError) as caught:
+        budget.reserve(int(1.25 * GIB), "the upload")
+    message = str(caught.value)
+    assert message.startswith("the upload needs 1.25 GiB of memory; 3.60 GiB of this daemon's")
+    assert "the machine has only 0.90 GiB available now" in message
