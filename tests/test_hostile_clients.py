@@ -405,3 +405,26 @@ def test_memory_busy_says_when_the_machine_is_short_not_the_budget(
     message = str(caught.value)
     assert message.startswith("the upload needs 1.25 GiB of memory; 3.60 GiB of this daemon's")
     assert "the machine has only 0.90 GiB available now" in message
+
+
+# -- reflection lists every service the daemon serves, and describes each ----------------
+
+
+@pytest.mark.parametrize("version", ["v1alpha", "v1"])
+def test_reflection_lists_and_describes_every_served_service(
+    daemon_address: str, version: str
+) -> None:
+    from conftest import list_services
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+    from stylize.server.server import served_methods
+
+    served = {method.split("/")[0] for method in served_methods()}
+    assert "stylize.v1.StyleTransfer" in served and "grpc.reflection.v1.ServerReflection" in served
+    with grpc.insecure_channel(daemon_address) as channel:
+        listed = list_services(channel, version)
+        database = ProtoReflectionDescriptorDatabase(channel)
+        for name in listed:
+            database.FindFileContainingSymbol(name)  # raises KeyError if it cannot describe it
+    assert sorted(listed) == sorted(served)

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import NoReturn
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
@@ -255,6 +256,32 @@ def _server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     )
 
 
+def _describe_reflection_v1() -> None:
+    """Put ``grpc/reflection/v1/reflection.proto`` in the default descriptor pool, so
+    reflection can list and describe v1 itself: v1alpha's file under v1's package."""
+    pool = descriptor_pool.Default()
+    name = "grpc/reflection/v1/reflection.proto"
+    try:
+        pool.FindFileByName(name)
+        return  # registered already (an earlier daemon in this process, or a newer library)
+    except KeyError:
+        pass
+    file = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(file)
+    old, new = file.package, REFLECTION_V1.rsplit(".", 1)[0]
+    file.name, file.package = name, new
+    file.options.Clear()
+    for message in file.message_type:
+        for field in message.field:
+            if field.HasField("type_name"):  # messages and enums; scalars have none
+                field.type_name = field.type_name.replace(f".{old}.", f".{new}.")
+    for service in file.service:
+        for method in service.method:
+            method.input_type = method.input_type.replace(f".{old}.", f".{new}.")
+            method.output_type = method.output_type.replace(f".{old}.", f".{new}.")
+    pool.Add(file)
+
+
 def _add_reflection(server: grpc.Server) -> None:
     """Reflection v1alpha, and v1 with the same servicer.
 
@@ -262,7 +289,8 @@ def _add_reflection(server: grpc.Server) -> None:
     message, under a new package name, so v1alpha's (de)serialisers read and
     write v1's bytes.
     """
-    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    _describe_reflection_v1()
+    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1)
     servicer = reflection.ReflectionServicer(names)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
     v1 = grpc.stream_stream_rpc_method_handler(
