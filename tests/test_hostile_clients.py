@@ -428,3 +428,79 @@ def test_reflection_lists_and_describes_every_served_service(
         for name in listed:
             database.FindFileContainingSymbol(name)  # raises KeyError if it cannot describe it
     assert sorted(listed) == sorted(served)
+
+
+# -- a refused TLS handshake is not "start the daemon" ----------------------------------
+
+
+def test_a_refused_mtls_handshake_is_not_reported_as_an_absent_daemon(tmp_path: Path) -> None:
+    _check_tls_refusals_are_worded(tmp_path, ["no client certificate"])
+
+
+@pytest.mark.slow
+def test_every_refused_tls_handshake_is_worded(tmp_path: Path) -> None:
+    _check_tls_refusals_are_worded(
+        tmp_path, ["no client certificate", "a stranger's certificate", "the daemon's CA unknown"]
+    )
+
+
+def _check_tls_refusals_are_worded(tmp_path: Path, which: list[str]) -> None:
+    """`stylize info` against an mTLS daemon: each case in ``which`` (the CLI waits for
+    the daemon up to its connect timeout, 5 s, each)."""
+    from certificates import CertificateAuthority
+
+    ca = CertificateAuthority(tmp_path)
+    server, alice = ca.issue("127.0.0.1", server=True), ca.issue("alice", server=False)
+    stranger = CertificateAuthority(tmp_path, "Other CA")
+    mallory = stranger.issue("mallory", server=False)
+    daemon = start_daemon(
+        tmp_path / "daemon.log",
+        *("--tls-cert", str(server.cert_path), "--tls-key", str(server.key_path)),
+        *("--tls-client-ca", str(ca.pem.cert_path)),
+        credentials=grpc.ssl_channel_credentials(ca.pem.cert, alice.key, alice.cert),
+    )
+    try:
+        cases = {
+            "no client certificate": ["--tls-ca", str(ca.pem.cert_path)],
+            "a stranger's certificate": [
+                *("--tls-ca", str(ca.pem.cert_path), "--tls-cert", str(mallory.cert_path)),
+                *("--tls-key", str(mallory.key_path)),
+            ],
+            "the daemon's CA unknown": [
+                *("--tls-ca", str(stranger.pem.cert_path), "--tls-cert", str(alice.cert_path)),
+                *("--tls-key", str(alice.key_path)),
+            ],
+        }
+        for case in which:
+            tls = cases[case]
+            done = subprocess.run(
+                [sys.executable, "-m", "stylize", "info", "--address", daemon.address, *tls],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "STYLIZE_TOKEN": ""},
+            )
+            words = done.stderr
+            assert done.returncode == 1, (case, words)
+            assert "is running but refused the connection" in words, (case, words)
+            assert "Cannot reach" not in words and "stylize serve" not in words, (case, words)
+            assert "client certificate" in words, (case, words)
+    finally:
+        stop_daemon(daemon)
+
+
+def test_connection_words_follow_what_grpc_said() -> None:
+    from stylize.user_messages import explain
+
+    def words(message: str) -> str:
+        return explain(client.ClientError("UNAVAILABLE", message), "127.0.0.1:6000", 5, "--x")
+
+    handshake = (
+        "connections to all backends failing; last error: UNKNOWN: ipv4:127.0.0.1:6000: "
+        "Tls handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: CERTIFICATE_VERIFY_FAILED"
+    )
+    assert "the TLS handshake failed" in words(handshake)
+    closed = "last error: UNAVAILABLE: ipv4:127.0.0.1:6000: Socket closed"
+    assert "closed the connection before answering" in words(closed)
+    refused = "last error: UNAVAILABLE: ipv4:127.0.0.1:6000: Failed to connect to remote host"
+    assert words(refused).startswith("Cannot reach the Stylize daemon at 127.0.0.1:6000")
