@@ -419,7 +419,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tune_malloc()  # before TensorFlow's threads exist
     from stylize.engine.images import ImageLimits
     from stylize.server.config import ServerConfig
-    from stylize.server.server import serve
 
     config = ServerConfig(
         host=args.host,
@@ -449,6 +448,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config.check()
     except ValueError as error:
         raise UsageError(str(error)) from None
+    from stylize.server.server import serve  # TensorFlow: seconds, after the settings' checks
+
     return serve(config)
 
 
