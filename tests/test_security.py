@@ -335,7 +335,8 @@ def test_style_library_resolves_links_and_keeps_them_inside(tmp_path: Path) -> N
 
 
 def test_off_loopback_needs_tls_or_insecure(tmp_path: Path) -> None:
-    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    server = CertificateAuthority(tmp_path).issue("127.0.0.1", server=True)
+    cert, key = server.cert_path, server.key_path  # check() reads them: real PEM files
     exposed = ServerConfig(host="0.0.0.0", token="t")
     with pytest.raises(ValueError, match="--insecure"):
         exposed.check()

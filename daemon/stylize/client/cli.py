@@ -447,22 +447,32 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _read_token(path: str | None) -> str | None:
-    if path:
-        return Path(path).read_text().strip()
-    return os.environ.get("STYLIZE_TOKEN") or None
+    """The token from ``--token-file`` or ``STYLIZE_TOKEN``; a blank one is a usage error."""
+    from stylize.tokens import required_token
+
+    source, raw = (
+        (f"--token-file {path}", Path(path).read_text())
+        if path
+        else ("STYLIZE_TOKEN", os.environ.get("STYLIZE_TOKEN") or None)
+    )
+    try:
+        return required_token(raw, source)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from stylize.server.malloc_tuning import tune_malloc
 
     tune_malloc()  # before TensorFlow's threads exist
-    from stylize.server.server import serve
 
     config = server_config(args)
     try:
         config.check()
     except ValueError as error:
         raise UsageError(str(error)) from None
+    from stylize.server.server import serve  # TensorFlow: seconds, after the settings' checks
+
     return serve(config)
 
 

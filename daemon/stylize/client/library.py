@@ -27,6 +27,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from stylize.tokens import token_text
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
@@ -375,7 +376,7 @@ class StylizeClient:
         self.address = address or default_address()
         self.timeout = timeout
         self.connect_timeout = connect_timeout
-        token = token if token is not None else os.environ.get("STYLIZE_TOKEN")
+        token = token_text(token if token is not None else os.environ.get("STYLIZE_TOKEN"))
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         options = channel_options()
         if root_certificates is not None or certificate_chain is not None:
@@ -494,6 +495,7 @@ class StylizeClient:
         :func:`raw_mask`).
         """
         setup, data = stylize_setup(content, styles, strength, options, optimize, strength_map)
+        self._finish.clear()  # a finish() ends the call in flight, never the next one
         return self._retrying(lambda: self._stylize_once(setup, data, on_progress, on_preview))
 
     def stylize_sequence(

@@ -10,6 +10,21 @@ from __future__ import annotations
 from stylize.client.library import DEFAULT_PORT, ClientError
 
 _LOST_CODES = frozenset({"UNAVAILABLE", "CANCELLED", "UNKNOWN", "INTERNAL", "ABORTED", "DATA_LOSS"})
+# How grpc words a failed TLS handshake (client side), and a connection the server closed
+# before HTTP/2 began: a daemon that refused our certificate (mTLS, TLS 1.3 says so only
+# after the client's side of the handshake) or that speaks TLS while we did not.
+_TLS_WORDS = ("handshake", "ssl_error", "certificate", "tsi_")
+_CLOSED_WORDS = ("socket closed",)
+
+
+def _connection_trouble(message: str) -> str | None:
+    """Words for a daemon that was reached but refused the connection, or None."""
+    lowered = message.lower()
+    if any(word in lowered for word in _TLS_WORDS):
+        return "the TLS handshake failed"
+    if any(word in lowered for word in _CLOSED_WORDS):
+        return "it closed the connection before answering"
+    return None
 
 
 def serve_command(address: str) -> str:
@@ -50,6 +65,13 @@ def explain(error: ClientError, address: str, timeout: float | None, setting: st
         text = (
             f"The Stylize daemon at {address} is not ready (loading its models or shutting "
             f"down); try again in a few seconds ({message})."
+        )
+    elif unreached and (trouble := _connection_trouble(message)):
+        text = (
+            f"The Stylize daemon at {address} is running but refused the connection: "
+            f"{trouble} ({message}). Check the TLS settings: the CA that signed the "
+            "daemon's certificate, and a client certificate and key that the daemon trusts "
+            "if it requires one (mTLS); leave TLS out only if the daemon does not use it."
         )
     elif unreached:
         text = (

@@ -9,7 +9,7 @@ which import TensorFlow). What the strip path needs outside the graphs, the norm
 epsilon and the gamma and beta of a style vector, is computed here in numpy from the
 same weights.
 
-This module also holds the networks' constants that TensorFlow-free code needs.
+The networks' constants that TensorFlow-free code needs are in ``network_layout.py``.
 """
 
 from __future__ import annotations
@@ -22,50 +22,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stylize.engine.network_layout import (
+    EPSILON_CONSTANT,
+    RESIDUAL_BLOCKS,
+    Projection,
+    style_projection,
+)
+
 if TYPE_CHECKING:  # onnx_weights imports onnx and ml_dtypes (a second), TensorFlow more
     from stylize.engine.style_predictor import StylePredictor
     from stylize.engine.transformer_network import TransformerNetwork
-    from stylize.models.onnx_weights import ConvParams, GraphWeights
+    from stylize.models.onnx_weights import GraphWeights
 
-STYLE_VECTOR_SIZE = 100
-SIZE_MULTIPLE = 4  # two stride-2 convolutions on the way in, two upsamplings out
-EPSILON_CONSTANT = "transformer/expand/conv1/conv/StyleNorm/batchnorm/add/y_dequant"  # 1e-5
-CONTRACT = ("conv1", "conv2", "conv3")
-RESIDUAL_SCOPES = tuple(f"residual{i}" for i in range(1, 6))
-EXPAND = ("conv1", "conv2", "conv3")
-RESIDUAL_BLOCKS = len(RESIDUAL_SCOPES)
-# How the strip pieces' inputs are padded (by strip_inference.py), in np.pad's and
-# tf.pad's terms: before a 3x3 convolution the image is reflected; before a nearest
-# upsample + convolution its edge is repeated (_upsample_conv_phased).
-RESIDUAL_PADDING, EXPAND_PADDING = "reflect", "symmetric"
-# The 13 conditional instance norms, in network order.
-NORM_LAYERS = tuple(
-    [f"transformer/residual/{b}/conv{j}" for b in RESIDUAL_SCOPES for j in (1, 2)]
-    + [f"transformer/expand/{n}/conv" for n in EXPAND]
-)
 # The modules whose code defines the graphs (a converted-model cache key hashes them).
 NETWORK_MODULES = (
     "stylize.engine.transformer_network",
     "stylize.engine.style_predictor",
+    "stylize.engine.network_layout",
     "stylize.engine.graphs",
 )
-
-
-Projection = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[int]]
-
-
-def style_projection(convs: dict[str, ConvParams]) -> Projection:
-    """(gamma matrix, bias), (beta matrix, bias) over all norms (1x1 convs on the style
-    vector, stacked), and each norm's channel count."""
-
-    def stacked(suffix: str) -> tuple[np.ndarray, np.ndarray]:
-        layers = [convs[f"style_params/{name}/StyleNorm/{suffix}"] for name in NORM_LAYERS]
-        matrix = np.concatenate([p.weight[:, :, 0, 0].T for p in layers], axis=1)
-        bias = np.concatenate([p.bias for p in layers])
-        return matrix.astype(np.float32), bias.astype(np.float32)
-
-    splits = [convs[f"style_params/{n}/StyleNorm/Conv"].weight.shape[0] for n in NORM_LAYERS]
-    return stacked("Conv_1"), stacked("Conv"), splits
 
 
 def module_source(name: str) -> bytes:

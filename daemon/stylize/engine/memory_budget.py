@@ -232,20 +232,34 @@ class MemoryBudget:
         with self._lock:
             if nbytes > self.capacity:
                 raise TooLargeForMemoryError(self._never_fits(nbytes, what, bytes_per_pixel))
-            if self._reserved + nbytes > self.capacity or not self._live_fits(nbytes):
-                free = self.capacity - self._reserved
+            if self._reserved + nbytes > self.capacity:
+                raise InsufficientMemoryError(self._busy(nbytes, what))
+            usable = self._live_usable()
+            if usable is not None and nbytes > usable:
                 raise InsufficientMemoryError(
-                    f"{what} needs {_gib(nbytes)} of memory and {_gib(free)} of this daemon's "
-                    f"{_gib(self.capacity)} budget is free while other jobs run; try again shortly"
+                    f"{what} needs {_gib(nbytes)} of memory; {_gib(self.capacity - self._reserved)}"
+                    f" of this daemon's {_gib(self.capacity)} budget is free, but the machine "
+                    f"has only {_gib(usable)} available now (other processes hold the rest); "
+                    "try again shortly"
                 )
             self._reserved += nbytes
         return Reservation(self, nbytes)
 
-    def _live_fits(self, nbytes: int) -> bool:
+    def _busy(self, nbytes: int, what: str) -> str:
+        """The budget is held by jobs in flight: say how much they hold and how much is free."""
+        free = max(0, self.capacity - self._reserved)
+        return (
+            f"{what} needs {_gib(nbytes)} of memory; {_gib(self._reserved)} of this daemon's "
+            f"{_gib(self.capacity)} budget is held by jobs in flight and {_gib(free)} is free; "
+            "try again when they end"
+        )
+
+    def _live_usable(self) -> int | None:
+        """What a measured budget may still take of the machine's free memory (None: no limit)."""
         if not self._live:
-            return True
+            return None
         free = available_bytes()
-        return free is None or nbytes <= free * _HEADROOM
+        return None if free is None else int(free * _HEADROOM)
 
     def _never_fits(self, nbytes: int, what: str, bytes_per_pixel: int | None) -> str:
         message = (

@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stylize.engine.backends import Backend, Function
-from stylize.engine.graphs import (
+from stylize.engine.graphs import FastNetworks
+from stylize.engine.network_layout import (
     EXPAND_PADDING,
     RESIDUAL_BLOCKS,
     RESIDUAL_PADDING,
     SIZE_MULTIPLE,
-    FastNetworks,
 )
 from stylize.engine.regions import LevelMaps, SpatialMix
 

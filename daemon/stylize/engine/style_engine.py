@@ -21,9 +21,10 @@ from PIL import Image
 from stylize.engine import guided_upsampling, memory_budget, pixel_ops
 from stylize.engine.backends import Backend, choose_backend, tensorflow_gpus
 from stylize.engine.errors import CancelledError
-from stylize.engine.graphs import NETWORK_MODULES, SIZE_MULTIPLE, FastNetworks, module_source
+from stylize.engine.graphs import NETWORK_MODULES, FastNetworks, module_source
 from stylize.engine.idle_memory import IdleRelease, trim_heap
 from stylize.engine.images import Depth, PixelMode, Pixels, to_unit
+from stylize.engine.network_layout import SIZE_MULTIPLE
 from stylize.engine.regions import RegionStyle, SpatialMix, StyleRegions
 from stylize.engine.strip_inference import PASSES, SPARE, StripRunner
 from stylize.engine.stroke_scale import DEFAULT_STROKE_SCALE, working_size

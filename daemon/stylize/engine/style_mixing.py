@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from stylize.engine.errors import InvalidInputError
-from stylize.engine.graphs import STYLE_VECTOR_SIZE
+from stylize.engine.network_layout import STYLE_VECTOR_SIZE
 
 
 def check_vector(values: Sequence[float] | np.ndarray, what: str = "style vector") -> np.ndarray:

@@ -33,15 +33,15 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from stylize.engine.graphs import CONTRACT as _CONTRACT
-from stylize.engine.graphs import (  # the constants TensorFlow-free code needs too
+from stylize.engine.network_layout import CONTRACT as _CONTRACT
+from stylize.engine.network_layout import (  # the constants TensorFlow-free code needs too
     EPSILON_CONSTANT,
     RESIDUAL_BLOCKS,
     STYLE_VECTOR_SIZE,
     style_projection,
 )
-from stylize.engine.graphs import EXPAND as _EXPAND
-from stylize.engine.graphs import RESIDUAL_SCOPES as _RESIDUAL_BLOCKS
+from stylize.engine.network_layout import EXPAND as _EXPAND
+from stylize.engine.network_layout import RESIDUAL_SCOPES as _RESIDUAL_BLOCKS
 from stylize.models.onnx_weights import ConvParams, GraphWeights
 
 

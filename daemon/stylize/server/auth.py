@@ -8,6 +8,8 @@ from typing import Any
 
 import grpc
 
+from stylize.tokens import token_text
+
 OPEN_METHODS = ("/grpc.health.v1.Health/",)  # health probes stay unauthenticated
 
 
@@ -29,6 +31,8 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
     """Accepts calls whose ``authorization`` metadata is ``Bearer <token>``."""
 
     def __init__(self, token: str) -> None:
+        if token_text(token) != token:  # ServerConfig applies the rule; never a blank one here
+            raise ValueError("the token must be non-blank, without whitespace around it")
         self._expected = f"Bearer {token}".encode()
 
     def intercept_service(

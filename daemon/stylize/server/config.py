@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import math
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylize.engine.images import ImageLimits
+from stylize.tokens import required_token
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
@@ -62,6 +65,10 @@ class ServerConfig:
     max_connection_age: float = 3600.0
     max_connection_age_grace: float = 900.0  # a job in flight may finish after max age
     max_streams_per_connection: int = 32
+
+    def __post_init__(self) -> None:
+        # the token without the whitespace around it; a blank one raises ValueError
+        object.__setattr__(self, "token", required_token(self.token, "the daemon's settings"))
 
     @property
     def max_streams(self) -> int:
@@ -121,13 +128,56 @@ class ServerConfig:
                 "text; give --tls-cert and --tls-key (and --tls-client-ca for client "
                 "certificates), or pass --insecure on a network you trust"
             )
-        if self.rate_limit < 0 or self.rate_burst < 1 or self.max_jobs_per_client < 0:
+        if not (math.isfinite(self.rate_limit) and self.rate_limit >= 0):  # NaN: no limit
+            raise ValueError(f"--rate-limit must be a number >= 0, not {self.rate_limit}")
+        if self.rate_burst < 1 or self.max_jobs_per_client < 0:
+            raise ValueError("--max-jobs-per-client must be >= 0 and --rate-burst >= 1")
+        if self.memory_budget_bytes is not None and self.memory_budget_bytes <= 0:
             raise ValueError(
-                "--rate-limit and --max-jobs-per-client must be >= 0 and --rate-burst >= 1"
+                "--memory-budget-mb must be > 0 (or left out: what the machine or container "
+                "has free at start)"
             )
+        if self.max_message_bytes < MIB:  # result chunks (chunk_bytes) must fit a message
+            raise ValueError(f"--max-message-mb must be >= 1, not {self.max_message_bytes / MIB:g}")
+        if self.chunk_bytes < 1 or self.chunk_bytes > self.max_message_bytes:
+            raise ValueError("the result chunk size must be between 1 byte and the message size")
         if self.max_concurrent_jobs < 1 or self.max_queued_jobs < 0:
             raise ValueError("--max-jobs must be >= 1 and --max-queue >= 0")
         if self.max_optimize_jobs < 0 or self.max_queued_optimize_jobs < 0:
             raise ValueError("--max-optimize-jobs and --max-optimize-queue must be >= 0")
         if not self.receive_timeout > 0 or not self.shutdown_grace >= 0:
             raise ValueError("--receive-timeout must be > 0 and --shutdown-grace >= 0")
+        if not (math.isfinite(self.receive_timeout) and math.isfinite(self.shutdown_grace)):
+            raise ValueError("--receive-timeout and --shutdown-grace must be finite")
+        self._check_tls_files()
+
+    def _check_tls_files(self) -> None:
+        """TLS material that the daemon can use, or an error naming the file (grpc would
+        only fail to bind, which read as "address in use")."""
+        if self.tls_cert is not None and self.tls_key is not None:
+            for flag, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key)):
+                _check_readable(flag, path)
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(self.tls_cert, self.tls_key)
+            except ssl.SSLError as error:
+                raise ValueError(
+                    f"--tls-cert {self.tls_cert} and --tls-key {self.tls_key} are not a PEM "
+                    f"certificate (chain) and its private key ({error.reason or error})"
+                ) from None
+        if self.tls_client_ca is not None:
+            _check_readable("--tls-client-ca", self.tls_client_ca)
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(self.tls_client_ca)
+            except ssl.SSLError as error:
+                raise ValueError(
+                    f"--tls-client-ca {self.tls_client_ca} holds no PEM CA certificate "
+                    f"({error.reason or error})"
+                ) from None
+
+
+def _check_readable(flag: str, path: Path) -> None:
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as error:
+        raise ValueError(f"{flag} {path}: {error.strerror or error}") from None

@@ -7,6 +7,7 @@ every name is listed, with its meaning, in README "Operations -> Metrics".
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -29,10 +30,16 @@ LATENCY_BUCKETS = (0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300
 _CODE = grpc.StatusCode
 REFUSAL_CODES = frozenset({_CODE.RESOURCE_EXHAUSTED, _CODE.UNAUTHENTICATED, _CODE.UNAVAILABLE})
 CANCELLATION_CODES = frozenset({_CODE.CANCELLED, _CODE.DEADLINE_EXCEEDED})
+# The method label of every call to a method the daemon does not serve. Labels come from
+# a closed set (the served methods and this), so unauthenticated callers inventing
+# method names cannot grow the registry: each new label is a new time series.
+UNKNOWN_METHOD = "unknown"
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, methods: Iterable[str] = ()) -> None:
+        """``methods``: the served methods, "package.Service/Method"; others are "unknown"."""
+        self._methods = frozenset(methods)
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)  # process_resident_memory_bytes and friends
         self.requests = Counter(
@@ -84,13 +91,18 @@ class Metrics:
         self.jobs_running.set_function(lambda: min(runner.admitted, max_running))
         self.jobs_queued.set_function(lambda: max(runner.admitted - max_running, 0))
 
+    def method_label(self, method: str) -> str:
+        """``method`` if the daemon serves it, else ``UNKNOWN_METHOD``."""
+        return method if method in self._methods else UNKNOWN_METHOD
+
     def started(self, method: str) -> None:
-        self.in_flight.labels(method).inc()
+        self.in_flight.labels(self.method_label(method)).inc()
 
     def record(
         self, method: str, code: grpc.StatusCode, seconds: float, reason: str | None
     ) -> None:
         """One RPC finished: count it, time it, and say whether it was refused or cancelled."""
+        method = self.method_label(method)
         self.in_flight.labels(method).dec()
         self.requests.labels(method, code.name).inc()
         self.latency.labels(method).observe(seconds)

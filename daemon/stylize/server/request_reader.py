@@ -7,6 +7,13 @@ handler waits on the queue with a timeout and gives up with
 ``UploadTimeoutError`` (DEADLINE_EXCEEDED), which ends the call and with it the
 pump. The queue holds one message, so gRPC's flow control still throttles the
 client: nothing is read ahead of the handler.
+
+``close()`` empties the queue, so a pump waiting to hand over a message the handler
+will never read (a refused setup whose content was already on its way) wakes at once
+and exits. The pump holds the server's call: while it lived on, grpc core counted the
+call's HTTP/2 stream against the connection's ``max_concurrent_streams``, so a client
+repeating such calls on one channel got REFUSED_STREAM (UNAVAILABLE) and could leave
+the connection refusing even Health.
 """
 
 from __future__ import annotations
@@ -75,5 +82,11 @@ class RequestReader(Generic[M]):
         return item  # type: ignore[return-value]
 
     def close(self) -> None:
-        """Stop the pump (it exits once the call ends or its next message arrives)."""
+        """Stop the pump: it exits at once if it was handing over a message, else once
+        the call ends (which ends its wait for the next one)."""
         self._closed.set()
+        while True:  # wake a pump blocked in put(): nobody will read what it holds
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return

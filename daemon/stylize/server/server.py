@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
@@ -40,6 +44,17 @@ SERVICE_NAME = stylize_pb2.DESCRIPTOR.services_by_name["StyleTransfer"].full_nam
 WARM_UP_QUIET_SECONDS = (0.5, 0.1)
 _EXTRA_RPC_THREADS = 8  # health, info and turned-away calls while every stream slot is held
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def served_methods() -> list[str]:
+    """Every "package.Service/Method" this daemon serves (metrics label only these)."""
+    services = (
+        stylize_pb2.DESCRIPTOR.services_by_name["StyleTransfer"],
+        health_pb2.DESCRIPTOR.services_by_name["Health"],
+        reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"],
+    )
+    methods = [f"{s.full_name}/{m.name}" for s in services for m in s.methods]
+    return [*methods, f"{REFLECTION_V1}/ServerReflectionInfo"]
 
 
 def _style_transfer_handler(service: StyleTransferService) -> grpc.GenericRpcHandler:
@@ -95,7 +110,7 @@ class Daemon:
         self.budget = MemoryBudget(config.memory_budget_bytes, "--memory-budget-mb")
         self.service = StyleTransferService(config, self.runner, self.budget, self.optimize_runner)
         self.health = health.HealthServicer()
-        self.metrics = Metrics()
+        self.metrics = Metrics(served_methods())
         self.metrics.watch_jobs(self.runner, config.max_concurrent_jobs)
         self.server = self._build_server()
         self.port = self._bind()
@@ -301,6 +316,32 @@ def _server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     )
 
 
+def _describe_reflection_v1() -> None:
+    """Put ``grpc/reflection/v1/reflection.proto`` in the default descriptor pool, so
+    reflection can list and describe v1 itself: v1alpha's file under v1's package."""
+    pool = descriptor_pool.Default()
+    name = "grpc/reflection/v1/reflection.proto"
+    try:
+        pool.FindFileByName(name)
+        return  # registered already (an earlier daemon in this process, or a newer library)
+    except KeyError:
+        pass
+    file = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(file)
+    old, new = file.package, REFLECTION_V1.rsplit(".", 1)[0]
+    file.name, file.package = name, new
+    file.options.Clear()
+    for message in file.message_type:
+        for field in message.field:
+            if field.HasField("type_name"):  # messages and enums; scalars have none
+                field.type_name = field.type_name.replace(f".{old}.", f".{new}.")
+    for service in file.service:
+        for method in service.method:
+            method.input_type = method.input_type.replace(f".{old}.", f".{new}.")
+            method.output_type = method.output_type.replace(f".{old}.", f".{new}.")
+    pool.Add(file)
+
+
 def _add_reflection(server: grpc.Server) -> None:
     """Reflection v1alpha, and v1 with the same servicer.
 
@@ -308,7 +349,8 @@ def _add_reflection(server: grpc.Server) -> None:
     message, under a new package name, so v1alpha's (de)serialisers read and
     write v1's bytes.
     """
-    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    _describe_reflection_v1()
+    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1)
     servicer = reflection.ReflectionServicer(names)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
     v1 = grpc.stream_stream_rpc_method_handler(
@@ -336,7 +378,24 @@ def serve(config: ServerConfig) -> int:
     daemon.load_models()
     stop_requested.wait()
     daemon.stop()
-    return 0
+    _exit_at_once(0)
+
+
+def _exit_at_once(code: int) -> NoReturn:
+    """End the process now, without the interpreter's finalisation.
+
+    ``Daemon.stop`` has done what matters, in order: jobs drained, results delivered,
+    the servers stopped. What finalisation would add is C++ static destructors running
+    while native threads of TensorFlow, OpenVINO (TBB) and grpc may still exist; a
+    ``std::thread`` destroyed while joinable calls ``std::terminate`` ("terminate called
+    without an active exception", SIGABRT, exit -6): about one SIGTERM in ten with a job
+    in flight. So: flush the logs and leave with ``os._exit``.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 __all__ = ["Daemon", "ImageLimits", "ServerConfig", "serve"]

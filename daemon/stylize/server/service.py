@@ -24,8 +24,8 @@ from stylize.engine.errors import (
     NotReadyError,
     StylizeError,
 )
-from stylize.engine.graphs import STYLE_VECTOR_SIZE
 from stylize.engine.memory_budget import MemoryBudget, Reservation
+from stylize.engine.network_layout import STYLE_VECTOR_SIZE
 from stylize.engine.optimization.method import MAX_ITERATIONS
 from stylize.jobs.checks import check_style_source
 from stylize.jobs.job import FAST, ImageSource, JobResult, RawSource, StylizeJob
@@ -244,6 +244,8 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
             except CancelledError as error:
                 log.info("job stopped why=%r", str(error))
                 raise controls.violation or error from None
+            if controls.violation is not None:  # e.g. a second `finish` as the job ended
+                raise controls.violation
             events.put(finishing())
             return _Output(result, raw)
 

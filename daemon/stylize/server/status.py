@@ -33,7 +33,12 @@ from stylize.engine.errors import (
 log = logging.getLogger(__name__)
 
 DOMAIN = "stylize.v1"
-MAX_MESSAGE_CHARS = 1000  # statuses must stay small enough to deliver, whatever the input
+# Statuses must stay small enough to deliver, whatever the input: the message travels
+# twice (grpc-message, percent-encoded: up to 3 bytes per byte; and in the details'
+# Status and BadRequest), and a client refuses trailers beyond 8 KiB (grpcio's soft
+# limit). So the cap counts UTF-8 bytes, not characters (an emoji is 4 bytes).
+MAX_MESSAGE_BYTES = 1000
+MAX_FIELD_BYTES = 200
 RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
 
 _CODES: tuple[tuple[type[StylizeError], grpc.StatusCode], ...] = (
@@ -58,9 +63,14 @@ def _out_of_memory(error: BaseException) -> bool:
         return False
 
 
-def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, saying so."""
-    return text if len(text) <= limit else f"{text[: limit - 20]}… ({len(text):,} chars)"
+def shorten(text: str, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes on a character boundary, saying so."""
+    encoded = text.encode("utf-8", "replace")  # a lone surrogate cannot travel: "?"
+    if len(encoded) <= limit:
+        return encoded.decode("utf-8")
+    tail = f"… ({len(text):,} chars)"
+    keep = max(0, limit - len(tail.encode("utf-8")))
+    return encoded[:keep].decode("utf-8", "ignore") + tail  # "ignore": a cut character
 
 
 @dataclass(frozen=True)
@@ -107,7 +117,9 @@ def rich_status(error: BaseException) -> tuple[grpc.Status, StylizeError]:
     details = [
         _packed(
             error_details_pb2.ErrorInfo(
-                reason=refusal.reason, domain=DOMAIN, metadata={"code": code.name}
+                reason=shorten(refusal.reason, MAX_FIELD_BYTES),
+                domain=DOMAIN,
+                metadata={"code": code.name},
             )
         )
     ]
@@ -124,7 +136,7 @@ def rich_status(error: BaseException) -> tuple[grpc.Status, StylizeError]:
         )
     if refusal.field is not None:
         violation = error_details_pb2.BadRequest.FieldViolation(
-            field=shorten(refusal.field, 200), description=message
+            field=shorten(refusal.field, MAX_FIELD_BYTES), description=message
         )
         details.append(_packed(error_details_pb2.BadRequest(field_violations=[violation])))
     proto = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=details)

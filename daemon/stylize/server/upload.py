@@ -136,6 +136,7 @@ class ControlListener:
         self.finish = threading.Event()
         self.cancelled = threading.Event()
         self.violation: StylizeError | None = None
+        self._finish_received = False  # finish_all() also sets `finish`: not the client's
         self._done = threading.Event()
         self._reader = reader
         self._thread = threading.Thread(target=self._listen, name="stylize-controls", daemon=True)
@@ -154,12 +155,16 @@ class ControlListener:
             self._take(message)
 
     def _take(self, message: object) -> None:
-        if isinstance(message, pb.StylizeRequest) and message.WhichOneof("message") == "finish":
+        is_finish = (
+            isinstance(message, pb.StylizeRequest) and message.WhichOneof("message") == "finish"
+        )
+        if is_finish and not self._finish_received:  # the .proto: a second one is invalid
+            self._finish_received = True
             self.finish.set()
             return
         self.violation = InvalidInputError(
             "after the content's declared total_bytes, only one `finish` message may follow",
-            field="content.total_bytes",
+            field="finish" if is_finish else "content.total_bytes",
         )
         self.cancelled.set()
         self._done.set()
