@@ -107,7 +107,7 @@ class Daemon:
 
 
 def first_request(address: str) -> float:
-    from stylize.client import RawImage, StylizeClient, encoded_style
+    from stylize.client.library import RawImage, StylizeClient, encoded_style
 
     rng = np.random.default_rng(0)
     content = RawImage(1024, 768, "RGB8", rng.integers(0, 255, (768, 1024, 3), np.uint8).tobytes())
@@ -118,7 +118,7 @@ def first_request(address: str) -> float:
 
 
 def large_job(daemon: Daemon, width: int, height: int, idle: float, cancel: float = 0) -> dict:
-    from stylize.client import ClientError, RawImage, StylizeClient, vector_style
+    from stylize.client.library import ClientError, RawImage, StylizeClient, vector_style
     from stylize.v1 import stylize_pb2 as pb
 
     pid = daemon.process.pid

@@ -20,7 +20,7 @@ from conftest import DaemonProcess, scrape_metrics, start_daemon, stop_daemon
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
-from stylize import client
+from stylize.client import library as client
 from stylize.v1 import stylize_pb2 as pb
 from stylize.v1 import stylize_pb2_grpc
 
@@ -490,7 +490,7 @@ def _check_tls_refusals_are_worded(tmp_path: Path, which: list[str]) -> None:
 
 
 def test_connection_words_follow_what_grpc_said() -> None:
-    from stylize.user_messages import explain
+    from stylize.client.user_messages import explain
 
     def words(message: str) -> str:
         return explain(client.ClientError("UNAVAILABLE", message), "127.0.0.1:6000", 5, "--x")
