@@ -155,8 +155,9 @@ def test_bridge_env_drops_gimps_python_settings(monkeypatch) -> None:
 
 def fake_bridge(tmp_path: Path, body: str) -> dict:
     """Settings whose `python -m stylize.client.bridge` runs `body` (stdin/stdout are binary)."""
-    package = tmp_path / "fake" / "stylize"
+    package = tmp_path / "fake" / "stylize" / "client"
     package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
     (package / "bridge.py").write_text(
         "import json, struct, sys\nout = sys.stdout.buffer\n"
