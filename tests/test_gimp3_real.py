@@ -35,14 +35,16 @@ VENV_PYTHON = "/opt/stylize-venv/bin/python"
 CASES = (
     *("selection", "alpha", "gray", "colors", "palette", "indexed", "missing", "opacity"),
     *("strokes", "fullres", "preview", "down", "gallery", "inplace", "inplace_down", "blend"),
-    *("deep16", "float32", "optimize"),
+    *("deep16", "float32", "optimize", "animation"),
 )
 # the pure-Python part of our package the bridge needs (no numpy, no TensorFlow)
 BRIDGE_FILES = (
     "__init__.py",
-    "client.py",
-    "bridge.py",
-    "user_messages.py",
+    "progress_words.py",
+    "client/__init__.py",
+    "client/library.py",
+    "client/bridge.py",
+    "client/user_messages.py",
     "v1/__init__.py",
     "v1/stylize_pb2.py",
     "v1/stylize_pb2_grpc.py",
@@ -413,6 +415,30 @@ def test_best_quality_adds_its_steps_in_a_hidden_group_below_the_result(gimp_run
     latest, earliest = blob(gimp_run, "optimize", "step0"), blob(gimp_run, "optimize", "step1")
     assert len(latest) == len(earliest) == len(final) == len(before)  # RGB, the layer's size
     assert mean_diff(earliest, before) > 1 and len({earliest, latest, final}) == 3  # emerging
+
+
+def test_an_animation_becomes_a_new_image_of_stylized_frames(gimp_run: Path) -> None:
+    """Three layers as frames (bottom first, as GIMP plays them) stylized as one sequence:
+    a new image with the frames' names (timings) and geometry; the source untouched."""
+    rep = report(gimp_run, "animation")
+    assert rep["status"] == "success", rep
+    assert rep["layers"] == rep["layers_before"] and not rep["dirty"]  # source untouched
+    names = ["Frame 3 (300ms)", "Frame 2 (200ms)", "Frame 1 (100ms)"]  # top to bottom
+    assert [layer["name"] for layer in rep["layers"]] == names
+    assert [layer["name"] for layer in rep["new_layers"]] == names
+    assert rep["new_size"] == [48, 32] and rep["new_undo_enabled"]
+    assert all(
+        (layer["width"], layer["height"], layer["offsets"], layer["parent"])
+        == (48, 32, [0, 0], None)
+        for layer in rep["new_layers"]
+    )
+    for index in range(3):
+        before = blob(gimp_run, "animation", f"frame{index}_before")
+        assert blob(gimp_run, "animation", f"frame{index}_after") == before
+        result = blob(gimp_run, "animation", f"frame{index}_result")
+        assert len(result) == len(before) == 48 * 32 * 3 and mean_diff(result, before) > 10
+    first, second = (blob(gimp_run, "animation", f"frame{i}_before") for i in (0, 1))
+    assert first != second  # the frames really differ (the photo pans)
 
 
 def _descendant(root: int, words: str) -> int | None:

@@ -16,7 +16,7 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stylize_gimp import core  # noqa: E402
+from stylize_gimp import animation, core  # noqa: E402
 
 RW = GObject.ParamFlags.READWRITE
 
@@ -169,13 +169,13 @@ def _dialog_ok(procedure, config, drawable=None, region=None):
     return ok
 
 
-def _add_gallery(dialog, config):
+def _add_gallery(dialog, config, position=1):
     """The daemon's styles as thumbnails, on top of the dialog's settings."""
     from stylize_gimp import gimp3_gallery
     gallery = gimp3_gallery.StyleGallery(config)
     content = dialog.get_content_area()
     content.pack_start(gallery.widget, False, False, 6)
-    content.reorder_child(gallery.widget, 1)  # below the preview, above the settings
+    content.reorder_child(gallery.widget, position)  # below the preview, above the settings
     gallery.widget.show_all()
     gallery.load()
 
@@ -314,15 +314,164 @@ def run(procedure, run_mode, image, drawables, config, data):
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
+# -- animations: every layer a frame, one sequence, a new image ---------------------------
+
+
+def _animation_request(config):
+    return core.make_request(
+        config.get_property("strength"), config.get_property("daemon-address"),
+        [(_first_style(config), 1.0),
+         (_path(config.get_property("style-2")), config.get_property("weight-2")),
+         (_path(config.get_property("style-3")), config.get_property("weight-3"))],
+        config.get_property("keep-colors"), config.get_property("color-match"),
+        stroke_scale=config.get_property("stroke-scale"))
+
+
+def _frame_layers(image):
+    """The top-level layers, bottom first: GIMP plays the bottom layer first."""
+    return list(reversed(image.get_layers()))
+
+
+def _plan_frames(image, layers):
+    specs = []
+    for layer in layers:
+        offsets = layer.get_offsets()  # (ok, x, y)
+        specs.append((layer.get_name(), tuple(offsets[-2:]), layer.get_width(),
+                      layer.get_height(), layer.has_alpha()))
+    return animation.plan_frames(image.get_width(), image.get_height(), specs)
+
+
+def _frames_image(image, plan, fmt, results):
+    """A new image with the stylized frames as layers, named and stacked as the source's
+    (so GIMP plays them, and exports them, with the same timings). Built with undo off,
+    as GIMP's own Filters > Animation do: its history starts with the finished frames."""
+    base = image.get_base_type()
+    new = Gimp.Image.new_with_precision(plan.width, plan.height, base, image.get_precision())
+    new.undo_disable()
+    gray = base == Gimp.ImageBaseType.GRAY
+    kind = {(False, False): Gimp.ImageType.RGB_IMAGE, (False, True): Gimp.ImageType.RGBA_IMAGE,
+            (True, False): Gimp.ImageType.GRAY_IMAGE,
+            (True, True): Gimp.ImageType.GRAYA_IMAGE}[(gray, plan.alpha)]
+    for frame, pixels in zip(plan.frames, results):  # bottom first: each goes on top
+        layer = Gimp.Layer.new(new, frame.name, frame.width, frame.height, kind, 100.0,
+                               Gimp.LayerMode.NORMAL)
+        new.insert_layer(layer, None, 0)
+        layer.set_offsets(frame.x, frame.y)
+        buf = layer.get_buffer()
+        buf.set(Gegl.Rectangle.new(0, 0, frame.width, frame.height), fmt.babl,
+                animation.off_canvas(pixels, frame, plan, fmt))
+        buf.flush()
+    new.undo_enable()
+    return new
+
+
+def run_animation(procedure, run_mode, image, drawables, config, data):
+    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
+        return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.INDEXED_MESSAGE)
+    layers = _frame_layers(image)
+    try:
+        plan = _plan_frames(image, layers)
+    except core.StylizeError as e:
+        return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.error_text(e))
+    if run_mode == Gimp.RunMode.INTERACTIVE and not _animation_dialog_ok(procedure, config,
+                                                                         len(layers)):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    fmt = core.PixelFormat(image.get_base_type() == Gimp.ImageBaseType.GRAY, plan.alpha,
+                           core.depth_of_precision(image.get_precision().value_nick))
+
+    def read_frame(frame):
+        rect = Gegl.Rectangle.new(frame.read_x, frame.read_y, frame.width, frame.height)
+        return layers[frame.index].get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
+
+    try:
+        request = _animation_request(config)
+        Gimp.progress_init("Stylizing %d frames" % len(layers))
+        results = animation.stylize_frames(read_frame, plan, fmt, request,
+                                           config.get_property("consistent"),
+                                           progress=_show_progress)
+    except core.StylizeError as e:
+        return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.error_text(e))
+    new = _frames_image(image, plan, fmt, results)
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        Gimp.Display.new(new)
+        Gimp.displays_flush()
+    return Gimp.ValueArray.new_from_values([
+        GObject.Value(Gimp.PDBStatusType, Gimp.PDBStatusType.SUCCESS),
+        GObject.Value(Gimp.Image, new),
+    ])
+
+
+def _animation_dialog_ok(procedure, config, count):
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+    GimpUi.init(animation.PROC_NAME)
+    dialog = GimpUi.ProcedureDialog.new(procedure, config,
+                                        "Stylize Animation (%d frames)" % count)
+    for name in ("strength", "weight-2", "weight-3"):
+        dialog.get_spin_scale(name, 1.0)
+    strokes = dialog.get_spin_scale("stroke-scale", 1.0)
+    strokes.set_scale_limits(core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE)
+    dialog.get_label("advanced-title", "Advanced", False, False)
+    dialog.fill_expander("advanced", "advanced-title", False, "daemon-address")
+    dialog.fill(["style-file", "strength", "style-2", "weight-2", "style-3", "weight-3",
+                 "stroke-scale", "keep-colors", "color-match", "consistent", "advanced"])
+    _add_gallery(dialog, config, 0)
+    ok = dialog.run()
+    dialog.destroy()
+    return ok
+
+
+def _create_animation(plugin, name):
+    p = Gimp.ImageProcedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run_animation, None)
+    p.set_image_types(core.IMAGE_TYPES)
+    p.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
+                           | Gimp.ProcedureSensitivityMask.DRAWABLES
+                           | Gimp.ProcedureSensitivityMask.NO_DRAWABLES)
+    p.set_menu_label(animation.MENU_LABEL)
+    p.add_menu_path(animation.MENU_PATH)
+    p.set_documentation(animation.BLURB, animation.HELP + " " + core.GIMP3_PRECISION_HELP, name)
+    p.set_attribution("Stylize contributors", "Apache-2.0", "2026")
+    _add_style(p, "style-file", "_Style image", "Painting whose style is applied")
+    p.add_double_argument("strength", "S_trength", core.STRENGTH_HELP, 0.0, 1.0, 1.0, RW)
+    _add_style(p, "style-2", "Second style image", "Optional style mixed in")
+    p.add_double_argument("weight-2", "Second style weight",
+                          "Relative to the first style's 1: above 1 it outweighs it",
+                          0.0, core.MAX_WEIGHT, 1.0, RW)
+    _add_style(p, "style-3", "Third style image", "Optional style mixed in")
+    p.add_double_argument("weight-3", "Third style weight",
+                          "Relative to the first style's 1: above 1 it outweighs it",
+                          0.0, core.MAX_WEIGHT, 1.0, RW)
+    p.add_boolean_argument("keep-colors", "_Keep colours",
+                           "Keep the layer's colours; take only the style's strokes and light",
+                           False, RW)
+    _add_choice(p, "color-match", "Colour _matching",
+                "Paint in the layer's palette, or give it the style's palette",
+                core.COLOR_MATCHES, core.COLOR_MATCH_LABELS)
+    p.add_string_argument("style-name", "Library style",
+                          "A named style of the daemon's library (the dialog's gallery; "
+                          "`stylize styles list`); when set, it replaces Style image", "", RW)
+    p.add_double_argument("stroke-scale", "Stroke si_ze", core.STROKE_SCALE_HELP,
+                          core.MIN_STROKE_SCALE, core.MAX_STROKE_SCALE,
+                          core.DEFAULT_STROKE_SCALE, RW)
+    p.add_boolean_argument("consistent", "Steady strokes from _frame to frame",
+                           animation.CONSISTENT_HELP, True, RW)
+    p.add_string_argument("daemon-address", "Daemon address",
+                          "host:port of `stylize serve` (blank: as installed)", "", RW)
+    p.add_image_return_value("new-image", "New image", "The stylized frames", False, RW)
+    return p
+
+
 class StylizePlugIn(Gimp.PlugIn):
     def do_set_i18n(self, name):
         return False, None, None
 
     def do_query_procedures(self):
-        return [core.PROC_NAME]
+        return [core.PROC_NAME, animation.PROC_NAME]
 
     def do_create_procedure(self, name):
         Gegl.init(None)
+        if name == animation.PROC_NAME:
+            return _create_animation(self, name)
         p = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         p.set_image_types(core.IMAGE_TYPES)
         p.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
