@@ -200,7 +200,7 @@ def test_registers_under_filters_artistic_for_rgb_and_gray(gimp2: Gimp2) -> None
         (e.PF_OPTION, "preset"),
     ]
     options = {p[1]: (p[3], p[4]) for p in proc["params"] if p[0] == e.PF_OPTION}
-    assert options["method"] == (0, ["Fast", "Best quality (minutes)"])  # default: fast
+    assert options["method"] == (0, ["Fast (seconds)", "Best quality (minutes)"])  # default
     assert options["preset"] == (1, ["Draft", "Good", "Best"])  # default: good
     sliders = [p[4] for p in proc["params"] if p[0] == e.PF_SLIDER]
     assert sliders == [

@@ -191,7 +191,7 @@ register(
          (core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE, 0.05)),
         (PF_OPTION, "method", "_Method (Best quality takes minutes; strength is for Fast)", 0,
          list(core.METHOD_LABELS)),
-        (PF_OPTION, "preset", "_Quality of Best quality", 1, list(core.PRESET_LABELS)),
+        (PF_OPTION, "preset", "_Refinement (Best quality only)", 1, list(core.PRESET_LABELS)),
     ],
     [],
     stylize_layer, menu=core.MENU_PATH)

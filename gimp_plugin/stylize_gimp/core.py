@@ -155,15 +155,16 @@ COLOR_MATCH_LABELS = ("None", "Paint in the layer's palette", "Take the style's 
 # Methods and the optimisation's presets, in dialog order (the 2.10 option index); the
 # bridge maps a preset to iterations and scales (stylize/client/bridge.py PRESETS).
 METHODS = ("fast", "optimize")
-METHOD_LABELS = ("Fast", "Best quality (minutes)")
+METHOD_LABELS = ("Fast (seconds)", "Best quality (minutes)")
 PRESETS = ("draft", "good", "best")
-PRESET_LABELS = ("Draft", "Good", "Best")
+# "Finest", not "Best": next to the method "Best quality" a "Best" read as the same thing
+PRESET_LABELS = ("Draft (quickest)", "Good", "Finest (slowest)")
 MAX_KEEP_STEPS = 20
 METHOD_HELP = ("Fast paints in seconds. Best quality refines the picture step by step "
                "(Gatys et al.): minutes to an hour, finer strokes. The live preview always "
                "uses the fast method.")
-PRESET_HELP = ("Best quality only: Draft is quickest, Best takes longest (README: what each "
-               "costs)")
+PRESET_HELP = ("Best quality only: how far it refines; Draft is quickest, Finest takes longest "
+               "(README: what each costs)")
 BALANCE_HELP = ("Best quality only: 0 keeps more of the layer's picture, 1 paints more of the "
                 "style (Strength applies to the fast method)")
 KEEP_STEPS_HELP = ("Best quality only: add this many intermediate results as layers in a "

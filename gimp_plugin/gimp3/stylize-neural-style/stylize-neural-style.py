@@ -16,7 +16,7 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stylize_gimp import animation, core  # noqa: E402
+from stylize_gimp import animation, core, dialog_layout  # noqa: E402
 
 RW = GObject.ParamFlags.READWRITE
 
@@ -84,15 +84,28 @@ class _LivePreview(object):
         self.session = core.BridgeSession()  # one warm bridge for every preview
         self._generation, self._timer = 0, None
         self.image = Gtk.Image()
+        side = dialog_layout.PREVIEW_SIDE
+        width, height, _ = core.preview_size(region.width, region.height, side)
+        self.image.set_size_request(width, height)  # its place is kept while it renders
         self.label = Gtk.Label(label="Preview")
+        self.label.set_ellipsize(3)  # Pango.EllipsizeMode.END: one line, whatever it says
+        self.label.set_max_width_chars(40)
+        self.label.set_size_request(side, -1)
         self.widget = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
         self.widget.pack_start(self.image, False, False, 0)
         self.widget.pack_start(self.label, False, False, 0)
         config.connect("notify", self._changed)
 
+    # settings that do not change the preview (always the fast method, before blending)
+    STILL = ("method", "preset", "balance", "keep-steps", "output", "opacity", "blend-mode")
+
     def _changed(self, _config, pspec):
-        if pspec.name not in ("method", "preset", "balance", "keep-steps"):  # always fast
+        if pspec.name not in self.STILL:
             self.schedule()
+
+    def say(self, text):
+        self.label.set_text(text)
+        self.label.set_tooltip_text(text)
 
     def schedule(self):
         if self._timer is not None:
@@ -106,9 +119,9 @@ class _LivePreview(object):
         try:
             request = _request(self._config)
         except core.StylizeError as e:
-            self.label.set_text(core.error_text(e))
+            self.say(core.error_text(e))
             return False
-        self.label.set_text("Painting the preview…")
+        self.say("Painting the preview…")
         worker = threading.Thread(target=self._render, args=(self._generation, request))
         worker.daemon = True
         worker.start()
@@ -127,40 +140,20 @@ class _LivePreview(object):
         if generation != self._generation:
             return False  # a newer render is on its way
         if error is not None:
-            self.label.set_text(error)
+            self.say(error)
             return False
         width, height, data = result
         pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB,
                                                  True, 8, width, height, width * 4)
         self.image.set_from_pixbuf(pixbuf)
-        self.label.set_text("Preview (%dx%d)" % (width, height))
+        self.say("Preview (%dx%d, fast method)" % (width, height))
         return False
 
 
 def _dialog_ok(procedure, config, drawable=None, region=None):
-    gi.require_version("GimpUi", "3.0")
-    from gi.repository import GimpUi
-    GimpUi.init(core.PROC_NAME)
-    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
-    for name in ("strength", "weight-2", "weight-3"):
-        dialog.get_spin_scale(name, 1.0)  # sliders, not bare spin buttons
-    dialog.get_spin_scale("opacity", 1.0)
-    strokes = dialog.get_spin_scale("stroke-scale", 1.0)  # scripts may go up to 16
-    strokes.set_scale_limits(core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE)
-    dialog.get_label("advanced-title", "Advanced", False, False)
-    dialog.fill_expander("advanced", "advanced-title", False, "daemon-address")
-    _method_widgets(dialog)
-    dialog.fill(["style-file", "strength", "style-2", "weight-2", "style-3", "weight-3",
-                 "stroke-scale", "keep-colors", "color-match", "output", "opacity",
-                 "blend-mode", "method-frame", "advanced"])
-    _add_gallery(dialog, config)
-    preview = None
-    if drawable is not None and region is not None:
-        preview = _LivePreview(config, drawable, region)
-        content = dialog.get_content_area()
-        content.pack_start(preview.widget, False, False, 6)
-        content.reorder_child(preview.widget, 0)
-        preview.widget.show_all()
+    dialog, preview = build_dialog(procedure, config, "Neural Style Transfer",
+                                   dialog_layout.PAGES, drawable, region)
+    if preview is not None:
         preview.schedule()
     ok = dialog.run()
     dialog.destroy()
@@ -169,15 +162,71 @@ def _dialog_ok(procedure, config, drawable=None, region=None):
     return ok
 
 
-def _add_gallery(dialog, config, position=1):
-    """The daemon's styles as thumbnails, on top of the dialog's settings."""
-    from stylize_gimp import gimp3_gallery
-    gallery = gimp3_gallery.StyleGallery(config)
+_SLIDERS = ("strength", "weight-2", "weight-3", "opacity", "stroke-scale", "balance")
+
+
+def build_dialog(procedure, config, title, pages, drawable=None, region=None, gallery=True):
+    """The dialog (not run yet) and its live preview (None without a drawable).
+
+    On top, side by side and of fixed sizes, the preview and the daemon's styles; below,
+    the settings in notebook pages (dialog_layout.PAGES). Controls that do nothing with
+    the current choices are greyed out (dialog_layout.sensitivity)."""
+    gi.require_version("GimpUi", "3.0")
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import GimpUi, Gtk
+    GimpUi.init(core.PROC_NAME)
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
+    shown = dialog_layout.shown_arguments(pages)
+    for name in _SLIDERS:
+        if name in shown:
+            dialog.get_spin_scale(name, 1.0)  # sliders, not bare spin buttons
+    if "stroke-scale" in shown:  # scripts may go up to 16
+        strokes = dialog.get_spin_scale("stroke-scale", 1.0)
+        strokes.set_scale_limits(core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE)
+    for name, text in dialog_layout.NOTES.items():
+        dialog.get_label(name, text, False, False)
+    for page_id, tab, names in pages:
+        dialog.get_label(page_id + "-tab", tab, True, False)
+        dialog.fill_box(page_id, list(names))
+    dialog.fill_notebook_list("sections", [page + "-tab" for page, _, _ in pages],
+                              [page for page, _, _ in pages])
+    dialog.fill(["sections"])
+    top = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=12)
+    preview = None
+    if drawable is not None and region is not None:
+        preview = _LivePreview(config, drawable, region)
+        top.pack_start(preview.widget, False, False, 0)
+    if gallery:
+        from stylize_gimp import gimp3_gallery
+        styles = gimp3_gallery.StyleGallery(config)
+        top.pack_start(styles.widget, True, True, 0)
+        styles.load()
     content = dialog.get_content_area()
-    content.pack_start(gallery.widget, False, False, 6)
-    content.reorder_child(gallery.widget, position)  # below the preview, above the settings
-    gallery.widget.show_all()
-    gallery.load()
+    content.pack_start(top, False, False, 6)
+    content.reorder_child(top, 0)
+    top.show_all()
+    _bind_sensitivity(dialog, config, shown)
+    return dialog, preview
+
+
+def _dialog_values(config, names):
+    values = {}
+    for name in names:
+        value = config.get_property(name)
+        values[name] = _path(value) if isinstance(value, Gio.File) else value
+    return values
+
+
+def _bind_sensitivity(dialog, config, shown):
+    """Grey out what does nothing now (in place: opacity, blend mode; the fast method: the
+    optimisation's settings; no second style: its weight and the third style)."""
+    def update(*_):
+        for name, acts in dialog_layout.sensitivity(_dialog_values(config, shown)).items():
+            if name in shown:
+                dialog.get_widget(name, GObject.TYPE_NONE).set_sensitive(acts)
+
+    config.connect("notify", update)
+    update()
 
 
 def _layer_mode(blend_mode):
@@ -199,23 +248,6 @@ def _apply_in_place(image, source, region, fmt, pixels):
     finally:
         image.undo_group_end()
     Gimp.displays_flush()
-
-
-def _method_widgets(dialog):
-    """Method, preset, balance and steps in a frame of their own ("method-frame"); the
-    optimisation's settings are greyed out while the fast method is chosen, strength
-    while the optimisation is."""
-    dialog.get_spin_scale("balance", 1.0)
-    dialog.get_label("method-note", "The live preview always uses the fast method.", False,
-                     False)
-    dialog.fill_box("method-box", ["method", "preset", "balance", "keep-steps", "method-note"])
-    dialog.get_label("method-title", "Fast or best quality", False, False)
-    dialog.fill_frame("method-frame", "method-title", False, "method-box")
-    optimize = Gimp.ValueArray.new(1)
-    optimize.append(GObject.Value(GObject.TYPE_STRING, "optimize"))
-    for name in ("preset", "balance", "keep-steps"):
-        dialog.set_sensitive_if_in(name, None, "method", optimize, True)
-    dialog.set_sensitive_if_in("strength", None, "method", optimize, False)
 
 
 def _place(image, layer, parent, position, region):
@@ -402,20 +434,8 @@ def run_animation(procedure, run_mode, image, drawables, config, data):
 
 
 def _animation_dialog_ok(procedure, config, count):
-    gi.require_version("GimpUi", "3.0")
-    from gi.repository import GimpUi
-    GimpUi.init(animation.PROC_NAME)
-    dialog = GimpUi.ProcedureDialog.new(procedure, config,
-                                        "Stylize Animation (%d frames)" % count)
-    for name in ("strength", "weight-2", "weight-3"):
-        dialog.get_spin_scale(name, 1.0)
-    strokes = dialog.get_spin_scale("stroke-scale", 1.0)
-    strokes.set_scale_limits(core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE)
-    dialog.get_label("advanced-title", "Advanced", False, False)
-    dialog.fill_expander("advanced", "advanced-title", False, "daemon-address")
-    dialog.fill(["style-file", "strength", "style-2", "weight-2", "style-3", "weight-3",
-                 "stroke-scale", "keep-colors", "color-match", "consistent", "advanced"])
-    _add_gallery(dialog, config, 0)
+    dialog, _ = build_dialog(procedure, config, "Stylize Animation (%d frames)" % count,
+                             dialog_layout.ANIMATION_PAGES)
     ok = dialog.run()
     dialog.destroy()
     return ok
@@ -523,7 +543,7 @@ def _add_method_arguments(procedure):
     """The method and the optimisation's settings (core.METHODS, core.PRESETS)."""
     _add_choice(procedure, "method", "Metho_d", core.METHOD_HELP, core.METHODS,
                 core.METHOD_LABELS)
-    _add_choice(procedure, "preset", "_Quality", core.PRESET_HELP, core.PRESETS,
+    _add_choice(procedure, "preset", "_Refinement", core.PRESET_HELP, core.PRESETS,
                 core.PRESET_LABELS, "good")
     procedure.add_double_argument("balance", "Style / content ba_lance", core.BALANCE_HELP,
                                   0.0, 1.0, 0.5, RW)
@@ -538,4 +558,5 @@ def _add_style(procedure, name, label, blurb):
                                 RW)
 
 
-Gimp.main(StylizePlugIn.__gtype__, sys.argv)
+if __name__ == "__main__":  # GIMP runs this file; tests import it to build the dialog
+    Gimp.main(StylizePlugIn.__gtype__, sys.argv)
