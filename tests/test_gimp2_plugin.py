@@ -201,7 +201,7 @@ def test_registers_under_filters_artistic_for_rgb_and_gray(gimp2: Gimp2) -> None
     ]
     options = {p[1]: (p[3], p[4]) for p in proc["params"] if p[0] == e.PF_OPTION}
     assert options["method"] == (0, ["Fast (seconds)", "Best quality (minutes)"])  # default
-    assert options["preset"] == (1, ["Draft", "Good", "Best"])  # default: good
+    assert options["preset"] == (1, ["Draft (quickest)", "Good", "Finest (slowest)"])  # good
     sliders = [p[4] for p in proc["params"] if p[0] == e.PF_SLIDER]
     assert sliders == [
         *((0.0, 1.0, 0.05), (0.0, 10.0, 0.05), (0.0, 10.0, 0.05), (0.0, 100.0, 1.0)),
