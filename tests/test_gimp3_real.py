@@ -441,6 +441,49 @@ def test_an_animation_becomes_a_new_image_of_stylized_frames(gimp_run: Path) -> 
     assert first != second  # the frames really differ (the photo pans)
 
 
+DIALOG_BATCH = REPO / "tests" / "gimp3" / "batch_dialog.py"
+
+
+@pytest.fixture(scope="module")
+def dialog_report(chroot: Path, installed: dict, tmp_path_factory) -> dict:
+    """The plug-in's dialogs built (not run) in real GIMP 3 on Xvfb, measured."""
+    (chroot / "job" / "spec.json").write_text(json.dumps({**installed, "cases": []}))
+    out = tmp_path_factory.mktemp("gimp3-dialog")
+    done = harness("run", str(DIALOG_BATCH), str(out), timeout=400)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    rep = json.loads((out / "dialog.json").read_text())
+    if "skip" in rep:
+        pytest.skip(rep["skip"])
+    assert "error" not in rep, rep["error"]
+    return rep
+
+
+def test_the_dialog_fits_a_1080p_screen_and_keeps_its_size(dialog_report: dict) -> None:
+    rep = dialog_report
+    natural_height = rep["first"][1]
+    assert natural_height < 900, rep
+    assert rep["animation"][1] < 900, rep
+    assert rep["tiles"] >= 4 and rep["preview"], rep  # the gallery loaded, the preview painted
+    stable = [rep["first"], rep["gallery_loaded"], rep["preview_shown"], rep["after_pick"]]
+    assert all(s[:2] == rep["first"][:2] for s in stable + rep["tabs"]), rep  # heights
+    assert rep["picked"] == [installed_pick(), True]  # the file chooser shows no other file
+
+
+def installed_pick() -> str:
+    return "great_wave"
+
+
+def test_the_dialog_greys_out_what_does_nothing(dialog_report: dict) -> None:
+    default = dialog_report["sensitive_default"]
+    assert default["strength"] and default["opacity"] and default["blend-mode"]
+    assert not any(default[n] for n in ("preset", "balance", "keep-steps", "weight-2", "style-3"))
+    in_place = dialog_report["sensitive_in_place_optimize"]
+    assert not (in_place["opacity"] or in_place["blend-mode"] or in_place["keep-steps"])
+    assert in_place["preset"] and in_place["balance"] and not in_place["strength"]
+    second = dialog_report["sensitive_second_style"]
+    assert second["weight-2"] and second["style-3"] and not second["weight-3"]
+
+
 def _descendant(root: int, words: str) -> int | None:
     """The pid of a process started (indirectly) by `root` whose command line has `words`."""
     import psutil

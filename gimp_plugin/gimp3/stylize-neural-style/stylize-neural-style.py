@@ -151,8 +151,8 @@ class _LivePreview(object):
 
 
 def _dialog_ok(procedure, config, drawable=None, region=None):
-    dialog, preview = build_dialog(procedure, config, "Neural Style Transfer",
-                                   dialog_layout.PAGES, drawable, region)
+    dialog, preview, _ = build_dialog(procedure, config, "Neural Style Transfer",
+                                      dialog_layout.PAGES, drawable, region)
     if preview is not None:
         preview.schedule()
     ok = dialog.run()
@@ -166,7 +166,8 @@ _SLIDERS = ("strength", "weight-2", "weight-3", "opacity", "stroke-scale", "bala
 
 
 def build_dialog(procedure, config, title, pages, drawable=None, region=None, gallery=True):
-    """The dialog (not run yet) and its live preview (None without a drawable).
+    """(dialog, live preview, gallery): the dialog not run yet; no preview without a
+    drawable, no gallery without `gallery`.
 
     On top, side by side and of fixed sizes, the preview and the daemon's styles; below,
     the settings in notebook pages (dialog_layout.PAGES). Controls that do nothing with
@@ -188,8 +189,8 @@ def build_dialog(procedure, config, title, pages, drawable=None, region=None, ga
     for page_id, tab, names in pages:
         dialog.get_label(page_id + "-tab", tab, True, False)
         dialog.fill_box(page_id, list(names))
-    dialog.fill_notebook_list("sections", [page + "-tab" for page, _, _ in pages],
-                              [page for page, _, _ in pages])
+    dialog.fill_notebook("sections", [page + "-tab" for page, _, _ in pages],
+                         [page for page, _, _ in pages])  # fill_notebook_list in C
     dialog.fill(["sections"])
     top = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=12)
     preview = None
@@ -206,7 +207,7 @@ def build_dialog(procedure, config, title, pages, drawable=None, region=None, ga
     content.reorder_child(top, 0)
     top.show_all()
     _bind_sensitivity(dialog, config, shown)
-    return dialog, preview
+    return dialog, preview, styles if gallery else None
 
 
 def _dialog_values(config, names):
@@ -434,8 +435,8 @@ def run_animation(procedure, run_mode, image, drawables, config, data):
 
 
 def _animation_dialog_ok(procedure, config, count):
-    dialog, _ = build_dialog(procedure, config, "Stylize Animation (%d frames)" % count,
-                             dialog_layout.ANIMATION_PAGES)
+    dialog, _, _ = build_dialog(procedure, config, "Stylize Animation (%d frames)" % count,
+                                dialog_layout.ANIMATION_PAGES)
     ok = dialog.run()
     dialog.destroy()
     return ok
