@@ -164,13 +164,13 @@ def test_a_daemon_refusal_of_the_sequence_becomes_the_message(daemon_address: st
 PLUGIN = """
 import sys
 sys.path.insert(0, {gimp_plugin!r})
-from stylize_gimp import animation, core
-spawn = core._spawn_bridge
+from stylize_gimp import animation, bridge_process, core
+spawn = bridge_process._spawn_bridge
 def spawn_and_tell(settings, stderr):
     proc = spawn(settings, stderr)
     print("bridge", proc.pid, flush=True)
     return proc
-core._spawn_bridge = spawn_and_tell
+bridge_process._spawn_bridge = spawn_and_tell
 count, side = 200, 256
 plan = animation.plan_frames(side, side, [("f", (0, 0), side, side, False)] * count)
 request = core.make_request(1.0, {address!r}, [({style!r}, 1.0)])

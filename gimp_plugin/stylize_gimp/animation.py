@@ -14,7 +14,7 @@ layers, in the same order. Nothing of the source image changes.
 import struct
 import tempfile
 
-from . import core, protocol
+from . import bridge_process, core, protocol
 
 PROC_NAME = "python-fu-stylize-animation"
 MENU_PATH = "<Image>/Filters/Animation"
@@ -125,9 +125,9 @@ def off_canvas(pixels, frame, plan, fmt):
 
 def sequence_header(plan, fmt, request, settings, consistent):
     """(header, style blobs) of a sequence request (protocol.py, version 5)."""
-    styles = [core._read_style(p) for p, _ in request.styles]
+    styles = [bridge_process._read_style(p) for p, _ in request.styles]
     size = plan.width * plan.height * fmt.bpp
-    header = dict(core._connection(request.address, settings), **{
+    header = dict(bridge_process._connection(request.address, settings), **{
         "request": "sequence",
         "strength": request.strength,
         "keep_colors": request.keep_colors,
@@ -136,7 +136,8 @@ def sequence_header(plan, fmt, request, settings, consistent):
         "consistent": bool(consistent),
         "frames": {"count": len(plan.frames), "width": plan.width, "height": plan.height,
                    "format": fmt.name, "size": size},
-        "styles": [core._style_header(p, w, data) for (p, w), data in zip(request.styles, styles)],
+        "styles": [bridge_process._style_header(p, w, data)
+                   for (p, w), data in zip(request.styles, styles)],
     })
     return header, styles
 
@@ -156,7 +157,7 @@ def stylize_frames(read_frame, plan, fmt, request, consistent=True, settings=Non
     header, styles = sequence_header(plan, fmt, request, settings, consistent)
     log = tempfile.TemporaryFile()
     try:
-        proc = core._spawn_bridge(settings, log)
+        proc = bridge_process._spawn_bridge(settings, log)
         try:
             return _exchange(proc, protocol.encode_request(header, styles), read_frame, plan,
                              fmt, progress)
@@ -165,9 +166,10 @@ def stylize_frames(read_frame, plan, fmt, request, consistent=True, settings=Non
                 "The Stylize bridge (%s -m stylize.client.bridge) stopped unexpectedly (%s; exit "
                 "status %s). %s\nCheck `%s -m stylize.client.bridge --check`, or reinstall with "
                 "`stylize gimp install`."
-                % (settings["python"], e, core._wait(proc), core._tail(log), settings["python"]))
+                % (settings["python"], e, bridge_process._wait(proc), bridge_process._tail(log),
+                   settings["python"]))
         finally:
-            core._reap(proc)
+            bridge_process._reap(proc)
     finally:
         log.close()
 
