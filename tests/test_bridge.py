@@ -453,13 +453,13 @@ def test_real_daemon_optimisation_with_steps(daemon_address: str) -> None:
 PLUGIN = """
 import json, sys
 sys.path.insert(0, {gimp_plugin!r})
-from stylize_gimp import core
-spawn = core._spawn_bridge
+from stylize_gimp import bridge_process, core
+spawn = bridge_process._spawn_bridge
 def spawn_and_tell(settings, stderr):
     proc = spawn(settings, stderr)
     print("bridge", proc.pid, flush=True)
     return proc
-core._spawn_bridge = spawn_and_tell
+bridge_process._spawn_bridge = spawn_and_tell
 request = core.make_request(1.0, {address!r}, [({style!r}, 1.0)], method={method!r},
                             preset="best")
 side = {side}

@@ -85,7 +85,7 @@ def gimp2(tmp_path: Path) -> Iterator[Gimp2]:
     entry_path = gimp_install.install_into(plugins, "2.10", config)
     saved_path = list(sys.path)
     sys.path[:0] = [str(FAKES)]
-    for name in (*FAKE_MODULES, "stylize_gimp", "stylize_gimp.core", "stylize_gimp.protocol"):
+    for name in [*FAKE_MODULES, *(m for m in sys.modules if m.startswith("stylize_gimp"))]:
         sys.modules.pop(name, None)
     try:
         gimp = importlib.import_module("gimp")
@@ -97,7 +97,7 @@ def gimp2(tmp_path: Path) -> Iterator[Gimp2]:
         yield Gimp2(entry, gimp, gimpfu)
     finally:
         sys.path[:] = saved_path
-        for name in (*FAKE_MODULES, "stylize_gimp", "stylize_gimp.core", "stylize_gimp.protocol"):
+        for name in [*FAKE_MODULES, *(m for m in sys.modules if m.startswith("stylize_gimp"))]:
             sys.modules.pop(name, None)
 
 
@@ -200,8 +200,8 @@ def test_registers_under_filters_artistic_for_rgb_and_gray(gimp2: Gimp2) -> None
         (e.PF_OPTION, "preset"),
     ]
     options = {p[1]: (p[3], p[4]) for p in proc["params"] if p[0] == e.PF_OPTION}
-    assert options["method"] == (0, ["Fast", "Best quality (minutes)"])  # default: fast
-    assert options["preset"] == (1, ["Draft", "Good", "Best"])  # default: good
+    assert options["method"] == (0, ["Fast (seconds)", "Best quality (minutes)"])  # default
+    assert options["preset"] == (1, ["Draft (quickest)", "Good", "Finest (slowest)"])  # good
     sliders = [p[4] for p in proc["params"] if p[0] == e.PF_SLIDER]
     assert sliders == [
         *((0.0, 1.0, 0.05), (0.0, 10.0, 0.05), (0.0, 10.0, 0.05), (0.0, 100.0, 1.0)),
@@ -590,3 +590,86 @@ def test_in_place_failure_leaves_the_layer_alone(gimp2: Gimp2) -> None:
     gimp2.stylize(image, src, f"127.0.0.1:{free_port()}", output=1)
     assert "Cannot reach the Stylize daemon" in gimp2.gimp.state.messages[-1]
     assert src.pixels() == before and image.undo_steps == undo_before
+
+
+# --- animations: every layer a frame, one sequence, a new image --------------------------
+
+
+def animation_image(gimp2: Gimp2, sprite: bool = False):
+    """Three 48x32 frames named with their timings (bottom first), the picture moving;
+    with ``sprite`` the top frame is a smaller layer partly outside the canvas."""
+    g, e = gimp2.gimp, gimp2.gimpfu
+    image = g.Image(48, 32, e.RGB)
+    picture = pattern(60, 32, 3)
+    for index in range(3):
+        small = sprite and index == 2
+        width, height = (20, 10) if small else (48, 32)
+        layer = g.Layer(image, f"Frame {index + 1} ({100 * (index + 1)}ms)", width, height,
+                        e.RGB_IMAGE, 100.0, e.NORMAL_MODE)  # fmt: skip
+        image.insert_layer(layer, None, 0)  # each frame on top of the previous one
+        rows = [picture[(y * 60 + 4 * index) * 3 :][: width * 3] for y in range(height)]
+        rgn = layer.get_pixel_rgn(0, 0, width, height, True, False)
+        rgn[0:width, 0:height] = b"".join(rows)
+        layer.flush()
+        if small:
+            layer.set_offsets(30, -2)
+    image._undo.clear()  # the test's own set-up is not the plug-in's doing
+    return image
+
+
+def run_animation(gimp2: Gimp2, image, address: str, consistent: bool = True):
+    params = (STYLE, 1.0, "", 1.0, "", 1.0, address, False, 0, "", 1.0, consistent)
+    mode = gimp2.gimpfu.RUN_NONINTERACTIVE
+    return gimp2.gimpfu._run("python-fu-stylize-animation", (mode, image, image.layers[0], *params))
+
+
+def test_animation_registers_under_filters_animation(gimp2: Gimp2) -> None:
+    proc = gimp2.gimpfu._registered_plugins_["python-fu-stylize-animation"]
+    assert proc["menu"] == "<Image>/Filters/Animation"
+    assert proc["results"][0][0] == gimp2.gimpfu.PF_IMAGE
+
+
+def test_an_animation_becomes_a_new_image_of_stylized_frames(
+    gimp2: Gimp2, daemon_address: str
+) -> None:
+    image = animation_image(gimp2)
+    before = [(layer.name, layer.pixels()) for layer in image.layers]
+    new = run_animation(gimp2, image, daemon_address)
+    assert not gimp2.gimp.state.messages, gimp2.gimp.state.messages
+    assert [(layer.name, layer.pixels()) for layer in image.layers] == before  # untouched
+    assert image.undo_steps == []
+    names = ["Frame 3 (300ms)", "Frame 2 (200ms)", "Frame 1 (100ms)"]  # top to bottom
+    assert [layer.name for layer in new.layers] == names
+    assert new.undo_steps == [] and new.undo_is_enabled()  # its history starts here
+    assert gimp2.gimp.state.displays == [new]
+    for layer, (_, source) in zip(new.layers, before, strict=True):
+        assert (layer.width, layer.height, layer.offsets, layer.type) == (48, 32, (0, 0), 0)
+        assert (
+            mean_abs_diff(np.frombuffer(layer.pixels(), np.uint8), np.frombuffer(source, np.uint8))
+            > 10
+        )
+    assert new.layers[0].pixels() != new.layers[1].pixels()
+
+
+def test_an_animation_with_a_smaller_frame_keeps_its_place(
+    gimp2: Gimp2, daemon_address: str
+) -> None:
+    image = animation_image(gimp2, sprite=True)
+    gimp2.gimp.state.batch = True  # a script in `gimp -i`: no display, the image returned
+    new = run_animation(gimp2, image, daemon_address, consistent=False)
+    assert not gimp2.gimp.state.messages and gimp2.gimp.state.displays == []
+    sprite, *frames = new.layers
+    assert (sprite.name, sprite.width, sprite.height, sprite.offsets) == (
+        "Frame 3 (300ms)", 18, 8, (30, 0))  # fmt: skip
+    assert all(layer.has_alpha for layer in new.layers)  # the sprite's frame is transparent
+    assert [(f.width, f.height, f.offsets) for f in frames] == [(48, 32, (0, 0))] * 2
+    assert all(f.pixels()[3::4] == b"\xff" * (48 * 32) for f in frames)  # opaque frames
+
+
+def test_an_animation_with_no_daemon_leaves_everything_alone(gimp2: Gimp2) -> None:
+    image = animation_image(gimp2)
+    before = [layer.pixels() for layer in image.layers]
+    assert run_animation(gimp2, image, f"127.0.0.1:{free_port()}") is None
+    assert "Cannot reach the Stylize daemon" in gimp2.gimp.state.messages[0]
+    assert [layer.pixels() for layer in image.layers] == before and image.undo_steps == []
+    assert gimp2.gimp.state.displays == []

@@ -35,14 +35,16 @@ VENV_PYTHON = "/opt/stylize-venv/bin/python"
 CASES = (
     *("selection", "alpha", "gray", "colors", "palette", "indexed", "missing", "opacity"),
     *("strokes", "fullres", "preview", "down", "gallery", "inplace", "inplace_down", "blend"),
-    *("deep16", "float32", "optimize"),
+    *("deep16", "float32", "optimize", "animation"),
 )
 # the pure-Python part of our package the bridge needs (no numpy, no TensorFlow)
 BRIDGE_FILES = (
     "__init__.py",
-    "client.py",
-    "bridge.py",
-    "user_messages.py",
+    "progress_words.py",
+    "client/__init__.py",
+    "client/library.py",
+    "client/bridge.py",
+    "client/user_messages.py",
     "v1/__init__.py",
     "v1/stylize_pb2.py",
     "v1/stylize_pb2_grpc.py",
@@ -413,6 +415,73 @@ def test_best_quality_adds_its_steps_in_a_hidden_group_below_the_result(gimp_run
     latest, earliest = blob(gimp_run, "optimize", "step0"), blob(gimp_run, "optimize", "step1")
     assert len(latest) == len(earliest) == len(final) == len(before)  # RGB, the layer's size
     assert mean_diff(earliest, before) > 1 and len({earliest, latest, final}) == 3  # emerging
+
+
+def test_an_animation_becomes_a_new_image_of_stylized_frames(gimp_run: Path) -> None:
+    """Three layers as frames (bottom first, as GIMP plays them) stylized as one sequence:
+    a new image with the frames' names (timings) and geometry; the source untouched."""
+    rep = report(gimp_run, "animation")
+    assert rep["status"] == "success", rep
+    assert rep["layers"] == rep["layers_before"] and not rep["dirty"]  # source untouched
+    names = ["Frame 3 (300ms)", "Frame 2 (200ms)", "Frame 1 (100ms)"]  # top to bottom
+    assert [layer["name"] for layer in rep["layers"]] == names
+    assert [layer["name"] for layer in rep["new_layers"]] == names
+    assert rep["new_size"] == [48, 32] and rep["new_undo_enabled"]
+    assert all(
+        (layer["width"], layer["height"], layer["offsets"], layer["parent"])
+        == (48, 32, [0, 0], None)
+        for layer in rep["new_layers"]
+    )
+    for index in range(3):
+        before = blob(gimp_run, "animation", f"frame{index}_before")
+        assert blob(gimp_run, "animation", f"frame{index}_after") == before
+        result = blob(gimp_run, "animation", f"frame{index}_result")
+        assert len(result) == len(before) == 48 * 32 * 3 and mean_diff(result, before) > 10
+    first, second = (blob(gimp_run, "animation", f"frame{i}_before") for i in (0, 1))
+    assert first != second  # the frames really differ (the photo pans)
+
+
+DIALOG_BATCH = REPO / "tests" / "gimp3" / "batch_dialog.py"
+
+
+@pytest.fixture(scope="module")
+def dialog_report(chroot: Path, installed: dict, tmp_path_factory) -> dict:
+    """The plug-in's dialogs built (not run) in real GIMP 3 on Xvfb, measured."""
+    (chroot / "job" / "spec.json").write_text(json.dumps({**installed, "cases": []}))
+    out = tmp_path_factory.mktemp("gimp3-dialog")
+    done = harness("run", str(DIALOG_BATCH), str(out), timeout=400)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    rep = json.loads((out / "dialog.json").read_text())
+    if "skip" in rep:
+        pytest.skip(rep["skip"])
+    assert "error" not in rep, rep["error"]
+    return rep
+
+
+def test_the_dialog_fits_a_1080p_screen_and_keeps_its_size(dialog_report: dict) -> None:
+    rep = dialog_report
+    natural_height = rep["first"][1]
+    assert natural_height < 900, rep
+    assert rep["animation"][1] < 900, rep
+    assert rep["tiles"] >= 4 and rep["preview"], rep  # the gallery loaded, the preview painted
+    stable = [rep["first"], rep["gallery_loaded"], rep["preview_shown"], rep["after_pick"]]
+    assert all(s[:2] == rep["first"][:2] for s in stable + rep["tabs"]), rep  # heights
+    assert rep["picked"] == [installed_pick(), True]  # the file chooser shows no other file
+
+
+def installed_pick() -> str:
+    return "great_wave"
+
+
+def test_the_dialog_greys_out_what_does_nothing(dialog_report: dict) -> None:
+    default = dialog_report["sensitive_default"]
+    assert default["strength"] and default["opacity"] and default["blend-mode"]
+    assert not any(default[n] for n in ("preset", "balance", "keep-steps", "weight-2", "style-3"))
+    in_place = dialog_report["sensitive_in_place_optimize"]
+    assert not (in_place["opacity"] or in_place["blend-mode"] or in_place["keep-steps"])
+    assert in_place["preset"] and in_place["balance"] and not in_place["strength"]
+    second = dialog_report["sensitive_second_style"]
+    assert second["weight-2"] and second["style-3"] and not second["weight-3"]
 
 
 def _descendant(root: int, words: str) -> int | None:

@@ -155,8 +155,9 @@ def test_bridge_env_drops_gimps_python_settings(monkeypatch) -> None:
 
 def fake_bridge(tmp_path: Path, body: str) -> dict:
     """Settings whose `python -m stylize.client.bridge` runs `body` (stdin/stdout are binary)."""
-    package = tmp_path / "fake" / "stylize"
+    package = tmp_path / "fake" / "stylize" / "client"
     package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
     (package / "bridge.py").write_text(
         "import json, struct, sys\nout = sys.stdout.buffer\n"
@@ -328,9 +329,9 @@ def test_samples_are_swapped_to_little_endian_on_big_endian_machines(monkeypatch
 
     fmt = core.PixelFormat(True, False, "16")
     native_big = struct.pack(">3H", 1, 258, 65534)
-    monkeypatch.setattr(core.sys, "byteorder", "little")
+    monkeypatch.setattr(sys, "byteorder", "little")
     assert core.wire_order(native_big, fmt) == native_big  # GEGL's order is the wire's
-    monkeypatch.setattr(core.sys, "byteorder", "big")
+    monkeypatch.setattr(sys, "byteorder", "big")
     assert core.wire_order(native_big, fmt) == struct.pack("<3H", 1, 258, 65534)
     floats = core.PixelFormat(False, False, "float")
     assert core.wire_order(struct.pack(">2f", 0.5, 3.25), floats) == struct.pack("<2f", 0.5, 3.25)

@@ -9,7 +9,7 @@ touched only from GTK's main loop. Imported lazily by the GIMP 3 entry.
 """
 import threading
 
-from . import core
+from . import core, dialog_layout
 
 THUMBNAIL_SIDE = 96  # pixels; the daemon makes them (ListStyles)
 COLUMNS = 5
@@ -56,13 +56,17 @@ class StyleGallery(object):
         self.flow.set_valign(Gtk.Align.START)  # rows keep their height in a tall window
         self.flow.connect("child-activated", self._picked)
         scrolled = Gtk.ScrolledWindow()
+        self.flow.set_min_children_per_line(3)
         scrolled.set_policy(Gtk.PolicyType.NEVER, Gtk.PolicyType.AUTOMATIC)
-        scrolled.set_min_content_height(THUMBNAIL_SIDE + 36)  # one row, two before it scrolls
-        scrolled.set_max_content_height(2 * (THUMBNAIL_SIDE + 36))
-        scrolled.set_propagate_natural_height(True)
+        height = dialog_layout.GALLERY_ROWS * dialog_layout.GALLERY_ROW
+        scrolled.set_min_content_height(height)  # fixed: the dialog keeps its size while the
+        scrolled.set_max_content_height(height)  # styles load, then it scrolls
+        scrolled.set_propagate_natural_width(True)
         scrolled.add(self.flow)
         self.status = Gtk.Label(label="Loading the daemon's styles…")
         self.status.set_xalign(0.0)
+        self.status.set_ellipsize(3)  # Pango.EllipsizeMode.END: one line; all of it in the tooltip
+        self.status.set_max_width_chars(30)
         self.add_button = Gtk.Button(label="Add the chosen file to the library")
         self.add_button.connect("clicked", lambda _: self.add_chosen_file())
         row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
@@ -71,7 +75,7 @@ class StyleGallery(object):
         box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
         box.pack_start(scrolled, True, True, 0)
         box.pack_start(row, False, False, 0)
-        self.widget = Gtk.Frame(label="Styles of the daemon (click one, or choose a file below)")
+        self.widget = Gtk.Frame(label="Styles of the daemon (click one, or choose a file)")
         self.widget.add(box)
         config.connect("notify::style-file", lambda *_: self._file_chosen())
 
@@ -86,7 +90,7 @@ class StyleGallery(object):
 
     def _fill(self, styles, error):
         if error is not None:
-            self.status.set_text(error)
+            self.say(error)
             return
         for style in styles:
             self._add_tile(style)
@@ -119,6 +123,9 @@ class StyleGallery(object):
         self._picking = True
         try:
             self._config.set_property("style-name", child.style_name)
+            # the chooser shows no other file: one style is chosen, and it is this one
+            self._config.set_property("style-file", None)
+            self._file = None
         finally:
             self._picking = False
         self._say_chosen()
@@ -136,24 +143,28 @@ class StyleGallery(object):
         self.flow.unselect_all()
         self._say_chosen()
 
+    def say(self, text):
+        self.status.set_text(text)
+        self.status.set_tooltip_text(text)
+
     def _say_chosen(self):
         name = self._config.get_property("style-name")
-        self.status.set_text("Style: %s (from the daemon's library)" % name if name else
-                             "Style: the chosen file")
+        self.say("Style: %s (from the daemon's library)" % name if name else
+                 "Style: the chosen file")
 
     def add_chosen_file(self):
         """Send the file chosen in the file chooser to the daemon's library."""
         path = self._chosen_path()
         if not path:
-            self.status.set_text("Choose a style file first, then add it to the library.")
+            self.say("Choose a style file first, then add it to the library.")
             return
-        self.status.set_text("Adding %s to the library…" % core.library_name(path))
+        self.say("Adding %s to the library…" % core.library_name(path))
         address = self._address()
         _in_background(lambda: core.add_style(path, None, address, self._settings), self._added)
 
     def _added(self, style, error):
         if error is not None:
-            self.status.set_text(error)
+            self.say(error)
             return
         child = self._add_tile(style)
         self.flow.show_all()

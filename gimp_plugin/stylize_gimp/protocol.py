@@ -58,13 +58,30 @@ daemon's job at once instead of letting it run on.
 
 Version 4 added method, preset, balance and keep_steps, and the "step" event. The
 bridge also accepts version 2 and 3 requests (they run the fast method).
+
+A sequence (version 5: the frames of a GIMP animation, stylized as one clip consistent
+in time): a header with "request": "sequence", the job's fields as above (fast method
+only; "consistent": false paints every frame on its own) and
+
+    "frames": {"count": 12, "width": 96, "height": 64, "format": "RGBA8", "size": 24576}
+
+followed by the style blobs; then the plug-in writes the frames, `size` bytes each, one
+after another, and may write them as the results come back (it keeps a few frames
+ahead; the bridge reads them as they arrive). The events are progress events, one
+
+    {"event": "frame", "index": 0, "width": 96, "height": 64, "format": "RGBA8",
+     "size": 24576}                      followed by `size` raw pixel bytes
+
+per frame, in order, then {"event": "done", "frames": 12, "seconds": 3.4} or an error.
+Closing stdin before "done" (GIMP ended the plug-in) cancels the whole sequence.
 """
 import json
 import struct
 
-VERSION = 4  # 2: stdin is the lifeline; 3: gallery requests, named styles; 4: optimisation
+VERSION = 5  # 2: stdin is the lifeline; 3: gallery requests, named styles; 4: optimisation;
+# 5: sequences (GIMP animations)
 _LENGTH = struct.Struct(">I")
-FINAL_EVENTS = ("result", "error", "styles", "added")
+FINAL_EVENTS = ("result", "error", "styles", "added", "done")
 
 
 class ProtocolError(Exception):
@@ -103,7 +120,7 @@ def read_exact(stream, size):
 def read_events(stream):
     """Yield events (dicts) from the bridge's stdout until a result or an error.
 
-    An event with a "size" (result, step, styles, added) carries that many bytes under
+    An event with a "size" (result, step, frame, styles, added) carries that many bytes under
     the extra key "data". Raises
     ProtocolError when the stream ends before a final event or holds garbage.
     """

@@ -50,6 +50,8 @@ class _State(object):
         self.progress = []  # ("init", text) / ("update", fraction) / ("text", text) / ("end",)
         self.flushes = 0
         self.next_id = 1
+        self.displays = []  # images a display was opened for
+        self.batch = False  # True: no displays, as `gimp -i` (gimp.Display raises)
 
 
 state = _State()
@@ -108,6 +110,18 @@ def main(init, quit, query, run):
 # --- images ------------------------------------------------------------------------
 
 
+class Display(object):
+    """gimp.Display(image): opens a display; in batch mode (no UI) GIMP refuses."""
+
+    def __init__(self, image):
+        _check_type(image, Image, "image")
+        if state.batch:
+            raise error("Procedure 'gimp-display-new' returned no return values")
+        self.ID = _new_id()
+        self.image = image
+        state.displays.append(image)
+
+
 class Image(object):
     """gimp.Image(width, height, type=RGB)."""
 
@@ -123,6 +137,7 @@ class Image(object):
         self._undo = []
         self._open_group = None
         self._group_depth = 0
+        self._undo_enabled = True
         self.active_layer = None
         self.filename = None
 
@@ -140,10 +155,24 @@ class Image(object):
         return [list(step) for step in self._undo]
 
     def _record(self, change):
+        if not self._undo_enabled:
+            return  # gimp_image_undo_disable: nothing goes on the undo stack
         if self._group_depth:
             self._open_group.append(change)
         else:
             self._undo.append([change])
+
+    def disable_undo(self):
+        """image.disable_undo() (gimp_image_undo_disable); returns success."""
+        self._undo_enabled = False
+        return True
+
+    def enable_undo(self):
+        self._undo_enabled = True
+        return True
+
+    def undo_is_enabled(self):
+        return self._undo_enabled
 
     def undo_group_start(self):
         if self._group_depth == 0:

@@ -258,9 +258,64 @@ def run_gallery(case, address):
     run_case(case, address, None, pick)
 
 
+def run_animation(case, address, style):
+    """A 3-frame animation (layers named with their timings, the photo panning) through
+    python-fu-stylize-animation: a new image with the stylized frames, the source untouched."""
+    image, photo = load_photo(56, 32)
+    image.resize(48, 32, 0, 0)
+    photo.set_name("Frame 1 (100ms)")
+    for index in (1, 2):  # each frame the photo moved 4 px left; the bottom layer is frame 1
+        frame = photo.copy()
+        frame.set_name(f"Frame {index + 1} ({100 * (index + 1)}ms)")
+        image.insert_layer(frame, None, 0)
+        frame.set_offsets(-4 * index, 0)
+    for layer in image.get_layers():
+        layer.resize(48, 32, layer.get_offsets()[-2], 0)  # frames of the canvas's size
+    frames = list(reversed(image.get_layers()))
+    layers_before = [describe(layer) for layer in stack(image)]
+    for index, layer in enumerate(frames):
+        dump(case, f"frame{index}_before", pixels(image, layer))
+    image.clean_all()
+    proc = Gimp.get_pdb().lookup_procedure("python-fu-stylize-animation")
+    config = proc.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [])
+    config.set_property("style-file", Gio.File.new_for_path(style))
+    config.set_property("daemon-address", address)
+    result = proc.run(config)
+    status = result.index(0)
+    report = {
+        "status": status.value_nick,
+        "message": Gimp.get_pdb().get_last_error(),
+        "dirty": image.is_dirty(),
+        "layers_before": layers_before,
+        "layers": [describe(layer) for layer in stack(image)],
+        "images": len(Gimp.get_images()),
+    }
+    for index, layer in enumerate(frames):
+        dump(case, f"frame{index}_after", pixels(image, layer))
+    if status == Gimp.PDBStatusType.SUCCESS:
+        new = result.index(1)
+        report["new_layers"] = [describe(layer) for layer in stack(new)]
+        report["new_size"] = [new.get_width(), new.get_height()]
+        report["new_dirty"] = new.is_dirty()
+        report["new_undo_enabled"] = new.undo_is_enabled()
+        for index, layer in enumerate(reversed(new.get_layers())):
+            dump(case, f"frame{index}_result", pixels(new, layer))
+        new.delete()
+    with open(os.path.join(OUT, case + ".json"), "w") as f:
+        json.dump(report, f, indent=1)
+    log(case, report["status"], report["message"])
+    image.delete()
+
+
 for case in SPEC["cases"]:
     address = SPEC["down_address"] if case.endswith("down") else SPEC["address"]
     try:
+        if case == "animation":
+            run_animation(case, address, SPEC["style"])
+            continue
         if case == "preview":
             run_preview(case, address, SPEC["style"])
             continue

@@ -16,7 +16,7 @@ set -euo pipefail
 CHROOT=${STYLIZE_GIMP3_CHROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/stylize/gimp3-chroot}
 case "$CHROOT" in /?*/?*) ;; *) echo "refusing chroot path $CHROOT" >&2; exit 2;; esac
 SUITE=trixie
-PKGS="gimp python3 python3-gi gir1.2-gimp-3.0 python3-venv python3-pip ca-certificates"
+PKGS="gimp python3 python3-gi gir1.2-gimp-3.0 python3-venv python3-pip ca-certificates xvfb"
 VENV=/opt/stylize-venv
 PY_PKGS="grpcio>=1.60 grpcio-status>=1.60 protobuf>=5.26"
 

@@ -21,21 +21,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import struct
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, BinaryIO
 
 from stylize import progress_words
 
-PROTOCOL_VERSION = 4  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
+PROTOCOL_VERSION = 5  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
 # Older plug-ins still work: each version only added optional header fields and events
 # that only a newer request asks for (3: the gallery's requests and named styles;
-# 4: method, preset, balance, keep_steps and the "step" event).
+# 4: method, preset, balance, keep_steps and the "step" event; 5: the "sequence" request,
+# GIMP animations, with its "frame" and "done" events).
 OLDEST_PROTOCOL_VERSION = 2
 _LENGTH = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
@@ -148,10 +150,15 @@ def _optional_float(header: dict[str, Any], key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> JobRequest:
-    """The request the plug-in sent, or BridgeError INVALID_ARGUMENT naming what is wrong."""
+def parse_job(
+    header: dict[str, Any], content: bytes, styles: list[bytes], frames: bool = False
+) -> JobRequest:
+    """The request the plug-in sent, or BridgeError INVALID_ARGUMENT naming what is wrong.
+
+    ``frames``: a sequence's header, whose "frames" entry describes each frame (their
+    pixels follow later; ``content`` is empty)."""
     try:
-        info = header["content"]
+        info = header["frames" if frames else "content"]
         fmt, width, height = info["format"], int(info["width"]), int(info["height"])
         request = JobRequest(
             address=str(header["address"]).strip() or None if header.get("address") else None,
@@ -186,10 +193,9 @@ def parse_job(header: dict[str, Any], content: bytes, styles: list[bytes]) -> Jo
         raise BridgeError("INVALID_ARGUMENT", f"unknown pixel format {fmt!r}")
     if request.color_match not in colour_matches:
         raise BridgeError("INVALID_ARGUMENT", f"unknown colour matching {request.color_match!r}")
-    if len(content) != width * height * bytes_per_pixel[fmt]:
-        raise BridgeError(
-            "INVALID_ARGUMENT", f"{len(content)} bytes of pixels for {width}x{height} {fmt}"
-        )
+    size = int(header["frames"]["size"]) if frames else len(content)
+    if size != width * height * bytes_per_pixel[fmt]:
+        raise BridgeError("INVALID_ARGUMENT", f"{size} bytes of pixels for {width}x{height} {fmt}")
     return request
 
 
@@ -411,18 +417,8 @@ def _stylize(daemon: Any, request: JobRequest, emit: Emit) -> Any:
         emit(event, b"")
 
     image = client.RawImage(request.width, request.height, request.format, request.pixels)
-    sources = [
-        client.named_style(style.name, style.weight)
-        if style.named
-        else client.encoded_style(style.data, style.weight)
-        for style in request.styles
-    ]
-    match = client.pb.ColorMatch.Value(f"COLOR_MATCH_{request.color_match.upper()}")
-    options = client.pb.StylizeOptions(
-        preserve_colors=request.keep_colors,
-        color_match=match,
-        stroke_scale=request.stroke_scale,  # with the optimisation: the style images' size
-    )
+    sources = _sources(request)
+    options = _options(request)
     if request.method == "fast":
         return daemon.stylize(
             image, sources, strength=request.strength, options=options, on_progress=on_progress
@@ -445,6 +441,31 @@ def _stylize(daemon: Any, request: JobRequest, emit: Emit) -> Any:
         on_progress=on_progress,
         optimize=optimize,
         on_preview=on_preview,
+    )
+
+
+def _sources(request: JobRequest) -> list[Any]:
+    """The request's styles as the client's StyleSources (named or file bytes)."""
+    from stylize.client import library as client
+
+    return [
+        client.named_style(style.name, style.weight)
+        if style.named
+        else client.encoded_style(style.data, style.weight)
+        for style in request.styles
+    ]
+
+
+def _options(request: JobRequest) -> Any:
+    """StylizeOptions of a request (with the optimisation, stroke_scale is the style
+    images' size)."""
+    from stylize.client import library as client
+
+    match = client.pb.ColorMatch.Value(f"COLOR_MATCH_{request.color_match.upper()}")
+    return client.pb.StylizeOptions(
+        preserve_colors=request.keep_colors,
+        color_match=match,
+        stroke_scale=request.stroke_scale,
     )
 
 
@@ -516,7 +537,173 @@ def run_gallery(header: dict[str, Any], styles: list[bytes], emit: Emit) -> None
         raise BridgeError(e.code, user_messages.explain(e, address, timeout, SETTING)) from e
 
 
-REQUESTS = ("stylize", "list_styles", "add_style")
+# --- sequences: the frames of a GIMP animation as one StylizeSequence ---------------------
+
+
+@dataclass(frozen=True)
+class SequenceJob:
+    """A sequence request: the job's settings (``pixels`` empty), how many frames follow,
+    and whether they are painted consistently in time (the daemon's defaults) or each on
+    its own."""
+
+    job: JobRequest
+    count: int
+    consistent: bool
+
+
+MAX_FRAMES = 100_000
+
+
+def parse_sequence(header: dict[str, Any], styles: list[bytes]) -> SequenceJob:
+    """The sequence the plug-in announced, or BridgeError INVALID_ARGUMENT."""
+    job = parse_job(header, b"", styles, frames=True)
+    if job.method != "fast":
+        raise BridgeError("INVALID_ARGUMENT", "a sequence is painted with the fast method only")
+    try:
+        count = int(header["frames"]["count"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise BridgeError("INVALID_ARGUMENT", f"malformed request header: {e!r}") from e
+    if not 1 <= count <= MAX_FRAMES:
+        raise BridgeError(
+            "INVALID_ARGUMENT", f"a sequence needs 1..{MAX_FRAMES} frames, got {count}"
+        )
+    return SequenceJob(job, count, bool(header.get("consistent", True)))
+
+
+def _raw_read(stdin: BinaryIO) -> Callable[[int], bytes]:
+    """read(n) of at most n bytes of the request stream, from any thread.
+
+    A pipe is read with os.read after taking what the buffered reader already holds: a
+    thread blocked inside the buffered reader would hold its lock and make interpreter
+    shutdown abort (as in watch_lifeline)."""
+    try:
+        fd = stdin.fileno()
+    except (OSError, ValueError):
+        return stdin.read  # an in-memory stream (tests)
+    peek = getattr(stdin, "peek", None)
+    held = [stdin.read(len(peek(1))) if peek is not None else b""]
+
+    def read(size: int) -> bytes:
+        if held[0]:
+            data, held[0] = held[0][:size], held[0][size:]
+            return data
+        try:
+            return os.read(fd, size)
+        except OSError:
+            return b""
+
+    return read
+
+
+def read_frames(
+    stdin: BinaryIO, count: int, size: int, lost: threading.Event, lifeline: bool
+) -> Iterator[bytes]:
+    """The frames as the plug-in writes them, read on a thread of their own (the plug-in
+    writes a few frames ahead of the results it reads: it never waits on us).
+
+    A stream that ends early sets ``lost`` (the plug-in went away: cancel); with
+    ``lifeline``, so does the stream's end after the last frame, before the answer."""
+    arrived: queue.Queue[bytes | None] = queue.Queue()
+    read = _raw_read(stdin)
+
+    def reader() -> None:
+        for _ in range(count):
+            parts, remaining = [], size
+            while remaining:
+                data = read(min(remaining, 1 << 20))
+                if not data:
+                    lost.set()
+                    arrived.put(None)
+                    return
+                parts.append(data)
+                remaining -= len(data)
+            arrived.put(b"".join(parts))
+        if lifeline and not read(1):
+            lost.set()
+
+    threading.Thread(target=reader, name="stylize-frames", daemon=True).start()
+    for _ in range(count):
+        frame = arrived.get()
+        if frame is None:
+            return
+        yield frame
+
+
+def run_sequence(
+    sequence: SequenceJob,
+    frames: Iterator[bytes],
+    emit: Emit,
+    lost: threading.Event | None = None,
+    opener: Opener | None = None,
+) -> None:
+    """Stylize the frames as one StylizeSequence (consistency on unless the plug-in said
+    otherwise): one "frame" event per result, in order, progress in frames, then "done"."""
+    import time
+
+    from stylize.client import library as client
+    from stylize.client import user_messages
+
+    request, count = sequence.job, sequence.count
+    address = request.address or client.default_address()
+    timeout = request.timeout or client.DEFAULT_TIMEOUT
+    emit(
+        {"event": "progress", "fraction": 0.0, "message": f"Connecting to Stylize at {address}"},
+        b"",
+    )
+    started = time.monotonic()
+    done = 0
+    try:
+        with (opener or _open_client)(
+            address, timeout, request.connect_timeout, request.credentials
+        ) as daemon:
+            finished = threading.Event()
+            if lost is not None:
+                threading.Thread(
+                    target=_cancel_when, args=(lost, finished, daemon), daemon=True
+                ).start()
+            results = daemon.stylize_sequence(
+                (client.RawImage(request.width, request.height, request.format, f) for f in frames),
+                _sources(request),
+                strength=request.strength,
+                options=_options(request),
+                consistency=_consistency(sequence.consistent),
+                total_frames=count,
+            )
+            for frame in results:
+                out = frame.image
+                assert out is not None  # raw frames come back raw
+                info = {"event": "frame", "index": frame.index, "width": out.width}
+                info.update(height=out.height, format=out.format, size=len(out.data))
+                emit(info, out.data)
+                done += 1
+                emit(_frames_progress(done, count, time.monotonic() - started), b"")
+            finished.set()
+    except client.ClientError as e:
+        print(f"stylize.client.bridge: {e} request_id={e.request_id}", file=sys.stderr)
+        raise BridgeError(e.code, user_messages.explain(e, address, timeout, SETTING)) from e
+    if done != count:  # the plug-in stopped sending frames
+        raise BridgeError("CANCELLED", f"the plug-in sent {done} of {count} frames")
+    emit({"event": "done", "frames": done, "seconds": time.monotonic() - started}, b"")
+
+
+def _frames_progress(done: int, count: int, seconds: float) -> Event:
+    """GIMP's status bar during a sequence: frames done, the rate, the time left."""
+    fps = done / seconds if seconds > 0 else 0.0
+    left = (count - done) / fps if fps else 0.0
+    words = progress_words.frames(done, count, fps, left)
+    return {"event": "progress", "fraction": done / count, "message": f"Painted {words}"}
+
+
+def _consistency(consistent: bool) -> Any:
+    """The daemon's defaults, or none at all: every frame painted on its own."""
+    from stylize.client import library as client
+
+    if consistent:
+        return client.pb.Consistency()
+    return client.pb.Consistency(motion=0.0, colour=0.0, scene_cut=1.0)
+
+
+REQUESTS = ("stylize", "list_styles", "add_style", "sequence")
 
 
 def _import_client() -> ModuleType:
@@ -604,6 +791,15 @@ def _serve(stdin: BinaryIO, emit: Emit, opener: Opener, lifeline: bool) -> bool 
         kind = header.get("request", "stylize")
         if kind not in REQUESTS:
             raise BridgeError("INVALID_ARGUMENT", f"unknown request {kind!r}")
+        if kind == "sequence":
+            if not lifeline:
+                raise BridgeError("INVALID_ARGUMENT", "a sequence needs a bridge of its own")
+            sequence = parse_sequence(header, styles)
+            lost = threading.Event()
+            size = int(header["frames"]["size"])
+            frames = read_frames(stdin, sequence.count, size, lost, lifeline)
+            run_sequence(sequence, frames, emit, lost, opener)
+            return True
         if kind != "stylize":
             run_gallery(header, styles, emit)
             return True

@@ -30,7 +30,7 @@ from stylize.client.library import DEFAULT_ADDRESS, DEFAULT_TIMEOUT
 GIMP3_NAME = "stylize-neural-style"
 GIMP2_ENTRY = "stylize_neural_style.py"
 CORE_PACKAGE = "stylize_gimp"
-CONFIG_FILE = "stylize-gimp.json"  # read by gimp_plugin/stylize_gimp/core.py
+CONFIG_FILE = "stylize-gimp.json"  # read by gimp_plugin/stylize_gimp/settings.py
 VERSIONS = ("3", "2.10")
 
 

@@ -16,7 +16,7 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stylize_gimp import core  # noqa: E402
+from stylize_gimp import animation, core, dialog_layout  # noqa: E402
 
 RW = GObject.ParamFlags.READWRITE
 
@@ -84,15 +84,28 @@ class _LivePreview(object):
         self.session = core.BridgeSession()  # one warm bridge for every preview
         self._generation, self._timer = 0, None
         self.image = Gtk.Image()
+        side = dialog_layout.PREVIEW_SIDE
+        width, height, _ = core.preview_size(region.width, region.height, side)
+        self.image.set_size_request(width, height)  # its place is kept while it renders
         self.label = Gtk.Label(label="Preview")
+        self.label.set_ellipsize(3)  # Pango.EllipsizeMode.END: one line, whatever it says
+        self.label.set_max_width_chars(40)
+        self.label.set_size_request(side, -1)
         self.widget = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
         self.widget.pack_start(self.image, False, False, 0)
         self.widget.pack_start(self.label, False, False, 0)
         config.connect("notify", self._changed)
 
+    # settings that do not change the preview (always the fast method, before blending)
+    STILL = ("method", "preset", "balance", "keep-steps", "output", "opacity", "blend-mode")
+
     def _changed(self, _config, pspec):
-        if pspec.name not in ("method", "preset", "balance", "keep-steps"):  # always fast
+        if pspec.name not in self.STILL:
             self.schedule()
+
+    def say(self, text):
+        self.label.set_text(text)
+        self.label.set_tooltip_text(text)
 
     def schedule(self):
         if self._timer is not None:
@@ -106,9 +119,9 @@ class _LivePreview(object):
         try:
             request = _request(self._config)
         except core.StylizeError as e:
-            self.label.set_text(core.error_text(e))
+            self.say(core.error_text(e))
             return False
-        self.label.set_text("Painting the preview…")
+        self.say("Painting the preview…")
         worker = threading.Thread(target=self._render, args=(self._generation, request))
         worker.daemon = True
         worker.start()
@@ -127,40 +140,20 @@ class _LivePreview(object):
         if generation != self._generation:
             return False  # a newer render is on its way
         if error is not None:
-            self.label.set_text(error)
+            self.say(error)
             return False
         width, height, data = result
         pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB,
                                                  True, 8, width, height, width * 4)
         self.image.set_from_pixbuf(pixbuf)
-        self.label.set_text("Preview (%dx%d)" % (width, height))
+        self.say("Preview (%dx%d, fast method)" % (width, height))
         return False
 
 
 def _dialog_ok(procedure, config, drawable=None, region=None):
-    gi.require_version("GimpUi", "3.0")
-    from gi.repository import GimpUi
-    GimpUi.init(core.PROC_NAME)
-    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
-    for name in ("strength", "weight-2", "weight-3"):
-        dialog.get_spin_scale(name, 1.0)  # sliders, not bare spin buttons
-    dialog.get_spin_scale("opacity", 1.0)
-    strokes = dialog.get_spin_scale("stroke-scale", 1.0)  # scripts may go up to 16
-    strokes.set_scale_limits(core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE)
-    dialog.get_label("advanced-title", "Advanced", False, False)
-    dialog.fill_expander("advanced", "advanced-title", False, "daemon-address")
-    _method_widgets(dialog)
-    dialog.fill(["style-file", "strength", "style-2", "weight-2", "style-3", "weight-3",
-                 "stroke-scale", "keep-colors", "color-match", "output", "opacity",
-                 "blend-mode", "method-frame", "advanced"])
-    _add_gallery(dialog, config)
-    preview = None
-    if drawable is not None and region is not None:
-        preview = _LivePreview(config, drawable, region)
-        content = dialog.get_content_area()
-        content.pack_start(preview.widget, False, False, 6)
-        content.reorder_child(preview.widget, 0)
-        preview.widget.show_all()
+    dialog, preview, _ = build_dialog(procedure, config, "Neural Style Transfer",
+                                      dialog_layout.PAGES, drawable, region)
+    if preview is not None:
         preview.schedule()
     ok = dialog.run()
     dialog.destroy()
@@ -169,15 +162,72 @@ def _dialog_ok(procedure, config, drawable=None, region=None):
     return ok
 
 
-def _add_gallery(dialog, config):
-    """The daemon's styles as thumbnails, on top of the dialog's settings."""
-    from stylize_gimp import gimp3_gallery
-    gallery = gimp3_gallery.StyleGallery(config)
+_SLIDERS = ("strength", "weight-2", "weight-3", "opacity", "stroke-scale", "balance")
+
+
+def build_dialog(procedure, config, title, pages, drawable=None, region=None, gallery=True):
+    """(dialog, live preview, gallery): the dialog not run yet; no preview without a
+    drawable, no gallery without `gallery`.
+
+    On top, side by side and of fixed sizes, the preview and the daemon's styles; below,
+    the settings in notebook pages (dialog_layout.PAGES). Controls that do nothing with
+    the current choices are greyed out (dialog_layout.sensitivity)."""
+    gi.require_version("GimpUi", "3.0")
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import GimpUi, Gtk
+    GimpUi.init(core.PROC_NAME)
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
+    shown = dialog_layout.shown_arguments(pages)
+    for name in _SLIDERS:
+        if name in shown:
+            dialog.get_spin_scale(name, 1.0)  # sliders, not bare spin buttons
+    if "stroke-scale" in shown:  # scripts may go up to 16
+        strokes = dialog.get_spin_scale("stroke-scale", 1.0)
+        strokes.set_scale_limits(core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE)
+    for name, text in dialog_layout.NOTES.items():
+        dialog.get_label(name, text, False, False)
+    for page_id, tab, names in pages:
+        dialog.get_label(page_id + "-tab", tab, True, False)
+        dialog.fill_box(page_id, list(names))
+    dialog.fill_notebook("sections", [page + "-tab" for page, _, _ in pages],
+                         [page for page, _, _ in pages])  # fill_notebook_list in C
+    dialog.fill(["sections"])
+    top = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=12)
+    preview = None
+    if drawable is not None and region is not None:
+        preview = _LivePreview(config, drawable, region)
+        top.pack_start(preview.widget, False, False, 0)
+    if gallery:
+        from stylize_gimp import gimp3_gallery
+        styles = gimp3_gallery.StyleGallery(config)
+        top.pack_start(styles.widget, True, True, 0)
+        styles.load()
     content = dialog.get_content_area()
-    content.pack_start(gallery.widget, False, False, 6)
-    content.reorder_child(gallery.widget, 1)  # below the preview, above the settings
-    gallery.widget.show_all()
-    gallery.load()
+    content.pack_start(top, False, False, 6)
+    content.reorder_child(top, 0)
+    top.show_all()
+    _bind_sensitivity(dialog, config, shown)
+    return dialog, preview, styles if gallery else None
+
+
+def _dialog_values(config, names):
+    values = {}
+    for name in names:
+        value = config.get_property(name)
+        values[name] = _path(value) if isinstance(value, Gio.File) else value
+    return values
+
+
+def _bind_sensitivity(dialog, config, shown):
+    """Grey out what does nothing now (in place: opacity, blend mode; the fast method: the
+    optimisation's settings; no second style: its weight and the third style)."""
+    def update(*_):
+        for name, acts in dialog_layout.sensitivity(_dialog_values(config, shown)).items():
+            if name in shown:
+                dialog.get_widget(name, GObject.TYPE_NONE).set_sensitive(acts)
+
+    config.connect("notify", update)
+    update()
 
 
 def _layer_mode(blend_mode):
@@ -199,23 +249,6 @@ def _apply_in_place(image, source, region, fmt, pixels):
     finally:
         image.undo_group_end()
     Gimp.displays_flush()
-
-
-def _method_widgets(dialog):
-    """Method, preset, balance and steps in a frame of their own ("method-frame"); the
-    optimisation's settings are greyed out while the fast method is chosen, strength
-    while the optimisation is."""
-    dialog.get_spin_scale("balance", 1.0)
-    dialog.get_label("method-note", "The live preview always uses the fast method.", False,
-                     False)
-    dialog.fill_box("method-box", ["method", "preset", "balance", "keep-steps", "method-note"])
-    dialog.get_label("method-title", "Fast or best quality", False, False)
-    dialog.fill_frame("method-frame", "method-title", False, "method-box")
-    optimize = Gimp.ValueArray.new(1)
-    optimize.append(GObject.Value(GObject.TYPE_STRING, "optimize"))
-    for name in ("preset", "balance", "keep-steps"):
-        dialog.set_sensitive_if_in(name, None, "method", optimize, True)
-    dialog.set_sensitive_if_in("strength", None, "method", optimize, False)
 
 
 def _place(image, layer, parent, position, region):
@@ -314,15 +347,152 @@ def run(procedure, run_mode, image, drawables, config, data):
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
+# -- animations: every layer a frame, one sequence, a new image ---------------------------
+
+
+def _animation_request(config):
+    return core.make_request(
+        config.get_property("strength"), config.get_property("daemon-address"),
+        [(_first_style(config), 1.0),
+         (_path(config.get_property("style-2")), config.get_property("weight-2")),
+         (_path(config.get_property("style-3")), config.get_property("weight-3"))],
+        config.get_property("keep-colors"), config.get_property("color-match"),
+        stroke_scale=config.get_property("stroke-scale"))
+
+
+def _frame_layers(image):
+    """The top-level layers, bottom first: GIMP plays the bottom layer first."""
+    return list(reversed(image.get_layers()))
+
+
+def _plan_frames(image, layers):
+    specs = []
+    for layer in layers:
+        offsets = layer.get_offsets()  # (ok, x, y)
+        specs.append((layer.get_name(), tuple(offsets[-2:]), layer.get_width(),
+                      layer.get_height(), layer.has_alpha()))
+    return animation.plan_frames(image.get_width(), image.get_height(), specs)
+
+
+def _frames_image(image, plan, fmt, results):
+    """A new image with the stylized frames as layers, named and stacked as the source's
+    (so GIMP plays them, and exports them, with the same timings). Built with undo off,
+    as GIMP's own Filters > Animation do: its history starts with the finished frames."""
+    base = image.get_base_type()
+    new = Gimp.Image.new_with_precision(plan.width, plan.height, base, image.get_precision())
+    new.undo_disable()
+    gray = base == Gimp.ImageBaseType.GRAY
+    kind = {(False, False): Gimp.ImageType.RGB_IMAGE, (False, True): Gimp.ImageType.RGBA_IMAGE,
+            (True, False): Gimp.ImageType.GRAY_IMAGE,
+            (True, True): Gimp.ImageType.GRAYA_IMAGE}[(gray, plan.alpha)]
+    for frame, pixels in zip(plan.frames, results):  # bottom first: each goes on top
+        layer = Gimp.Layer.new(new, frame.name, frame.width, frame.height, kind, 100.0,
+                               Gimp.LayerMode.NORMAL)
+        new.insert_layer(layer, None, 0)
+        layer.set_offsets(frame.x, frame.y)
+        buf = layer.get_buffer()
+        buf.set(Gegl.Rectangle.new(0, 0, frame.width, frame.height), fmt.babl,
+                animation.off_canvas(pixels, frame, plan, fmt))
+        buf.flush()
+    new.undo_enable()
+    return new
+
+
+def run_animation(procedure, run_mode, image, drawables, config, data):
+    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
+        return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.INDEXED_MESSAGE)
+    layers = _frame_layers(image)
+    try:
+        plan = _plan_frames(image, layers)
+    except core.StylizeError as e:
+        return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.error_text(e))
+    if run_mode == Gimp.RunMode.INTERACTIVE and not _animation_dialog_ok(procedure, config,
+                                                                         len(layers)):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    fmt = core.PixelFormat(image.get_base_type() == Gimp.ImageBaseType.GRAY, plan.alpha,
+                           core.depth_of_precision(image.get_precision().value_nick))
+
+    def read_frame(frame):
+        rect = Gegl.Rectangle.new(frame.read_x, frame.read_y, frame.width, frame.height)
+        return layers[frame.index].get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
+
+    try:
+        request = _animation_request(config)
+        Gimp.progress_init("Stylizing %d frames" % len(layers))
+        results = animation.stylize_frames(read_frame, plan, fmt, request,
+                                           config.get_property("consistent"),
+                                           progress=_show_progress)
+    except core.StylizeError as e:
+        return _fail(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, core.error_text(e))
+    new = _frames_image(image, plan, fmt, results)
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        Gimp.Display.new(new)
+        Gimp.displays_flush()
+    return Gimp.ValueArray.new_from_values([
+        GObject.Value(Gimp.PDBStatusType, Gimp.PDBStatusType.SUCCESS),
+        GObject.Value(Gimp.Image, new),
+    ])
+
+
+def _animation_dialog_ok(procedure, config, count):
+    dialog, _, _ = build_dialog(procedure, config, "Stylize Animation (%d frames)" % count,
+                                dialog_layout.ANIMATION_PAGES)
+    ok = dialog.run()
+    dialog.destroy()
+    return ok
+
+
+def _create_animation(plugin, name):
+    p = Gimp.ImageProcedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run_animation, None)
+    p.set_image_types(core.IMAGE_TYPES)
+    p.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
+                           | Gimp.ProcedureSensitivityMask.DRAWABLES
+                           | Gimp.ProcedureSensitivityMask.NO_DRAWABLES)
+    p.set_menu_label(animation.MENU_LABEL)
+    p.add_menu_path(animation.MENU_PATH)
+    p.set_documentation(animation.BLURB, animation.HELP + " " + core.GIMP3_PRECISION_HELP, name)
+    p.set_attribution("Stylize contributors", "Apache-2.0", "2026")
+    _add_style(p, "style-file", "_Style image", "Painting whose style is applied")
+    p.add_double_argument("strength", "S_trength", core.STRENGTH_HELP, 0.0, 1.0, 1.0, RW)
+    _add_style(p, "style-2", "Second style image", "Optional style mixed in")
+    p.add_double_argument("weight-2", "Second style weight",
+                          "Relative to the first style's 1: above 1 it outweighs it",
+                          0.0, core.MAX_WEIGHT, 1.0, RW)
+    _add_style(p, "style-3", "Third style image", "Optional style mixed in")
+    p.add_double_argument("weight-3", "Third style weight",
+                          "Relative to the first style's 1: above 1 it outweighs it",
+                          0.0, core.MAX_WEIGHT, 1.0, RW)
+    p.add_boolean_argument("keep-colors", "_Keep colours",
+                           "Keep the layer's colours; take only the style's strokes and light",
+                           False, RW)
+    _add_choice(p, "color-match", "Colour _matching",
+                "Paint in the layer's palette, or give it the style's palette",
+                core.COLOR_MATCHES, core.COLOR_MATCH_LABELS)
+    p.add_string_argument("style-name", "Library style",
+                          "A named style of the daemon's library (the dialog's gallery; "
+                          "`stylize styles list`); when set, it replaces Style image", "", RW)
+    p.add_double_argument("stroke-scale", "Stroke si_ze", core.STROKE_SCALE_HELP,
+                          core.MIN_STROKE_SCALE, core.MAX_STROKE_SCALE,
+                          core.DEFAULT_STROKE_SCALE, RW)
+    p.add_boolean_argument("consistent", "Steady strokes from _frame to frame",
+                           animation.CONSISTENT_HELP, True, RW)
+    p.add_string_argument("daemon-address", "Daemon address",
+                          "host:port of `stylize serve` (blank: as installed)", "", RW)
+    p.add_image_return_value("new-image", "New image", "The stylized frames", False, RW)
+    return p
+
+
 class StylizePlugIn(Gimp.PlugIn):
     def do_set_i18n(self, name):
         return False, None, None
 
     def do_query_procedures(self):
-        return [core.PROC_NAME]
+        return [core.PROC_NAME, animation.PROC_NAME]
 
     def do_create_procedure(self, name):
         Gegl.init(None)
+        if name == animation.PROC_NAME:
+            return _create_animation(self, name)
         p = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         p.set_image_types(core.IMAGE_TYPES)
         p.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
@@ -374,7 +544,7 @@ def _add_method_arguments(procedure):
     """The method and the optimisation's settings (core.METHODS, core.PRESETS)."""
     _add_choice(procedure, "method", "Metho_d", core.METHOD_HELP, core.METHODS,
                 core.METHOD_LABELS)
-    _add_choice(procedure, "preset", "_Quality", core.PRESET_HELP, core.PRESETS,
+    _add_choice(procedure, "preset", "_Refinement", core.PRESET_HELP, core.PRESETS,
                 core.PRESET_LABELS, "good")
     procedure.add_double_argument("balance", "Style / content ba_lance", core.BALANCE_HELP,
                                   0.0, 1.0, 0.5, RW)
@@ -389,4 +559,5 @@ def _add_style(procedure, name, label, blurb):
                                 RW)
 
 
-Gimp.main(StylizePlugIn.__gtype__, sys.argv)
+if __name__ == "__main__":  # GIMP runs this file; tests import it to build the dialog
+    Gimp.main(StylizePlugIn.__gtype__, sys.argv)
