@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from stylize.engine import images
+from stylize.engine.regions import RegionStyle, StyleRegions
 from stylize.engine.stroke_scale import MIN_STROKE_SCALE, STROKE_REFERENCE_SIDE
 from stylize.engine.style_cache import StyleVectorCache
 from stylize.engine.style_engine import StyleEngine, StylizeOptions
@@ -87,7 +88,43 @@ def bundled_figures() -> None:
     contact_sheet(tiles, TILE).save(OUT / "before-after.jpg", quality=85)
     styles = [(name, square(Image.open(path).convert("RGB"))) for name, path in style_files.items()]
     contact_sheet(styles, TILE // 2).save(OUT / "bundled-styles.jpg", quality=85)
-    print(f"wrote {OUT}/before-after.jpg and bundled-styles.jpg")
+    regions_figure(engine, content, vectors["starry_night"], vectors["great_wave"], own)
+    print(f"wrote {OUT}/before-after.jpg, bundled-styles.jpg and regions.jpg")
+
+
+def regions_figure(
+    engine: StyleEngine, content: images.Pixels, left: np.ndarray, right: np.ndarray,
+    own: np.ndarray,
+) -> None:  # fmt: skip
+    """Two styles on two halves (hard and soft masks), a strength map, and the hard
+    composite of two separate runs, with 100 % crops across the boundary."""
+    height, width = content.height, content.width
+    x = np.arange(width, dtype=np.float32)[None, :].repeat(height, axis=0)
+    hard = (x < width / 2).astype(np.float32)
+    soft = np.clip((width * 0.65 - x) / (width * 0.3), 0.0, 1.0)
+    y = np.arange(height, dtype=np.float32)[:, None].repeat(width, axis=1)
+    centre = np.hypot(x - width / 2, y - height / 2) / (0.5 * np.hypot(width, height))
+    fade = np.clip(1.3 - 1.6 * centre, 0.0, 1.0)
+
+    def two(mask: np.ndarray) -> images.Pixels:
+        styles = [RegionStyle(left, 1.0, mask), RegionStyle(right, 1.0, 1.0 - mask)]
+        return engine.stylize(content, StyleRegions(styles, content_vector=own))
+
+    apart = [engine.stylize(content, v).array for v in (left, right)]
+    composite = np.where(hard[..., None] > 0.5, apart[0], apart[1]).astype(np.uint8)
+    faded = engine.stylize(
+        content, StyleRegions([RegionStyle(left)], strength_map=fade, content_vector=own)
+    )
+    panels = [
+        ("regions, hard mask", two(hard).to_pil()),
+        ("regions, soft mask", two(soft).to_pil()),
+        ("strength map (centre)", faded.to_pil()),
+        ("two runs pasted", Image.fromarray(composite)),
+    ]
+    boundary = (width // 2 - 64, height // 2 - 64, width // 2 + 64, height // 2 + 64)
+    tiles = [(label, image) for label, image in panels]
+    tiles += [(f"{label}, 100 %", image.crop(boundary)) for label, image in panels[::3]]
+    contact_sheet(tiles, TILE).save(OUT / "regions.jpg", quality=85)
 
 
 # -- stroke scale and colour options, on a large photo ------------------------------------
