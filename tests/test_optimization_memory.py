@@ -102,6 +102,12 @@ if case.get("regions"):  # vertical bands, one per style, soft edges: the guided
     w, h = case["content"]
     x = np.linspace(0, len(styles), w, dtype=np.float32)[None, :].repeat(h, axis=0)
     masks = [StyleMasks(np.clip(1 - abs(x - i - 0.5), 0, 1)) for i in range(len(styles))]
+if case.get("style_regions"):  # the left half of each style image
+    masks = [
+        StyleMasks(None if masks is None else masks[i].region,
+                   (np.arange(w) < w // 2)[None, :].repeat(h, axis=0).astype(np.float32))
+        for i, (w, h) in enumerate(case["styles"])
+    ]
 base = status("VmRSS")
 open("/proc/self/clear_refs", "w").write("5")  # resets VmHWM to the current RSS
 engine.run(content, styles, options, progress=lambda event: None, masks=masks)
@@ -121,7 +127,7 @@ def _measured_peak(case: dict) -> int:
 
 
 def _check(content, styles, optimizer="lbfgs", iterations=2, scales=(), style_scale=1.0,
-           regions=False) -> None:  # fmt: skip
+           regions=False, style_regions=False) -> None:  # fmt: skip
     case = {
         "content": content,
         "styles": styles,
@@ -130,9 +136,11 @@ def _check(content, styles, optimizer="lbfgs", iterations=2, scales=(), style_sc
         "scales": list(scales),
         "style_scale": style_scale,
         "regions": regions,
+        "style_regions": style_regions,
     }
     measured = _measured_peak(case)
     masks, guided = ([tuple(content)] * len(styles), len(styles)) if regions else ([], 0)
+    masks += [tuple(style) for style in styles] if style_regions else []
     estimate = memory.run_bytes(tuple(content), [tuple(s) for s in styles], optimizer, scales,
                                 style_scale, None, masks, guided)  # fmt: skip
     print(f"{case}: estimate {estimate / 2**20:.0f} MiB, measured {measured / 2**20:.0f} MiB, "
@@ -155,14 +163,20 @@ def test_estimate_covers_the_measured_peak(content, styles, optimizer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "styles", "optimizer"),
+    ("content", "styles", "optimizer", "regions", "style_regions"),
     [
-        pytest.param((256, 192), [(256, 192), (192, 256)], "lbfgs", id="256x192-2-regions"),
-        pytest.param((192, 256), [(256, 192)] * 3, "adam", id="192x256-3-regions-adam"),
+        pytest.param((256, 192), [(256, 192), (192, 256)], "lbfgs", True, False,
+                     id="256x192-2-regions"),
+        pytest.param((192, 256), [(256, 192)] * 3, "adam", True, True,
+                     id="192x256-3-regions-and-style-regions-adam"),
+        pytest.param((256, 192), [(1024, 768)], "lbfgs", False, True,
+                     id="256x192-style-region-of-a-large-style"),
     ],
-)
-def test_estimate_covers_the_measured_peak_with_regions(content, styles, optimizer) -> None:
-    _check(content, styles, optimizer, regions=True)
+)  # fmt: skip
+def test_estimate_covers_the_measured_peak_with_regions(
+    content, styles, optimizer, regions: bool, style_regions: bool
+) -> None:
+    _check(content, styles, optimizer, regions=regions, style_regions=style_regions)
 
 
 @pytest.mark.slow

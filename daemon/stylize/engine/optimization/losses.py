@@ -66,11 +66,15 @@ def weighted_gram_matrices(features: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
     and divided by the mask's sum instead of ``h * w``, so a region's statistics do not
     depend on its area. A mask of ones gives :func:`gram_matrix` (up to rounding).
     """
-    channels = tf.shape(features)[-1]
+    channels, count = tf.shape(features)[-1], tf.shape(masks)[0]
     matrix = tf.reshape(features, (-1, channels))
-    weights = tf.reshape(masks, (tf.shape(masks)[0], -1))
-    weighted = weights[:, :, None] * matrix[None]  # [K, h*w, c]
-    grams = tf.einsum("knc,nd->kcd", weighted, matrix)
+    weights = tf.reshape(masks, (count, -1))
+    # [h*w, K*c]: every mask's weighted copy side by side, so one matrix product (transposed
+    # in place, as gram_matrix) gives all K Grams; about half the time of an einsum here.
+    weighted = tf.reshape(
+        tf.transpose(weights)[:, :, None] * matrix[:, None, :], (-1, count * channels)
+    )
+    grams = tf.reshape(tf.matmul(weighted, matrix, transpose_a=True), (count, channels, channels))
     sums = tf.reduce_sum(weights, axis=1) * tf.cast(channels, weights.dtype)
     return grams / tf.maximum(sums, 1e-12)[:, None, None]  # an empty mask: zeros, not NaN
 
