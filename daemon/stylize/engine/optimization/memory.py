@@ -40,9 +40,9 @@ COPY_BYTES_PER_PIXEL = 96  # per pixel of the content's full size
 SOURCE_BYTES_PER_PIXEL = 24  # per pixel of a style or init image: PIL copy, RGBA, RGB
 # Regions: per style of the guided loss, per pixel of the working size: the weighted
 # copies of the default style layers' maps (122 floats a pixel) in the forward pass,
-# their gradients, the weight maps (K x [H, W] and the layers'). Measured 520-1260 B
+# their gradients, the weight maps (K x [H, W] and the layers'). Measured 310-500 B
 # (2 and 3 regions against none, 256 x 192 and 384 x 384, L-BFGS and Adam, float32).
-GUIDED_BYTES_PER_PIXEL = 1600
+GUIDED_BYTES_PER_PIXEL = 800
 MASK_BYTES_PER_PIXEL = 12  # per pixel of a given mask: float32, resampled copy, weights
 FIXED_BYTES = 96 << 20  # traces, oneDNN scratch, SciPy
 WORST_STYLES = 2  # unknown styles: two at the largest area a style may take
