@@ -16,7 +16,7 @@ shared machine's load hits them alike; wall and process CPU seconds (the CPU sec
 suffer less from the other processes). Then whole runs (--rounds, 0: none): the kinds
 alternate run by run, each WARM_UP iterations (the first traces) then ITERATIONS timed
 from the progress callbacks, evaluations counted. Medians and minima per kind.
-JSON in bench/results/optimize-regions.json.
+JSON in bench/results/optimize-regions-PRECISION.json.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def main() -> None:
                 f"{row['min_seconds_per_iteration']:.3f} | {row['evaluations_per_iteration']:.2f} |"
             )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "optimize-regions.json").write_text(
+    (RESULTS / f"optimize-regions-{engine.vgg.precision}.json").write_text(
         json.dumps(
             {
                 "started": started,
