@@ -78,6 +78,7 @@ _MEASURE = r"""
 import json, sys
 import numpy as np
 from stylize.engine.images import Pixels, PixelMode
+from stylize.engine.optimization.guidance import StyleMasks
 from stylize.engine.optimization.method import OptimizationEngine, OptimizeOptions
 
 def status(key):
@@ -96,9 +97,20 @@ options = OptimizeOptions(
     iterations=case["iterations"], optimizer=case["optimizer"], scales=tuple(case["scales"]),
     style_scale=case["style_scale"], preview_every=1,
 )
+masks = None
+if case.get("regions"):  # vertical bands, one per style, soft edges: the guided loss
+    w, h = case["content"]
+    x = np.linspace(0, len(styles), w, dtype=np.float32)[None, :].repeat(h, axis=0)
+    masks = [StyleMasks(np.clip(1 - abs(x - i - 0.5), 0, 1)) for i in range(len(styles))]
+if case.get("style_regions"):  # the left half of each style image
+    masks = [
+        StyleMasks(None if masks is None else masks[i].region,
+                   (np.arange(w) < w // 2)[None, :].repeat(h, axis=0).astype(np.float32))
+        for i, (w, h) in enumerate(case["styles"])
+    ]
 base = status("VmRSS")
 open("/proc/self/clear_refs", "w").write("5")  # resets VmHWM to the current RSS
-engine.run(content, styles, options, progress=lambda event: None)
+engine.run(content, styles, options, progress=lambda event: None, masks=masks)
 print(json.dumps({"extra": status("VmHWM") - base}))
 """
 
@@ -114,7 +126,8 @@ def _measured_peak(case: dict) -> int:
     return int(json.loads(result.stdout.strip().splitlines()[-1])["extra"])
 
 
-def _check(content, styles, optimizer="lbfgs", iterations=2, scales=(), style_scale=1.0) -> None:
+def _check(content, styles, optimizer="lbfgs", iterations=2, scales=(), style_scale=1.0,
+           regions=False, style_regions=False) -> None:  # fmt: skip
     case = {
         "content": content,
         "styles": styles,
@@ -122,10 +135,14 @@ def _check(content, styles, optimizer="lbfgs", iterations=2, scales=(), style_sc
         "iterations": iterations,
         "scales": list(scales),
         "style_scale": style_scale,
+        "regions": regions,
+        "style_regions": style_regions,
     }
     measured = _measured_peak(case)
+    masks, guided = ([tuple(content)] * len(styles), len(styles)) if regions else ([], 0)
+    masks += [tuple(style) for style in styles] if style_regions else []
     estimate = memory.run_bytes(tuple(content), [tuple(s) for s in styles], optimizer, scales,
-                                style_scale)  # fmt: skip
+                                style_scale, None, masks, guided)  # fmt: skip
     print(f"{case}: estimate {estimate / 2**20:.0f} MiB, measured {measured / 2**20:.0f} MiB, "
           f"ratio {estimate / measured:.2f}")  # fmt: skip
     assert estimate >= measured, f"estimate {estimate:,} < measured {measured:,}"
@@ -143,6 +160,23 @@ MEASURED = [
 @pytest.mark.parametrize(("content", "styles", "optimizer"), MEASURED)
 def test_estimate_covers_the_measured_peak(content, styles, optimizer) -> None:
     _check(content, styles, optimizer)
+
+
+@pytest.mark.parametrize(
+    ("content", "styles", "optimizer", "regions", "style_regions"),
+    [
+        pytest.param((256, 192), [(256, 192), (192, 256)], "lbfgs", True, False,
+                     id="256x192-2-regions"),
+        pytest.param((192, 256), [(256, 192)] * 3, "adam", True, True,
+                     id="192x256-3-regions-and-style-regions-adam"),
+        pytest.param((256, 192), [(1024, 768)], "lbfgs", False, True,
+                     id="256x192-style-region-of-a-large-style"),
+    ],
+)  # fmt: skip
+def test_estimate_covers_the_measured_peak_with_regions(
+    content, styles, optimizer, regions: bool, style_regions: bool
+) -> None:
+    _check(content, styles, optimizer, regions=regions, style_regions=style_regions)
 
 
 @pytest.mark.slow

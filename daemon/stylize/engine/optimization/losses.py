@@ -57,6 +57,56 @@ def style_loss(
     )
 
 
+def weighted_gram_matrices(features: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
+    """One Gram matrix per mask: ``sum_x a_k(x) F(x) F(x)^T / (c * sum_x a_k(x))``.
+
+    ``features`` ``[1, h, w, c]``, ``masks`` ``[K, h, w]`` (guidance.at_layer) -> ``[K, c,
+    c]``. Gatys et al. 2017 (section 4) multiply the feature maps by the guidance channel;
+    here each pixel's outer product is weighted once by it, so soft values are weights,
+    and divided by the mask's sum instead of ``h * w``, so a region's statistics do not
+    depend on its area. A mask of ones gives :func:`gram_matrix` (up to rounding).
+    """
+    channels, count = tf.shape(features)[-1], tf.shape(masks)[0]
+    matrix = tf.reshape(features, (-1, channels))
+    weights = tf.reshape(masks, (count, -1))
+    # [h*w, K*c]: every mask's weighted copy side by side, so one matrix product (transposed
+    # in place, as gram_matrix) gives all K Grams; about half the time of an einsum here.
+    weighted = tf.reshape(
+        tf.transpose(weights)[:, :, None] * matrix[:, None, :], (-1, count * channels)
+    )
+    grams = tf.reshape(tf.matmul(weighted, matrix, transpose_a=True), (count, channels, channels))
+    sums = tf.reduce_sum(weights, axis=1) * tf.cast(channels, weights.dtype)
+    return grams / tf.maximum(sums, 1e-12)[:, None, None]  # an empty mask: zeros, not NaN
+
+
+def guided_style_layer_loss(
+    features: tf.Tensor, target_grams: tf.Tensor, masks: tf.Tensor, shares: tf.Tensor
+) -> tf.Tensor:
+    """``sum_k share_k * mean((G_k - T_k)^2)``: each style's Gram under its mask against its
+    target ``[K, c, c]``, weighted by its share of the picture ``[K]``."""
+    difference = weighted_gram_matrices(features, masks) - target_grams
+    return tf.reduce_sum(shares * tf.reduce_mean(tf.square(difference), axis=(1, 2)))
+
+
+def guided_style_loss(
+    features: Mapping[str, tf.Tensor],
+    target_grams: Mapping[str, tf.Tensor],
+    masks: Mapping[str, tf.Tensor],
+    shares: Mapping[str, tf.Tensor],
+    layer_weights: Mapping[str, float | tf.Tensor],
+) -> tf.Tensor:
+    """:func:`style_loss` with regions: ``sum_l w_l * guided_style_layer_loss_l``."""
+    return tf.add_n(
+        [
+            weight
+            * guided_style_layer_loss(
+                features[layer], target_grams[layer], masks[layer], shares[layer]
+            )
+            for layer, weight in layer_weights.items()
+        ]
+    )
+
+
 def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
     """Mean of squared differences between horizontal and vertical neighbours.
 

@@ -12,7 +12,11 @@ schedule (the finest costs most), float32 (bfloat16 needs less):
   SciPy's arrays; Adam: two moments);
 - copies at the content's full size (8-bit copy, previews, the result in the content's
   depth, preserve_colors' float arrays) and of each style and init image's decoded
-  pixels (its opaque RGB, resized).
+  pixels (its opaque RGB, resized);
+- with regions (guidance.py), each style of the guided style loss: its weight maps at
+  the working size and at each layer, and the mask-weighted copies of the style
+  layers' feature maps that its Gram matrices read, kept for the gradient; and each mask
+  as floats at its given size, with its resampled copy.
 
 The phases are added, not maxed: freed activations stay in the allocators' caches
 (glibc keeps up to 256 MiB, malloc_tuning.py), and the sum is within about 2x of the
@@ -34,6 +38,12 @@ STYLE_PASS_BYTES_PER_PIXEL = 1500  # a forward pass (measured 1.43 KB at 2048 x 
 KEPT_BYTES_PER_PIXEL = 560  # the 6 default layers' maps: 130 floats per input pixel
 COPY_BYTES_PER_PIXEL = 96  # per pixel of the content's full size
 SOURCE_BYTES_PER_PIXEL = 24  # per pixel of a style or init image: PIL copy, RGBA, RGB
+# Regions: per style of the guided loss, per pixel of the working size: the weighted
+# copies of the default style layers' maps (122 floats a pixel) in the forward pass,
+# their gradients, the weight maps (K x [H, W] and the layers'). Measured 310-500 B
+# (2 and 3 regions against none, 256 x 192 and 384 x 384, L-BFGS and Adam, float32).
+GUIDED_BYTES_PER_PIXEL = 800
+MASK_BYTES_PER_PIXEL = 12  # per pixel of a given mask: float32, resampled copy, weights
 FIXED_BYTES = 96 << 20  # traces, oneDNN scratch, SciPy
 WORST_STYLES = 2  # unknown styles: two at the largest area a style may take
 _HEADROOM = 0.9  # as engine/memory_budget.py: leave a tenth of what is free
@@ -48,12 +58,16 @@ def run_bytes(
     scales: Sequence[int] = (),
     style_scale: float = 1.0,
     init: Size | None = None,
+    masks: Sequence[Size] = (),
+    guided: int = 0,
 ) -> int:
     """Peak extra bytes of an optimisation of ``content`` (full size, width x height).
 
     ``styles``: the style images' decoded sizes (None: not known yet, the worst any
     style could take); ``scales``: the schedule's long sides (empty: the content's long
-    side, as the finest automatic scale); ``init``: the init image's size, if any.
+    side, as the finest automatic scale); ``init``: the init image's size, if any;
+    ``masks``: the sizes of the regions and style regions given; ``guided``: the styles
+    in the guided style loss (0: no style has a region).
     """
     width, height = content
     sides = tuple(scales) or (max(width, height),)
@@ -75,10 +89,11 @@ def run_bytes(
                 style_areas, (STYLE_PASS_BYTES_PER_PIXEL, KEPT_BYTES_PER_PIXEL), strict=False
             )
         )
-        optimise = pixels * BYTES_PER_PIXEL[optimizer]
+        optimise = pixels * (BYTES_PER_PIXEL[optimizer] + guided * GUIDED_BYTES_PER_PIXEL)
         worst = max(worst, style_pass + optimise)
     sources = sum(w * h for w, h in styles or ()) + (init[0] * init[1] if init else 0)
     copies = width * height * COPY_BYTES_PER_PIXEL + sources * SOURCE_BYTES_PER_PIXEL
+    copies += sum(w * h for w, h in masks) * MASK_BYTES_PER_PIXEL
     return math.ceil(FIXED_BYTES + worst + copies)
 
 
@@ -103,6 +118,8 @@ def largest_fitting_size(
     style_scale: float = 1.0,
     styles: Sequence[Size] | None = None,
     content: Size | None = None,
+    masks: Sequence[Size] = (),
+    guided: int = 0,
 ) -> tuple[int, int]:
     """The working size, scaled down with its aspect ratio, whose run fits ``available``.
 
@@ -113,10 +130,9 @@ def largest_fitting_size(
 
     def needed(long_side: int) -> int:
         if content is None:  # the content itself is made smaller
-            return run_bytes(
-                schedule.fit(width, height, long_side), styles, optimizer, (), style_scale
-            )
-        return run_bytes(content, styles, optimizer, (long_side,), style_scale)
+            fitted = schedule.fit(width, height, long_side)
+            return run_bytes(fitted, styles, optimizer, (), style_scale, None, masks, guided)
+        return run_bytes(content, styles, optimizer, (long_side,), style_scale, None, masks, guided)
 
     if needed(max(width, height)) <= budget:
         return width, height

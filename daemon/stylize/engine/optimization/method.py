@@ -27,7 +27,8 @@ import numpy as np
 from stylize.engine import pixel_ops
 from stylize.engine.errors import CancelledError, InvalidInputError
 from stylize.engine.images import Pixels
-from stylize.engine.optimization import schedule
+from stylize.engine.optimization import guidance, schedule
+from stylize.engine.optimization.guidance import StyleMasks
 from stylize.engine.optimization.optimizers import (
     OPTIMIZERS,
     Evaluate,
@@ -41,7 +42,7 @@ from stylize.models.provenance import ModelFile
 if TYPE_CHECKING:  # TensorFlow and Keras are imported by the first optimisation
     import tensorflow as tf
 
-    from stylize.engine.optimization.objective import Objective
+    from stylize.engine.optimization.objective import GuidedTargets, Objective, Targets
 MAX_ITERATIONS = 100_000
 MAX_STYLE_SCALE = 4.0
 INITS = ("content", "noise", "image")
@@ -151,6 +152,7 @@ class OptimizationEngine:
         finish: Check | None = None,
         init_image: Pixels | None = None,
         pause: Callable[[], None] | None = None,
+        masks: Sequence[StyleMasks | None] | None = None,
     ) -> Pixels:
         """The stylized content (its size and mode; alpha passes through).
 
@@ -159,8 +161,18 @@ class OptimizationEngine:
 
         ``cancelled`` true: CancelledError within one iteration. ``finish`` true, or
         ``options.max_seconds`` passed: stop and return the best image so far.
+
+        ``masks``: one per style (None: no masks), its region over the content and its
+        style region over the style image (guidance.py: guided Gram matrices); errors
+        name ``styles[i].region`` / ``styles[i].style_region``.
         """
         blend = _check_styles(styles)
+        guide = guidance.plan(
+            [weight for _, weight in styles],
+            masks,
+            (content.width, content.height),
+            [(style.width, style.height) for style, _ in styles],
+        )
         if (options.init == "image") != (init_image is not None):
             raise InvalidInputError('an init image is needed with init "image", and only then')
         sides = schedule.long_sides(
@@ -184,11 +196,13 @@ class OptimizationEngine:
             width, height = schedule.fit(content.width, content.height, side)
             schedule.check_size(width, height, layers)
             start = pixel_ops.resize(image, width, height).astype(np.float32)
-            targets = objective.targets(
+            targets = _targets(
+                objective,
+                guide,
                 pixel_ops.resize(eight.rgb(), width, height),
                 [
-                    (_opaque(style, width, height, options.style_scale, min_side), weight)
-                    for style, weight in blend
+                    _opaque(style, width, height, options.style_scale, min_side)
+                    for style, _ in blend
                 ],
             )
             run.begin_scale(index, width, height, start)
@@ -210,6 +224,22 @@ class OptimizationEngine:
 
             self._objectives[key] = Objective(self.vgg, *key)
         return self._objectives[key]
+
+
+def _targets(
+    objective: Objective, guide: guidance.Guidance, content: np.ndarray, styles: list[np.ndarray]
+) -> Targets | GuidedTargets:
+    """One scale's targets: ``content`` and ``styles`` RGB at their working sizes."""
+    height, width = content.shape[:2]
+    style_masks = [
+        guide.style_mask(index, rgb.shape[1], rgb.shape[0]) for index, rgb in enumerate(styles)
+    ]
+    if guide.regions is None:  # the same mix everywhere: the objective without regions
+        weighted = list(zip(styles, guide.weights, strict=True))
+        return objective.targets(content, weighted, style_masks)
+    return objective.guided_targets(
+        content, styles, style_masks, guide.style_weights(width, height)
+    )
 
 
 def _pausing(evaluate: Evaluate, pause: Callable[[], None]) -> Evaluate:

@@ -21,7 +21,8 @@ from stylize.engine import colour_transfer, style_mixing
 from stylize.engine.errors import InvalidInputError, TooLargeForMemoryError
 from stylize.engine.images import Pixels
 from stylize.engine.memory_budget import MemoryBudget
-from stylize.engine.optimization import memory, schedule
+from stylize.engine.optimization import guidance, memory, schedule
+from stylize.engine.optimization.guidance import StyleMasks
 from stylize.engine.optimization.method import (
     MAX_STYLE_SCALE,
     OptimizationEngine,
@@ -86,6 +87,13 @@ class OptimizeMethod:
                 "optimize.content_weight against optimize.style_weight",
                 field="strength",
             )
+        if job.strength_map is not None:
+            raise InvalidInputError(
+                "a strength map applies to the fast method; with the optimisation method, "
+                "give each style a region, or balance optimize.content_weight against "
+                "optimize.style_weight",
+                field="strength_map",
+            )
         if (settings.options.init == "image") != (settings.init_image is not None):
             raise InvalidInputError(
                 "optimize.init_image is needed with init IMAGE, and only then",
@@ -112,13 +120,21 @@ class OptimizeMethod:
                     what = f"style {index + 1}"
                     pixels = engines.style_pixels(style.source, what, held, recolour)
                     styles.append((pixels, float(weights[index])))
+            masks = _style_masks(job, engines, held)
+            if masks is not None:  # refuse bad masks before the engine is loaded
+                guidance.plan(
+                    [weight for _, weight in styles],
+                    masks,
+                    (content.width, content.height),
+                    [(pixels.width, pixels.height) for pixels, _ in styles],
+                )
             init = None
             if settings.init_image is not None:
                 with blamed_on("optimize.init_image"):
                     init = engines.decoded(settings.init_image, "init image", held)
             palette = engines.style_palette(job, list(weights))
             tracker = _IterationTracker(content, width, height, options, progress)
-            sizes = _Sizes.of(content, styles, init)
+            sizes = _Sizes.of(content, styles, init, masks)
             with self._slot(engines.engine.budget, width, height, options, sizes) as engine:
                 pixels = engine.run(
                     content,
@@ -129,6 +145,7 @@ class OptimizeMethod:
                     controls.finish,
                     init,
                     controls.pause,
+                    masks,
                 )
         if palette is not None:
             pixels = colour_transfer.match_pixels(pixels, palette)
@@ -158,12 +175,12 @@ class OptimizeMethod:
         """
         needed = memory.run_bytes(
             sizes.content, sizes.styles, options.optimizer, options.scales, options.style_scale,
-            sizes.init,
+            sizes.init, sizes.masks, sizes.guided,
         )  # fmt: skip
         if needed > budget.capacity:
             fit_w, fit_h = memory.largest_fitting_size(
                 width, height, options.optimizer, budget.capacity, options.style_scale,
-                sizes.styles, sizes.content,
+                sizes.styles, sizes.content, sizes.masks, sizes.guided,
             )  # fmt: skip
             raise TooLargeForMemoryError(
                 f"optimising a {width}x{height} picture with {options.optimizer} needs about "
@@ -187,14 +204,54 @@ class _Sizes:
     content: tuple[int, int]
     styles: list[tuple[int, int]]
     init: tuple[int, int] | None
+    masks: list[tuple[int, int]] = field(default_factory=list)  # regions and style regions
+    guided: int = 0  # styles in the guided style loss (0: no region)
 
     @classmethod
-    def of(cls, content: Pixels, styles: list[tuple[Pixels, float]], init: Pixels | None) -> _Sizes:
+    def of(
+        cls,
+        content: Pixels,
+        styles: list[tuple[Pixels, float]],
+        init: Pixels | None,
+        masks: list[StyleMasks | None] | None = None,
+    ) -> _Sizes:
+        given = [
+            (mask.shape[1], mask.shape[0])
+            for style_masks in masks or ()
+            if style_masks is not None
+            for mask in (style_masks.region, style_masks.style_region)
+            if mask is not None
+        ]
+        regions = any(m is not None and m.region is not None for m in masks or ())
         return cls(
             (content.width, content.height),
             [(pixels.width, pixels.height) for pixels, _ in styles],
             (init.width, init.height) if init is not None else None,
+            given,
+            sum(1 for _, weight in styles if weight > 0) if regions else 0,
         )
+
+
+def _style_masks(
+    job: StylizeJob, engines: Engines, held: contextlib.ExitStack
+) -> list[StyleMasks | None] | None:
+    """Each style's region and style region as float masks (Engines.mask: the one reading
+    of a mask for both methods, reserved until ``held`` closes); None when no style has
+    one. The engine checks them (guidance.py)."""
+    if all(style.region is None and style.style_region is None for style in job.styles):
+        return None
+    masks: list[StyleMasks | None] = []
+    for index, style in enumerate(job.styles):
+        region = style_region = None
+        if style.region is not None:
+            with blamed_on(f"styles[{index}].region"):
+                region = engines.mask(style.region, f"style {index + 1}'s region", held)
+        if style.style_region is not None:
+            what = f"style {index + 1}'s style region"
+            with blamed_on(f"styles[{index}].style_region"):
+                style_region = engines.mask(style.style_region, what, held)
+        masks.append(StyleMasks(region, style_region))
+    return masks
 
 
 def settings_of(job: StylizeJob) -> OptimizeSettings:
