@@ -397,7 +397,8 @@ def test_memory_busy_says_when_the_machine_is_short_not_the_budget(
     from stylize.engine import memory_budget
     from stylize.engine.errors import InsufficientMemoryError
 
-    monkeypatch.setattr(memory_budget, "available_bytes", lambda: 4 * GIB)
+    at_start = memory_budget.Limit(4 * GIB, "host MemAvailable")
+    monkeypatch.setattr(memory_budget, "tightest_limit", lambda: at_start)
     budget = memory_budget.MemoryBudget()  # measured: 0.9 x 4 GiB = 3.60 GiB
     monkeypatch.setattr(memory_budget, "available_bytes", lambda: 1 * GIB)  # others took it
     with pytest.raises(InsufficientMemoryError) as caught:
