@@ -469,6 +469,7 @@ core.stylize(bytes(side * side), side, side, core.PixelFormat(True, False), requ
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("method", "side", "words"), [("fast", 1600, "Painting"),
                                                         ("optimize", 64, "Refining")])  # fmt: skip
 def test_gimp_killing_the_plugin_cancels_the_job(daemon_process, method, side, words) -> None:

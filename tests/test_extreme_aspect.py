@@ -66,6 +66,7 @@ def test_thin_optimisation_past_the_budget_is_refused_with_a_field(
     wait_serving(budgeted.address, timeout=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("width", "height", "method"),
     [

@@ -67,6 +67,7 @@ def baseline_rss(daemon_process: DaemonProcess, channel: grpc.Channel) -> float:
     return fuzz_cases.rss_mb(daemon_process.process.pid)
 
 
+@pytest.mark.slow
 def test_every_fuzzed_request_ends_in_a_documented_status(
     channel: grpc.Channel, daemon_process: DaemonProcess, baseline_rss: float
 ) -> None:

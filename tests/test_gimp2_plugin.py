@@ -666,6 +666,7 @@ def test_an_animation_with_a_smaller_frame_keeps_its_place(
     assert all(f.pixels()[3::4] == b"\xff" * (48 * 32) for f in frames)  # opaque frames
 
 
+@pytest.mark.slow
 def test_an_animation_with_no_daemon_leaves_everything_alone(gimp2: Gimp2) -> None:
     image = animation_image(gimp2)
     before = [layer.pixels() for layer in image.layers]

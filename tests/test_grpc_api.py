@@ -171,6 +171,7 @@ def test_too_long_a_side_is_resource_exhausted(small_daemon) -> None:
     assert "at most 600" in caught.value.message
 
 
+@pytest.mark.slow
 def test_message_over_the_limit_is_resource_exhausted(small_daemon) -> None:
     huge_style = client.encoded_style(b"\0" * (2 << 20))
     with StylizeClient(small_daemon.address) as c, pytest.raises(ClientError) as caught:

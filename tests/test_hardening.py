@@ -505,6 +505,7 @@ def test_cli_honours_stylize_port(daemon_address: str) -> None:
     assert '"style_vector_size": 100' in done.stdout
 
 
+@pytest.mark.slow
 def test_cli_runtime_errors_exit_1_and_name_the_port(tmp_path: Path) -> None:
     photo = tmp_path / "photo.png"
     sample_photo(32, 32).save(photo)

@@ -54,6 +54,7 @@ def _drive_refused_setups(address: str, calls: int) -> None:
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
 
 
+@pytest.mark.slow
 def test_refused_setups_with_content_leave_the_connection_usable(daemon_address: str) -> None:
     _drive_refused_setups(daemon_address, 2_000)
 
@@ -434,6 +435,7 @@ def test_reflection_lists_and_describes_every_served_service(
 # -- a refused TLS handshake is not "start the daemon" ----------------------------------
 
 
+@pytest.mark.slow
 def test_a_refused_mtls_handshake_is_not_reported_as_an_absent_daemon(tmp_path: Path) -> None:
     _check_tls_refusals_are_worded(tmp_path, ["no client certificate"])
 

@@ -80,6 +80,7 @@ def test_a_warm_daemon_never_imports_tensorflow(cpu_env: dict[str, str]) -> None
     assert result["imported"] == [], "the warm path needs OpenVINO only"
 
 
+@pytest.mark.slow
 def test_a_cold_cache_converts_with_tensorflow_and_serves(
     cpu_env: dict[str, str], tmp_path
 ) -> None:

@@ -157,11 +157,13 @@ MEASURED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("content", "styles", "optimizer"), MEASURED)
 def test_estimate_covers_the_measured_peak(content, styles, optimizer) -> None:
     _check(content, styles, optimizer)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "styles", "optimizer", "regions", "style_regions"),
     [

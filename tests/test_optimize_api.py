@@ -232,6 +232,7 @@ def small_memory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonPro
     stop_daemon(daemon)
 
 
+@pytest.mark.slow
 def test_a_picture_too_large_to_optimise_names_the_size_that_fits(
     small_memory: DaemonProcess,
 ) -> None:
@@ -273,6 +274,7 @@ def test_old_clients_without_the_method_field_get_the_fast_method(daemon_address
     assert len(header.vector.values) == 100 and header.iterations == 0
 
 
+@pytest.mark.slow
 def test_sigterm_ends_an_optimisation_with_its_best_picture(tmp_path) -> None:
     import signal
 

@@ -41,6 +41,7 @@ def test_optimize_saves_every_n_iterations_and_the_result(
     assert "iteration 4 of 4" in result.stderr
 
 
+@pytest.mark.slow
 def test_optimize_runs_locally_through_the_same_job_builder(tmp_path: Path) -> None:
     out = tmp_path / "local.png"
     result = run(

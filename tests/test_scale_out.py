@@ -170,6 +170,7 @@ def test_a_member_reporting_not_serving_gets_no_calls(daemon_process: DaemonProc
         server.stop(None)
 
 
+@pytest.mark.slow
 def test_a_pool_with_no_serving_member_says_not_ready() -> None:
     """Health says NOT_SERVING (a daemon loading its models): "not ready", not "start one"."""
     status = health.HealthServicer()

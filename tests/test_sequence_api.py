@@ -144,6 +144,7 @@ def test_cancel_mid_sequence_stops_it_and_frees_the_slot(
     assert [r.index for r in again] == [0, 1]
 
 
+@pytest.mark.slow
 def test_a_slow_reader_slows_the_sender(daemon_address: str) -> None:
     """Without the client library's window: the daemon itself reads frames only as fast
     as its answers are taken (gRPC flow control, one frame read ahead, two answers held)."""

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import wait_serving
 
 
@@ -43,6 +44,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_install_writes_a_unit_whose_exec_start_serves(tmp_path: Path) -> None:
     port = free_port()
     result = stylize(tmp_path, "service", "install", "--port", str(port), "--no-start")
