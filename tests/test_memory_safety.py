@@ -141,7 +141,7 @@ def _run(contained: Contained, requests: int, batch: int) -> None:
 
 
 def test_hostile_mix_in_a_3_gib_cgroup_never_kills_the_daemon(contained: Contained) -> None:
-    _run(contained, requests=48, batch=12)
+    _run(contained, requests=36, batch=12)
 
 
 @pytest.mark.slow
