@@ -184,8 +184,9 @@ def big_init_image(draw: st.DrawFn) -> Case:
 
 @st.composite
 def big_mask(draw: st.DrawFn) -> Case:
-    """A small fast job whose strength map or style region decodes to 8192²."""
-    mask = pb.Mask(encoded=flat_png(8192, 8192, "GRAY8", 255))
+    """A fast job whose strength map or style region (the content's size) decodes big."""
+    width, height = draw(st.sampled_from(((4096, 3072), (8192, 4096))))
+    mask = pb.Mask(encoded=flat_png(width, height, "GRAY8", 255))
     setup = pb.StylizeSetup(
         content=pb.ContentHeader(encoded=pb.EncodedKind()),
         styles=[pb.StyleSource(named=draw(st.sampled_from(NAMED)))],
@@ -194,7 +195,8 @@ def big_mask(draw: st.DrawFn) -> Case:
         setup.strength_map.CopyFrom(mask)
     else:
         setup.styles[0].region.CopyFrom(mask)
-    return Case("big mask", "Stylize", _stylize(setup, flat_png(640, 480, "RGB8", 90)))
+    content = flat_png(width, height, "RGB8", 90)
+    return Case("big mask", "Stylize", _stylize(setup, content), f"{width}x{height}")
 
 
 @st.composite
@@ -211,7 +213,7 @@ def add_big_style(draw: st.DrawFn) -> Case:
 @st.composite
 def list_thumbnails(draw: st.DrawFn) -> Case:
     """ListStyles with thumbnails: decodes every added big style (cached per file version)."""
-    side = draw(st.sampled_from((64, 256)))
+    side = draw(st.sampled_from((64, 128)))
     request = pb.ListStylesRequest(page_size=draw(st.sampled_from((10, 100))), thumbnail_side=side)
     return Case("list thumbnails", "ListStyles", [request])
 
@@ -225,18 +227,28 @@ def predict_big_style(draw: st.DrawFn) -> Case:
     return Case("predict big style", "PredictStyle", [request], f"{side}² {kind}")
 
 
+KINDS = (
+    big_content,
+    thin_content,
+    many_big_styles,
+    big_init_image,
+    big_mask,
+    add_big_style,
+    add_big_style,
+    list_thumbnails,
+    predict_big_style,
+)
+
+
 def hostile_case() -> st.SearchStrategy[Case]:
-    return st.one_of(
-        big_content(),
-        thin_content(),
-        many_big_styles(),
-        big_init_image(),
-        big_mask(),
-        add_big_style(),
-        add_big_style(),
-        list_thumbnails(),
-        predict_big_style(),
-    )
+    return st.one_of(*(kind() for kind in KINDS))
+
+
+def hostile_batch(repeat: int = 1) -> st.SearchStrategy[list[Case]]:
+    """``repeat`` cases of every kind (AddStyle twice), in a drawn order: a balanced mix
+    (``st.one_of`` alone favours its first branch in Hypothesis's generation)."""
+    each = st.tuples(*(kind() for kind in KINDS for _ in range(repeat)))
+    return each.flatmap(lambda cases: st.permutations(list(cases)))
 
 
 # -- running a case -----------------------------------------------------------------------
@@ -324,10 +336,13 @@ def hammer(
     alive: Callable[[], bool],
     tally: Tally | None = None,
 ) -> Tally:
-    """``requests`` hostile cases, drawn ``batch`` at a time by Hypothesis (seeded: the
-    same seed replays the same cases), each batch run from ``threads`` threads at once;
-    stops sending once ``alive()`` is false."""
+    """About ``requests`` hostile cases, drawn in batches of about ``batch`` by Hypothesis
+    (seeded: the same seed replays the same cases; each batch has every kind, see
+    :func:`hostile_batch`), each batch run from ``threads`` threads at once; stops
+    sending once ``alive()`` is false."""
     tally = tally if tally is not None else Tally()
+    repeat = max(1, round(batch / len(KINDS)))
+    batch = repeat * len(KINDS)
 
     @seed(run_seed)
     @settings(
@@ -337,7 +352,7 @@ def hammer(
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(st.lists(hostile_case(), min_size=batch, max_size=batch))
+    @given(hostile_batch(repeat))
     def one_batch(cases: list[Case]) -> None:
         if alive():
             drive(address, cases, threads, tally.add, alive)
