@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,14 +85,16 @@ def start_daemon(
     *args: str,
     env: dict[str, str] | None = None,
     credentials: grpc.ChannelCredentials | None = None,
+    wrapper: Sequence[str] = (),
 ) -> DaemonProcess:
     """Start ``stylize serve --port 0`` and wait until it reports SERVING.
 
-    ``credentials``: what the health probe connects with to a TLS daemon.
+    ``credentials``: what the health probe connects with to a TLS daemon. ``wrapper``: a
+    command prefix that execs the daemon (e.g. one that joins a cgroup first).
     """
     stream = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "stylize", "serve", "--port", "0", *args],
+        [*wrapper, sys.executable, "-m", "stylize", "serve", "--port", "0", *args],
         stdout=stream,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},

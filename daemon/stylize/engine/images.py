@@ -145,6 +145,15 @@ class ImageLimits:
             )
 
 
+BAND_PIXELS = 1 << 20  # pixels per band of rows in the banded conversions
+
+
+def row_bands(width: int, height: int, pixels: int = BAND_PIXELS) -> list[tuple[int, int]]:
+    """(top, bottom) rows of bands of about ``pixels`` pixels covering the image."""
+    rows = max(1, pixels // max(1, width))
+    return [(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+
 @dataclass(frozen=True)
 class Pixels:
     """An image: ``array`` is [height, width, channels] of uint8, uint16 or float32."""
@@ -173,10 +182,17 @@ class Pixels:
         return self.array[..., -1:] if self.mode.has_alpha else None
 
     def to_8bit(self) -> Pixels:
-        """The same image at 8 bits (floats clipped to 0..1), for 8-bit-only consumers."""
+        """The same image at 8 bits (floats clipped to 0..1), for 8-bit-only consumers.
+
+        Converted in bands of rows (BAND_PIXELS), so the float32 copies on the way take a
+        band, not the whole image (an 8192² 16-bit RGBA image once took 2 GiB more here).
+        """
         if self.depth is Depth.U8:
             return self
-        return Pixels(from_unit(to_unit(self.array), Depth.U8), self.mode)
+        out = np.empty(self.array.shape, np.uint8)
+        for top, bottom in row_bands(self.width, self.height):
+            out[top:bottom] = from_unit(to_unit(self.array[top:bottom]), Depth.U8)
+        return Pixels(out, self.mode)
 
     def to_pil(self) -> Image.Image:
         """An 8-bit Pillow image (deep images are reduced to 8 bits first)."""

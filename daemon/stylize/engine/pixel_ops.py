@@ -5,14 +5,28 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from stylize.engine.images import Depth, Pixels, from_unit, to_unit
+from stylize.engine.images import Depth, Pixels, from_unit, row_bands, to_unit
 
 # ITU-R BT.601 luma, as Pillow's "L" and "YCbCr" conversions use.
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def on_white(pixels: Pixels) -> Image.Image:
-    """An 8-bit RGB Pillow image; transparent areas read as white paper."""
+    """An 8-bit RGB Pillow image; transparent areas read as white paper.
+
+    Deep or transparent images are converted in bands of rows (images.row_bands): the
+    8-bit copy, the paper and the composite take a band each, not the whole image (an
+    8192² 16-bit RGBA style image once peaked 2.9 GiB above its 1.1 GiB reservation).
+    """
+    if pixels.depth is Depth.U8 and not pixels.mode.has_alpha:
+        return pixels.to_pil().convert("RGB")
+    out = Image.new("RGB", (pixels.width, pixels.height))
+    for top, bottom in row_bands(pixels.width, pixels.height):
+        out.paste(_band_on_white(Pixels(pixels.array[top:bottom], pixels.mode)), (0, top))
+    return out
+
+
+def _band_on_white(pixels: Pixels) -> Image.Image:
     image = pixels.to_pil()
     if pixels.mode.has_alpha:
         paper = Image.new("RGBA", image.size, (255, 255, 255, 255))

@@ -45,6 +45,12 @@ if TYPE_CHECKING:  # TensorFlow and Keras are imported by the first optimisation
     from stylize.engine.optimization.objective import GuidedTargets, Objective, Targets
 MAX_ITERATIONS = 100_000
 MAX_STYLE_SCALE = 4.0
+# Loss weights above this overflow float32: the losses are sums of squared VGG19
+# activations (style terms up to ~1e10 on bright high-contrast images) times the weight,
+# and L-BFGS squares the gradient; 3.4e38 gave inf losses, so L-BFGS stopped at 0
+# iterations with loss 0 and Adam reported NaN. 1e12 leaves ~1e16 of headroom below
+# float32's 3.4e38; useful weights are 1e-3..1e6.
+MAX_WEIGHT = 1e12
 INITS = ("content", "noise", "image")
 STYLE_LAYERS = tuple(f"block{block}_conv1" for block in range(1, 6))
 
@@ -89,12 +95,19 @@ def _check_options(options: OptimizeOptions) -> None:
         raise InvalidInputError(
             f"unknown init {options.init!r}; choose one of {', '.join(INITS)}", field="init"
         )
-    for name in ("content_weight", "style_weight", "tv_weight", "max_seconds"):
-        _check_weight(name, getattr(options, name), name)
+    for name in ("content_weight", "style_weight", "tv_weight"):
+        _check_weight(name, getattr(options, name), name, MAX_WEIGHT)
+    _check_weight("max_seconds", options.max_seconds, "max_seconds")
+    if options.content_weight == 0 and options.style_weight == 0:
+        raise InvalidInputError(
+            "content_weight and style_weight are both 0: there is nothing to optimise; "
+            "set style_weight (or content_weight) above 0",
+            field="style_weight",
+        )
     check_layers(options.content_layers, "the content loss")
     check_layers([name for name, _ in options.style_layers], "the style loss")
     for name, weight in options.style_layers:
-        _check_weight(f"style layer {name} weight", weight, "style_layers")
+        _check_weight(f"style layer {name} weight", weight, "style_layers", MAX_WEIGHT)
     if not (math.isfinite(options.learning_rate) and options.learning_rate > 0):
         raise InvalidInputError(
             f"learning_rate must be > 0, got {options.learning_rate}", field="learning_rate"
@@ -104,15 +117,23 @@ def _check_options(options: OptimizeOptions) -> None:
             f"style_scale must be in (0, {MAX_STYLE_SCALE}], got {options.style_scale}",
             field="style_scale",
         )
+    schedule.check_scales(options.scales, options.iterations)
     if options.preview_every < 0:
         raise InvalidInputError(
             f"preview_every must be >= 0, got {options.preview_every}", field="preview_every"
         )
 
 
-def _check_weight(what: str, value: float, field: str | None = None) -> None:
+def _check_weight(
+    what: str, value: float, field: str | None = None, most: float = math.inf
+) -> None:
     if not (math.isfinite(value) and value >= 0):
         raise InvalidInputError(f"{what} must be a finite number >= 0, got {value}", field=field)
+    if value > most:
+        raise InvalidInputError(
+            f"{what} must be at most {most:g} (larger weights overflow the losses), got {value:g}",
+            field=field,
+        )
 
 
 @dataclass(frozen=True)

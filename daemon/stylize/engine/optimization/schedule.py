@@ -88,6 +88,30 @@ def check_size(width: int, height: int, layers: tuple[str, ...] = ()) -> None:
         )
 
 
+def check_scales(scales: tuple[int, ...], iterations: int) -> None:
+    """What can be checked of explicit ``scales`` without the content (refusals name
+    ``scales``): at most MAX_SCALES, increasing, at least MIN_SIDE, one iteration each."""
+    if not scales:
+        return
+    if len(scales) > MAX_SCALES:
+        raise InvalidInputError(f"at most {MAX_SCALES} scales, got {len(scales)}", field="scales")
+    if any(b <= a for a, b in itertools.pairwise(scales)):
+        raise InvalidInputError(
+            f"scales must increase (coarse to fine), got {list(scales)}", field="scales"
+        )
+    if scales[0] < MIN_SIDE:
+        raise InvalidInputError(
+            f"scales (long sides in pixels) must be at least {MIN_SIDE}, got {list(scales)}",
+            field="scales",
+        )
+    if iterations < len(scales):
+        raise InvalidInputError(
+            f"{iterations} iteration(s) cannot cover {len(scales)} scales; "
+            "ask for at least one iteration per scale",
+            field="scales",
+        )
+
+
 def long_sides(
     width: int, height: int, scales: tuple[int, ...], iterations: int
 ) -> tuple[int, ...]:
@@ -103,19 +127,12 @@ def long_sides(
         while sides[0] // 2 >= AUTO_COARSEST_SIDE and len(sides) < MAX_SCALES:
             sides.insert(0, sides[0] // 2)
         return tuple(sides[-iterations:])
-    if len(scales) > MAX_SCALES:
-        raise InvalidInputError(f"at most {MAX_SCALES} scales, got {len(scales)}")
-    if any(b <= a for a, b in itertools.pairwise(scales)):
-        raise InvalidInputError(f"scales must increase (coarse to fine), got {list(scales)}")
-    if scales[0] < MIN_SIDE or scales[-1] > largest:
+    check_scales(scales, iterations)
+    if scales[-1] > largest:
         raise InvalidInputError(
             f"scales (long sides in pixels) must lie in {MIN_SIDE}..{largest} for a "
-            f"{width}x{height} content image, got {list(scales)}"
-        )
-    if iterations < len(scales):
-        raise InvalidInputError(
-            f"{iterations} iteration(s) cannot cover {len(scales)} scales; "
-            "ask for at least one iteration per scale"
+            f"{width}x{height} content image, got {list(scales)}",
+            field="scales",
         )
     return scales
 
