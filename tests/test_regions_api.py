@@ -9,6 +9,7 @@ INVALID_ARGUMENT naming its field.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -323,3 +324,30 @@ def test_regions_keep_the_colour_and_stroke_options(
     halves = [_style("starry_night", _gray8(_left())), _style("great_wave", _gray8(255 - _left()))]
     painted = _array(_stylize(daemon_address, halves, options=options).encoded)
     assert painted.shape == (H, W, 3)
+
+
+def test_the_node_example_streams_a_consistent_sequence(
+    daemon_address: str, tmp_path: Path
+) -> None:
+    """Issue 20: a client in another language streams a short sequence (StylizeSequence)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the Node example client cannot run")
+    if not (NODE_EXAMPLE / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        pytest.skip("the Node example's packages are missing: npm ci --prefix examples/node")
+    frames, width, height = 5, 96, 64
+    script = str(NODE_EXAMPLE / "sequence.js")
+    result = subprocess.run(
+        [node, script, daemon_address, str(tmp_path), str(frames), str(width), str(height)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [event["index"] for event in events] == list(range(frames))  # in order
+    assert events[0]["scene_cut"] and not any(event.get("scene_cut") for event in events[1:])
+    assert all(event.get("reliable", 0) > 0.3 for event in events[1:])  # the pan was followed
+    for index in range(frames):
+        data = (tmp_path / f"frame-{index:03d}.rgb").read_bytes()
+        assert len(data) == width * height * 3
