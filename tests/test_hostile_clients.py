@@ -507,3 +507,28 @@ def test_connection_words_follow_what_grpc_said() -> None:
     assert "closed the connection before answering" in words(closed)
     refused = "last error: UNAVAILABLE: ipv4:127.0.0.1:6000: Failed to connect to remote host"
     assert words(refused).startswith("Cannot reach the Stylize daemon at 127.0.0.1:6000")
+
+
+def test_jobs_admitted_together_are_not_both_offered_the_same_free_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 18 (found by the memory-safety run in a 3 GiB cgroup): each reservation was
+    checked against the machine's free memory alone, so jobs admitted together, none of
+    which had allocated yet, were each offered the same free bytes and the cgroup killed
+    the daemon. What is reserved but not yet allocated now counts as taken."""
+    from stylize.engine import memory_budget
+    from stylize.engine.errors import InsufficientMemoryError
+
+    at_start = memory_budget.Limit(4 * GIB, "cgroup v1 memory.limit_in_bytes")
+    monkeypatch.setattr(memory_budget, "tightest_limit", lambda: at_start)
+    monkeypatch.setattr(memory_budget, "process_rss", lambda: 1 * GIB)  # nothing allocated yet
+    budget = memory_budget.MemoryBudget()  # 3.60 GiB
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: 2 * GIB)  # models loaded since
+    first = budget.reserve(int(1.2 * GIB), "the first job")
+    with pytest.raises(InsufficientMemoryError, match=r"the second job needs 1\.20 GiB"):
+        budget.reserve(int(1.2 * GIB), "the second job")
+    monkeypatch.setattr(memory_budget, "process_rss", lambda: int(2.2 * GIB))  # it allocated
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: int(0.8 * GIB))
+    budget.reserve(int(0.5 * GIB), "a small job").release()  # 0.72 usable, nothing pending
+    first.release()
+    assert budget.reserved == 0

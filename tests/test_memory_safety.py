@@ -140,6 +140,7 @@ def _run(contained: Contained, requests: int, batch: int) -> None:
     check_run(contained, tally, baseline)
 
 
+@pytest.mark.slow  # about a minute: CI's second stage
 def test_hostile_mix_in_a_3_gib_cgroup_never_kills_the_daemon(contained: Contained) -> None:
     _run(contained, requests=36, batch=12)
 

@@ -23,6 +23,7 @@ hold the whole image).
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,6 +222,7 @@ class MemoryBudget:
         self.source = source
         self._reserved = 0
         self._lock = threading.Lock()
+        self._idle_rss = process_rss()  # this process with nothing reserved (models included)
 
     @property
     def reserved(self) -> int:
@@ -235,7 +237,7 @@ class MemoryBudget:
             if self._reserved + nbytes > self.capacity:
                 raise InsufficientMemoryError(self._busy(nbytes, what))
             usable = self._live_usable()
-            if usable is not None and nbytes > usable:
+            if usable is not None and nbytes > max(0, usable - self._not_yet_allocated()):
                 raise InsufficientMemoryError(
                     f"{what} needs {_gib(nbytes)} of memory; {_gib(self.capacity - self._reserved)}"
                     f" of this daemon's {_gib(self.capacity)} budget is free, but the machine "
@@ -253,6 +255,16 @@ class MemoryBudget:
             f"{_gib(self.capacity)} budget is held by jobs in flight and {_gib(free)} is free; "
             "try again when they end"
         )
+
+    def _not_yet_allocated(self) -> int:
+        """Of the bytes reserved, those their holders have not allocated yet (the process has
+        grown by less than it reserved): the machine's free memory still counts them, so two
+        jobs admitted together must not both be offered it. Measured against this process's
+        size when nothing was reserved, which includes the models loaded since the start."""
+        rss = process_rss()
+        if self._reserved == 0 or rss is None or self._idle_rss is None:
+            return 0
+        return max(0, self._reserved - max(0, rss - self._idle_rss))
 
     def _live_usable(self) -> int | None:
         """What a measured budget may still take of the machine's free memory (None: no limit)."""
@@ -277,6 +289,17 @@ class MemoryBudget:
     def _give_back(self, nbytes: int) -> None:
         with self._lock:
             self._reserved -= nbytes
+            if self._reserved == 0 and self._live:  # idle: the new baseline of this process
+                self._idle_rss = process_rss()
+
+
+def process_rss() -> int | None:
+    """This process's resident memory in bytes (None where /proc is missing)."""
+    try:
+        resident = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return resident * os.sysconf("SC_PAGE_SIZE")
 
 
 def _gib(nbytes: int) -> str:
