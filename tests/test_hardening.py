@@ -39,9 +39,12 @@ RECEIVE_TIMEOUT = 3.0  # the tight daemon's --receive-timeout
 STYLE = client.named_style("starry_night")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    """One job slot, one queue place, a short receive timeout and a 48 MiB memory budget."""
+    """One job slot, one queue place, a short receive timeout and a 48 MiB memory budget.
+
+    A fresh daemon per test: a call a test cancels frees its job place a moment later, on
+    the daemon's side, so a shared daemon could still be full when the next test starts."""
     daemon = start_daemon(
         tmp_path_factory.mktemp("tight") / "daemon.log",
         "--max-jobs",
