@@ -37,18 +37,21 @@ CASES = (
     *("strokes", "fullres", "preview", "down", "gallery", "inplace", "inplace_down", "blend"),
     *("deep16", "float32", "optimize", "animation"),
 )
+
+
 # the pure-Python part of our package the bridge needs (no numpy, no TensorFlow)
-BRIDGE_FILES = (
-    "__init__.py",
-    "progress_words.py",
-    "client/__init__.py",
-    "client/library.py",
-    "client/bridge.py",
-    "client/user_messages.py",
-    "v1/__init__.py",
-    "v1/stylize_pb2.py",
-    "v1/stylize_pb2_grpc.py",
-)
+def bridge_files() -> list[str]:
+    """The package's files the bridge imports (it runs in the chroot's own venv, with only
+    grpcio and protobuf installed): found by importing it, so a new import is never missed."""
+    probe = (
+        "import sys, stylize.client.bridge, stylize.client.library, stylize.client.user_messages;"
+        "import stylize, pathlib; root = pathlib.Path(stylize.__file__).parent;"
+        "print('\\n'.join(sorted(str(pathlib.Path(m.__file__).relative_to(root)) "
+        "for n, m in sys.modules.items()"
+        " if n.startswith('stylize') and getattr(m, '__file__', None))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return out.stdout.split()
 
 
 def harness(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -82,7 +85,7 @@ def install_package_into_venv(root: Path) -> None:
     dest = root / "opt" / "stylize-src"
     if dest.exists():
         shutil.rmtree(dest)
-    for name in BRIDGE_FILES:
+    for name in bridge_files():
         target = dest / "stylize" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / "daemon" / "stylize" / name, target)
