@@ -135,7 +135,12 @@ def mask_from_array(values: np.ndarray) -> np.ndarray:
     return array.astype(np.float32)
 
 
-def _check_map(values: np.ndarray | None, width: int, height: int, what: str, field: str) -> None:
+def check_map(
+    values: np.ndarray | None, width: int, height: int, what: str, field: str, image: str = "image"
+) -> None:
+    """Refuse a mask that is not greyscale, not finite, outside 0..1, or not of the
+    ``width`` x ``height`` ``image``'s aspect ratio (the fast method's and the
+    optimisation's masks alike)."""
     if values is None:
         return
     if values.ndim != 2 or min(values.shape) < 1:
@@ -147,8 +152,8 @@ def _check_map(values: np.ndarray | None, width: int, height: int, what: str, fi
     rows, columns = values.shape
     if not aspect_matches(columns, rows, width, height):
         raise InvalidInputError(
-            f"{what} is {columns}x{rows}, not the shape of the {width}x{height} image; give it "
-            "the image's size or the same aspect ratio",
+            f"{what} is {columns}x{rows}, not the shape of the {width}x{height} {image}; "
+            "give it the image's size or the same aspect ratio",
             field=field,
         )
 
@@ -193,7 +198,7 @@ class StyleRegions:
             except InvalidInputError as error:
                 raise InvalidInputError(str(error), field=f"styles[{index}]") from None
             field = f"styles[{index}].region"
-            _check_map(style.mask, width, height, f"style {index + 1}'s region", field)
+            check_map(style.mask, width, height, f"style {index + 1}'s region", field)
             if style.mask is not None and not style.mask.any():
                 raise InvalidInputError(
                     f"style {index + 1}'s region is empty (0 everywhere): it would paint "
@@ -208,7 +213,7 @@ class StyleRegions:
             style_mixing.check_strength(self.strength)
         except InvalidInputError as error:
             raise InvalidInputError(str(error), field="strength") from None
-        _check_map(self.strength_map, width, height, "the strength map", "strength_map")
+        check_map(self.strength_map, width, height, "the strength map", "strength_map")
         if self.content_vector is not None:
             style_mixing.check_vector(self.content_vector, "the content's vector")
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stylize.engine.errors import InvalidInputError
-from stylize.engine.regions import aspect_matches, resample
+from stylize.engine.regions import check_map, resample
 
 
 @dataclass(frozen=True)
@@ -116,19 +116,7 @@ def check_mask(
     not of the ``width`` x ``height`` image's aspect ratio."""
     if values is None:
         return
-    if values.ndim != 2 or min(values.shape) < 1:
-        raise InvalidInputError(f"{what} must be a greyscale image", field=field)
-    if not np.isfinite(values).all():
-        raise InvalidInputError(f"{what} contains NaN or infinite values", field=field)
-    if values.min() < 0 or values.max() > 1:
-        raise InvalidInputError(f"{what} has values outside 0..1", field=field)
-    rows, columns = values.shape
-    if not aspect_matches(columns, rows, width, height):
-        raise InvalidInputError(
-            f"{what} is {columns}x{rows}, not the shape of the {width}x{height} {image}; "
-            "give it the image's size or the same aspect ratio",
-            field=field,
-        )
+    check_map(values, width, height, what, field, image)
     if not values.any():
         raise InvalidInputError(
             f"{what} is empty (0 everywhere): it selects nothing; give it some pixels, or "
