@@ -347,6 +347,42 @@ def _cancel_when(lost: threading.Event, finished: threading.Event, daemon: Any) 
         daemon.cancel()
 
 
+@contextlib.contextmanager
+def _connected(
+    request: JobRequest,
+    address: str,
+    deadline: float | None,
+    timeout: float,
+    emit: Emit,
+    lost: threading.Event | None,
+    opener: Opener | None,
+) -> Iterator[Any]:
+    """The daemon's client for one job or sequence: GIMP's status bar says it connects, the
+    call is cancelled if the plug-in goes away (``lost``), and a client failure becomes a
+    BridgeError in the words of ``stylize.client.user_messages``."""
+    from stylize.client import library as client
+    from stylize.client import user_messages
+
+    emit(
+        {"event": "progress", "fraction": 0.0, "message": f"Connecting to Stylize at {address}"},
+        b"",
+    )
+    try:
+        with (opener or _open_client)(
+            address, deadline, request.connect_timeout, request.credentials
+        ) as daemon:
+            finished = threading.Event()
+            if lost is not None:
+                threading.Thread(
+                    target=_cancel_when, args=(lost, finished, daemon), daemon=True
+                ).start()
+            yield daemon
+            finished.set()
+    except client.ClientError as e:
+        print(f"stylize.client.bridge: {e} request_id={e.request_id}", file=sys.stderr)
+        raise BridgeError(e.code, user_messages.explain(e, address, timeout, SETTING)) from e
+
+
 def run_job(
     request: JobRequest,
     emit: Emit,
@@ -361,31 +397,14 @@ def run_job(
     ``lost`` is set (the plug-in went away), the daemon's job is cancelled at once.
     """
     from stylize.client import library as client
-    from stylize.client import user_messages
 
     address = request.address or client.default_address()
     timeout = request.timeout or client.DEFAULT_TIMEOUT
     # An optimisation may take an hour: no deadline (the artist cancels in GIMP, and the
     # status bar says how long is left); retries of refusals still stop after `timeout`.
     deadline = None if request.method == "optimize" else timeout
-    emit(
-        {"event": "progress", "fraction": 0.0, "message": f"Connecting to Stylize at {address}"},
-        b"",
-    )
-    try:
-        with (opener or _open_client)(
-            address, deadline, request.connect_timeout, request.credentials
-        ) as daemon:
-            finished = threading.Event()
-            if lost is not None:
-                threading.Thread(
-                    target=_cancel_when, args=(lost, finished, daemon), daemon=True
-                ).start()
-            result = _stylize(daemon, request, emit)
-            finished.set()
-    except client.ClientError as e:
-        print(f"stylize.client.bridge: {e} request_id={e.request_id}", file=sys.stderr)
-        raise BridgeError(e.code, user_messages.explain(e, address, timeout, SETTING)) from e
+    with _connected(request, address, deadline, timeout, emit, lost, opener) as daemon:
+        result = _stylize(daemon, request, emit)
     out = result.image
     assert out is not None  # raw content gives a raw result
     emit(
@@ -641,46 +660,29 @@ def run_sequence(
     import time
 
     from stylize.client import library as client
-    from stylize.client import user_messages
 
     request, count = sequence.job, sequence.count
     address = request.address or client.default_address()
     timeout = request.timeout or client.DEFAULT_TIMEOUT
-    emit(
-        {"event": "progress", "fraction": 0.0, "message": f"Connecting to Stylize at {address}"},
-        b"",
-    )
     started = time.monotonic()
     done = 0
-    try:
-        with (opener or _open_client)(
-            address, timeout, request.connect_timeout, request.credentials
-        ) as daemon:
-            finished = threading.Event()
-            if lost is not None:
-                threading.Thread(
-                    target=_cancel_when, args=(lost, finished, daemon), daemon=True
-                ).start()
-            results = daemon.stylize_sequence(
-                (client.RawImage(request.width, request.height, request.format, f) for f in frames),
-                _sources(request),
-                strength=request.strength,
-                options=_options(request),
-                consistency=_consistency(sequence.consistent),
-                total_frames=count,
-            )
-            for frame in results:
-                out = frame.image
-                assert out is not None  # raw frames come back raw
-                info = {"event": "frame", "index": frame.index, "width": out.width}
-                info.update(height=out.height, format=out.format, size=len(out.data))
-                emit(info, out.data)
-                done += 1
-                emit(_frames_progress(done, count, time.monotonic() - started), b"")
-            finished.set()
-    except client.ClientError as e:
-        print(f"stylize.client.bridge: {e} request_id={e.request_id}", file=sys.stderr)
-        raise BridgeError(e.code, user_messages.explain(e, address, timeout, SETTING)) from e
+    with _connected(request, address, timeout, timeout, emit, lost, opener) as daemon:
+        results = daemon.stylize_sequence(
+            (client.RawImage(request.width, request.height, request.format, f) for f in frames),
+            _sources(request),
+            strength=request.strength,
+            options=_options(request),
+            consistency=_consistency(sequence.consistent),
+            total_frames=count,
+        )
+        for frame in results:
+            out = frame.image
+            assert out is not None  # raw frames come back raw
+            info = {"event": "frame", "index": frame.index, "width": out.width}
+            info.update(height=out.height, format=out.format, size=len(out.data))
+            emit(info, out.data)
+            done += 1
+            emit(_frames_progress(done, count, time.monotonic() - started), b"")
     if done != count:  # the plug-in stopped sending frames
         raise BridgeError("CANCELLED", f"the plug-in sent {done} of {count} frames")
     emit({"event": "done", "frames": done, "seconds": time.monotonic() - started}, b"")
