@@ -286,12 +286,14 @@ def decode_bytes(width: int, height: int, channels: int = 4, depth: Depth = Dept
     The one rule for every decoded image (content, styles, init image, thumbnails; the
     encoded bytes are the caller's). 8-bit files: Pillow's buffer (4 bytes a pixel
     whatever the mode), a conversion (palette, EXIF orientation) and the numpy copy;
-    16-bit and float files: OpenCV's array and its channel-order or orientation copy.
+    16-bit and float files: OpenCV's array and its channel-order or orientation copy, and
+    the 8-bit RGB paper a style image is laid on (pixel_ops.on_white: 3 bytes a pixel
+    beside the decoded array, plus a band's working copies).
     """
     pixels = width * height
     if depth is Depth.U8:
         return pixels * (4 + 4 + channels * 2)
-    return pixels * (channels * depth.bytes * 2 + 2)
+    return pixels * (channels * depth.bytes * 2 + 4)
 
 
 def declared_decode_bytes(data: bytes | bytearray, what: str = "image") -> int:
