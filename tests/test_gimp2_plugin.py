@@ -55,8 +55,9 @@ class Gimp2:
         stroke_scale=1.0,
         method=0,
         preset=1,
+        regions=0,
     ):
-        """``method``, ``preset``: option indices, the last two parameters."""
+        """``method``, ``preset``, ``regions``: option indices, the last parameters."""
         return self.run(
             image,
             drawable,
@@ -75,6 +76,7 @@ class Gimp2:
             stroke_scale,
             method,
             preset,
+            regions,
         )
 
 
@@ -198,6 +200,7 @@ def test_registers_under_filters_artistic_for_rgb_and_gray(gimp2: Gimp2) -> None
         (e.PF_SLIDER, "stroke_scale"),
         (e.PF_OPTION, "method"),  # appended last: earlier scripts' parameters keep their place
         (e.PF_OPTION, "preset"),
+        (e.PF_OPTION, "regions"),
     ]
     options = {p[1]: (p[3], p[4]) for p in proc["params"] if p[0] == e.PF_OPTION}
     assert options["method"] == (0, ["Fast (seconds)", "Best quality (minutes)"])  # default
