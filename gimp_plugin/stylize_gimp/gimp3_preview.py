@@ -61,6 +61,6 @@ def render(drawable, region, request, session, side=PREVIEW_SIDE):
     fmt = core.PixelFormat(False, True)
     scale = core.preview_size(region.width, region.height, side)[2]
     small = core.preview_request(request, scale)
-    read_regions(small, drawable, region, "8", (width, height), scale)  # the regions, as small as the layer
+    read_regions(small, drawable, region, "8", (width, height), scale)  # as small as the layer
     small.method, small.keep_steps = "fast", 0  # the live preview is always the fast method
     return width, height, session.stylize(pixels, width, height, fmt, small)
