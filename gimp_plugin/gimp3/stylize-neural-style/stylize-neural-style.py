@@ -243,8 +243,8 @@ def build_dialog(procedure, config, title, pages, drawable=None, region=None, ga
     content.pack_start(top, False, False, 6)
     content.reorder_child(top, 0)
     top.show_all()
-    has_selection = drawable is not None and not Gimp.Selection.is_empty(drawable.get_image())
-    _bind_sensitivity(dialog, config, shown, extras, has_selection)
+    _bind_sensitivity(dialog, config, shown, extras,
+                      drawable.get_image() if drawable is not None else None)
     return dialog, preview, styles if gallery else None
 
 
@@ -273,12 +273,13 @@ def _dialog_values(config, names):
     return values
 
 
-def _bind_sensitivity(dialog, config, shown, extras, has_selection):
+def _bind_sensitivity(dialog, config, shown, extras, image):
     """Grey out what does nothing now (in place: opacity, blend mode; the fast method: the
     optimisation's settings; no second style: its weight, region and the third style;
     the split button without a selection). extras: widgets that are not arguments."""
     def update(*_):
-        values = dict(_dialog_values(config, shown), **{"has-selection": has_selection})
+        selected = image is not None and not Gimp.Selection.is_empty(image)
+        values = dict(_dialog_values(config, shown), **{"has-selection": selected})
         for name, acts in dialog_layout.sensitivity(values).items():
             if name in extras:
                 extras[name].set_sensitive(acts)
