@@ -50,6 +50,15 @@ def find_button(gtk, widget, label):
     return None
 
 
+def snapshot(dialog, name):
+    """The dialog as it shows (Xvfb has no window manager: no title bar) as a PNG."""
+    from gi.repository import Gdk
+
+    window = dialog.get_window()
+    shot = Gdk.pixbuf_get_from_window(window, 0, 0, window.get_width(), window.get_height())
+    shot.savev(os.path.join(OUT, name), "png", [], [])
+
+
 def measure(entry, gtk):
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(SPEC["photo"]))
     image.scale(384, 256)
@@ -109,6 +118,8 @@ def measure(entry, gtk):
         notebook.set_current_page(page)
         settle(gtk, 0.2)
         report["tabs"].append(size(dialog))
+        if entry.dialog_layout.PAGES[page][0] == "page-regions":
+            snapshot(dialog, "dialog-regions.png")  # for gimp_plugin/README.md
     dialog.destroy()
     preview.session.close()
     animation = Gimp.get_pdb().lookup_procedure("python-fu-stylize-animation")

@@ -5,7 +5,8 @@ the plug-in spawns this program with a Python 3 that has Stylize installed, writ
 request to its stdin and reads events from its stdout. The framing is specified in
 ``gimp_plugin/stylize_gimp/protocol.py`` (the plug-in's half); in short:
 
-    in:  4-byte big-endian length | JSON header | content pixels | style file bytes...
+    in:  4-byte big-endian length | JSON header | content pixels | style file bytes... |
+         region masks... | strength map (raw grey pixels, protocol 6: regions)
     out: JSON lines {"event": "progress"|"step"|"result"|"error", ...}; a result line is
          followed by its raw pixel bytes, a step line (an intermediate result of the
          optimisation method) by its PNG bytes. Logs go to stderr.

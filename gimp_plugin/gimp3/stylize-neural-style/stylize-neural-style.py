@@ -217,7 +217,7 @@ def build_dialog(procedure, config, title, pages, drawable=None, region=None, ga
         dialog.get_label(name, text, False, False)
     extras = {}
     for page_id, tab, names in pages:
-        dialog.get_label(page_id + "-tab", tab, True, False)
+        dialog.get_label(page_id + "-tab", tab, False, True)  # (text, markup, mnemonic)
         for row in names:
             if row in dialog_layout.ROWS:  # a style's Where and its channel side by side
                 box = dialog.fill_box(row, list(dialog_layout.ROWS[row]))
