@@ -104,9 +104,10 @@ def measure(entry, gtk):
     config.set_property("output", "new-layer")
     preview.schedule()  # the preview paints the two regions
     settle(gtk, 0.5)
-    report["split_preview"] = wait(
-        gtk, lambda: preview.label.get_text().startswith("Preview ("), 60
-    ) and preview.label.get_text()
+    report["split_preview"] = (
+        wait(gtk, lambda: preview.label.get_text().startswith("Preview ("), 60)
+        and preview.label.get_text()
+    )
     gallery._picked(gallery.flow, gallery._tiles[SPEC["gallery_pick"]])
     settle(gtk, 0.3)
     cleared = config.get_property("style-file") is None

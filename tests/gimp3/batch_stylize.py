@@ -340,9 +340,15 @@ def run_regions(case, address):
         image.select_rectangle(Gimp.ChannelOps.REPLACE, *LEFT)
         settings.update(second, **{"region-1": "inside", "region-2": "outside"})
     elif case == "regions_channel":
-        settings.update(second, **{"region-1": "channel", "region-2": "channel",
-                                   "region-channel-1": saved_channel(image, LEFT, "Left"),
-                                   "region-channel-2": saved_channel(image, RIGHT, "Right")})
+        settings.update(
+            second,
+            **{
+                "region-1": "channel",
+                "region-2": "channel",
+                "region-channel-1": saved_channel(image, LEFT, "Left"),
+                "region-channel-2": saved_channel(image, RIGHT, "Right"),
+            },
+        )
     elif case == "regions_layermask":
         image.select_rectangle(Gimp.ChannelOps.REPLACE, *LEFT)
         layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
@@ -365,8 +371,12 @@ def run_regions(case, address):
         for name, value in dict(settings, **changes).items():
             config.set_property(name, value)
         status = PROC.run(config).index(0)
-        report.update(status=status.value_nick, message=Gimp.get_pdb().get_last_error(),
-                      dirty=image.is_dirty(), layers=[describe(item) for item in stack(image)])
+        report.update(
+            status=status.value_nick,
+            message=Gimp.get_pdb().get_last_error(),
+            dirty=image.is_dirty(),
+            layers=[describe(item) for item in stack(image)],
+        )
         if status == Gimp.PDBStatusType.SUCCESS:
             new = next(item for item in stack(image) if item.get_name().endswith(")"))
             report[what] = describe(new)
@@ -394,8 +404,9 @@ def run_regions_preview(case, address):
     requests = {
         "alone_a": core.make_request(1.0, address, styles[:1]),
         "alone_b": core.make_request(1.0, address, styles[1:]),
-        "result": core.make_request(1.0, address, styles,
-                                    wheres=[core.Where("inside"), core.Where("outside")]),
+        "result": core.make_request(
+            1.0, address, styles, wheres=[core.Where("inside"), core.Where("outside")]
+        ),
     }
     session = core.BridgeSession()
     report = {"status": "success"}
