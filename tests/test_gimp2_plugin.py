@@ -55,8 +55,9 @@ class Gimp2:
         stroke_scale=1.0,
         method=0,
         preset=1,
+        regions=0,
     ):
-        """``method``, ``preset``: option indices, the last two parameters."""
+        """``method``, ``preset``, ``regions``: option indices, the last parameters."""
         return self.run(
             image,
             drawable,
@@ -75,6 +76,7 @@ class Gimp2:
             stroke_scale,
             method,
             preset,
+            regions,
         )
 
 
@@ -198,6 +200,7 @@ def test_registers_under_filters_artistic_for_rgb_and_gray(gimp2: Gimp2) -> None
         (e.PF_SLIDER, "stroke_scale"),
         (e.PF_OPTION, "method"),  # appended last: earlier scripts' parameters keep their place
         (e.PF_OPTION, "preset"),
+        (e.PF_OPTION, "regions"),
     ]
     options = {p[1]: (p[3], p[4]) for p in proc["params"] if p[0] == e.PF_OPTION}
     assert options["method"] == (0, ["Fast (seconds)", "Best quality (minutes)"])  # default
@@ -386,6 +389,55 @@ def test_selection_sends_its_bounding_box_and_masks_the_result(
     crop = b"".join(before[((y + 10) * W + 10) * 3 : ((y + 10) * W + 50) * 3] for y in range(30))
     assert mean_diff(new.pixels(), crop) > 20
     assert src.pixels() == before
+
+
+@pytest.mark.slow
+def test_style_1_inside_the_selection_style_2_outside(gimp2: Gimp2, daemon_address: str) -> None:
+    """The regions option: the whole layer (here partly off the canvas, where the selection
+    is black: outside) is painted once, its left half like style 1 alone, its right half
+    like style 2 alone; one undo step, no selection mask on the result."""
+
+    def as_array(layer) -> np.ndarray:
+        return np.frombuffer(layer.pixels(), np.uint8).reshape(H, W, 3).astype(float)
+
+    image, src = make_image(gimp2, offsets=(40, 10))  # 96x64 on a 128x96 canvas: 8 px off
+    alone = []
+    for style in (STYLE, STYLE2):
+        gimp2.stylize(image, src, daemon_address, style=style)
+        alone.append(as_array(image.layers[image.layers.index(src) - 1]))  # right above
+    image, src = make_image(gimp2, offsets=(40, 10))
+    gimp2.gimp.pdb.gimp_image_select_rectangle(image, 2, 40, 10, W // 2, H)  # the left half
+    undo_before = image.undo_steps
+    gimp2.stylize(image, src, daemon_address, style2=STYLE2, regions=1)
+    assert gimp2.gimp.state.messages == []
+    new = image.layers[0]
+    assert (new.width, new.height, new.offsets, new.mask) == (W, H, (40, 10), None)
+    assert len(image.undo_steps) == len(undo_before) + 1
+    both = as_array(new)
+    for side, near, far in ((np.s_[:, : W // 2 - 8], 0, 1), (np.s_[:, W // 2 + 8 :], 1, 0)):
+        nearer = np.abs(both[side] - alone[near][side]).mean()
+        assert nearer < 0.5 * np.abs(both[side] - alone[far][side]).mean()
+
+
+@pytest.mark.parametrize(
+    ("select", "changes", "words"),
+    [
+        (None, {"style2": STYLE2}, "nothing is selected"),
+        ((0, 0, 128, 96), {"style2": STYLE2}, "covers the whole layer"),
+        ((0, 0, 40, 40), {}, "needs a second style image"),
+        ((0, 0, 40, 40), {"style2": STYLE2, "output": 1}, "choose Output: New layer"),
+    ],
+)
+def test_regions_that_cannot_work_leave_the_image_alone(
+    gimp2: Gimp2, daemon_address: str, select, changes: dict, words: str
+) -> None:
+    image, src = make_image(gimp2)
+    if select:
+        gimp2.gimp.pdb.gimp_image_select_rectangle(image, 2, *select)
+    before, undo_before = src.pixels(), image.undo_steps
+    gimp2.stylize(image, src, daemon_address, regions=1, **changes)
+    assert words in gimp2.gimp.state.messages[-1]
+    assert image.layers == [src] and src.pixels() == before and image.undo_steps == undo_before
 
 
 def test_alpha_is_kept(gimp2: Gimp2, daemon_address: str) -> None:

@@ -36,6 +36,8 @@ CASES = (
     *("selection", "alpha", "gray", "colors", "palette", "indexed", "missing", "opacity"),
     *("strokes", "fullres", "preview", "down", "gallery", "inplace", "inplace_down", "blend"),
     *("deep16", "float32", "optimize", "animation"),
+    *("regions_alone", "regions_split", "regions_channel", "regions_layermask"),
+    *("regions_strength", "regions_empty", "regions_preview"),
 )
 
 
@@ -138,11 +140,13 @@ def installed(chroot: Path, daemon_address: str) -> dict:
     job.mkdir(exist_ok=True)
     shutil.copy2(SAMPLES / "astronaut.jpg", job / "astronaut.jpg")
     shutil.copy2(STYLES / "starry_night.jpg", job / "starry_night.jpg")
+    shutil.copy2(STYLES / "great_wave.jpg", job / "great_wave.jpg")
     return {
         "address": daemon_address,
         "down_address": f"127.0.0.1:{free_port()}",
         "photo": "/job/astronaut.jpg",
         "style": "/job/starry_night.jpg",
+        "style2": "/job/great_wave.jpg",
         "gallery_pick": "great_wave",
         "plugin_dir": "/root/.config/GIMP/3.0/plug-ins/stylize-neural-style",
     }
@@ -444,6 +448,78 @@ def test_an_animation_becomes_a_new_image_of_stylized_frames(gimp_run: Path) -> 
     assert first != second  # the frames really differ (the photo pans)
 
 
+# --- regions: where each style paints, read from GIMP ---------------------------------
+
+
+def halves(data: bytes, width: int, height: int, bpp: int, margin: int) -> tuple:
+    """(left, right) halves of a picture as arrays, `margin` px away from the middle."""
+    import numpy as np
+
+    picture = np.frombuffer(data, np.uint8).reshape(height, width, bpp).astype(float)
+    return picture[:, : width // 2 - margin], picture[:, width // 2 + margin :]
+
+
+def nearer(
+    result: bytes, near: bytes, far: bytes, size=(96, 64, 3), margin=8, ratio=2.0
+) -> list[bool]:
+    """Per half: whether `result` is nearer `near`'s half than `far`'s (by `ratio`)."""
+    import numpy as np
+
+    out = []
+    for got, a, b in zip(*(halves(d, *size, margin) for d in (result, near, far)), strict=True):
+        out.append(bool(np.abs(got - a).mean() * ratio < np.abs(got - b).mean()))
+    return out
+
+
+def regions_result(gimp_run: Path, case: str) -> bytes:
+    rep = report(gimp_run, case)
+    assert rep["status"] == "success", rep["message"]
+    assert (rep["result"]["width"], rep["result"]["height"]) == (96, 64)  # the whole layer
+    assert rep["result"]["offsets"] == [10, 6] and not rep["result"]["has_mask"]
+    assert rep["dirty"] and not rep["undo_group_open"]
+    return blob(gimp_run, case, "result")
+
+
+def test_style_a_inside_the_selection_style_b_outside(gimp_run: Path) -> None:
+    """The left half (selected) is painted like style A alone, the right like B alone;
+    the same from two saved channels (cropped to the layer at its offsets)."""
+    alone_a, alone_b = (blob(gimp_run, "regions_alone", w) for w in ("alone_a", "alone_b"))
+    for case in ("regions_split", "regions_channel"):
+        result = regions_result(gimp_run, case)
+        left, right = nearer(result, alone_a, alone_b), nearer(result, alone_b, alone_a)
+        assert (left[0], right[1]) == (True, True), case
+
+
+def test_a_layer_mask_region_and_a_strength_map_from_a_channel(gimp_run: Path) -> None:
+    """Style A in the layer mask (left half white), B everywhere: the right half is B
+    alone; a strength map white on the left: the left is A alone, the right is not."""
+    import numpy as np
+
+    alone_a, alone_b = (blob(gimp_run, "regions_alone", w) for w in ("alone_a", "alone_b"))
+    masked = regions_result(gimp_run, "regions_layermask")
+    (left, right), (b_left, b_right) = halves(masked, 96, 64, 3, 8), halves(alone_b, 96, 64, 3, 8)
+    assert np.abs(right - b_right).mean() * 3 < np.abs(left - b_left).mean()
+    strength = regions_result(gimp_run, "regions_strength")
+    (left, right), (a_left, a_right) = halves(strength, 96, 64, 3, 8), halves(alone_a, 96, 64, 3, 8)
+    assert np.abs(left - a_left).mean() * 2 < np.abs(right - a_right).mean()
+
+
+def test_inside_an_empty_selection_is_refused_and_the_image_left_alone(gimp_run: Path) -> None:
+    rep = report(gimp_run, "regions_empty")
+    assert rep["status"] == "execution-error" and "nothing is selected" in rep["message"]
+    assert not rep["dirty"] and rep["layers"] == rep["layers_before"]
+
+
+def test_the_live_preview_shows_the_regions(gimp_run: Path) -> None:
+    rep = report(gimp_run, "regions_preview")
+    assert rep["result"] == rep["alone_a"] == [320, 213]
+    result, alone_a, alone_b = (blob(gimp_run, "regions_preview", w) for w in
+                                ("result", "alone_a", "alone_b"))  # fmt: skip
+    size = (320, 213, 4)  # measured: left 33 from A, 48 from B; right 36 from B, 47 from A
+    assert nearer(result, alone_a, alone_b, size, 20, ratio=1.2)[0]
+    assert nearer(result, alone_b, alone_a, size, 20, ratio=1.2)[1]
+
+
 DIALOG_BATCH = REPO / "tests" / "gimp3" / "batch_dialog.py"
 
 
@@ -485,6 +561,15 @@ def test_the_dialog_greys_out_what_does_nothing(dialog_report: dict) -> None:
     assert in_place["preset"] and in_place["balance"] and not in_place["strength"]
     second = dialog_report["sensitive_second_style"]
     assert second["weight-2"] and second["style-3"] and not second["weight-3"]
+    assert not default["region-2"] and second["region-2"]  # a region once the style is chosen
+    assert not second["region-channel-1"]  # the channel only with "In a channel"
+
+
+def test_style_a_inside_b_outside_is_one_click_in_the_dialog(dialog_report: dict) -> None:
+    rep = dialog_report
+    assert not rep["split_without_selection"] and rep["split_with_selection"]
+    assert rep["after_split"] == ["inside", "outside"]
+    assert rep["split_preview"].startswith("Preview ("), rep["split_preview"]
 
 
 def _descendant(root: int, words: str) -> int | None:

@@ -76,7 +76,7 @@ def test_the_sequence_header_is_what_the_bridge_reads() -> None:
     header, blobs = animation.sequence_header(plan, RGB, request, settings, consistent=False)
     data = protocol.encode_request(header, blobs)
     read, content, styles = bridge.read_request(io.BytesIO(data))
-    assert read["version"] == 5 and content == b"" and styles == [b""]
+    assert read["version"] == protocol.VERSION and content == b"" and styles == [b""]
     sequence = bridge.parse_sequence(read, styles)
     assert (sequence.count, sequence.consistent) == (3, False)
     job = sequence.job

@@ -13,7 +13,15 @@ sys.path.insert(0, str(REPO / "gimp_plugin"))
 from stylize_gimp import dialog_layout
 
 ENTRY = REPO / "gimp_plugin" / "gimp3" / "stylize-neural-style" / "stylize-neural-style.py"
-ARGUMENT = re.compile(r'(?:add_\w+_argument|_add_style|_add_choice)\((?:\w+, )?"([\w-]+)"')
+ARGUMENT = re.compile(r'(?:add_\w+_argument|_add_style|_add_choice)\((?:\w+, )?"([\w%-]+)"')
+
+
+def arguments(source: str) -> list[str]:
+    """Argument names, "region-%d" % n (the three styles' regions) expanded."""
+    names = []
+    for name in ARGUMENT.findall(source):
+        names += [name % n for n in (1, 2, 3)] if "%d" in name else [name]
+    return names
 
 
 def registered() -> tuple[list[str], list[str]]:
@@ -22,7 +30,7 @@ def registered() -> tuple[list[str], list[str]]:
     animation = source[source.index("def _create_animation") : source.index("class StylizePlugIn")]
     still = source[source.index("class StylizePlugIn") : source.index("def _add_choice(")]
     method = source[source.index("def _add_method_arguments") : source.index("def _add_style(")]
-    return ARGUMENT.findall(still) + ARGUMENT.findall(method), ARGUMENT.findall(animation)
+    return arguments(still) + arguments(method), arguments(animation)
 
 
 @pytest.mark.parametrize(

@@ -18,18 +18,24 @@ from stylize_gimp import animation, core  # noqa: E402  (stdlib only: cheap at q
 
 def stylize_layer(image, drawable, style, strength, style2, weight2, style3, weight3,
                   address, keep_colors=False, color_match=0, opacity=100.0, output=0,
-                  style_name="", stroke_scale=core.DEFAULT_STROKE_SCALE, method=0, preset=1):
+                  style_name="", stroke_scale=core.DEFAULT_STROKE_SCALE, method=0, preset=1,
+                  regions=0):
     """The PDB procedure. Talks to the daemon first; the image is touched only on success.
 
-    stroke_scale, method and preset (option indices: core.METHODS, core.PRESETS) are
-    appended last so scripts written for earlier versions keep their meaning."""
+    stroke_scale, method, preset (option indices: core.METHODS, core.PRESETS) and regions
+    (core.SPLIT_OPTIONS) are appended last so scripts written for earlier versions keep
+    their meaning."""
     try:
         first = core.LibraryStyle(style_name.strip()) if style_name.strip() else style
-        request = core.make_request(strength, address,
-                                    [(first, 1.0), (style2, weight2), (style3, weight3)],
-                                    keep_colors, color_match, opacity, output,
-                                    stroke_scale=stroke_scale, method=method, preset=preset)
-        region = _plan_region(image, drawable)
+        styles = [(first, 1.0), (style2, weight2), (style3, weight3)]
+        wheres = core.split_wheres(regions, len([p for p, w in styles if p and w > 0]))
+        request = core.make_request(strength, address, styles, keep_colors, color_match,
+                                    opacity, output, stroke_scale=stroke_scale, method=method,
+                                    preset=preset, wheres=wheres)
+        core.check_choices(request.wheres, not pdb.gimp_selection_is_empty(image), False,
+                           request.output)
+        region = _plan_region(image, drawable, request.wheres)
+        request.masks, _ = core.read_masks(request.wheres, None, _mask_reader(image, region))
         fmt = core.PixelFormat(drawable.is_gray, drawable.has_alpha)
         gimp.progress_init("Neural style transfer")
         pixels = core.stylize(_read_pixels(drawable, region), region.width, region.height,
@@ -44,15 +50,34 @@ def stylize_layer(image, drawable, style, strength, style2, weight2, style3, wei
                        pixels, request.opacity)
 
 
-def _plan_region(image, drawable):
+def _plan_region(image, drawable, wheres):
+    """The selection's box on the layer, or the whole layer when the selection says
+    where the styles paint."""
     if drawable.is_indexed:
         raise core.StylizeError(core.INDEXED_MESSAGE)
+    if core.uses_selection(wheres):
+        return core.whole_layer(drawable.offsets, drawable.width, drawable.height)
     try:
         intersection = drawable.mask_intersect()
     except gimp.error:
         intersection = None  # the selection misses this layer
     has_selection = not pdb.gimp_selection_is_empty(image)
     return core.plan_region(drawable.offsets, intersection, has_selection)
+
+
+def _mask_reader(image, region):
+    """read(kind, channel) for core.read_masks: the selection over the area (8-bit pixel
+    regions; outside the canvas it is black)."""
+    selection = image.selection
+
+    def read_rect(x, y, w, h):
+        return selection.get_pixel_rgn(x, y, w, h, False, False)[x:x + w, y:y + h]
+
+    def read(kind, channel):
+        return core.read_clipped(read_rect, region.image_x, region.image_y, region.width,
+                                 region.height, (image.width, image.height))
+
+    return read
 
 
 def _read_pixels(drawable, region):
@@ -192,6 +217,8 @@ register(
         (PF_OPTION, "method", "_Method (Best quality takes minutes; strength is for Fast)", 0,
          list(core.METHOD_LABELS)),
         (PF_OPTION, "preset", "_Refinement (Best quality only)", 1, list(core.PRESET_LABELS)),
+        (PF_OPTION, "regions", "Re_gions (where the styles paint)", 0,
+         list(core.SPLIT_OPTIONS)),
     ],
     [],
     stylize_layer, menu=core.MENU_PATH)

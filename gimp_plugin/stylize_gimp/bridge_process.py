@@ -47,7 +47,22 @@ def build_request(pixels, width, height, fmt, request, settings):
         "content": {"width": width, "height": height, "format": fmt.name, "size": len(pixels)},
         "styles": [_style_header(p, w, data) for (p, w), data in zip(request.styles, styles)],
     })
-    return header, [pixels] + styles
+    masks = _masks(header, request)
+    return header, [pixels] + styles + [m.wire() for m in masks]
+
+
+def _masks(header, request):
+    """Put the request's regions and strength map into the header (protocol.py, version
+    6); return the masks in the order their bytes follow the style files."""
+    masks = []
+    for entry, mask in zip(header["styles"], request.masks):
+        if mask is not None:
+            entry["region"] = mask.header()
+            masks.append(mask)
+    if request.strength_map is not None:
+        header["strength_map"] = request.strength_map.header()
+        masks.append(request.strength_map)
+    return masks
 
 
 def _style_header(source, weight, data):

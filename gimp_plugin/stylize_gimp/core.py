@@ -7,6 +7,7 @@ for the entries (``core.X``), gathered from modules with one job each:
     settings        the installer's config and the defaults the GIMP side copies
     pixels          wire and babl formats, precisions, byte order
     geometry        which rectangle is sent and where the result goes; preview sizes
+    regions         where each style paints (selection, channels, layer mask) as masks
     options         the user's choices, their labels and limits, validated into a Request
     naming          names of the result layers, groups and library entries
     bridge_process  one job through `python -m stylize.client.bridge` (stylize())
@@ -57,6 +58,22 @@ from .geometry import (  # noqa: F401
     Region,
     preview_size,
     plan_region,
+    whole_layer,
+)
+from .regions import (  # noqa: F401
+    WHERE,
+    WHERE_LABELS,
+    WHERE_HELP,
+    STRENGTH_MAP_HELP,
+    Where,
+    Mask,
+    mask_origin,
+    SPLIT_OPTIONS,
+    split_wheres,
+    read_clipped,
+    uses_selection,
+    check_choices,
+    read_masks,
 )
 from .options import (  # noqa: F401
     COLOR_MATCHES,

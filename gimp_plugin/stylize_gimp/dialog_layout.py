@@ -7,8 +7,9 @@ dialog does not jump while they load), then the settings in notebook pages (the
 notebook is as tall as its tallest page, whichever page shows), and greys out the
 controls that do nothing with the current choices (`sensitivity`).
 
-Regions (issue 17) will add a page here ("Regions": which style paints where) and their
-rules to `sensitivity`; the entry needs no other change to show them.
+The Regions page says where each style paints: a row per style (its Where choice and,
+beside it, the channel for "In a channel"), the strength map, and one button for the
+common case, "style 1 inside the selection, style 2 outside" (SPLIT).
 """
 
 # (page id, tab label, the procedure arguments on it, in order). "style-name" is not
@@ -18,9 +19,17 @@ PAGES = (
                               "color-match")),
     ("page-mix", "_Mix styles", ("style-2", "weight-2", "style-3", "weight-3")),
     ("page-output", "_Output", ("output", "opacity", "blend-mode")),
+    ("page-regions", "_Regions", ("regions-row-1", "regions-row-2", "regions-row-3",
+                                  "strength-map")),
     ("page-method", "Met_hod", ("method", "preset", "balance", "keep-steps", "method-note")),
     ("page-daemon", "_Daemon", ("daemon-address",)),
 )
+# Rows of a page that hold several arguments side by side (a style's Where and channel).
+ROWS = dict(("regions-row-%d" % n, ("region-%d" % n, "region-channel-%d" % n))
+            for n in (1, 2, 3))
+# The Regions page's button: one click for the common case (a selection, two styles).
+SPLIT = ("regions-split", "Style 1 _inside the selection, style 2 outside",
+         {"region-1": "inside", "region-2": "outside"})
 ANIMATION_PAGES = (
     ("page-style", "_Style", ("style-file", "strength", "stroke-scale", "consistent")),
     ("page-colours", "_Colours", ("keep-colors", "color-match")),
@@ -43,19 +52,32 @@ def sensitivity(values):
     optimize = get("method") == "optimize"
     new_layer = get("output", "new-layer") == "new-layer"
     second = bool(get("style-2"))
-    return {
+    third = second and bool(get("style-3"))
+    return dict(_region_sensitivity(get, second, third), **{
         "strength": not optimize,  # the fast method's; the optimisation has a balance
         "weight-2": second,
         "style-3": second,  # mix in order: a third style after a second
-        "weight-3": second and bool(get("style-3")),
+        "weight-3": third,
         "opacity": new_layer,  # in place the result replaces the pixels fully
         "blend-mode": new_layer,
         "preset": optimize,
         "balance": optimize,
         "keep-steps": optimize and new_layer,  # in place there is no layer to add steps to
-    }
+    })
+
+
+def _region_sensitivity(get, second, third):
+    """A style's Where acts once the style is chosen, its channel with "In a channel";
+    the split button with a selection ("has-selection", the entry's) and two styles."""
+    chosen = {1: True, 2: second, 3: third}
+    acts = {SPLIT[0]: second and bool(get("has-selection"))}
+    for n, style in chosen.items():
+        acts["region-%d" % n] = style
+        acts["region-channel-%d" % n] = style and get("region-%d" % n) == "channel"
+    return acts
 
 
 def shown_arguments(pages):
-    """Every argument the pages show, in order (notes excluded)."""
-    return [name for _, _, names in pages for name in names if name not in NOTES]
+    """Every argument the pages show, in order (notes excluded, rows expanded)."""
+    return [argument for _, _, names in pages for name in names if name not in NOTES
+            for argument in ROWS.get(name, (name,))]

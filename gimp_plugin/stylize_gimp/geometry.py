@@ -38,3 +38,9 @@ def plan_region(offsets, intersection, has_selection):
                            "layer, or Select > None to stylize the whole layer.")
     x, y, width, height = intersection
     return Region(x, y, width, height, offsets[0] + x, offsets[1] + y, bool(has_selection))
+
+
+def whole_layer(offsets, width, height):
+    """The whole layer, unmasked: when the selection says where styles paint (regions),
+    its bounding box would leave nothing outside it."""
+    return Region(0, 0, width, height, offsets[0], offsets[1], False)

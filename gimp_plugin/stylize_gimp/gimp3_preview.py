@@ -10,6 +10,35 @@ from . import core
 
 PREVIEW_SIDE = 320  # long side of the preview, in pixels
 _BABL = "R'G'B'A u8"  # the preview is always RGBA: GdkPixbuf shows it as is
+# masks are read as GIMP keeps them (linear grey: coverage, not a perceptual tone)
+MASK_BABL = {"8": "Y u8", "16": "Y u16", "float": "Y float"}
+
+
+def mask_reader(drawable, region, depth, size=None, scale=1.0):
+    """read(kind, channel) for core.read_masks: the area's mask from the image's selection,
+    a channel or the layer's mask, at `scale` (the preview reads them small, as GEGL
+    downscales the layer). Outside the canvas a mask is black."""
+    from gi.repository import Gegl
+
+    width, height = size or (region.width, region.height)
+    sources = {"selection": drawable.get_image().get_selection, "layer-mask": drawable.get_mask}
+
+    def read(kind, channel):
+        mask = sources[kind]() if kind in sources else channel
+        x, y = core.mask_origin(kind, region)
+        rect = Gegl.Rectangle.new(int(x * scale), int(y * scale), width, height)
+        data = mask.get_buffer().get(rect, scale, MASK_BABL[depth], Gegl.AbyssPolicy.NONE)
+        return core.Mask(width, height, depth, bytes(data))
+
+    return read
+
+
+def read_regions(request, drawable, region, depth, size=None, scale=1.0):
+    """Fill request.masks and request.strength_map from GIMP (core.read_masks), of the
+    area's size or `size` (the preview's) at `scale`."""
+    read = mask_reader(drawable, region, depth, size, scale)
+    request.masks, request.strength_map = core.read_masks(request.wheres,
+                                                          request.strength_channel, read)
 
 
 def read_small(drawable, region, side=PREVIEW_SIDE):
@@ -30,6 +59,8 @@ def render(drawable, region, request, session, side=PREVIEW_SIDE):
     """
     width, height, pixels = read_small(drawable, region, side)
     fmt = core.PixelFormat(False, True)
-    small = core.preview_request(request, core.preview_size(region.width, region.height, side)[2])
+    scale = core.preview_size(region.width, region.height, side)[2]
+    small = core.preview_request(request, scale)
+    read_regions(small, drawable, region, "8", (width, height), scale)  # as small as the layer
     small.method, small.keep_steps = "fast", 0  # the live preview is always the fast method
     return width, height, session.stylize(pixels, width, height, fmt, small)

@@ -7,6 +7,7 @@ Standard library only; runs on Python 2.7 (GIMP 2.10) and 3.x (GIMP 3).
 import copy
 
 from .errors import StylizeError
+from .regions import Where
 
 # Colour matching choices, in dialog order (the 2.10 option index): the daemon's ColorMatch.
 COLOR_MATCHES = ("none", "content", "style")
@@ -87,7 +88,11 @@ class Request(object):
     BLEND_MODES' names.
 
     The method (one of METHODS): "fast" uses strength; "optimize" uses the preset (one of
-    PRESETS), balance (0 content .. 1 style) and keep_steps (intermediate results)."""
+    PRESETS), balance (0 content .. 1 style) and keep_steps (intermediate results).
+
+    Regions: wheres (one regions.Where per style, in order) and strength_channel (a GIMP
+    channel or None) say where to read masks; the entry reads them into masks (a
+    regions.Mask or None per style) and strength_map before the job is sent."""
 
     def __init__(self, styles, strength, address, keep_colors=False, color_match="none",
                  opacity=100.0, output="new-layer", blend_mode="normal",
@@ -101,6 +106,9 @@ class Request(object):
         self.stroke_scale = stroke_scale
         self.method, self.preset, self.balance = method, preset, balance
         self.keep_steps = keep_steps if method == "optimize" else 0
+        self.wheres = [Where() for _ in styles]
+        self.strength_channel = None
+        self.masks, self.strength_map = [None] * len(styles), None
 
 
 def _choice(value, names, what):
@@ -142,17 +150,20 @@ def _method_settings(method, preset, balance, keep_steps):
 def make_request(strength, address, styles, keep_colors=False, color_match="none",
                  opacity=100.0, output="new-layer", blend_mode="normal",
                  stroke_scale=DEFAULT_STROKE_SCALE, method="fast", preset="good", balance=0.5,
-                 keep_steps=0):
-    """Validate the dialog/PDB parameters; styles is [(path, weight), ...].
+                 keep_steps=0, wheres=None, strength_channel=None):
+    """Validate the dialog/PDB parameters; styles is [(path, weight), ...], wheres a
+    regions.Where per slot of styles (None: everywhere).
 
     The first style is required; further styles with an empty path or weight 0 are
-    skipped (the dialog always shows three slots).
+    skipped (the dialog always shows three slots), with their regions.
     """
     first = styles[0][0] if styles else ""
     if not first:
         raise StylizeError("Choose a style image (a painting as PNG, JPEG, WebP or TIFF).")
+    wheres = list(wheres or []) + [Where()] * (len(styles) - len(wheres or []))
+    slots = [0] + [i for i, (p, w) in enumerate(styles) if i and p and w > 0]
     chosen = [(styles[0][0], 1.0 if styles[0][1] is None else float(styles[0][1]))]
-    chosen += [(p, float(w)) for p, w in styles[1:] if p and w > 0]
+    chosen += [(styles[i][0], float(styles[i][1])) for i in slots[1:]]
     if not 0.0 <= float(strength) <= 1.0:
         raise StylizeError("Strength must be between 0 and 1, got %s." % strength)
     for path, weight in chosen:
@@ -168,7 +179,10 @@ def make_request(strength, address, styles, keep_colors=False, color_match="none
     if match == "style" and keep_colors:
         raise StylizeError("\"Take the style's palette\" and \"Keep colours\" contradict each "
                            "other: choose one.")
-    return Request(chosen, float(strength), (address or "").strip(), bool(keep_colors), match,
-                   float(opacity), _choice(output, OUTPUTS, "output"),
-                   _choice(blend_mode, [m[0] for m in BLEND_MODES], "blend mode"),
-                   float(stroke_scale), *_method_settings(method, preset, balance, keep_steps))
+    request = Request(chosen, float(strength), (address or "").strip(), bool(keep_colors),
+                      match, float(opacity), _choice(output, OUTPUTS, "output"),
+                      _choice(blend_mode, [m[0] for m in BLEND_MODES], "blend mode"),
+                      float(stroke_scale), *_method_settings(method, preset, balance, keep_steps))
+    request.wheres = [wheres[i] or Where() for i in slots]
+    request.strength_channel = strength_channel
+    return request

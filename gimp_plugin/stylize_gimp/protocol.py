@@ -74,12 +74,23 @@ ahead; the bridge reads them as they arrive). The events are progress events, on
 
 per frame, in order, then {"event": "done", "frames": 12, "seconds": 3.4} or an error.
 Closing stdin before "done" (GIMP ended the plug-in) cancels the whole sequence.
+
+Regions (version 6, a job only): a style entry may carry
+
+    "region": {"width": 96, "height": 64, "format": "GRAY8", "size": 6144}
+
+(where that style paints: white paints, black does not, grey blends; format GRAY8,
+GRAY16 or GRAYF32, little-endian like the content, at the content's size or any size with
+its aspect ratio), and the header a "strength_map" of the same form (the strength per
+pixel). Their bytes follow the style files: each style's region in style order, then the
+strength map (mask_infos). The daemon's rules apply (stylize.v1 Mask): a region that is 0
+everywhere, or of another shape, comes back as an error naming the style.
 """
 import json
 import struct
 
-VERSION = 5  # 2: stdin is the lifeline; 3: gallery requests, named styles; 4: optimisation;
-# 5: sequences (GIMP animations)
+VERSION = 6  # 2: stdin is the lifeline; 3: gallery requests, named styles; 4: optimisation;
+# 5: sequences (GIMP animations); 6: regions (masks per style, a strength map)
 _LENGTH = struct.Struct(">I")
 FINAL_EVENTS = ("result", "error", "styles", "added", "done")
 
@@ -96,12 +107,22 @@ def encode_request(header, blobs):
     """
     content = [header["content"]["size"]] if "content" in header else []
     sizes = content + [s["size"] for s in header.get("styles", [])]
+    sizes += [info["size"] for info in mask_infos(header)]
     if sizes != [len(b) for b in blobs]:
         raise ValueError("blob sizes %r do not match header sizes %r"
                          % ([len(b) for b in blobs], sizes))
     header = dict(header, version=VERSION)
     text = json.dumps(header, sort_keys=True).encode("utf-8")
     return b"".join([_LENGTH.pack(len(text)), text] + list(blobs))
+
+
+def mask_infos(header):
+    """The descriptions of the request's masks in the order their bytes follow the style
+    files: each style's "region" in style order, then the "strength_map"."""
+    infos = [s["region"] for s in header.get("styles", []) if s.get("region")]
+    if header.get("strength_map"):
+        infos.append(header["strength_map"])
+    return infos
 
 
 def read_exact(stream, size):

@@ -232,6 +232,17 @@ class Image(object):
         walk(self._layers)
         return out
 
+    @property
+    def selection(self):
+        """The selection channel (pygimp's image.selection): image-sized, 255 inside the
+        selection, 0 elsewhere, all 0 when nothing is selected."""
+        channel = Channel(self, "Selection Mask", self.width, self.height)
+        if self._selection is not None:
+            x1, y1, x2, y2 = self._selection
+            for y in range(y1, y2):
+                channel._data[y * self.width + x1 : y * self.width + x2] = b"\xff" * (x2 - x1)
+        return channel
+
     def _in_selection(self, x, y):
         s = self._selection
         return s is None or (s[0] <= x < s[2] and s[1] <= y < s[3])

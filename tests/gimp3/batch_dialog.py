@@ -38,6 +38,27 @@ def wait(gtk, done, seconds):
     return done()
 
 
+def find_button(gtk, widget, label):
+    """The button showing `label` (a mnemonic label) inside `widget`."""
+    if isinstance(widget, gtk.Button) and widget.get_label() == label:
+        return widget
+    children = widget.get_children() if isinstance(widget, gtk.Container) else []
+    for child in children:
+        found = find_button(gtk, child, label)
+        if found is not None:
+            return found
+    return None
+
+
+def snapshot(dialog, name):
+    """The dialog as it shows (Xvfb has no window manager: no title bar) as a PNG."""
+    from gi.repository import Gdk
+
+    window = dialog.get_window()
+    shot = Gdk.pixbuf_get_from_window(window, 0, 0, window.get_width(), window.get_height())
+    shot.savev(os.path.join(OUT, name), "png", [], [])
+
+
 def measure(entry, gtk):
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(SPEC["photo"]))
     image.scale(384, 256)
@@ -69,9 +90,24 @@ def measure(entry, gtk):
     config.set_property("method", "optimize")
     settle(gtk, 0.3)
     report["sensitive_in_place_optimize"] = sensitive()
+    split = find_button(gtk, dialog, entry.dialog_layout.SPLIT[1])
+    report["split_without_selection"] = split.get_sensitive()
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, 192, 256)
     config.set_property("style-2", Gio.File.new_for_path(SPEC["style"]))
     settle(gtk, 0.3)
     report["sensitive_second_style"] = sensitive()
+    report["split_with_selection"] = split.get_sensitive()
+    split.clicked()  # the common case in one click
+    settle(gtk, 0.3)
+    report["after_split"] = [config.get_property("region-1"), config.get_property("region-2")]
+    report["sensitive_after_split"] = sensitive()
+    config.set_property("output", "new-layer")
+    preview.schedule()  # the preview paints the two regions
+    settle(gtk, 0.5)
+    report["split_preview"] = (
+        wait(gtk, lambda: preview.label.get_text().startswith("Preview ("), 60)
+        and preview.label.get_text()
+    )
     gallery._picked(gallery.flow, gallery._tiles[SPEC["gallery_pick"]])
     settle(gtk, 0.3)
     cleared = config.get_property("style-file") is None
@@ -83,6 +119,8 @@ def measure(entry, gtk):
         notebook.set_current_page(page)
         settle(gtk, 0.2)
         report["tabs"].append(size(dialog))
+        if entry.dialog_layout.PAGES[page][0] == "page-regions":
+            snapshot(dialog, "dialog-regions.png")  # for gimp_plugin/README.md
     dialog.destroy()
     preview.session.close()
     animation = Gimp.get_pdb().lookup_procedure("python-fu-stylize-animation")
@@ -110,6 +148,8 @@ SENSITIVE = (
     "weight-2",
     "style-3",
     "weight-3",
+    "region-2",
+    "region-channel-1",
 )
 xvfb = None
 try:

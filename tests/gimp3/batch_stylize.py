@@ -310,6 +310,119 @@ def run_animation(case, address, style):
     image.delete()
 
 
+LEFT = (10, 6, 48, 64)  # the layer's left half, in image coordinates
+RIGHT = (58, 6, 48, 64)
+
+
+def regions_image():
+    """The photo (96x64) at offsets (10, 6) of a 116x76 canvas: masks are cropped to it."""
+    image, layer = load_photo(96, 64)
+    image.resize(116, 76, 10, 6)
+    return image, layer
+
+
+def saved_channel(image, rect, name):
+    """A saved channel, white over `rect` (Select > Save to Channel), nothing selected after."""
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, *rect)
+    channel = Gimp.Selection.save(image)
+    channel.set_name(name)
+    Gimp.Selection.none(image)
+    return channel
+
+
+def run_regions(case, address):
+    """Regions read from GIMP: each case paints the photo once with its regions and dumps
+    the result ("regions_alone" dumps each style alone, for the host to compare)."""
+    image, layer = regions_image()
+    settings = {"style-file": Gio.File.new_for_path(SPEC["style"]), "daemon-address": address}
+    second = {"style-2": Gio.File.new_for_path(SPEC["style2"]), "weight-2": 1.0}
+    if case == "regions_split":
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, *LEFT)
+        settings.update(second, **{"region-1": "inside", "region-2": "outside"})
+    elif case == "regions_channel":
+        settings.update(
+            second,
+            **{
+                "region-1": "channel",
+                "region-2": "channel",
+                "region-channel-1": saved_channel(image, LEFT, "Left"),
+                "region-channel-2": saved_channel(image, RIGHT, "Right"),
+            },
+        )
+    elif case == "regions_layermask":
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, *LEFT)
+        layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+        Gimp.Selection.none(image)
+        settings.update(second, **{"region-1": "layer-mask"})  # style 2 everywhere
+    elif case == "regions_strength":
+        settings["strength-map"] = saved_channel(image, LEFT, "Strength")
+    elif case == "regions_empty":
+        settings.update(second, **{"region-1": "inside", "region-2": "outside"})
+    runs = [("alone_a", {}), ("alone_b", {"style-file": second["style-2"]})]
+    if case != "regions_alone":
+        runs = [("result", {})]
+    image.clean_all()
+    report = {"layers_before": [describe(item) for item in stack(image)]}
+    for what, changes in runs:
+        config = PROC.create_config()
+        config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+        config.set_property("image", image)
+        config.set_core_object_array("drawables", [layer])
+        for name, value in dict(settings, **changes).items():
+            config.set_property(name, value)
+        status = PROC.run(config).index(0)
+        report.update(
+            status=status.value_nick,
+            message=Gimp.get_pdb().get_last_error(),
+            dirty=image.is_dirty(),
+            layers=[describe(item) for item in stack(image)],
+        )
+        if status == Gimp.PDBStatusType.SUCCESS:
+            new = next(item for item in stack(image) if item.get_name().endswith(")"))
+            report[what] = describe(new)
+            dump(case, what, pixels(image, new))
+            report["undo_group_open"] = ended_open_group(image)
+            image.remove_layer(new)
+    with open(os.path.join(OUT, case + ".json"), "w") as f:
+        json.dump(report, f, indent=1)
+    log(case, report["status"], report["message"])
+    image.delete()
+
+
+def run_regions_preview(case, address):
+    """The live preview with style 1 inside the selection and style 2 outside, beside each
+    style alone: the masks are read small with the layer (gimp3_preview.render)."""
+    import sys
+
+    sys.path.insert(0, SPEC["plugin_dir"])
+    from stylize_gimp import core, gimp3_preview
+
+    image, layer = load_photo(600, 400)
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, 300, 400)
+    region = core.Region(0, 0, 600, 400, 0, 0, False)
+    styles = [(SPEC["style"], 1.0), (SPEC["style2"], 1.0)]
+    requests = {
+        "alone_a": core.make_request(1.0, address, styles[:1]),
+        "alone_b": core.make_request(1.0, address, styles[1:]),
+        "result": core.make_request(
+            1.0, address, styles, wheres=[core.Where("inside"), core.Where("outside")]
+        ),
+    }
+    session = core.BridgeSession()
+    report = {"status": "success"}
+    try:
+        for what, request in requests.items():
+            width, height, data = gimp3_preview.render(layer, region, request, session)
+            report[what] = [width, height]
+            dump(case, what, data)
+    finally:
+        session.close()
+    with open(os.path.join(OUT, case + ".json"), "w") as f:
+        json.dump(report, f, indent=1)
+    log(case, report)
+    image.delete()
+
+
 for case in SPEC["cases"]:
     address = SPEC["down_address"] if case.endswith("down") else SPEC["address"]
     try:
@@ -321,6 +434,12 @@ for case in SPEC["cases"]:
             continue
         if case == "gallery":
             run_gallery(case, address)
+            continue
+        if case == "regions_preview":
+            run_regions_preview(case, address)
+            continue
+        if case.startswith("regions"):
+            run_regions(case, address)
             continue
         run_case(case, address, SPEC["style"])
     except Exception as e:  # report, keep going with the other cases

@@ -5,7 +5,8 @@ the plug-in spawns this program with a Python 3 that has Stylize installed, writ
 request to its stdin and reads events from its stdout. The framing is specified in
 ``gimp_plugin/stylize_gimp/protocol.py`` (the plug-in's half); in short:
 
-    in:  4-byte big-endian length | JSON header | content pixels | style file bytes...
+    in:  4-byte big-endian length | JSON header | content pixels | style file bytes... |
+         region masks... | strength map (raw grey pixels, protocol 6: regions)
     out: JSON lines {"event": "progress"|"step"|"result"|"error", ...}; a result line is
          followed by its raw pixel bytes, a step line (an intermediate result of the
          optimisation method) by its PNG bytes. Logs go to stderr.
@@ -33,11 +34,12 @@ from typing import Any, BinaryIO
 
 from stylize import progress_words
 
-PROTOCOL_VERSION = 5  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
+PROTOCOL_VERSION = 6  # gimp_plugin/stylize_gimp/protocol.py VERSION (tests check they agree)
 # Older plug-ins still work: each version only added optional header fields and events
 # that only a newer request asks for (3: the gallery's requests and named styles;
 # 4: method, preset, balance, keep_steps and the "step" event; 5: the "sequence" request,
-# GIMP animations, with its "frame" and "done" events).
+# GIMP animations, with its "frame" and "done" events; 6: regions, a style's "region" and
+# the job's "strength_map", raw grey masks whose bytes follow the style files).
 OLDEST_PROTOCOL_VERSION = 2
 _LENGTH = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
@@ -96,7 +98,28 @@ def read_request(stream: BinaryIO) -> tuple[dict[str, Any], bytes, list[bytes]]:
         _read_exact(stream, int(s["size"]), f"style {s.get('name', i)}")
         for i, s in enumerate(styles_info)
     ]
+    for what, info in mask_infos(header):
+        info["data"] = _read_exact(stream, int(info["size"]), what)
     return header, content, styles
+
+
+def mask_infos(header: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(what, description) of the request's masks in the order their bytes follow the
+    style files (protocol 6): each style's "region", in style order, then the job's
+    "strength_map". ``read_request`` puts each one's bytes under its "data" key."""
+    try:
+        infos = [
+            (f"the region of style {i + 1}", s["region"])
+            for i, s in enumerate(header.get("styles", []))
+            if s.get("region")
+        ]
+        if header.get("strength_map"):
+            infos.append(("the strength map", header["strength_map"]))
+        for _, info in infos:
+            int(info["size"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise BridgeError("INVALID_ARGUMENT", f"malformed request header: {e!r}") from e
+    return infos
 
 
 def event_writer(stream: BinaryIO) -> Emit:
@@ -120,6 +143,7 @@ class StyleFile:
     weight: float
     data: bytes
     named: bool = False  # a style of the daemon's library, by name (data is empty)
+    region: Any = None  # a stylize.v1 Mask: where this style paints (None: everywhere)
 
 
 @dataclass(frozen=True)
@@ -143,6 +167,7 @@ class JobRequest:
     preset: str = "good"  # a PRESETS name: the optimisation's quality and time
     balance: float = 0.5  # the optimisation's content (0) vs style (1)
     keep_steps: int = 0  # intermediate results of the optimisation, sent as "step" events
+    strength_map: Any = None  # a stylize.v1 Mask scaling the strength per pixel (protocol 6)
 
 
 def _optional_float(header: dict[str, Any], key: str) -> float | None:
@@ -181,6 +206,7 @@ def parse_job(
             preset=str(header.get("preset") or "good"),
             balance=float(header.get("balance", 0.5)),
             keep_steps=int(header.get("keep_steps") or 0),
+            strength_map=_mask(header.get("strength_map"), "the strength map"),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BridgeError("INVALID_ARGUMENT", f"malformed request header: {e!r}") from e
@@ -201,9 +227,24 @@ def parse_job(
 
 def _style_file(info: dict[str, Any], index: int, data: bytes) -> StyleFile:
     weight = float(info.get("weight", 1.0))
+    region = _mask(info.get("region"), f"the region of style {index + 1}")
     if info.get("named"):
-        return StyleFile(str(info["named"]), weight, b"", named=True)
-    return StyleFile(str(info.get("name", index)), weight, data)
+        return StyleFile(str(info["named"]), weight, b"", named=True, region=region)
+    return StyleFile(str(info.get("name", index)), weight, data, region=region)
+
+
+def _mask(info: dict[str, Any] | None, what: str) -> Any:
+    """A stylize.v1 Mask from a mask's description and bytes (read_request), made by the
+    client library (its rules: formats GRAY8, GRAY16, GRAYF32); None when not given."""
+    if not info:
+        return None
+    client = _import_client()
+    image = client.RawImage(int(info["width"]), int(info["height"]), str(info["format"]),
+                            info.get("data", b""))  # fmt: skip
+    try:
+        return client.raw_mask(image)
+    except client.ClientError as e:
+        raise BridgeError("INVALID_ARGUMENT", f"{what}: {e.message}") from e
 
 
 # --- the optimisation method in an artist's terms --------------------------------------
@@ -380,7 +421,24 @@ def _connected(
             finished.set()
     except client.ClientError as e:
         print(f"stylize.client.bridge: {e} request_id={e.request_id}", file=sys.stderr)
-        raise BridgeError(e.code, user_messages.explain(e, address, timeout, SETTING)) from e
+        words = _region_words(e) or user_messages.explain(e, address, timeout, SETTING)
+        raise BridgeError(e.code, words) from e
+
+
+def _region_words(error: Any) -> str | None:
+    """GIMP's words for a region or strength map the daemon refused (the field it names:
+    ``styles[i].region``, ``strength_map``), or None for any other failure."""
+    field = error.field or ""
+    if error.code != "INVALID_ARGUMENT":
+        return None
+    index = field[len("styles[") : -len("].region")]
+    if field.startswith("styles[") and field.endswith("].region") and index.isdigit():
+        what = f"the region of style {int(index) + 1} (where it paints)"
+    elif field == "strength_map":
+        what = "the strength map"
+    else:
+        return None
+    return f"Stylize cannot use {what}: {error.message}. The image was not changed."
 
 
 def run_job(
@@ -440,7 +498,12 @@ def _stylize(daemon: Any, request: JobRequest, emit: Emit) -> Any:
     options = _options(request)
     if request.method == "fast":
         return daemon.stylize(
-            image, sources, strength=request.strength, options=options, on_progress=on_progress
+            image,
+            sources,
+            strength=request.strength,
+            options=options,
+            on_progress=on_progress,
+            strength_map=request.strength_map,
         )
     optimize, options.max_side = optimize_setup(request)
     sent: list[int] = []
@@ -460,19 +523,24 @@ def _stylize(daemon: Any, request: JobRequest, emit: Emit) -> Any:
         on_progress=on_progress,
         optimize=optimize,
         on_preview=on_preview,
+        strength_map=request.strength_map,
     )
 
 
 def _sources(request: JobRequest) -> list[Any]:
-    """The request's styles as the client's StyleSources (named or file bytes)."""
+    """The request's styles as the client's StyleSources (named or file bytes), each in
+    its region when it has one."""
     from stylize.client import library as client
 
-    return [
-        client.named_style(style.name, style.weight)
-        if style.named
-        else client.encoded_style(style.data, style.weight)
-        for style in request.styles
-    ]
+    sources = []
+    for style in request.styles:
+        source = (
+            client.named_style(style.name, style.weight)
+            if style.named
+            else client.encoded_style(style.data, style.weight)
+        )
+        sources.append(source if style.region is None else client.in_region(source, style.region))
+    return sources
 
 
 def _options(request: JobRequest) -> Any:
@@ -576,6 +644,8 @@ MAX_FRAMES = 100_000
 def parse_sequence(header: dict[str, Any], styles: list[bytes]) -> SequenceJob:
     """The sequence the plug-in announced, or BridgeError INVALID_ARGUMENT."""
     job = parse_job(header, b"", styles, frames=True)
+    if job.strength_map is not None or any(s.region is not None for s in job.styles):
+        raise BridgeError("INVALID_ARGUMENT", "regions apply to one picture, not to a sequence")
     if job.method != "fast":
         raise BridgeError("INVALID_ARGUMENT", "a sequence is painted with the fast method only")
     try:

@@ -44,7 +44,18 @@ def _request(config):
         config.get_property("keep-colors"), config.get_property("color-match"),
         config.get_property("opacity"), config.get_property("output"),
         config.get_property("blend-mode"), config.get_property("stroke-scale"),
-        *_method_settings(config))
+        *_method_settings(config), wheres=_wheres(config),
+        strength_channel=config.get_property("strength-map"))
+
+
+def _wheres(config):
+    """Where each of the three styles paints (the Regions page; core.Where)."""
+    wheres = []
+    for n in (1, 2, 3):
+        channel = config.get_property("region-channel-%d" % n)
+        wheres.append(core.Where(config.get_property("region-%d" % n), channel,
+                                 channel.get_name() if channel is not None else ""))
+    return wheres
 
 
 def _method_settings(config):
@@ -53,11 +64,21 @@ def _method_settings(config):
             config.get_property("balance"), config.get_property("keep-steps"))
 
 
-def _plan_region(image, drawable):
-    found, x, y, w, h = drawable.mask_intersect()
+def _plan_region(image, drawable, wheres=()):
+    """The area to stylize: the selection's box on the layer, or the whole layer when the
+    selection says where styles paint (regions)."""
     offsets = drawable.get_offsets()  # (ok, x, y)
+    if core.uses_selection(wheres):
+        return core.whole_layer(offsets[-2:], drawable.get_width(), drawable.get_height())
+    found, x, y, w, h = drawable.mask_intersect()
     return core.plan_region(offsets[-2:], (x, y, w, h) if found else None,
                             not Gimp.Selection.is_empty(image))
+
+
+def _check_regions(image, drawable, request):
+    """Refuse region choices that cannot work, before anything is read or sent."""
+    core.check_choices(request.wheres, not Gimp.Selection.is_empty(image),
+                       drawable.get_mask() is not None, request.output)
 
 
 def _show_progress(fraction, message):
@@ -122,15 +143,23 @@ class _LivePreview(object):
             self.say(core.error_text(e))
             return False
         self.say("Painting the preview…")
-        worker = threading.Thread(target=self._render, args=(self._generation, request))
+        image = self._drawable.get_image()
+        try:
+            _check_regions(image, self._drawable, request)
+            region = _plan_region(image, self._drawable, request.wheres)
+        except core.StylizeError as e:
+            self.say(core.error_text(e))
+            return False
+        worker = threading.Thread(target=self._render,
+                                  args=(self._generation, request, region))
         worker.daemon = True
         worker.start()
         return False
 
-    def _render(self, generation, request):
+    def _render(self, generation, request, region):
         from stylize_gimp import gimp3_preview
         try:
-            result = gimp3_preview.render(self._drawable, self._region, request, self.session)
+            result = gimp3_preview.render(self._drawable, region, request, self.session)
             GLib.idle_add(self._show, generation, result, None)
         except core.StylizeError as e:
             GLib.idle_add(self._show, generation, None, core.error_text(e))
@@ -186,9 +215,17 @@ def build_dialog(procedure, config, title, pages, drawable=None, region=None, ga
         strokes.set_scale_limits(core.MIN_STROKE_SCALE, core.DIALOG_MAX_STROKE_SCALE)
     for name, text in dialog_layout.NOTES.items():
         dialog.get_label(name, text, False, False)
+    extras = {}
     for page_id, tab, names in pages:
-        dialog.get_label(page_id + "-tab", tab, True, False)
-        dialog.fill_box(page_id, list(names))
+        dialog.get_label(page_id + "-tab", tab, False, True)  # (text, markup, mnemonic)
+        for row in names:
+            if row in dialog_layout.ROWS:  # a style's Where and its channel side by side
+                box = dialog.fill_box(row, list(dialog_layout.ROWS[row]))
+                box.set_orientation(Gtk.Orientation.HORIZONTAL)
+                box.set_spacing(12)
+        page = dialog.fill_box(page_id, list(names))
+        if page_id == "page-regions":
+            extras[dialog_layout.SPLIT[0]] = _split_button(config, page)
     dialog.fill_notebook("sections", [page + "-tab" for page, _, _ in pages],
                          [page for page, _, _ in pages])  # fill_notebook_list in C
     dialog.fill(["sections"])
@@ -206,8 +243,26 @@ def build_dialog(procedure, config, title, pages, drawable=None, region=None, ga
     content.pack_start(top, False, False, 6)
     content.reorder_child(top, 0)
     top.show_all()
-    _bind_sensitivity(dialog, config, shown)
+    _bind_sensitivity(dialog, config, shown, extras,
+                      drawable.get_image() if drawable is not None else None)
     return dialog, preview, styles if gallery else None
+
+
+def _split_button(config, page):
+    """The common case in one click: style 1 inside the selection, style 2 outside."""
+    from gi.repository import Gtk
+    name, label, values = dialog_layout.SPLIT
+    button = Gtk.Button.new_with_mnemonic(label)
+    button.set_halign(Gtk.Align.START)
+
+    def clicked(_button):
+        for argument, value in sorted(values.items()):
+            config.set_property(argument, value)
+
+    button.connect("clicked", clicked)
+    page.pack_start(button, False, False, 0)
+    button.show()
+    return button
 
 
 def _dialog_values(config, names):
@@ -218,12 +273,17 @@ def _dialog_values(config, names):
     return values
 
 
-def _bind_sensitivity(dialog, config, shown):
+def _bind_sensitivity(dialog, config, shown, extras, image):
     """Grey out what does nothing now (in place: opacity, blend mode; the fast method: the
-    optimisation's settings; no second style: its weight and the third style)."""
+    optimisation's settings; no second style: its weight, region and the third style;
+    the split button without a selection). extras: widgets that are not arguments."""
     def update(*_):
-        for name, acts in dialog_layout.sensitivity(_dialog_values(config, shown)).items():
-            if name in shown:
+        selected = image is not None and not Gimp.Selection.is_empty(image)
+        values = dict(_dialog_values(config, shown), **{"has-selection": selected})
+        for name, acts in dialog_layout.sensitivity(values).items():
+            if name in extras:
+                extras[name].set_sensitive(acts)
+            elif name in shown:
                 dialog.get_widget(name, GObject.TYPE_NONE).set_sensitive(acts)
 
     config.connect("notify", update)
@@ -328,9 +388,13 @@ def run(procedure, run_mode, image, drawables, config, data):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
         request = _request(config)
+        _check_regions(image, source, request)
+        region = _plan_region(image, source, request.wheres)
+        depth = core.depth_of_precision(image.get_precision().value_nick)
         fmt = core.PixelFormat(image.get_base_type() == Gimp.ImageBaseType.GRAY,
-                               source.has_alpha(),
-                               core.depth_of_precision(image.get_precision().value_nick))
+                               source.has_alpha(), depth)
+        from stylize_gimp import gimp3_preview
+        gimp3_preview.read_regions(request, source, region, depth)  # the masks, full size
         rect = Gegl.Rectangle.new(region.x, region.y, region.width, region.height)
         pixels = source.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
         Gimp.progress_init("Neural style transfer")
@@ -530,6 +594,7 @@ class StylizePlugIn(Gimp.PlugIn):
         p.add_string_argument("daemon-address", "Daemon address",
                               "host:port of `stylize serve` (blank: as installed)", "", RW)
         _add_method_arguments(p)
+        _add_region_arguments(p)
         return p
 
 
@@ -550,6 +615,18 @@ def _add_method_arguments(procedure):
                                   0.0, 1.0, 0.5, RW)
     procedure.add_int_argument("keep-steps", "_Intermediate results as layers",
                                core.KEEP_STEPS_HELP, 0, core.MAX_KEEP_STEPS, 0, RW)
+
+
+def _add_region_arguments(procedure):
+    """Where each style paints, and the strength map (core.WHERE; the Regions page)."""
+    for n in (1, 2, 3):
+        _add_choice(procedure, "region-%d" % n, "Style %d paints" % n, core.WHERE_HELP,
+                    core.WHERE, core.WHERE_LABELS)
+        procedure.add_channel_argument("region-channel-%d" % n, "in channel",
+                                       "The saved channel style %d paints in (white: there)" % n,
+                                       True, RW)
+    procedure.add_channel_argument("strength-map", "Strength _map", core.STRENGTH_MAP_HELP,
+                                   True, RW)
 
 
 def _add_style(procedure, name, label, blurb):
