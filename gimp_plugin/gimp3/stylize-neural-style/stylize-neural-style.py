@@ -17,6 +17,7 @@ from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stylize_gimp import animation, core, dialog_layout  # noqa: E402
+from stylize_gimp.latest_render import LatestRender  # noqa: E402
 
 RW = GObject.ParamFlags.READWRITE
 
@@ -90,12 +91,14 @@ def _show_progress(fraction, message):
 class _LivePreview(object):
     """A small render of the layer that follows the dialog's settings.
 
-    Each change restarts a short timer; when it fires, a worker thread renders the
-    preview through the daemon (gimp3_preview.render) and the result is shown from the
-    main loop. Only the newest request's result is shown.
+    A change starts a render at once when none is running (after a few milliseconds, so
+    that one edit's several notifications make one render); a change during a render
+    waits for it and the newest settings render next (latest_render.LatestRender). A
+    worker thread renders through the daemon (gimp3_preview.render) and the result is
+    shown from the main loop.
     """
 
-    DELAY_MS = 100  # renders take ~40 ms in the warm session: follow the slider closely
+    DELAY_MS = 10  # one edit notifies several properties: render once for all of them
 
     def __init__(self, config, drawable, region):
         gi.require_version("Gtk", "3.0")
@@ -103,7 +106,7 @@ class _LivePreview(object):
         from gi.repository import Gtk
         self._config, self._drawable, self._region = config, drawable, region
         self.session = core.BridgeSession()  # one warm bridge for every preview
-        self._generation, self._timer = 0, None
+        self.renders, self._timer = LatestRender(), None
         self.image = Gtk.Image()
         side = dialog_layout.PREVIEW_SIDE
         width, height, _ = core.preview_size(region.width, region.height, side)
@@ -129,53 +132,51 @@ class _LivePreview(object):
         self.label.set_tooltip_text(text)
 
     def schedule(self):
-        if self._timer is not None:
-            GLib.source_remove(self._timer)
-        self._timer = GLib.timeout_add(self.DELAY_MS, self._start)
+        if self._timer is None:
+            self._timer = GLib.timeout_add(self.DELAY_MS, self._changes_settled)
+
+    def _changes_settled(self):
+        self._timer = None
+        if self.renders.begin():
+            self._start()
+        return False
 
     def _start(self):
         import threading
-        self._timer = None
-        self._generation += 1
         try:
             request = _request(self._config)
-        except core.StylizeError as e:
-            self.say(core.error_text(e))
-            return False
-        self.say("Painting the preview…")
-        image = self._drawable.get_image()
-        try:
+            image = self._drawable.get_image()
             _check_regions(image, self._drawable, request)
             region = _plan_region(image, self._drawable, request.wheres)
         except core.StylizeError as e:
-            self.say(core.error_text(e))
-            return False
-        worker = threading.Thread(target=self._render,
-                                  args=(self._generation, request, region))
+            self._show(None, core.error_text(e))
+            return
+        self.say("Painting the preview…")
+        worker = threading.Thread(target=self._render, args=(request, region))
         worker.daemon = True
         worker.start()
-        return False
 
-    def _render(self, generation, request, region):
+    def _render(self, request, region):
         from stylize_gimp import gimp3_preview
         try:
             result = gimp3_preview.render(self._drawable, region, request, self.session)
-            GLib.idle_add(self._show, generation, result, None)
+            GLib.idle_add(self._show, result, None)
         except core.StylizeError as e:
-            GLib.idle_add(self._show, generation, None, core.error_text(e))
+            GLib.idle_add(self._show, None, core.error_text(e))
 
-    def _show(self, generation, result, error):
+    def _show(self, result, error):
         from gi.repository import GdkPixbuf
-        if generation != self._generation:
-            return False  # a newer render is on its way
         if error is not None:
             self.say(error)
-            return False
-        width, height, data = result
-        pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB,
-                                                 True, 8, width, height, width * 4)
-        self.image.set_from_pixbuf(pixbuf)
-        self.say("Preview (%dx%d, fast method)" % (width, height))
+        else:
+            width, height, data = result
+            pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(
+                GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB, True, 8, width, height,
+                width * 4)
+            self.image.set_from_pixbuf(pixbuf)
+            self.say("Preview (%dx%d, fast method)" % (width, height))
+        if self.renders.end():  # settings changed meanwhile: render the newest now
+            self._start()
         return False
 
 
