@@ -144,3 +144,26 @@ def test_a_clip_cannot_go_to_standard_output(tmp_path: Path, daemon_address: str
     with pytest.raises(SystemExit) as caught:
         main(["apply", str(clip), "-s", "starry_night", "-o", "-", "--address", daemon_address])
     assert caught.value.code == 2
+
+
+@pytest.mark.slow  # the daemon loads VGG19 for the optimisation method
+def test_a_clip_can_be_optimised_frame_after_frame(tmp_path: Path, daemon_address: str) -> None:
+    source, out = tmp_path / "in.gif", tmp_path / "out.gif"
+    images = [Image.fromarray(f) for f in _pan_frames(3)]
+    images[0].save(source, save_all=True, append_images=images[1:], duration=80, loop=0)
+    args = ["apply", str(source), "-s", "starry_night", "-o", str(out), "-q"]
+    args += ["--method", "optimize", "--iterations", "2", "--optimizer", "adam"]
+    code = main([*args, "--scales", "64", "--address", daemon_address])
+    assert code == 0
+    with Image.open(out) as result:
+        assert result.n_frames == 3 and result.size == (WIDTH, HEIGHT)
+
+
+def test_save_every_is_refused_for_a_clip(tmp_path: Path, daemon_address: str) -> None:
+    clip = tmp_path / "in.gif"
+    images = [Image.fromarray(f) for f in _pan_frames(2)]
+    images[0].save(clip, save_all=True, append_images=images[1:], duration=80, loop=0)
+    args = ["apply", str(clip), "-s", "starry_night", "-o", str(tmp_path / "o.gif")]
+    with pytest.raises(SystemExit) as caught:
+        main([*args, "--method", "optimize", "--save-every", "1", "--address", daemon_address])
+    assert caught.value.code == 2

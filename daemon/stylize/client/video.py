@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stylize import progress_words
-from stylize.client import apply_plan
+from stylize.client import apply_plan, optimize_args
 from stylize.client import library as client
 from stylize.client.progress_bar import ProgressBar
 
@@ -352,6 +352,7 @@ def _remote(
         options=options,
         consistency=_consistency(args),
         total_frames=clip.count,
+        optimize=optimize_args.options(args),
     )
     for result in results:
         assert result.image is not None
@@ -385,11 +386,15 @@ def _local(
         stylize=pb.StylizeSetup(styles=styles, strength=args.strength, options=_wire_options(args)),
         consistency=_consistency(args),
     )
+    optimize = optimize_args.options(args)
+    if optimize is not None:  # each frame starts from the previous result, warped
+        setup.stylize.method = pb.METHOD_OPTIMIZE
+        setup.stylize.optimize.CopyFrom(optimize)
     job = sequence_service.sequence_job(engines, setup, max_styles=1 << 16)
-    run = SequenceRun(engines, job, sequence_service.temporal_settings(setup.consistency))
-    for frame in clip.frames:
-        mode = images.PixelMode.RGBA if frame.shape[2] == 4 else images.PixelMode.RGB
-        yield run.frame(images.Pixels(frame, mode)).array
+    with SequenceRun(engines, job, sequence_service.temporal_settings(setup.consistency)) as run:
+        for frame in clip.frames:
+            mode = images.PixelMode.RGBA if frame.shape[2] == 4 else images.PixelMode.RGB
+            yield run.frame(images.Pixels(frame, mode)).array
 
 
 def _wire_options(args: argparse.Namespace) -> pb.StylizeOptions:
@@ -422,8 +427,8 @@ def apply_sequence(
     args: argparse.Namespace, daemon: client.StylizeClient | None, styles: list
 ) -> dict[str, object]:
     """Stylize the clip ``args`` names into ``args.output``; a summary for the report."""
-    if args.method != "fast":
-        raise VideoUsageError("clips are stylized with the fast method (--method fast)")
+    if args.method == "optimize" and args.save_every:
+        raise VideoUsageError("--save-every is for still images; a clip saves its frames only")
     output = check_output(args.output)
     bar = ProgressBar(enabled=not args.quiet)
     started = time.perf_counter()
