@@ -16,7 +16,9 @@ and written as an H.264 MP4 (PyAV, 25 fps). Then, for each consistency mode, in 
 Every path runs with default options (stroke scale 1: the network works at most 1024 px
 long, then guided upsampling) and the style already cached (one short warm-up sequence per
 size and path first, so graphs for the size are compiled). fps = frames / wall seconds of
-the whole clip, first frame included. Usage:
+the whole clip, first frame included; beside it the CPU seconds per frame that this
+process and the daemon used together (/proc), which a shared machine's load inflates much
+less than the wall clock. Usage:
 
     .venv/bin/python bench/video_throughput.py [--frames 24] [--sizes 640x360,1280x720,...]
         [--json bench/results/video-throughput.json]
@@ -113,15 +115,35 @@ class Paths:
             return sum(1 for _ in results)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, limit: float = 180.0) -> None:
+    """Wait until the daemon is idle (its background warm-up done), at most ``limit`` s."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(1.0)
+        if cpu_seconds(pid) - before < 0.05:
+            return
+
+
 def timed(
     run: Callable[[Path, list[np.ndarray], str], int],
     clip: Path,
     frames: list[np.ndarray],
     mode: str,
-) -> tuple[int, float]:
+    daemon: int,
+) -> tuple[int, float, float]:
+    """(frames, wall seconds, CPU seconds of this process and the daemon together)."""
+    cpu = time.process_time() + cpu_seconds(daemon)
     started = time.perf_counter()
     count = run(clip, frames, mode)
-    return count, time.perf_counter() - started
+    wall = time.perf_counter() - started
+    return count, wall, time.process_time() + cpu_seconds(daemon) - cpu
 
 
 def main() -> None:
@@ -138,12 +160,15 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     print(f"CPU: {cpu_name()} ({os.cpu_count()} logical CPUs); backend {engine.backend.name}")
     print(f"{args.frames} frames per size, style starry_night, default options\n")
-    print("| size | consistency | CLI on an MP4 (fps) | in process (fps) | gRPC loopback (fps) |")
+    print("fps (wall clock); in brackets CPU seconds per frame, this process and the daemon\n")
+    print("| size | consistency | CLI on an MP4 | in process | gRPC loopback |")
     print("|---|---|---:|---:|---:|")
-    with tempfile.TemporaryDirectory() as name, daemon_process(Path(name)) as address:
+    pid: list[int] = []
+    with tempfile.TemporaryDirectory() as name, daemon_process(Path(name), pid) as address:
         folder = Path(name)
         with StylizeClient(address, connect_timeout=120) as client:
             client.wait_until_reachable()
+        settle(pid[0])
         paths = Paths(address, engines, folder)
         methods = {"cli": paths.cli, "in-process": paths.in_process, "grpc": paths.grpc}
         for width, height in sizes:
@@ -154,19 +179,20 @@ def main() -> None:
             for method in methods.values():  # graphs for this size, the style's vector
                 method(warm, frames[:2], "on (default)")
             for mode in MODES:
-                fps = {}
+                row: dict[str, object] = {
+                    "size": f"{width}x{height}",
+                    "consistency": mode,
+                    "frames": len(frames),
+                }
+                cells = []
                 for path, method in methods.items():
-                    count, seconds = timed(method, clip, frames, mode)
+                    count, wall, cpu = timed(method, clip, frames, mode, pid[0])
                     assert count == len(frames), (path, count)
-                    fps[path] = count / seconds
-                row = {"size": f"{width}x{height}", "consistency": mode, "frames": len(frames)}
-                row.update({f"{path}_fps": round(value, 2) for path, value in fps.items()})
+                    row[f"{path}_fps"] = round(count / wall, 2)
+                    row[f"{path}_cpu_s_per_frame"] = round(cpu / count, 3)
+                    cells.append(f"{count / wall:.2f} ({cpu / count:.2f} s)")
                 rows.append(row)
-                print(
-                    f"| {width}x{height} | {mode} | {fps['cli']:.2f} | {fps['in-process']:.2f} "
-                    f"| {fps['grpc']:.2f} |",
-                    flush=True,
-                )
+                print(f"| {width}x{height} | {mode} | {' | '.join(cells)} |", flush=True)
     if args.json:
         result = {"cpu": cpu_name(), "cpus": os.cpu_count(), "backend": engine.backend.name}
         args.json.write_text(json.dumps({**result, "rows": rows}, indent=1) + "\n")

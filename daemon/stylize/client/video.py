@@ -353,6 +353,7 @@ def _remote(
         consistency=_consistency(args),
         total_frames=clip.count,
         optimize=optimize_args.options(args),
+        strength_map=_strength_map(args),
     )
     for result in results:
         assert result.image is not None
@@ -386,6 +387,9 @@ def _local(
         stylize=pb.StylizeSetup(styles=styles, strength=args.strength, options=_wire_options(args)),
         consistency=_consistency(args),
     )
+    strength_map = _strength_map(args)
+    if strength_map is not None:
+        setup.stylize.strength_map.CopyFrom(strength_map)
     optimize = optimize_args.options(args)
     if optimize is not None:  # each frame starts from the previous result, warped
         setup.stylize.method = pb.METHOD_OPTIMIZE
@@ -395,6 +399,12 @@ def _local(
         for frame in clip.frames:
             mode = images.PixelMode.RGBA if frame.shape[2] == 4 else images.PixelMode.RGB
             yield run.frame(images.Pixels(frame, mode)).array
+
+
+def _strength_map(args: argparse.Namespace) -> pb.Mask | None:
+    """``--strength-map``: one map for every frame (the frames' aspect)."""
+    path = getattr(args, "strength_map", None)
+    return client.file_mask(path, "--strength-map") if path else None
 
 
 def _wire_options(args: argparse.Namespace) -> pb.StylizeOptions:
