@@ -118,6 +118,28 @@ def test_occlusion_mask_marks_pixels_whose_flows_disagree() -> None:
     assert not mask[:, 2:5].any() and mask[:, 7].all()
 
 
+def test_pixels_that_came_into_view_are_not_reliable() -> None:
+    backward = np.zeros((8, 12, 2), np.float32)
+    backward[..., 0] = 3.0  # the camera panned right: each pixel was 3 to the right
+    forward = -backward
+    mask = reliable_mask(backward, forward)
+    assert mask[:, :8].all() and not mask[:, -3:].any()  # x + 3 beyond the last column
+
+
+def test_warped_previous_is_the_previous_result_moved_with_the_content() -> None:
+    frames = _pan(3, step=2)
+    state = SequenceState(TemporalSettings(motion=0.0, colour=0.0))
+    assert state.warped_previous(frames[0], state.look(frames[0], flow=True)) is None
+    result = Pixels(255 - frames[0].array, PixelMode.RGB)  # a "painting" of frame 0
+    state.step(frames[0], result)
+    motion = state.look(frames[1], flow=True)
+    start = state.warped_previous(frames[1], motion)
+    assert start is not None and start.array.shape == frames[1].array.shape
+    inner = start.array[4:-4, 4:-6].astype(np.int16)
+    assert np.abs(inner - (255 - frames[1].array[4:-4, 4:-6])).mean() < 8
+    assert state.frames == 1  # looking changes nothing
+
+
 def test_warp_moves_an_image_by_the_flow() -> None:
     image = np.zeros((6, 6, 1), np.float32)
     image[2, 2] = 1.0
