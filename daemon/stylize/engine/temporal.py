@@ -222,10 +222,11 @@ class SequenceState:
         self._mean = momentum * self._mean + (1 - momentum) * mean
         self._std = momentum * self._std + (1 - momentum) * std
         gain = self._std / np.maximum(std, 1e-4)
-        out -= mean
-        out *= gain
-        out += self._mean
-        return out
+        channels = out.shape[2]
+        affine = np.zeros((channels, channels + 1), np.float32)  # (x - mean) * gain + _mean
+        affine[np.arange(channels), np.arange(channels)] = gain
+        affine[:, channels] = self._mean - mean * gain
+        return cv2.transform(out, affine).reshape(out.shape)  # one pass over the frame
 
 
 def reliable_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
