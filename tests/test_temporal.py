@@ -86,24 +86,27 @@ def test_a_scene_cut_resets_the_state() -> None:
     assert not any(r.scene_cut for r in reports[1:])
 
 
-def test_alpha_passes_through_and_colour_is_stabilised() -> None:
+@pytest.mark.parametrize("mode", [PixelMode.RGBA, PixelMode.GRAYA])
+def test_alpha_passes_through_and_colour_is_stabilised(mode: PixelMode) -> None:
     frames = _pan(5)
     state = SequenceState(TemporalSettings(motion=0.0, colour=0.9))
     means = []
     for i, frame in enumerate(frames):
+        colour = frame.array if mode is PixelMode.RGBA else frame.array[..., :1]
         alpha = np.full((*frame.array.shape[:2], 1), 100 + i, np.uint8)
-        content = Pixels(np.concatenate([frame.array, alpha], axis=2), PixelMode.RGBA)
+        content = Pixels(np.concatenate([colour, alpha], axis=2), mode)
         brightness = 60 if i % 2 else -60  # the colours pump
         stylized = Pixels(
             np.concatenate(
-                [np.clip(frame.array.astype(int) + brightness, 0, 255).astype(np.uint8), alpha],
+                [np.clip(colour.astype(int) + brightness, 0, 255).astype(np.uint8), alpha],
                 axis=2,
             ),
-            PixelMode.RGBA,
+            mode,
         )
         out, _ = state.step(content, stylized)
-        assert (out.array[..., 3] == 100 + i).all()
-        means.append(out.array[..., :3].mean())
+        assert out.array.shape == content.array.shape
+        assert (out.array[..., -1] == 100 + i).all()
+        means.append(out.array[..., :-1].mean())
     assert max(np.abs(np.diff(means[1:]))) < 40  # unstabilised: about 120
 
 

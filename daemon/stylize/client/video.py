@@ -4,7 +4,9 @@ Frames are decoded one at a time (PyAV for video, Pillow for animations and stil
 frames), streamed through the daemon's StylizeSequence call (or, with ``--local``, a
 :class:`~stylize.jobs.sequence.SequenceRun` in this process), and encoded as they come
 back, so memory does not grow with the clip's length. A video's audio streams are copied
-untouched (remuxed, not re-encoded), interleaved with the new video by time.
+untouched (remuxed, not re-encoded), interleaved with the new video by time. ``--mask``
+and ``--strength-map`` apply to every frame; ``--method optimize`` starts each frame's
+optimisation from the previous result warped to it (jobs/sequence.py).
 
 Output: ``.mp4``/``.mov``/``.mkv`` (H.264, yuv420p), ``.webm`` (VP9), ``.gif`` and
 ``.webp`` (animated, via Pillow), or a folder of PNG frames. A video's frame rate is kept
