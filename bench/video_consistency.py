@@ -18,6 +18,7 @@ loopback), end to end. Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import re
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -125,28 +126,36 @@ def grpc_fps(clip: list[np.ndarray]) -> float:
     """Frames per second of the clip through a daemon subprocess (StylizeSequence)."""
     from stylize.client.library import RawImage, StylizeClient, named_style
 
-    with tempfile.TemporaryDirectory() as folder:
-        log_path = Path(folder) / "daemon.log"
-        with log_path.open("w") as log:
-            daemon = subprocess.Popen(
-                [sys.executable, "-m", "stylize", "serve", "--port", "0"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "STYLIZE_DATA_DIR": folder},
-            )
-        try:
-            address = _address(log_path, daemon)
-            height, width = clip[0].shape[:2]
-            raws = [RawImage(width, height, "RGB8", f.tobytes()) for f in clip]
-            with StylizeClient(address, connect_timeout=120) as client:
-                client.wait_until_reachable()
-                list(client.stylize_sequence(raws[:2], [named_style("starry_night")]))  # warm
-                started = time.perf_counter()
-                count = sum(1 for _ in client.stylize_sequence(raws, [named_style("starry_night")]))
-                return count / (time.perf_counter() - started)
-        finally:
-            daemon.terminate()
-            daemon.wait(30)
+    with tempfile.TemporaryDirectory() as folder, daemon_process(Path(folder)) as address:
+        height, width = clip[0].shape[:2]
+        raws = [RawImage(width, height, "RGB8", f.tobytes()) for f in clip]
+        with StylizeClient(address, connect_timeout=120) as client:
+            client.wait_until_reachable()
+            list(client.stylize_sequence(raws[:2], [named_style("starry_night")]))  # warm
+            started = time.perf_counter()
+            count = sum(1 for _ in client.stylize_sequence(raws, [named_style("starry_night")]))
+            return count / (time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def daemon_process(folder: Path, pid: list[int] | None = None) -> Iterator[str]:
+    """A ``stylize serve`` subprocess on a free loopback port (its data in ``folder``);
+    yields its address, appends its process id to ``pid`` if given."""
+    log_path = folder / "daemon.log"
+    with log_path.open("w") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "stylize", "serve", "--port", "0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "STYLIZE_DATA_DIR": str(folder)},
+        )
+    if pid is not None:
+        pid.append(daemon.pid)
+    try:
+        yield _address(log_path, daemon)
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
 
 
 def _address(log_path: Path, daemon: subprocess.Popen) -> str:

@@ -52,8 +52,11 @@ def square(image: Image.Image) -> Image.Image:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--photo", type=Path, help="make the stroke-scale figures from this")
+    parser.add_argument("--video-strip", action="store_true", help="make video-strip.jpg")
     args = parser.parse_args()
-    if args.photo:
+    if args.video_strip:
+        video_strip()
+    elif args.photo:
         stroke_figures(args.photo)
     else:
         bundled_figures()
@@ -133,9 +136,11 @@ PANEL = (560, 315)  # one picture in a figure: a full view scaled down, or a 100
 CROP = (0.36, 0.27)  # the crop's top-left corner, as a fraction of the photo (an edge)
 
 
-def labelled(panels: list[list[tuple[str, Image.Image]]]) -> Image.Image:
+def labelled(
+    panels: list[list[tuple[str, Image.Image]]], size: tuple[int, int] = PANEL
+) -> Image.Image:
     """Rows of equally sized panels, each with its label above."""
-    width, height = PANEL
+    width, height = size
     columns = max(len(row) for row in panels)
     sheet = Image.new("RGB", (columns * (width + 6) + 6, len(panels) * (height + 24) + 6), "white")
     draw = ImageDraw.Draw(sheet)
@@ -246,6 +251,57 @@ def colour_figure(engine: StyleEngine, content: images.Pixels) -> None:
         result = run_job(resolver, job, lambda _: None, Controls(cancelled=lambda: False))
         panels.append((label, result.pixels.to_pil()))
     figure(panels, "colour-options.jpg")
+
+
+# -- moving pictures -------------------------------------------------------------------
+
+STRIP_FRAME = (256, 144)  # one frame of the strip (16:9)
+
+
+def video_strip(first: int = 12, count: int = 5) -> None:
+    """Consecutive frames of a pan across astronaut.jpg (public domain, shipped sample),
+    stylized frame by frame and as a consistent sequence (jobs/sequence.py, default
+    settings), each row over its change from the previous result moved with the motion
+    (|frame - warped previous|, x3): what flickers is bright there."""
+    from stylize.engine.temporal import TemporalSettings, flow_between, warp
+    from stylize.jobs.sequence import SequenceRun
+
+    resolver = Engines(
+        StyleEngine(), StyleLibrary(), StyleVectorCache(), images.ImageLimits(),
+        registered_methods(),
+    )  # fmt: skip
+    width, height = STRIP_FRAME
+    photo = Image.open(SAMPLES / "astronaut.jpg").convert("RGB").resize((2 * width, 2 * width))
+    band = np.asarray(photo)[width // 2 : width // 2 + height]
+    clip = [
+        images.Pixels(np.ascontiguousarray(band[:, 6 * i : 6 * i + width]), images.PixelMode.RGB)
+        for i in range(first + count)
+    ]
+    job = jobs.StylizeJob(
+        jobs.PENDING_FRAME, (jobs.WeightedStyle(jobs.NamedSource("starry_night"), 1.0),)
+    )
+    rows = []
+    for label, settings in (
+        ("frame by frame", TemporalSettings(motion=0.0, colour=0.0)),
+        ("consistent (default)", TemporalSettings()),
+    ):
+        with SequenceRun(resolver, job, settings) as run:
+            results = [run.frame(frame) for frame in clip]
+        frames, changes = [], []
+        for index in range(first, first + count):
+            flow = flow_between(clip[index - 1], clip[index])
+            moved = warp(results[index - 1].array.astype(np.float32), flow)
+            change = np.abs(results[index].array - moved).mean(axis=2) * 3
+            frames.append((f"{label}, frame {index}", results[index].to_pil()))
+            changes.append(
+                (
+                    "change from the previous",
+                    Image.fromarray(change.clip(0, 255).astype(np.uint8)).convert("RGB"),
+                )
+            )
+        rows += [frames, changes]
+    save_jpeg(labelled(rows, STRIP_FRAME), OUT / "video-strip.jpg", limit=300_000)
+    print(f"wrote {OUT}/video-strip.jpg")
 
 
 if __name__ == "__main__":

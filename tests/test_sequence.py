@@ -92,7 +92,7 @@ def test_a_frame_of_another_size_is_refused_naming_its_index(engines: Engines) -
     assert caught.value.field == "frames[2]" and "frame 2 is 64x40" in str(caught.value)
 
 
-def test_only_the_fast_method_makes_sequences(engines: Engines) -> None:
+def test_a_method_other_than_fast_or_optimize_is_refused(engines: Engines) -> None:
     with pytest.raises(InvalidInputError) as caught:
-        SequenceRun(engines, _job(method="optimize"))
+        SequenceRun(engines, _job(method="sketch"))
     assert caught.value.field == "method"

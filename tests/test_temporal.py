@@ -86,24 +86,27 @@ def test_a_scene_cut_resets_the_state() -> None:
     assert not any(r.scene_cut for r in reports[1:])
 
 
-def test_alpha_passes_through_and_colour_is_stabilised() -> None:
+@pytest.mark.parametrize("mode", [PixelMode.RGBA, PixelMode.GRAYA])
+def test_alpha_passes_through_and_colour_is_stabilised(mode: PixelMode) -> None:
     frames = _pan(5)
     state = SequenceState(TemporalSettings(motion=0.0, colour=0.9))
     means = []
     for i, frame in enumerate(frames):
+        colour = frame.array if mode is PixelMode.RGBA else frame.array[..., :1]
         alpha = np.full((*frame.array.shape[:2], 1), 100 + i, np.uint8)
-        content = Pixels(np.concatenate([frame.array, alpha], axis=2), PixelMode.RGBA)
+        content = Pixels(np.concatenate([colour, alpha], axis=2), mode)
         brightness = 60 if i % 2 else -60  # the colours pump
         stylized = Pixels(
             np.concatenate(
-                [np.clip(frame.array.astype(int) + brightness, 0, 255).astype(np.uint8), alpha],
+                [np.clip(colour.astype(int) + brightness, 0, 255).astype(np.uint8), alpha],
                 axis=2,
             ),
-            PixelMode.RGBA,
+            mode,
         )
         out, _ = state.step(content, stylized)
-        assert (out.array[..., 3] == 100 + i).all()
-        means.append(out.array[..., :3].mean())
+        assert out.array.shape == content.array.shape
+        assert (out.array[..., -1] == 100 + i).all()
+        means.append(out.array[..., :-1].mean())
     assert max(np.abs(np.diff(means[1:]))) < 40  # unstabilised: about 120
 
 
@@ -116,6 +119,28 @@ def test_occlusion_mask_marks_pixels_whose_flows_disagree() -> None:
     forward[:, :4, 0] = -3.0  # the left half disagrees: occluded
     mask = reliable_mask(backward, forward)
     assert not mask[:, 2:5].any() and mask[:, 7].all()
+
+
+def test_pixels_that_came_into_view_are_not_reliable() -> None:
+    backward = np.zeros((8, 12, 2), np.float32)
+    backward[..., 0] = 3.0  # the camera panned right: each pixel was 3 to the right
+    forward = -backward
+    mask = reliable_mask(backward, forward)
+    assert mask[:, :8].all() and not mask[:, -3:].any()  # x + 3 beyond the last column
+
+
+def test_warped_previous_is_the_previous_result_moved_with_the_content() -> None:
+    frames = _pan(3, step=2)
+    state = SequenceState(TemporalSettings(motion=0.0, colour=0.0))
+    assert state.warped_previous(frames[0], state.look(frames[0], flow=True)) is None
+    result = Pixels(255 - frames[0].array, PixelMode.RGB)  # a "painting" of frame 0
+    state.step(frames[0], result)
+    motion = state.look(frames[1], flow=True)
+    start = state.warped_previous(frames[1], motion)
+    assert start is not None and start.array.shape == frames[1].array.shape
+    inner = start.array[4:-4, 4:-6].astype(np.int16)
+    assert np.abs(inner - (255 - frames[1].array[4:-4, 4:-6])).mean() < 8
+    assert state.frames == 1  # looking changes nothing
 
 
 def test_warp_moves_an_image_by_the_flow() -> None:

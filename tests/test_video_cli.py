@@ -144,3 +144,78 @@ def test_a_clip_cannot_go_to_standard_output(tmp_path: Path, daemon_address: str
     with pytest.raises(SystemExit) as caught:
         main(["apply", str(clip), "-s", "starry_night", "-o", "-", "--address", daemon_address])
     assert caught.value.code == 2
+
+
+@pytest.mark.slow  # the daemon loads VGG19 for the optimisation method
+def test_a_clip_can_be_optimised_frame_after_frame(tmp_path: Path, daemon_address: str) -> None:
+    source, out = tmp_path / "in.gif", tmp_path / "out.gif"
+    images = [Image.fromarray(f) for f in _pan_frames(3)]
+    images[0].save(source, save_all=True, append_images=images[1:], duration=80, loop=0)
+    args = ["apply", str(source), "-s", "starry_night", "-o", str(out), "-q"]
+    args += ["--method", "optimize", "--iterations", "2", "--optimizer", "adam"]
+    code = main([*args, "--scales", "64", "--address", daemon_address])
+    assert code == 0
+    with Image.open(out) as result:
+        assert result.n_frames == 3 and result.size == (WIDTH, HEIGHT)
+
+
+def test_save_every_is_refused_for_a_clip(tmp_path: Path, daemon_address: str) -> None:
+    clip = tmp_path / "in.gif"
+    images = [Image.fromarray(f) for f in _pan_frames(2)]
+    images[0].save(clip, save_all=True, append_images=images[1:], duration=80, loop=0)
+    args = ["apply", str(clip), "-s", "starry_night", "-o", str(tmp_path / "o.gif")]
+    with pytest.raises(SystemExit) as caught:
+        main([*args, "--method", "optimize", "--save-every", "1", "--address", daemon_address])
+    assert caught.value.code == 2
+
+
+def _gif(path: Path, count: int = 3) -> None:
+    images = [Image.fromarray(f) for f in _pan_frames(count)]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0)
+
+
+def _gif_frames(path: Path) -> list[np.ndarray]:
+    with Image.open(path) as animation:
+        return [
+            np.asarray(animation.seek(i) or animation.convert("RGB"), np.float64)
+            for i in range(animation.n_frames)
+        ]
+
+
+def test_masks_and_a_strength_map_apply_to_every_frame_of_a_clip(
+    tmp_path: Path, daemon_address: str
+) -> None:
+    source = tmp_path / "in.gif"
+    _gif(source)
+    left = np.zeros((HEIGHT, WIDTH), np.uint8)
+    left[:, : WIDTH // 2] = 255
+    Image.fromarray(left).save(tmp_path / "left.png")
+    Image.fromarray(255 - left).save(tmp_path / "right.png")
+    base = ["apply", str(source), "-q", "--address", daemon_address, "--consistency", "0"]
+    starry_left = ["-s", "starry_night", "--mask", str(tmp_path / "left.png")]
+    runs = {
+        "plain": ["-s", "starry_night"],
+        "regions": [*starry_left, "-s", "great_wave", "--mask", str(tmp_path / "right.png")],
+        "map": ["-s", "starry_night", "--strength-map", str(tmp_path / "left.png")],
+    }
+    out = {}
+    for name, styles in runs.items():
+        out[name] = tmp_path / f"{name}.gif"
+        assert main([*base, *styles, "-o", str(out[name])]) == 0
+    plain = _gif_frames(out["plain"])
+    for name in ("regions", "map"):
+        for frame, reference in zip(_gif_frames(out[name]), plain, strict=True):
+            gap = np.abs(frame - reference)  # the left half keeps starry_night
+            assert gap[:, WIDTH // 2 + 6 :].mean() > 1.5 * gap[:, : WIDTH // 2 - 6].mean()
+
+
+def test_a_mask_of_another_aspect_than_the_clip_is_refused(
+    tmp_path: Path, daemon_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.gif"
+    _gif(source, 2)
+    Image.new("L", (WIDTH, WIDTH * 2)).save(tmp_path / "tall.png")
+    args = ["apply", str(source), "-s", "starry_night", "--mask", str(tmp_path / "tall.png")]
+    code = main([*args, "-o", str(tmp_path / "o.gif"), "-q", "--address", daemon_address])
+    assert code != 0
+    assert "aspect" in capsys.readouterr().err

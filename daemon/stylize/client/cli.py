@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,10 +141,10 @@ Report = Callable[[float, str], None]
 SavePreview = Callable[[int, bytes], None]
 
 
-def _setup(args: argparse.Namespace, job: apply_plan.ApplyJob):  # -> (pb.StylizeSetup, bytes)
-    """The one description of a job, for the daemon and for ``--local`` alike."""
+def _style_sources(specs: Iterable[apply_plan.StyleSpec]) -> list:  # -> list[pb.StyleSource]
+    """The ``--style`` sources, each with its ``--mask`` region if it has one."""
     styles = []
-    for spec in job.styles:
+    for spec in specs:
         if spec.is_file:
             source = client.file_style(spec.target, spec.weight)
         else:
@@ -152,10 +152,15 @@ def _setup(args: argparse.Namespace, job: apply_plan.ApplyJob):  # -> (pb.Styliz
         if spec.mask is not None:
             client.in_region(source, client.file_mask(spec.mask, "--mask"))
         styles.append(source)
+    return styles
+
+
+def _setup(args: argparse.Namespace, job: apply_plan.ApplyJob):  # -> (pb.StylizeSetup, bytes)
+    """The one description of a job, for the daemon and for ``--local`` alike."""
     strength_map = args.strength_map
     return client.stylize_setup(
         _read_content(job.content),
-        styles,
+        _style_sources(job.styles),
         strength=args.strength,
         options=_wire_options(args),
         optimize=optimize_args.options(args),
@@ -326,14 +331,10 @@ def _batch_report(bar: ProgressBar, index: int, count: int, content: str) -> Rep
 
 def _apply_clip(args: argparse.Namespace) -> int:
     """A video, an animation or --sequence frames: client/video.py."""
-    specs = [apply_plan.style_spec(spec) for spec in args.style]
-    styles = [
-        client.file_style(s.target, s.weight)
-        if s.is_file
-        else client.named_style(s.target, s.weight)
-        for s in specs
-    ]
+    masks = args.masks or {}  # regions apply to every frame
+    specs = [apply_plan.style_spec(spec, masks.get(i)) for i, spec in enumerate(args.style)]
     try:
+        styles = _style_sources(specs)
         with contextlib.ExitStack() as stack:
             daemon = None if args.local else stack.enter_context(_connect(args, args.timeout))
             summary = video.apply_sequence(args, daemon, styles)

@@ -259,7 +259,23 @@ def stylize_setup(
     ``strength_map``: the strength per pixel (regions; styles carry their own ``region``).
     """
     header, data = _content_header(content)
-    setup = pb.StylizeSetup(content=header, styles=list(styles), options=options)
+    setup = pb.StylizeSetup(content=header)
+    _painting(setup, styles, strength, options, optimize, strength_map)
+    return setup, data
+
+
+def _painting(
+    setup: pb.StylizeSetup,
+    styles: Sequence[pb.StyleSource],
+    strength: float,
+    options: pb.StylizeOptions | None,
+    optimize: pb.OptimizeOptions | None,
+    strength_map: pb.Mask | None,
+) -> None:
+    """A setup's styles, strength, options, method and strength map (Stylize, sequences)."""
+    setup.styles.extend(styles)
+    if options is not None:
+        setup.options.CopyFrom(options)
     if strength_map is not None:
         setup.strength_map.CopyFrom(strength_map)
     if optimize is None:
@@ -269,7 +285,6 @@ def stylize_setup(
         setup.optimize.CopyFrom(optimize)
         if strength != 1.0:
             setup.strength = strength  # the daemon says why it does not apply
-    return setup, data
 
 
 @dataclass
@@ -507,19 +522,21 @@ class StylizeClient:
         consistency: pb.Consistency | None = None,
         total_frames: int = 0,
         on_progress: ProgressCallback | None = None,
+        strength_map: pb.Mask | None = None,
+        optimize: pb.OptimizeOptions | None = None,
     ) -> Iterator[SequenceFrame]:
         """Stylize a sequence of frames (StylizeSequence): yields their results in order.
 
         ``frames`` is read lazily, a few frames ahead of the answers (SEQUENCE_WINDOW),
         so a decoder can feed it. The call has no deadline (a clip may take hours);
         the daemon ends it if no frame arrives for its receive timeout. :meth:`cancel`
-        stops it. Refusals before the first frame are raised, not retried.
+        stops it. Refusals before the first frame are raised, not retried. Regions
+        (styles with a ``region``, a ``strength_map``) apply to every frame;
+        ``optimize`` given: the optimisation method, each frame started from the
+        previous result warped to it.
         """
-        setup = pb.StylizeSequenceSetup(
-            stylize=pb.StylizeSetup(styles=list(styles), options=options, strength=strength),
-            consistency=consistency,
-            total_frames=total_frames,
-        )
+        setup = pb.StylizeSequenceSetup(consistency=consistency, total_frames=total_frames)
+        _painting(setup.stylize, styles, strength, options, optimize, strength_map)
         if self._cancelled:
             raise ClientError("CANCELLED", "the call was cancelled")
         window = _SequenceWindow()

@@ -4,7 +4,9 @@ Frames are decoded one at a time (PyAV for video, Pillow for animations and stil
 frames), streamed through the daemon's StylizeSequence call (or, with ``--local``, a
 :class:`~stylize.jobs.sequence.SequenceRun` in this process), and encoded as they come
 back, so memory does not grow with the clip's length. A video's audio streams are copied
-untouched (remuxed, not re-encoded), interleaved with the new video by time.
+untouched (remuxed, not re-encoded), interleaved with the new video by time. ``--mask``
+and ``--strength-map`` apply to every frame; ``--method optimize`` starts each frame's
+optimisation from the previous result warped to it (jobs/sequence.py).
 
 Output: ``.mp4``/``.mov``/``.mkv`` (H.264, yuv420p), ``.webm`` (VP9), ``.gif`` and
 ``.webp`` (animated, via Pillow), or a folder of PNG frames. A video's frame rate is kept
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stylize import progress_words
-from stylize.client import apply_plan
+from stylize.client import apply_plan, optimize_args
 from stylize.client import library as client
 from stylize.client.progress_bar import ProgressBar
 
@@ -352,6 +354,8 @@ def _remote(
         options=options,
         consistency=_consistency(args),
         total_frames=clip.count,
+        optimize=optimize_args.options(args),
+        strength_map=_strength_map(args),
     )
     for result in results:
         assert result.image is not None
@@ -385,11 +389,24 @@ def _local(
         stylize=pb.StylizeSetup(styles=styles, strength=args.strength, options=_wire_options(args)),
         consistency=_consistency(args),
     )
+    strength_map = _strength_map(args)
+    if strength_map is not None:
+        setup.stylize.strength_map.CopyFrom(strength_map)
+    optimize = optimize_args.options(args)
+    if optimize is not None:  # each frame starts from the previous result, warped
+        setup.stylize.method = pb.METHOD_OPTIMIZE
+        setup.stylize.optimize.CopyFrom(optimize)
     job = sequence_service.sequence_job(engines, setup, max_styles=1 << 16)
-    run = SequenceRun(engines, job, sequence_service.temporal_settings(setup.consistency))
-    for frame in clip.frames:
-        mode = images.PixelMode.RGBA if frame.shape[2] == 4 else images.PixelMode.RGB
-        yield run.frame(images.Pixels(frame, mode)).array
+    with SequenceRun(engines, job, sequence_service.temporal_settings(setup.consistency)) as run:
+        for frame in clip.frames:
+            mode = images.PixelMode.RGBA if frame.shape[2] == 4 else images.PixelMode.RGB
+            yield run.frame(images.Pixels(frame, mode)).array
+
+
+def _strength_map(args: argparse.Namespace) -> pb.Mask | None:
+    """``--strength-map``: one map for every frame (the frames' aspect)."""
+    path = getattr(args, "strength_map", None)
+    return client.file_mask(path, "--strength-map") if path else None
 
 
 def _wire_options(args: argparse.Namespace) -> pb.StylizeOptions:
@@ -422,8 +439,8 @@ def apply_sequence(
     args: argparse.Namespace, daemon: client.StylizeClient | None, styles: list
 ) -> dict[str, object]:
     """Stylize the clip ``args`` names into ``args.output``; a summary for the report."""
-    if args.method != "fast":
-        raise VideoUsageError("clips are stylized with the fast method (--method fast)")
+    if args.method == "optimize" and args.save_every:
+        raise VideoUsageError("--save-every is for still images; a clip saves its frames only")
     output = check_output(args.output)
     bar = ProgressBar(enabled=not args.quiet)
     started = time.perf_counter()

@@ -10,8 +10,9 @@ that the caller keeps per sequence:
   DIS flow, Kroeger et al. 2016), the previous *result* warped to the current frame, and
   blended into the current stylized frame where a forward-backward consistency check says
   the flow is reliable (not occluded, not a motion boundary). Ruder et al. start each
-  frame's optimisation from the warped previous result and add a temporal loss; a
-  feed-forward network has neither, so we blend its output instead: the same mask (their
+  frame's optimisation from the warped previous result (:meth:`SequenceState.warped_previous`,
+  used by the optimisation method's sequences) and add a temporal loss; a feed-forward
+  network has neither, so we blend its output instead: the same mask (their
   Eq. 6-7 thresholds), weight ``motion`` where reliable, nothing elsewhere. Because the
   blended result becomes the next frame's "previous", this is an exponential filter along
   motion trajectories: strokes stay on the surfaces they paint.
@@ -97,6 +98,18 @@ class FrameReport:
     reliable: float  # fraction of pixels that took the warped previous result (0..1)
 
 
+@dataclass(frozen=True)
+class Motion:
+    """How one frame follows the previous one (:meth:`SequenceState.look`)."""
+
+    grey: np.ndarray  # the frame's grey content at the flow's size
+    hist: np.ndarray  # its grey histogram
+    cut: bool  # the state resets at this frame (first frame, scene cut, unreliable flow)
+    reliable: float = 0.0  # fraction of pixels whose flow is reliable
+    mask: np.ndarray | None = None  # 1 where reliable, at the flow's size (None: no flow)
+    backward: np.ndarray | None = None  # flow this frame -> the previous, flow's size
+
+
 @dataclass
 class SequenceState:
     """What one sequence remembers between frames (kept by the caller, one per sequence)."""
@@ -120,43 +133,76 @@ class SequenceState:
         grey = int(width * scale + 1) * int(height * scale + 1)
         return width * height * channels * 4 + grey + _HIST_BINS * 4
 
-    def step(self, content: Pixels, stylized: Pixels) -> tuple[Pixels, FrameReport]:
-        """The consistent version of ``stylized`` (the network's output for ``content``)."""
-        index = self.frames
-        self.frames += 1
+    def look(self, content: Pixels, flow: bool = False) -> Motion:
+        """How ``content`` follows the previous frame: a scene cut, or the reliable flow.
+
+        The flow is computed when the motion blend needs it, or ``flow`` asks for it (the
+        optimisation method starts each frame from :meth:`warped_previous`). Changes no
+        state: :meth:`step` takes the same Motion.
+        """
         settings = self.settings
         grey = _grey_for_flow(content)
         hist = _histogram(grey)
-        colour = _colour_channels(stylized)
-        out = to_unit(colour).astype(np.float32, copy=True)
         cut = self._grey is None or self._grey.shape != grey.shape
         if not cut and settings.scene_cut < 1.0:
             assert self._hist is not None
             distance = cv2.compareHist(self._hist, hist, cv2.HISTCMP_BHATTACHARYYA)
             cut = distance > settings.scene_cut
-        reliable = 0.0
-        mask: np.ndarray | None = None
-        backward: np.ndarray | None = None
-        if not cut and settings.motion > 0.0 and self._result is not None:
-            assert self._grey is not None
-            backward, forward = self._flows(grey, self._grey)
-            mask = reliable_mask(backward, forward)
-            reliable = float(cv2.mean(mask)[0])
-            if reliable < settings.min_reliable:
-                cut, mask = True, None
-        if cut:
+        if cut or self._result is None or not (flow or settings.motion > 0.0):
+            return Motion(grey, hist, cut)
+        assert self._grey is not None
+        backward, forward = self._flows(grey, self._grey)
+        mask = reliable_mask(backward, forward)
+        reliable = float(cv2.mean(mask)[0])
+        if reliable < settings.min_reliable:
+            return Motion(grey, hist, True, reliable)
+        return Motion(grey, hist, False, reliable, mask, backward)
+
+    def warped_previous(self, content: Pixels, motion: Motion) -> Pixels | None:
+        """The previous result warped to ``content`` where the flow is reliable, the content
+        itself elsewhere (occluded, motion boundaries); None at a cut or the first frame.
+
+        Ruder et al. 2016's initialisation for the optimisation method: each frame starts
+        from the warped previous result. ``content``'s size, mode and alpha.
+        """
+        if motion.mask is None or motion.backward is None or self._result is None:
+            return None
+        colour = _colour_channels(content)
+        own = to_unit(colour).astype(np.float32)
+        warped = warp(self._result, _full_size(motion.backward, own.shape[:2]))
+        weight = _full_size_mask(motion.mask, own.shape[:2])
+        own += weight[..., None] * (warped - own)
+        array = content.array.copy()
+        array[..., : colour.shape[2]] = from_unit(own, content.depth)
+        return Pixels(array, content.mode)
+
+    def step(
+        self, content: Pixels, stylized: Pixels, motion: Motion | None = None
+    ) -> tuple[Pixels, FrameReport]:
+        """The consistent version of ``stylized`` (the network's output for ``content``);
+        ``motion``: :meth:`look` at ``content`` if the caller already did."""
+        motion = motion or self.look(content)
+        index = self.frames
+        self.frames += 1
+        settings = self.settings
+        colour = _colour_channels(stylized)
+        out = to_unit(colour).astype(np.float32, copy=True)
+        if motion.cut:
             self.cuts += index > 0
             self.reset()
         if settings.colour > 0.0:
             out = self._stabilise_colour(out)
-        if mask is not None and backward is not None and self._result is not None:
+        mask, backward = motion.mask, motion.backward
+        if settings.motion > 0.0 and mask is not None and backward is not None:
+            assert self._result is not None
             warped = warp(self._result, _full_size(backward, out.shape[:2]))
             weight = _full_size_mask(mask, out.shape[:2]) * np.float32(settings.motion)
             out += weight[..., None] * (warped - out)
-        self._grey, self._hist, self._result = grey, hist, out
+        reliable = motion.reliable if settings.motion > 0.0 else 0.0
+        self._grey, self._hist, self._result = motion.grey, motion.hist, out
         result = stylized.array.copy()
         result[..., : colour.shape[2]] = from_unit(out, stylized.depth)
-        return Pixels(result, stylized.mode), FrameReport(index, cut, reliable)
+        return Pixels(result, stylized.mode), FrameReport(index, motion.cut, reliable)
 
     def _flows(self, grey: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._flow is None:
@@ -176,10 +222,11 @@ class SequenceState:
         self._mean = momentum * self._mean + (1 - momentum) * mean
         self._std = momentum * self._std + (1 - momentum) * std
         gain = self._std / np.maximum(std, 1e-4)
-        out -= mean
-        out *= gain
-        out += self._mean
-        return out
+        channels = out.shape[2]
+        affine = np.zeros((channels, channels + 1), np.float32)  # (x - mean) * gain + _mean
+        affine[np.arange(channels), np.arange(channels)] = gain
+        affine[:, channels] = self._mean - mean * gain
+        return cv2.transform(out, affine).reshape(out.shape)  # one pass over the frame
 
 
 def reliable_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -187,7 +234,8 @@ def reliable_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
 
     Ruder et al. 2016: disoccluded where the backward flow and the forward flow at the
     point it lands on do not cancel, and motion boundaries where the flow's gradient is
-    large. Both in the flow's own pixel units.
+    large. Both in the flow's own pixel units. Also pixels whose flow leads out of the
+    previous frame (they came into view at its edge: nothing to take from it).
     """
     forward_there = warp(forward, backward)
     bx, by = backward[..., 0], backward[..., 1]
@@ -201,17 +249,26 @@ def reliable_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
         gradient += cv2.Sobel(channel, cv2.CV_32F, 1, 0, ksize=1, scale=0.5) ** 2
         gradient += cv2.Sobel(channel, cv2.CV_32F, 0, 1, ksize=1, scale=0.5) ** 2
     edge = gradient > _MOTION_EDGE[0] * backward_sq + _MOTION_EDGE[1]
-    return (~(occluded | edge)).astype(np.float32)
+    height, width = bx.shape
+    xs, ys = _grid(width, height)
+    x, y = xs + bx, ys + by
+    outside = (x < 0) | (x > width - 1) | (y < 0) | (y > height - 1)  # came into view
+    return (~(occluded | edge | outside)).astype(np.float32)
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """``image`` sampled at x + flow(x) (bilinear; outside the frame: the nearest edge)."""
     height, width = flow.shape[:2]
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    xs, ys = _grid(width, height)
     warped = cv2.remap(
         image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, None, cv2.BORDER_REPLICATE
     )
     return warped.reshape(image.shape)
+
+
+def _grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's x and y (float32)."""
+    return np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
 
 
 def flow_between(previous: Pixels, current: Pixels) -> np.ndarray:

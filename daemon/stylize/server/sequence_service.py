@@ -26,15 +26,14 @@ from stylize.engine.errors import CancelledError, InvalidInputError, StylizeErro
 from stylize.engine.images import Pixels
 from stylize.engine.memory_budget import MemoryBudget
 from stylize.engine.temporal import FrameReport, TemporalSettings
-from stylize.jobs.checks import blamed_on
 from stylize.jobs.job import PENDING_FRAME, EncodedSource, RawSource, StylizeJob
 from stylize.jobs.progress import Progress, accepted
 from stylize.jobs.resources import Engines, decode_image
 from stylize.jobs.run import check_job
-from stylize.jobs.sequence import SequenceRun, check_sequence
+from stylize.jobs.sequence import SequenceRun, check_sequence, check_sequence_job
 from stylize.server import status, wire
 from stylize.server.config import ServerConfig
-from stylize.server.job_runner import JobRunner, Ticket
+from stylize.server.job_runner import Ticket
 from stylize.server.request_reader import RequestReader
 from stylize.v1 import stylize_pb2 as pb
 
@@ -55,6 +54,20 @@ def _within_stylize() -> Iterator[None]:
         raise
 
 
+@contextlib.contextmanager
+def _frame_fields(index: int) -> Iterator[None]:
+    """A frame's errors name ``frames[i]``; those about the setup (its styles, masks and
+    options, read at the first frame) name their field under ``stylize.``."""
+    try:
+        yield
+    except StylizeError as error:
+        if error.field is None:
+            error.field = f"frames[{index}]"
+        elif not error.field.startswith("frames["):
+            error.field = f"stylize.{error.field}"
+        raise
+
+
 def sequence_job(engines: Engines, setup: pb.StylizeSequenceSetup, max_styles: int) -> StylizeJob:
     """The job every frame shares, checked as a Stylize setup is; refusals name the field."""
     stylize = setup.stylize
@@ -66,6 +79,7 @@ def sequence_job(engines: Engines, setup: pb.StylizeSequenceSetup, max_styles: i
     with _within_stylize():
         job = wire.stylize_job(stylize, PENDING_FRAME, max_styles)
         check_job(engines, job)
+        check_sequence_job(job)
     return job
 
 
@@ -163,13 +177,13 @@ class SequenceService:
     def __init__(
         self,
         config: ServerConfig,
-        runner: JobRunner,
+        admit: Callable[[StylizeJob], Ticket],
         budget: MemoryBudget,
         slots: Callable[[], contextlib.AbstractContextManager[None]],
         engines: Callable[[], Engines],
     ) -> None:
         self._config = config
-        self._runner = runner
+        self._admit = admit  # the method's runner: an optimising sequence queues as one
         self._budget = budget
         self._slots = slots
         self._engines = engines
@@ -188,7 +202,7 @@ class SequenceService:
                 job = sequence_job(engines, setup, self._config.max_styles)
                 temporal = temporal_settings(setup.consistency)
                 check_sequence(job, temporal)
-                ticket = self._runner.admit()
+                ticket = self._admit(job)
                 held.callback(ticket.release)  # if the sequence never runs
                 first = wire.progress_message(accepted(ticket.queued))
                 yield pb.StylizeSequenceEvent(progress=first)
@@ -235,6 +249,7 @@ class SequenceService:
                 engines, job, temporal, answers.progress, cancelled.is_set, setup.total_frames
             )
             with contextlib.ExitStack() as sequence_held:
+                sequence_held.enter_context(run)  # the regions' masks, for every frame
                 while (message := reader.next_message(f"frame {run.done}")) is not None:
                     index = run.done
                     message = wire.check_decoded(message, pb.StylizeSequenceRequest, "a frame")
@@ -248,7 +263,7 @@ class SequenceService:
                         raw = message.frame.WhichOneof("image") == "raw"
                     else:
                         raw = output_format == pb.OUTPUT_FORMAT_RAW
-                    with blamed_on(f"frames[{index}]"):
+                    with _frame_fields(index):
                         event = self._frame(engines, run, message.frame, raw, sequence_held)
                     answers.frame(event)
             return run

@@ -99,7 +99,7 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
         self._running: set[ControlListener] = set()  # jobs past their upload
         self._running_lock = threading.Lock()
         self._sequences = SequenceService(
-            config, runner, budget, self._slots.hold, self._resolver_or_refuse
+            config, self._admit, budget, self._slots.hold, self._resolver_or_refuse
         )
 
     def finish_all(self) -> None:

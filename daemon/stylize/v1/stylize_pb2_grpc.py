@@ -180,11 +180,17 @@ class StyleTransferServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StylizeSequence(self, request_iterator, context):
-        """Stylize a sequence of frames (a video, an animation, a camera) with the fast
-        method, frame by frame, consistent in time: the daemon keeps the sequence's
-        state (the previous frame and result, running colour statistics) for the
-        call's life, and blends each result with the previous one warped by optical
-        flow where the flow is reliable (StylizeSequenceSetup.consistency). Order:
+        """Stylize a sequence of frames (a video, an animation, a camera) frame by
+        frame, consistent in time: the daemon keeps the sequence's state (the
+        previous frame and result, running colour statistics) for the call's life,
+        and blends each result with the previous one warped by optical flow where
+        the flow is reliable (StylizeSequenceSetup.consistency). With METHOD_OPTIMIZE
+        each frame is its own optimisation started from the previous result warped
+        to it (the content where the flow is unreliable; Ruder et al. 2016); the
+        first frame, and a frame after a scene cut, start as optimize.init says.
+        Regions work per frame: the styles' `region` masks and the `strength_map`
+        of the setup apply to every frame (each mask must have the frames' aspect).
+        Order:
         client: one StylizeSequenceRequest with `setup`;
         server: validates it and admits the sequence as one job, or ends the call
         with an error before reading any frame (BUSY, UNKNOWN_STYLE, ...);
@@ -200,15 +206,18 @@ class StyleTransferServicer:
         frames_per_second, seconds_left when total_frames is known) at most
         a few a second; OK after the last frame.
         The styles are predicted and mixed once, at the first frame; with
-        strength < 1 or COLOR_MATCH_CONTENT the first frame stands for the content.
+        strength < 1, regions or COLOR_MATCH_CONTENT the first frame stands for the
+        content (FAST).
         Back-pressure: the daemon reads a frame only when it is ready to paint it
         and holds at most two results for a slow reader, so a slow reader slows the
         sender and memory does not grow with the sequence's length. The sequence
         holds one job slot for its whole life (the same admission and memory rules
         as Stylize, memory reserved per frame).
-        Errors (see the reasons above): a setup with `stylize.content` set, another
-        method than FAST, or a consistency value out of range: INVALID_ARGUMENT
-        naming the field (e.g. "consistency.motion"); a frame of another size or
+        Errors (see the reasons above): a setup with `stylize.content` set, with
+        `stylize.optimize.init_image` set, or a consistency value out of range:
+        INVALID_ARGUMENT naming the field (e.g. "consistency.motion"); a mask whose
+        aspect is not the frames': INVALID_ARGUMENT at the first frame naming the
+        mask (e.g. "stylize.styles[0].region", "stylize.strength_map"); a frame of another size or
         format than the first, a raw frame whose data does not match its size, or an
         undecodable one: INVALID_ARGUMENT naming "frames[i]" (i = the frame's 0-based
         index) and saying which frame; a frame beyond the pixel limits:

@@ -64,8 +64,8 @@ class FastMethod:
         with contextlib.ExitStack() as held:  # the masks' memory, until the picture is made
             if has_regions(job):
                 vector = None
-                target: np.ndarray | StyleRegions = self._regions(
-                    job, content, vectors, engines, held
+                target: np.ndarray | StyleRegions = style_regions(
+                    engines, job, content, vectors, held
                 )
             else:
                 target = vector = mixed_vector(engines, job, vectors)
@@ -78,36 +78,37 @@ class FastMethod:
         seconds = time.perf_counter() - context.started
         return JobResult(pixels=pixels, vector=vector, seconds=seconds)
 
-    def _regions(
-        self,
-        job: StylizeJob,
-        content: Pixels,
-        vectors: list[np.ndarray],
-        engines: Engines,
-        held: contextlib.ExitStack,
-    ) -> StyleRegions:
-        """The job's styles, masks and strength map as a StyleRegions, checked against the
-        content (errors name ``styles[i].region`` or ``strength_map``)."""
-        styles = []
-        for index, (style, vector) in enumerate(zip(job.styles, vectors, strict=True)):
-            mask = None
-            if style.region is not None:
-                with blamed_on(f"styles[{index}].region"):
-                    mask = engines.mask(style.region, f"style {index + 1}'s region", held)
-            styles.append(RegionStyle(vector, style.weight, mask))
-        strength_map = None
-        if job.strength_map is not None:
-            with blamed_on("strength_map"):
-                strength_map = engines.mask(job.strength_map, "the strength map", held)
-        # The content's own vector: for a strength below 1, a strength map, or pixels no
-        # region covers (possible only when every style has one); predicted with the job's
-        # preprocessing and cached, as the plain path's.
-        own = None
-        if job.strength < 1 or strength_map is not None or all(s.mask is not None for s in styles):
-            own = engines.vector(job.content, job.preprocess, "content image")
-        regions = StyleRegions(styles, job.strength, strength_map, own)
-        regions.check(content.width, content.height)
-        return regions
+
+def style_regions(
+    engines: Engines,
+    job: StylizeJob,
+    content: Pixels,
+    vectors: list[np.ndarray],
+    held: contextlib.ExitStack,
+) -> StyleRegions:
+    """The job's styles, masks and strength map as a StyleRegions, checked against the
+    content (errors name ``styles[i].region`` or ``strength_map``); the masks' memory is
+    held until ``held`` closes (a sequence holds them for all its frames)."""
+    styles = []
+    for index, (style, vector) in enumerate(zip(job.styles, vectors, strict=True)):
+        mask = None
+        if style.region is not None:
+            with blamed_on(f"styles[{index}].region"):
+                mask = engines.mask(style.region, f"style {index + 1}'s region", held)
+        styles.append(RegionStyle(vector, style.weight, mask))
+    strength_map = None
+    if job.strength_map is not None:
+        with blamed_on("strength_map"):
+            strength_map = engines.mask(job.strength_map, "the strength map", held)
+    # The content's own vector: for a strength below 1, a strength map, or pixels no
+    # region covers (possible only when every style has one); predicted with the job's
+    # preprocessing and cached, as the plain path's.
+    own = None
+    if job.strength < 1 or strength_map is not None or all(s.mask is not None for s in styles):
+        own = engines.vector(job.content, job.preprocess, "content image")
+    regions = StyleRegions(styles, job.strength, strength_map, own)
+    regions.check(content.width, content.height)
+    return regions
 
 
 def style_vectors(
@@ -138,9 +139,12 @@ def mixed_vector(engines: Engines, job: StylizeJob, vectors: list[np.ndarray]) -
 
 
 def style_of(
-    engines: Engines, job: StylizeJob, content: Pixels
-) -> tuple[np.ndarray, ColourStats | None]:
-    """The job's mixed style vector (with its strength) and its result's palette, if any.
+    engines: Engines, job: StylizeJob, content: Pixels, held: contextlib.ExitStack
+) -> tuple[np.ndarray | StyleRegions, ColourStats | None]:
+    """What the network paints with (the mixed vector with its strength, or the regions
+    with their masks held until ``held`` closes) and the result's palette, if any.
     Sequences (jobs/sequence.py) call it once, with their first frame as ``content``."""
     vectors, palette = style_vectors(engines, job, content)
+    if has_regions(job):
+        return style_regions(engines, job, content, vectors, held), palette
     return mixed_vector(engines, job, vectors), palette
