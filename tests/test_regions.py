@@ -17,6 +17,7 @@ from stylize.engine import images, style_mixing
 from stylize.engine.backends import TensorFlowBackend
 from stylize.engine.errors import InvalidInputError
 from stylize.engine.regions import (
+    MAP_DTYPE,
     RegionStyle,
     SpatialMix,
     StyleRegions,
@@ -141,7 +142,8 @@ def test_spatial_weights_sum_to_one_and_uncovered_pixels_get_the_contents_vector
     left = StyleRegions([RegionStyle(a, mask=_left()), RegionStyle(b, 3, mask=1 - _left())])
     mix = left.resolve(W, H, W, H, lambda: asked.append(True) or own)
     assert isinstance(mix, SpatialMix) and not asked  # fully covered: no content vector
-    np.testing.assert_allclose(mix.weights.sum(axis=0), 1, atol=1e-6)
+    assert mix.weights.dtype == MAP_DTYPE  # 16 bits: sums within its rounding of 1
+    np.testing.assert_allclose(mix.weights.astype(np.float32).sum(axis=0), 1, atol=1e-3)
     one = StyleRegions([RegionStyle(a, mask=_left())]).resolve(W, H, W, H, lambda: own)
     assert isinstance(one, SpatialMix)
     np.testing.assert_array_equal(one.vectors, np.stack([own, a]))
@@ -150,19 +152,19 @@ def test_spatial_weights_sum_to_one_and_uncovered_pixels_get_the_contents_vector
 
 def test_levels_follow_the_networks_layouts() -> None:
     """Quarter and half resolution are 2x2 area averages; the full-resolution weights are
-    in space-to-depth order (a, b, k), as the network's phased layers."""
+    in space-to-depth order (a, b, k), as the network's phased layers; all in 16 bits."""
     rng = np.random.default_rng(2)
     weights = rng.random((2, 12, 8)).astype(np.float32)
     levels = SpatialMix(np.zeros((2, 100), np.float32), weights).levels(12, 8)
-    np.testing.assert_allclose(levels.half, weights.reshape(2, 6, 2, 4, 2).mean(axis=(2, 4)), 1e-6)
-    np.testing.assert_allclose(
-        levels.quarter, weights.reshape(2, 3, 4, 2, 4).mean(axis=(2, 4)), 1e-6
-    )
+    half, quarter = (weights.reshape(2, n, 12 // n, m, 8 // m) for n, m in ((6, 4), (3, 2)))
+    np.testing.assert_allclose(levels.half, half.mean(axis=(2, 4)), 1e-3)
+    np.testing.assert_allclose(levels.quarter, quarter.mean(axis=(2, 4)), 1e-3)
+    assert {m.dtype for m in (levels.half, levels.quarter, levels.phased)} == {np.dtype(MAP_DTYPE)}
     for a in (0, 1):
         for b in (0, 1):
             for k in (0, 1):
                 np.testing.assert_array_equal(
-                    levels.phased[(2 * a + b) * 2 + k], weights[k, a::2, b::2]
+                    levels.phased[(2 * a + b) * 2 + k], weights[k, a::2, b::2].astype(MAP_DTYPE)
                 )
 
 

@@ -56,6 +56,11 @@ from stylize.engine.errors import InvalidInputError
 # rounded up.
 REGIONS_WHOLE_EXTRA_BYTES_PER_PIXEL = 320
 
+# The weight maps are stored in 16 bits (11 significant bits, finer than a bf16 runtime's
+# 8; the float32 reference sees the same rounded weights whole and in strips): at 67 MP
+# each map at the working size is 134 MB, against 268 in float32 (BENCHMARKS.md "Regions").
+MAP_DTYPE = np.float16
+
 
 @dataclass(frozen=True)
 class RegionStyle:
@@ -71,12 +76,12 @@ class SpatialMix:
     """K style vectors and their weights at each pixel of the working size."""
 
     vectors: np.ndarray  # [K, 100] float32
-    weights: np.ndarray  # [K, H, W] float32, summing to 1 at each pixel
+    weights: np.ndarray  # [K, H, W] MAP_DTYPE (or float32), summing to 1 at each pixel
 
     def levels(self, height: int, width: int) -> LevelMaps:
         """The weights at each norm's resolution for the network's input of ``height`` x
         ``width`` (the working size padded to a multiple of 4, as the content is: by
-        reflection)."""
+        reflection), in MAP_DTYPE (averages made in float32)."""
         k, rows, columns = self.weights.shape
         full = self.weights
         if (rows, columns) != (height, width):
@@ -86,9 +91,9 @@ class SpatialMix:
         # weight at full-resolution pixel (2i + a, 2j + b), as the network's phased layers.
         phased = full.reshape(k, height // 2, 2, width // 2, 2).transpose(2, 4, 0, 1, 3)
         return LevelMaps(
-            quarter=_halve(half),
-            half=half,
-            phased=np.ascontiguousarray(phased.reshape(4 * k, height // 2, width // 2)),
+            quarter=_halve(half).astype(MAP_DTYPE),
+            half=half.astype(MAP_DTYPE),
+            phased=np.ascontiguousarray(phased.reshape(4 * k, height // 2, width // 2), MAP_DTYPE),
         )
 
     def extra_bytes(self, strips: bool) -> int:
@@ -97,11 +102,12 @@ class SpatialMix:
         Whole image: the regions graphs' larger intermediates (each norm's per-pixel
         scale and shift, the centred copies its weighted moments read), measured with
         bench/regions.py (BENCHMARKS.md "Regions"), plus the weight maps. Strips: the
-        maps at every level, float32, with their padded copies (MapWindows).
+        maps at every level (MAP_DTYPE), with their padded copies (MapWindows).
         """
         k, rows, columns = self.weights.shape
         pixels = rows * columns
-        maps = 4 * k * pixels * 3  # the weights, the phased copy, half + quarter, padding
+        size = np.dtype(MAP_DTYPE).itemsize
+        maps = size * k * pixels * 3  # the weights, the phased copy, half + quarter, padding
         return maps + (0 if strips else REGIONS_WHOLE_EXTRA_BYTES_PER_PIXEL * pixels)
 
 
@@ -115,12 +121,14 @@ class LevelMaps:
 
 
 def _halve(maps: np.ndarray) -> np.ndarray:
-    """Area average over 2x2 blocks (as cv2.INTER_AREA at exactly half size)."""
+    """Area average over 2x2 blocks (as cv2.INTER_AREA at exactly half size), in float32."""
     k, rows, columns = maps.shape
     blocks = maps.reshape(k, rows // 2, 2, columns // 2, 2)
-    top = blocks[:, :, 0, :, 0] + blocks[:, :, 0, :, 1]
-    bottom = blocks[:, :, 1, :, 0] + blocks[:, :, 1, :, 1]
-    return (top + bottom) * np.float32(0.25)
+    top = blocks[:, :, 0, :, 0].astype(np.float32) + blocks[:, :, 0, :, 1]
+    top += blocks[:, :, 1, :, 0]
+    top += blocks[:, :, 1, :, 1]
+    top *= np.float32(0.25)
+    return top
 
 
 def mask_from_array(values: np.ndarray) -> np.ndarray:
@@ -252,32 +260,66 @@ class StyleRegions:
     def _spatial(
         self, vectors: list[np.ndarray], width: int, height: int, content: Callable[[], np.ndarray]
     ) -> np.ndarray | SpatialMix:
-        raw = np.empty((len(vectors), height, width), np.float32)
-        for index, style in enumerate(self.styles):
-            mask = 1.0 if style.mask is None else resample(style.mask, width, height)
-            raw[index] = np.float32(style.weight) * mask
-        total = raw.sum(axis=0)
-        covered = total > 0
-        weights = raw / np.where(covered, total, 1.0)
-        strength = np.full((height, width), np.float32(self.strength))
-        if self.strength_map is not None:
-            strength *= resample(self.strength_map, width, height)
-        strength *= covered
-        if bool((strength == self.strength).all()):  # no content channel: fold the strength in
+        """The weights at the working size, stored in MAP_DTYPE and made one float32 [H, W]
+        plane at a time (at 67 MP a plane is 268 MB): a content channel first where the
+        strength varies."""
+
+        def raw(index: int) -> np.ndarray:
+            style = self.styles[index]
+            if style.mask is None:
+                return np.full((height, width), np.float32(style.weight))
+            return np.float32(style.weight) * resample(style.mask, width, height)
+
+        factor = raw(0)  # the total, then each pixel's factor from raw weight to weight
+        for index in range(1, len(vectors)):
+            factor += raw(index)
+        covered = factor > 0
+        np.divide(np.float32(1), factor, out=factor, where=covered)
+        factor[~covered] = 0
+        strength = None
+        if self.strength_map is not None or not covered.all():
+            strength = np.full((height, width), np.float32(self.strength))
+            if self.strength_map is not None:
+                strength *= resample(self.strength_map, width, height)
+            strength *= covered
+        del covered
+        if strength is None or bool((strength == self.strength).all()):
+            # no content channel: fold the strength in
             if self.strength < 1:
                 own = content()
                 vectors = [style_mixing.with_strength(v, own, self.strength) for v in vectors]
-            maps, stacked = weights, vectors
+            planes: list[Callable[[], np.ndarray]] = []
+            stacked = vectors
         else:
-            maps = np.concatenate([(1 - strength)[None], weights * strength[None]])
-            stacked = [content(), *vectors]
-        used = [index for index in range(len(stacked)) if maps[index].any()]
-        if all(_constant(maps[i]) is not None for i in used):  # e.g. one style, no gaps
-            share = np.array([maps[i].flat[0] for i in used], np.float64)
-            return (share @ np.stack([stacked[i] for i in used]).astype(np.float64)).astype(
-                np.float32
-            )
-        return SpatialMix(
-            vectors=np.stack([stacked[i] for i in used]).astype(np.float32),
-            weights=np.ascontiguousarray(maps[used], np.float32),
-        )
+            factor *= strength
+            varying = strength
+            planes, stacked = [lambda: 1 - varying], [content(), *vectors]
+
+        def weighted(index: int) -> Callable[[], np.ndarray]:
+            return lambda: raw(index) * factor
+
+        planes += [weighted(index) for index in range(len(vectors))]
+        return _stacked(stacked, planes, height, width)
+
+
+def _stacked(
+    vectors: list[np.ndarray], planes: list[Callable[[], np.ndarray]], height: int, width: int
+) -> np.ndarray | SpatialMix:
+    """The mix of ``vectors`` weighted by ``planes`` (each made when needed, float32): one
+    vector where every plane that is not 0 everywhere is a constant, else a SpatialMix
+    of those planes."""
+    maps = np.empty((len(planes), height, width), MAP_DTYPE)
+    constants: list[float | None] = []
+    for index, plane in enumerate(planes):
+        values = plane()
+        constants.append(_constant(values))
+        maps[index] = values
+    used = [index for index, value in enumerate(constants) if value != 0]
+    if all(constants[i] is not None for i in used):  # e.g. one style, no gaps
+        share = np.array([constants[i] for i in used], np.float64)
+        mixed = share @ np.stack([vectors[i] for i in used]).astype(np.float64)
+        return mixed.astype(np.float32)
+    return SpatialMix(
+        vectors=np.stack([vectors[i] for i in used]).astype(np.float32),
+        weights=maps if len(used) == len(planes) else maps[used],
+    )

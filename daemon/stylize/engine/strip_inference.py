@@ -309,12 +309,11 @@ class MapWindows:
         self._spans, self._pad, self._ratio, self._last = windows.spans, pad, ratio, last
 
     def window(self, index: int) -> np.ndarray:
-        """Strip ``index``'s rows, padded."""
+        """Strip ``index``'s rows, padded, in float32 (the maps are stored in 16 bits)."""
         first, last = (self._ratio * n for n in self._spans[index])
         rows = slice(first, last + 2 * self._pad)
-        return np.ascontiguousarray(
-            self._maps[None, rows] if self._last else self._maps[None, :, rows]
-        )
+        window = self._maps[None, rows] if self._last else self._maps[None, :, rows]
+        return np.ascontiguousarray(window, np.float32)
 
 
 @dataclass(frozen=True)

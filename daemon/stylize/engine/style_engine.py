@@ -412,8 +412,9 @@ def _share(progress: ProgressCallback | None, share: float) -> ProgressCallback 
 
 
 def _both_layouts(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[K, H, W] weight maps as [1, K, H, W] and [1, H, W, K] (transformer_network.py)."""
-    return maps[None], np.ascontiguousarray(np.transpose(maps, (1, 2, 0)))[None]
+    """[K, H, W] weight maps as [1, K, H, W] and [1, H, W, K] (transformer_network.py), float32."""
+    first = np.asarray(maps[None], np.float32)
+    return first, np.ascontiguousarray(np.transpose(first[0], (1, 2, 0)))[None]
 
 
 def _stop_if(cancelled: CancelCheck | None) -> None:
