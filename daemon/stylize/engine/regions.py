@@ -82,18 +82,15 @@ class SpatialMix:
         """The weights at each norm's resolution for the network's input of ``height`` x
         ``width`` (the working size padded to a multiple of 4, as the content is: by
         reflection), in MAP_DTYPE (averages made in float32)."""
-        k, rows, columns = self.weights.shape
+        _, rows, columns = self.weights.shape
         full = self.weights
         if (rows, columns) != (height, width):
             full = np.pad(full, ((0, 0), (0, height - rows), (0, width - columns)), "reflect")
         half = _halve(full)
-        # space to depth: channel (a, b, k) of half-resolution pixel (i, j) is style k's
-        # weight at full-resolution pixel (2i + a, 2j + b), as the network's phased layers.
-        phased = full.reshape(k, height // 2, 2, width // 2, 2).transpose(2, 4, 0, 1, 3)
         return LevelMaps(
             quarter=_halve(half).astype(MAP_DTYPE),
             half=half.astype(MAP_DTYPE),
-            phased=np.ascontiguousarray(phased.reshape(4 * k, height // 2, width // 2), MAP_DTYPE),
+            full=full.astype(MAP_DTYPE, copy=False),
         )
 
     def extra_bytes(self, strips: bool) -> int:
@@ -117,7 +114,17 @@ class LevelMaps:
 
     quarter: np.ndarray  # [K, H/4, W/4]: the residual blocks
     half: np.ndarray  # [K, H/2, W/2]: expand 1
-    phased: np.ndarray  # [4K, H/2, W/2]: full resolution in space-to-depth layout (expand 2, 3)
+    full: np.ndarray  # [K, H, W]: expand 2 and 3, which take it phased
+
+    def phased(self, first: int = 0, last: int | None = None) -> np.ndarray:
+        """Rows [first, last) of the full-resolution weights in space-to-depth layout,
+        [4K, rows, W/2], as the network's phased layers: channel (a, b, k) of half-
+        resolution pixel (i, j) is style k's weight at full-resolution pixel (2i + a,
+        2j + b). Made per strip: a whole copy would be as large as the weights."""
+        k, rows, columns = self.full.shape
+        stop = rows // 2 if last is None else last
+        part = self.full[:, 2 * first : 2 * stop].reshape(k, stop - first, 2, columns // 2, 2)
+        return part.transpose(2, 4, 0, 1, 3).reshape(4 * k, stop - first, columns // 2)
 
 
 def _halve(maps: np.ndarray) -> np.ndarray:
@@ -296,7 +303,12 @@ class StyleRegions:
             planes, stacked = [lambda: 1 - varying], [content(), *vectors]
 
         def weighted(index: int) -> Callable[[], np.ndarray]:
-            return lambda: raw(index) * factor
+            def plane() -> np.ndarray:
+                values = raw(index)
+                values *= factor
+                return values
+
+            return plane
 
         planes += [weighted(index) for index in range(len(vectors))]
         return _stacked(stacked, planes, height, width)

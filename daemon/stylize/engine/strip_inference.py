@@ -31,6 +31,7 @@ with no seams (tests/test_strip_inference.py).
 
 from __future__ import annotations
 
+import functools
 import mmap
 import threading
 from collections.abc import Callable, Iterator
@@ -287,11 +288,12 @@ class MapWindows:
     the strips of ``windows``, padded as :class:`StripLayer` pads the layer they weight
     (or, ``padded`` False, the windows' rows alone; ``ratio`` map rows per window row),
     channels first or (``last``) last. K channels, copied per strip: small beside the
-    layers' 32."""
+    layers' 32. ``maps`` may be a function of [first, last) rows instead (unpadded: the
+    full-resolution maps' phased layout, made per strip, ``LevelMaps.phased``)."""
 
     def __init__(
         self,
-        maps: np.ndarray,
+        maps: np.ndarray | Callable[[int, int], np.ndarray],
         windows: Windows,
         padded: bool = True,
         ratio: int = 1,
@@ -299,21 +301,28 @@ class MapWindows:
     ) -> None:
         pad = windows.pad if padded else 0
         padding = ((0, 0), (pad, pad), (pad, pad))
-        if not pad:
-            padded_maps = maps
-        elif windows.mode == "reflect":
-            padded_maps = np.pad(maps, padding, "reflect")
+        if callable(maps):
+            assert not pad, "maps made per strip are unpadded"
+            self._rows = maps
         else:
-            padded_maps = np.pad(maps, padding, "symmetric")
-        self._maps = np.transpose(padded_maps, (1, 2, 0)) if last else padded_maps
+            if pad:
+                maps = np.pad(
+                    maps, padding, "reflect" if windows.mode == "reflect" else "symmetric"
+                )
+            self._rows = functools.partial(_rows, maps)
         self._spans, self._pad, self._ratio, self._last = windows.spans, pad, ratio, last
 
     def window(self, index: int) -> np.ndarray:
         """Strip ``index``'s rows, padded, in float32 (the maps are stored in 16 bits)."""
         first, last = (self._ratio * n for n in self._spans[index])
-        rows = slice(first, last + 2 * self._pad)
-        window = self._maps[None, rows] if self._last else self._maps[None, :, rows]
-        return np.ascontiguousarray(window, np.float32)
+        window = self._rows(first, last + 2 * self._pad)
+        return np.ascontiguousarray(
+            np.transpose(window, (1, 2, 0)) if self._last else window, np.float32
+        )[None]
+
+
+def _rows(maps: np.ndarray, first: int, last: int) -> np.ndarray:
+    return maps[:, first:last]
 
 
 @dataclass(frozen=True)
@@ -339,7 +348,7 @@ class _Regions:
             expand1_out=MapWindows(maps.half, plan.expand1, padded=False, ratio=2, last=True),
             half=MapWindows(maps.half, plan.half),
             phased=MapWindows(maps.phased, plan.half, padded=False, last=True),
-            final=MapWindows(maps.phased, plan.final),
+            final=MapWindows(maps.phased, plan.final, padded=False),
         )
 
 

@@ -356,7 +356,7 @@ class StyleEngine:
             residual = mixed.residual
             residual_in = (style.vectors, *_both_layouts(maps.quarter))
             expand = mixed.expand if deep else mixed.expand_pixels
-            expand_in = (style.vectors, *_both_layouts(maps.half), *_both_layouts(maps.phased))
+            expand_in = (style.vectors, *_both_layouts(maps.half), *_both_layouts(maps.phased()))
         else:
             residual, residual_in = network.residual, (style,)
             expand = network.expand if deep else network.expand_pixels
