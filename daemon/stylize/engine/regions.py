@@ -18,18 +18,21 @@ an optional mask (greyscale, float in [0, 1], any size with the content's aspect
   seamless as between two styles: both are conditioning inside the network.
 
 The network (``transformer_network.py``) is not run once per style: each conditional
-instance norm's gamma and beta are affine in the vector, so a per-pixel vector that is
-a per-pixel convex mix of K vectors gives per-pixel ``gamma(x) = sum_k w_k(x) gamma_k``
-(and beta). Each norm runs as ``x * (W(x) S) + W(x) T``: a K-channel weight map times
-a K x C matrix of scales and one of shifts (one row per style), a matrix product per
-layer. Each style's row normalises with that style's own moments: the per-channel
-mean and variance over the pixels it weights (its region, weighted by ``w_k``), not
-over the whole image. With whole-image moments (tried first) a region's statistics were
-pulled by the other styles' activations, so that far from the boundary each side was
-28 levels (mean, of 255) from that style alone, against 47 between the two styles, and
-the content's-own-vector area of a single-region picture was washed out white; with
-per-region moments it is 8-11 levels (BENCHMARKS.md "Regions"). Where the weights are
-the same everywhere each style's moments are the image's, as today.
+instance norm's gamma and beta are affine in the vector, so a per-pixel vector that is a
+per-pixel convex mix of K vectors gives per-pixel ``gamma(x) = sum_k w_k(x) gamma_k``
+(and beta). Each norm runs as ``x * (W(x) S) + W(x) T``: K weight maps and a K x C
+matrix of scales and one of shifts (one row per style); with K fixed in each compiled
+graph (``graphs.RegionGraphs``) and the weights summing to 1 this is style 0's affine
+plus, per other style, its weight times the difference: element-wise work that the
+runtime fuses, with no per-pixel scale map made. Each style's row normalises with that
+style's own moments: the per-channel mean and variance over the pixels it weights (its
+region, weighted by ``w_k``), not over the whole image. With whole-image moments (tried
+first) a region's statistics were pulled by the other styles' activations, so that far
+from the boundary each side was 28 levels (mean, of 255) from that style alone, against
+47 between the two styles, and the content's-own-vector area of a single-region picture
+was washed out white; with per-region moments it is 8-11 levels (BENCHMARKS.md
+"Regions"). Where the weights are the same everywhere each style's moments are the
+image's, as today.
 
 :meth:`StyleRegions.resolve` turns a StyleRegions into that form: K vectors and K
 weight maps summing to 1 at the working size (:class:`SpatialMix`), resampled to each
