@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import STYLES, sample_photo
-from stylize.engine import images, style_mixing
+from stylize.engine import images, regions, style_mixing
 from stylize.engine.backends import TensorFlowBackend
 from stylize.engine.errors import InvalidInputError
 from stylize.engine.regions import (
@@ -148,6 +148,36 @@ def test_spatial_weights_sum_to_one_and_uncovered_pixels_get_the_contents_vector
     assert isinstance(one, SpatialMix)
     np.testing.assert_array_equal(one.vectors, np.stack([own, a]))
     assert (one.weights[0][:, W // 2 :] == 1).all() and (one.weights[1][:, : W // 2] == 1).all()
+
+
+def test_weights_made_in_bands_equal_one_band(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights are made a band of rows at a time (memory at 67 MP): 5-row bands give
+    what one band gives, with a content channel, a strength map, and constants found
+    across bands (two styles on the same soft mask: each half everywhere, one vector)."""
+    rng = np.random.default_rng(3)
+    a, b, own = (rng.normal(size=100).astype(np.float32) for _ in range(3))
+    top = np.zeros((H, W), np.float32)
+    top[: H // 2] = 1  # the bottom uncovered: its bands have a content channel, the top none
+    soft = rng.uniform(0.2, 1, (H, W)).astype(np.float32)
+    fade = np.tile(np.linspace(1, 0, H, dtype=np.float32)[:, None], (1, W))
+    cases = [
+        StyleRegions([RegionStyle(a, mask=_left()), RegionStyle(b, mask=1 - _left())]),
+        StyleRegions([RegionStyle(a, mask=top)], strength=0.7),
+        StyleRegions([RegionStyle(a, mask=_left()), RegionStyle(b)], strength_map=fade),
+        StyleRegions([RegionStyle(a, mask=soft), RegionStyle(b, mask=soft)]),
+    ]
+    whole = [case.resolve(W, H, W, H, lambda: own) for case in cases]
+    monkeypatch.setattr(regions, "_BAND_PIXELS", 5 * W)
+    for case, expected in zip(cases, whole, strict=True):
+        banded = case.resolve(W, H, W, H, lambda: own)
+        if isinstance(expected, SpatialMix):
+            assert isinstance(banded, SpatialMix)
+            np.testing.assert_array_equal(banded.vectors, expected.vectors)
+            np.testing.assert_array_equal(banded.weights, expected.weights)
+        else:
+            np.testing.assert_array_equal(banded, expected)
+    assert not isinstance(whole[-1], SpatialMix)  # constant across the bands: one vector
+    assert isinstance(whole[1], SpatialMix) and len(whole[1].vectors) == 2  # own, a
 
 
 def test_levels_follow_the_networks_layouts() -> None:

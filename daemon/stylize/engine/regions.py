@@ -270,65 +270,84 @@ class StyleRegions:
     def _spatial(
         self, vectors: list[np.ndarray], width: int, height: int, content: Callable[[], np.ndarray]
     ) -> np.ndarray | SpatialMix:
-        """The weights at the working size, stored in MAP_DTYPE and made one float32 [H, W]
-        plane at a time (at 67 MP a plane is 268 MB): a content channel first where the
-        strength varies."""
+        """The weights at the working size, stored in MAP_DTYPE and made in bands of rows
+        (float32 planes of a whole 67-MP picture are 268 MB each): a content channel first
+        where the strength varies."""
+        masks = [None if s.mask is None else resample(s.mask, width, height) for s in self.styles]
+        strength_map = (
+            None if self.strength_map is None else resample(self.strength_map, width, height)
+        )
 
-        def raw(index: int) -> np.ndarray:
-            style = self.styles[index]
-            if style.mask is None:
-                return np.full((height, width), np.float32(style.weight))
-            return np.float32(style.weight) * resample(style.mask, width, height)
+        def band(rows: slice) -> tuple[list[np.ndarray], np.ndarray | None]:
+            """Each style's weight over ``rows`` (0 where no mask covers), and the strength
+            there (None: ``strength`` everywhere)."""
+            shape = (len(range(height)[rows]), width)
+            raw = [
+                np.full(shape, np.float32(style.weight))
+                if mask is None
+                else np.float32(style.weight) * mask[rows]
+                for style, mask in zip(self.styles, masks, strict=True)
+            ]
+            total = np.sum(raw, axis=0)
+            covered = total > 0
+            for values in raw:  # each 0 where none covers (weights and masks are >= 0)
+                np.divide(values, total, out=values, where=covered)
+            if strength_map is None and covered.all():
+                return raw, None
+            strength = np.full(shape, np.float32(self.strength)) * covered
+            if strength_map is not None:
+                strength *= strength_map[rows]
+            return raw, strength
 
-        factor = raw(0)  # the total, then each pixel's factor from raw weight to weight
-        for index in range(1, len(vectors)):
-            factor += raw(index)
-        covered = factor > 0
-        np.divide(np.float32(1), factor, out=factor, where=covered)
-        factor[~covered] = 0
-        strength = None
-        if self.strength_map is not None or not covered.all():
-            strength = np.full((height, width), np.float32(self.strength))
-            if self.strength_map is not None:
-                strength *= resample(self.strength_map, width, height)
-            strength *= covered
-        del covered
-        if strength is None or bool((strength == self.strength).all()):
-            # no content channel: fold the strength in
+        step = max(1, _BAND_PIXELS // width)
+        bands = [slice(top, top + step) for top in range(0, height, step)]
+        fold = all(
+            strength is None or bool((strength == self.strength).all())
+            for _, strength in map(band, bands)
+        )
+        if fold:  # no content channel: the strength folded into the vectors
             if self.strength < 1:
                 own = content()
                 vectors = [style_mixing.with_strength(v, own, self.strength) for v in vectors]
-            planes: list[Callable[[], np.ndarray]] = []
             stacked = vectors
         else:
-            factor *= strength
-            varying = strength
-            planes, stacked = [lambda: 1 - varying], [content(), *vectors]
+            stacked = [content(), *vectors]
 
-        def weighted(index: int) -> Callable[[], np.ndarray]:
-            def plane() -> np.ndarray:
-                values = raw(index)
-                values *= factor
-                return values
+        def channels(rows: slice) -> list[np.ndarray]:
+            weights, strength = band(rows)
+            if fold:
+                return weights
+            if strength is None:  # covered, no strength map here
+                strength = np.full_like(weights[0], np.float32(self.strength))
+            return [1 - strength, *(values * strength for values in weights)]
 
-            return plane
+        return _stacked(stacked, channels, bands, height, width)
 
-        planes += [weighted(index) for index in range(len(vectors))]
-        return _stacked(stacked, planes, height, width)
+
+# Rows of the weights made at a time (``StyleRegions._spatial``): 16 MB float32 planes.
+_BAND_PIXELS = 1 << 22
 
 
 def _stacked(
-    vectors: list[np.ndarray], planes: list[Callable[[], np.ndarray]], height: int, width: int
+    vectors: list[np.ndarray],
+    channels: Callable[[slice], list[np.ndarray]],
+    bands: list[slice],
+    height: int,
+    width: int,
 ) -> np.ndarray | SpatialMix:
-    """The mix of ``vectors`` weighted by ``planes`` (each made when needed, float32): one
-    vector where every plane that is not 0 everywhere is a constant, else a SpatialMix
-    of those planes."""
-    maps = np.empty((len(planes), height, width), MAP_DTYPE)
+    """The mix of ``vectors`` weighted by ``channels`` (float32, band by band): one vector
+    where every channel that is not 0 everywhere is a constant, else a SpatialMix of
+    those channels."""
+    maps = np.empty((len(vectors), height, width), MAP_DTYPE)
     constants: list[float | None] = []
-    for index, plane in enumerate(planes):
-        values = plane()
-        constants.append(_constant(values))
-        maps[index] = values
+    for rows in bands:
+        for index, values in enumerate(channels(rows)):
+            value = _constant(values)
+            if len(constants) <= index:
+                constants.append(value)
+            elif constants[index] != value:
+                constants[index] = None
+            maps[index, rows] = values
     used = [index for index, value in enumerate(constants) if value != 0]
     if all(constants[i] is not None for i in used):  # e.g. one style, no gaps
         share = np.array([constants[i] for i in used], np.float64)
@@ -336,5 +355,5 @@ def _stacked(
         return mixed.astype(np.float32)
     return SpatialMix(
         vectors=np.stack([vectors[i] for i in used]).astype(np.float32),
-        weights=maps if len(used) == len(planes) else maps[used],
+        weights=maps if len(used) == len(vectors) else maps[used],
     )
