@@ -54,9 +54,9 @@ from stylize.engine import style_mixing
 from stylize.engine.aspect import aspect_matches
 from stylize.engine.errors import InvalidInputError
 
-# Measured: a 1024^2 job's own peak with two regions, 467 MB against 149 for one style
-# (OpenVINO bf16, bench/regions.py, BENCHMARKS.md "Regions"): 300 bytes a pixel more,
-# rounded up.
+# Measured: a 1024^2 job's own peak with two regions (K = 2) 358 MB, with a strength map
+# too (K = 3) 471, against 144 for one style (OpenVINO bf16, bench/regions.py,
+# BENCHMARKS.md "Regions"): 204 and 311 bytes a pixel more, rounded up.
 REGIONS_WHOLE_EXTRA_BYTES_PER_PIXEL = 320
 
 # The weight maps are stored in 16 bits (11 significant bits, finer than a bf16 runtime's
