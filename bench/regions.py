@@ -1,16 +1,22 @@
 """Regions against one style: time and peak memory of the engine (issue 17's cost target).
 
-    .venv/bin/python bench/regions.py [--sizes 1024 2048] [--rounds 3] [--repeats 3]
-        [--timing-rounds 15]
+    .venv/bin/python bench/regions.py [--sizes 1024 4000x3000 8192:full] [--rounds 3]
+        [--repeats 3] [--timing-rounds 15]
+
+A size is WIDTHxHEIGHT (or one side), at the default stroke scale (the network runs at
+1024 px on the long side and the result is upsampled, guided by the photo), or with
+``:full`` at full resolution (the smallest stroke scale: the network runs at the photo's
+size, in strips beyond 8 MP).
 
 Memory: each (size, kind) runs in its own process, so that each peak RSS (VmHWM) is its own;
 the kinds alternate within each round (one, regions, regions+strength, one, ...), so
 background load on a shared machine hits them alike. A process loads the engine with
 the backend the daemon would pick and the daemon's malloc tuning, runs one untimed job
-(compiles the graphs for that size; the regions graphs are first converted and compiled
-on a 64-px image), then REPEATS timed jobs; the figures are the
-medians over rounds of each process's median, and the peak RSS less the RSS before the
-first job (the job's own memory: models and runtime are alike in every kind).
+(compiles the graphs for that size; the regions graphs, one set per number of weight
+channels K, are first converted and compiled on a 64-px image), then REPEATS timed jobs;
+the figures are the medians over rounds of each process's median, and the peak RSS less
+the RSS before the first job (the job's own memory: models and runtime are alike in every
+kind).
 Time: those processes' times are at the mercy of a shared machine's load from one
 process to the next, so the time figures come from one more process per size in which
 the kinds alternate job by job, TIMING_ROUNDS times (medians of wall and CPU seconds).
@@ -22,13 +28,16 @@ at 1024 px on the long side; a larger photo is upsampled after, guided by itself
   complementary masks at the photo's size: K = 2 weight channels);
 - ``strength``: the same plus a strength map fading from 1 at the top to 0 at the
   bottom (the content's own vector becomes a third channel: K = 3).
-Style vectors come from the engine's predictor (outside the timing).
+Style vectors come from the engine's predictor (outside the timing). The masks are float32
+at the photo's size, as the engine receives them (made before the job's memory is counted).
+Each process records the load average when it ends (a shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -36,7 +45,14 @@ import time
 from pathlib import Path
 
 # bench/ is on sys.path when run as a script
-from benchmark import RESULTS, content_rgb, cpu_description, parse_size, peak_rss_mb
+from benchmark import (
+    RESULTS,
+    content_rgb,
+    cpu_description,
+    full_resolution,
+    parse_size,
+    peak_rss_mb,
+)
 
 KINDS = ("one", "regions", "strength")
 
@@ -46,6 +62,13 @@ def _rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _options(size: str):
+    """The engine's options for a size (``:full``: the network at the photo's size)."""
+    from stylize.engine.style_engine import StylizeOptions
+
+    return full_resolution() if size.endswith(":full") else StylizeOptions()
 
 
 def _setup(size: str) -> tuple:
@@ -82,19 +105,20 @@ def _setup(size: str) -> tuple:
         }
 
     small, styles = kinds(64, 64)
-    engine.stylize(small, styles["strength"])  # converts and compiles the regions graphs
-    return engine, *kinds(*parse_size(size))
+    for kind in ("regions", "strength"):  # converts and compiles the regions graphs (K = 2, 3)
+        engine.stylize(small, styles[kind])
+    return engine, *kinds(*parse_size(size.removesuffix(":full")))
 
 
 def worker(size: str, kind: str, repeats: int) -> dict:
     engine, photo, styles = _setup(size)
-    style = styles[kind]
+    style, options = styles[kind], _options(size)
     before = _rss_mb()
-    engine.stylize(photo, style)  # compiles this size's graphs
+    engine.stylize(photo, style, options)  # compiles this size's graphs
     seconds = []
     for _ in range(repeats):
         started = time.perf_counter()
-        engine.stylize(photo, style)
+        engine.stylize(photo, style, options)
         seconds.append(time.perf_counter() - started)
     peak = peak_rss_mb()
     return {
@@ -102,6 +126,7 @@ def worker(size: str, kind: str, repeats: int) -> dict:
         "peak_rss_mb": peak,
         "job_peak_mb": peak - before,
         "backend": engine.backend.name,
+        "load": os.getloadavg()[0],
     }
 
 
@@ -109,14 +134,15 @@ def timing(size: str, rounds: int) -> dict:
     """Time only, in one process: the kinds alternate job by job, ``rounds`` times (wall
     and process CPU seconds, medians): the machine's background load hits all alike."""
     engine, photo, styles = _setup(size)
+    options = _options(size)
     for style in styles.values():
-        engine.stylize(photo, style)  # this size's graphs
+        engine.stylize(photo, style, options)  # this size's graphs
     walls: dict[str, list[float]] = {kind: [] for kind in KINDS}
     cpus: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for _ in range(rounds):
         for kind in KINDS:
             wall, cpu = time.perf_counter(), time.process_time()
-            engine.stylize(photo, styles[kind])
+            engine.stylize(photo, styles[kind], options)
             walls[kind].append(time.perf_counter() - wall)
             cpus[kind].append(time.process_time() - cpu)
     summary = {
@@ -126,6 +152,7 @@ def timing(size: str, rounds: int) -> dict:
     for kind in KINDS:
         for key in ("wall", "cpu"):
             summary[kind][f"{key}_ratio"] = summary[kind][key] / summary["one"][key]
+    summary["load"] = os.getloadavg()[0]
     return summary
 
 
@@ -177,7 +204,8 @@ def main() -> int:
         report["timing"][size] = json.loads(out.stdout.strip().splitlines()[-1])
         print(json.dumps(report["timing"][size], indent=1), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "regions.json").write_text(json.dumps(report, indent=1))
+    name = "-".join(size.replace(":", "-") for size in args.sizes)
+    (RESULTS / f"regions-{name}.json").write_text(json.dumps(report, indent=1))
     return 0
 
 

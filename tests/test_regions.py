@@ -13,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import STYLES, sample_photo
-from stylize.engine import images, style_mixing
+from stylize.engine import images, regions, style_mixing
 from stylize.engine.backends import TensorFlowBackend
 from stylize.engine.errors import InvalidInputError
 from stylize.engine.regions import (
+    MAP_DTYPE,
     RegionStyle,
     SpatialMix,
     StyleRegions,
@@ -141,28 +142,60 @@ def test_spatial_weights_sum_to_one_and_uncovered_pixels_get_the_contents_vector
     left = StyleRegions([RegionStyle(a, mask=_left()), RegionStyle(b, 3, mask=1 - _left())])
     mix = left.resolve(W, H, W, H, lambda: asked.append(True) or own)
     assert isinstance(mix, SpatialMix) and not asked  # fully covered: no content vector
-    np.testing.assert_allclose(mix.weights.sum(axis=0), 1, atol=1e-6)
+    assert mix.weights.dtype == MAP_DTYPE  # 16 bits: sums within its rounding of 1
+    np.testing.assert_allclose(mix.weights.astype(np.float32).sum(axis=0), 1, atol=1e-3)
     one = StyleRegions([RegionStyle(a, mask=_left())]).resolve(W, H, W, H, lambda: own)
     assert isinstance(one, SpatialMix)
     np.testing.assert_array_equal(one.vectors, np.stack([own, a]))
     assert (one.weights[0][:, W // 2 :] == 1).all() and (one.weights[1][:, : W // 2] == 1).all()
 
 
+def test_weights_made_in_bands_equal_one_band(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights are made a band of rows at a time (memory at 67 MP): 5-row bands give
+    what one band gives, with a content channel, a strength map, and constants found
+    across bands (two styles on the same soft mask: each half everywhere, one vector)."""
+    rng = np.random.default_rng(3)
+    a, b, own = (rng.normal(size=100).astype(np.float32) for _ in range(3))
+    top = np.zeros((H, W), np.float32)
+    top[: H // 2] = 1  # the bottom uncovered: its bands have a content channel, the top none
+    soft = rng.uniform(0.2, 1, (H, W)).astype(np.float32)
+    fade = np.tile(np.linspace(1, 0, H, dtype=np.float32)[:, None], (1, W))
+    cases = [
+        StyleRegions([RegionStyle(a, mask=_left()), RegionStyle(b, mask=1 - _left())]),
+        StyleRegions([RegionStyle(a, mask=top)], strength=0.7),
+        StyleRegions([RegionStyle(a, mask=_left()), RegionStyle(b)], strength_map=fade),
+        StyleRegions([RegionStyle(a, mask=soft), RegionStyle(b, mask=soft)]),
+    ]
+    whole = [case.resolve(W, H, W, H, lambda: own) for case in cases]
+    monkeypatch.setattr(regions, "_BAND_PIXELS", 5 * W)
+    for case, expected in zip(cases, whole, strict=True):
+        banded = case.resolve(W, H, W, H, lambda: own)
+        if isinstance(expected, SpatialMix):
+            assert isinstance(banded, SpatialMix)
+            np.testing.assert_array_equal(banded.vectors, expected.vectors)
+            np.testing.assert_array_equal(banded.weights, expected.weights)
+        else:
+            np.testing.assert_array_equal(banded, expected)
+    assert not isinstance(whole[-1], SpatialMix)  # constant across the bands: one vector
+    assert isinstance(whole[1], SpatialMix) and len(whole[1].vectors) == 2  # own, a
+
+
 def test_levels_follow_the_networks_layouts() -> None:
     """Quarter and half resolution are 2x2 area averages; the full-resolution weights are
-    in space-to-depth order (a, b, k), as the network's phased layers."""
+    in space-to-depth order (a, b, k), as the network's phased layers; all in 16 bits."""
     rng = np.random.default_rng(2)
     weights = rng.random((2, 12, 8)).astype(np.float32)
     levels = SpatialMix(np.zeros((2, 100), np.float32), weights).levels(12, 8)
-    np.testing.assert_allclose(levels.half, weights.reshape(2, 6, 2, 4, 2).mean(axis=(2, 4)), 1e-6)
-    np.testing.assert_allclose(
-        levels.quarter, weights.reshape(2, 3, 4, 2, 4).mean(axis=(2, 4)), 1e-6
-    )
+    half, quarter = (weights.reshape(2, n, 12 // n, m, 8 // m) for n, m in ((6, 4), (3, 2)))
+    np.testing.assert_allclose(levels.half, half.mean(axis=(2, 4)), 1e-3)
+    np.testing.assert_allclose(levels.quarter, quarter.mean(axis=(2, 4)), 1e-3)
+    phased = levels.phased()
+    assert {m.dtype for m in (levels.half, levels.quarter, phased)} == {np.dtype(MAP_DTYPE)}
     for a in (0, 1):
         for b in (0, 1):
             for k in (0, 1):
                 np.testing.assert_array_equal(
-                    levels.phased[(2 * a + b) * 2 + k], weights[k, a::2, b::2]
+                    phased[(2 * a + b) * 2 + k], weights[k, a::2, b::2].astype(MAP_DTYPE)
                 )
 
 

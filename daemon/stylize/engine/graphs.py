@@ -100,22 +100,16 @@ class FastNetworks:
             (graph(f"piece_residual{b}_conv1"), graph(f"piece_residual{b}_conv2"))
             for b in range(RESIDUAL_BLOCKS)
         ]
-        # Regions (engine/regions.py): the norms mixed per pixel; compiled on first use.
-        self.residual_regions = graph("residual_regions")
-        self.expand_regions = graph("expand_regions")
-        self.expand_pixels_regions = graph("expand_pixels_regions")
-        self.piece_expand1_regions = graph("piece_expand1_regions")
-        self.piece_expand2_moments_regions = graph("piece_expand2_moments_regions")
-        self.piece_expand3_regions = graph("piece_expand3_regions")
-        self.piece_finish_regions = graph("piece_finish_regions")
-        self.piece_finish_unit_regions = graph("piece_finish_unit_regions")
-        self.piece_residual_regions = [
-            (
-                graph(f"piece_residual{b}_conv1_regions"),
-                graph(f"piece_residual{b}_conv2_regions"),
-            )
-            for b in range(RESIDUAL_BLOCKS)
-        ]
+        self._regions: dict[int, RegionGraphs] = {}  # by K, made on first use
+
+    def regions(self, styles: int) -> RegionGraphs:
+        """The regions graphs for K = ``styles`` styles (made, and registered in
+        ``graphs``, on first use; the backend compiles each when it first runs)."""
+        with self._lock:
+            found = self._regions.get(styles)
+            if found is None:
+                found = self._regions[styles] = RegionGraphs(styles, self._graph)
+            return found
 
     def _graph(self, name: str) -> Graph:
         graph = Graph(name, self)
@@ -163,6 +157,10 @@ class FastNetworks:
         with self._lock:
             if self._functions is None:
                 self._functions = self._build()
+            if name not in self._functions and (region := _region_name(name)) is not None:
+                assert self._network is not None
+                made = self._network.regions_functions(region[1])
+                self._functions.update({_regions_graph(n, region[1]): f for n, f in made.items()})
             return self._functions[name]
 
     def _build(self) -> dict[str, Callable[..., Any]]:
@@ -176,13 +174,56 @@ class FastNetworks:
         functions: dict[str, Callable[..., Any]] = {
             name: getattr(network, name)
             for name in self.graphs
-            if name != "predictor" and not name.startswith("piece_residual")
+            if name != "predictor"
+            and not name.startswith("piece_residual")
+            and _region_name(name) is None
         }
         functions["predictor"] = predictor.__call__
         for block, (conv1, conv2) in enumerate(network.piece_residual):
             functions[f"piece_residual{block}_conv1"] = conv1
             functions[f"piece_residual{block}_conv2"] = conv2
-        for block, (conv1, conv2) in enumerate(network.piece_residual_regions):
-            functions[f"piece_residual{block}_conv1_regions"] = conv1
-            functions[f"piece_residual{block}_conv2_regions"] = conv2
         return functions
+
+
+# The regions graphs (engine/regions.py) of one K, by their names without the suffix.
+REGION_GRAPHS = (
+    "residual",
+    "expand",
+    "expand_pixels",
+    "piece_expand1",
+    "piece_expand2_moments",
+    "piece_expand3",
+    "piece_finish",
+    "piece_finish_unit",
+    *(f"piece_residual{b}_conv{n}" for b in range(RESIDUAL_BLOCKS) for n in (1, 2)),
+)
+_REGIONS_SUFFIX = "_regions"
+
+
+def _regions_graph(name: str, styles: int) -> str:
+    return f"{name}{_REGIONS_SUFFIX}{styles}"
+
+
+def _region_name(name: str) -> tuple[str, int] | None:
+    """(base name, K) of a regions graph's name, else None."""
+    base, _, styles = name.rpartition(_REGIONS_SUFFIX)
+    return (base, int(styles)) if base and styles.isdigit() else None
+
+
+class RegionGraphs:
+    """The regions graphs for K styles (``REGION_GRAPHS``, named ``<name>_regions<K>``): K
+    is fixed in each graph, so that each norm's per-pixel mix unrolls into element-wise
+    work per style (``transformer_network._mixed_affine``)."""
+
+    def __init__(self, styles: int, graph: Callable[[str], Graph]) -> None:
+        self.styles = styles
+        self._graphs = {name: graph(_regions_graph(name, styles)) for name in REGION_GRAPHS}
+        self.residual, self.expand = self._graphs["residual"], self._graphs["expand"]
+        self.expand_pixels = self._graphs["expand_pixels"]
+        self.piece_residual = [
+            (self[f"piece_residual{b}_conv1"], self[f"piece_residual{b}_conv2"])
+            for b in range(RESIDUAL_BLOCKS)
+        ]
+
+    def __getitem__(self, name: str) -> Graph:
+        return self._graphs[name]

@@ -18,18 +18,21 @@ an optional mask (greyscale, float in [0, 1], any size with the content's aspect
   seamless as between two styles: both are conditioning inside the network.
 
 The network (``transformer_network.py``) is not run once per style: each conditional
-instance norm's gamma and beta are affine in the vector, so a per-pixel vector that is
-a per-pixel convex mix of K vectors gives per-pixel ``gamma(x) = sum_k w_k(x) gamma_k``
-(and beta). Each norm runs as ``x * (W(x) S) + W(x) T``: a K-channel weight map times
-a K x C matrix of scales and one of shifts (one row per style), a matrix product per
-layer. Each style's row normalises with that style's own moments: the per-channel
-mean and variance over the pixels it weights (its region, weighted by ``w_k``), not
-over the whole image. With whole-image moments (tried first) a region's statistics were
-pulled by the other styles' activations, so that far from the boundary each side was
-28 levels (mean, of 255) from that style alone, against 47 between the two styles, and
-the content's-own-vector area of a single-region picture was washed out white; with
-per-region moments it is 8-11 levels (BENCHMARKS.md "Regions"). Where the weights are
-the same everywhere each style's moments are the image's, as today.
+instance norm's gamma and beta are affine in the vector, so a per-pixel vector that is a
+per-pixel convex mix of K vectors gives per-pixel ``gamma(x) = sum_k w_k(x) gamma_k``
+(and beta). Each norm runs as ``x * (W(x) S) + W(x) T``: K weight maps and a K x C
+matrix of scales and one of shifts (one row per style); with K fixed in each compiled
+graph (``graphs.RegionGraphs``) and the weights summing to 1 this is style 0's affine
+plus, per other style, its weight times the difference: element-wise work that the
+runtime fuses, with no per-pixel scale map made. Each style's row normalises with that
+style's own moments: the per-channel mean and variance over the pixels it weights (its
+region, weighted by ``w_k``), not over the whole image. With whole-image moments (tried
+first) a region's statistics were pulled by the other styles' activations, so that far
+from the boundary each side was 28 levels (mean, of 255) from that style alone, against
+47 between the two styles, and the content's-own-vector area of a single-region picture
+was washed out white; with per-region moments it is 8-11 levels (BENCHMARKS.md
+"Regions"). Where the weights are the same everywhere each style's moments are the
+image's, as today.
 
 :meth:`StyleRegions.resolve` turns a StyleRegions into that form: K vectors and K
 weight maps summing to 1 at the working size (:class:`SpatialMix`), resampled to each
@@ -51,10 +54,15 @@ from stylize.engine import style_mixing
 from stylize.engine.aspect import aspect_matches
 from stylize.engine.errors import InvalidInputError
 
-# Measured: a 1024^2 job's own peak with two regions, 467 MB against 149 for one style
-# (OpenVINO bf16, bench/regions.py, BENCHMARKS.md "Regions"): 300 bytes a pixel more,
-# rounded up.
+# Measured: a 1024^2 job's own peak with two regions (K = 2) 358 MB, with a strength map
+# too (K = 3) 471, against 144 for one style (OpenVINO bf16, bench/regions.py,
+# BENCHMARKS.md "Regions"): 204 and 311 bytes a pixel more, rounded up.
 REGIONS_WHOLE_EXTRA_BYTES_PER_PIXEL = 320
+
+# The weight maps are stored in 16 bits (11 significant bits, finer than a bf16 runtime's
+# 8; the float32 reference sees the same rounded weights whole and in strips): at 67 MP
+# each map at the working size is 134 MB, against 268 in float32 (BENCHMARKS.md "Regions").
+MAP_DTYPE = np.float16
 
 
 @dataclass(frozen=True)
@@ -71,24 +79,21 @@ class SpatialMix:
     """K style vectors and their weights at each pixel of the working size."""
 
     vectors: np.ndarray  # [K, 100] float32
-    weights: np.ndarray  # [K, H, W] float32, summing to 1 at each pixel
+    weights: np.ndarray  # [K, H, W] MAP_DTYPE (or float32), summing to 1 at each pixel
 
     def levels(self, height: int, width: int) -> LevelMaps:
         """The weights at each norm's resolution for the network's input of ``height`` x
         ``width`` (the working size padded to a multiple of 4, as the content is: by
-        reflection)."""
-        k, rows, columns = self.weights.shape
+        reflection), in MAP_DTYPE (averages made in float32)."""
+        _, rows, columns = self.weights.shape
         full = self.weights
         if (rows, columns) != (height, width):
             full = np.pad(full, ((0, 0), (0, height - rows), (0, width - columns)), "reflect")
         half = _halve(full)
-        # space to depth: channel (a, b, k) of half-resolution pixel (i, j) is style k's
-        # weight at full-resolution pixel (2i + a, 2j + b), as the network's phased layers.
-        phased = full.reshape(k, height // 2, 2, width // 2, 2).transpose(2, 4, 0, 1, 3)
         return LevelMaps(
-            quarter=_halve(half),
-            half=half,
-            phased=np.ascontiguousarray(phased.reshape(4 * k, height // 2, width // 2)),
+            quarter=_halve(half).astype(MAP_DTYPE),
+            half=half.astype(MAP_DTYPE),
+            full=full.astype(MAP_DTYPE, copy=False),
         )
 
     def extra_bytes(self, strips: bool) -> int:
@@ -97,11 +102,12 @@ class SpatialMix:
         Whole image: the regions graphs' larger intermediates (each norm's per-pixel
         scale and shift, the centred copies its weighted moments read), measured with
         bench/regions.py (BENCHMARKS.md "Regions"), plus the weight maps. Strips: the
-        maps at every level, float32, with their padded copies (MapWindows).
+        maps at every level (MAP_DTYPE), with their padded copies (MapWindows).
         """
         k, rows, columns = self.weights.shape
         pixels = rows * columns
-        maps = 4 * k * pixels * 3  # the weights, the phased copy, half + quarter, padding
+        size = np.dtype(MAP_DTYPE).itemsize
+        maps = size * k * pixels * 3  # the weights, the phased copy, half + quarter, padding
         return maps + (0 if strips else REGIONS_WHOLE_EXTRA_BYTES_PER_PIXEL * pixels)
 
 
@@ -111,16 +117,28 @@ class LevelMaps:
 
     quarter: np.ndarray  # [K, H/4, W/4]: the residual blocks
     half: np.ndarray  # [K, H/2, W/2]: expand 1
-    phased: np.ndarray  # [4K, H/2, W/2]: full resolution in space-to-depth layout (expand 2, 3)
+    full: np.ndarray  # [K, H, W]: expand 2 and 3, which take it phased
+
+    def phased(self, first: int = 0, last: int | None = None) -> np.ndarray:
+        """Rows [first, last) of the full-resolution weights in space-to-depth layout,
+        [4K, rows, W/2], as the network's phased layers: channel (a, b, k) of half-
+        resolution pixel (i, j) is style k's weight at full-resolution pixel (2i + a,
+        2j + b). Made per strip: a whole copy would be as large as the weights."""
+        k, rows, columns = self.full.shape
+        stop = rows // 2 if last is None else last
+        part = self.full[:, 2 * first : 2 * stop].reshape(k, stop - first, 2, columns // 2, 2)
+        return part.transpose(2, 4, 0, 1, 3).reshape(4 * k, stop - first, columns // 2)
 
 
 def _halve(maps: np.ndarray) -> np.ndarray:
-    """Area average over 2x2 blocks (as cv2.INTER_AREA at exactly half size)."""
+    """Area average over 2x2 blocks (as cv2.INTER_AREA at exactly half size), in float32."""
     k, rows, columns = maps.shape
     blocks = maps.reshape(k, rows // 2, 2, columns // 2, 2)
-    top = blocks[:, :, 0, :, 0] + blocks[:, :, 0, :, 1]
-    bottom = blocks[:, :, 1, :, 0] + blocks[:, :, 1, :, 1]
-    return (top + bottom) * np.float32(0.25)
+    top = blocks[:, :, 0, :, 0].astype(np.float32) + blocks[:, :, 0, :, 1]
+    top += blocks[:, :, 1, :, 0]
+    top += blocks[:, :, 1, :, 1]
+    top *= np.float32(0.25)
+    return top
 
 
 def mask_from_array(values: np.ndarray) -> np.ndarray:
@@ -252,32 +270,90 @@ class StyleRegions:
     def _spatial(
         self, vectors: list[np.ndarray], width: int, height: int, content: Callable[[], np.ndarray]
     ) -> np.ndarray | SpatialMix:
-        raw = np.empty((len(vectors), height, width), np.float32)
-        for index, style in enumerate(self.styles):
-            mask = 1.0 if style.mask is None else resample(style.mask, width, height)
-            raw[index] = np.float32(style.weight) * mask
-        total = raw.sum(axis=0)
-        covered = total > 0
-        weights = raw / np.where(covered, total, 1.0)
-        strength = np.full((height, width), np.float32(self.strength))
-        if self.strength_map is not None:
-            strength *= resample(self.strength_map, width, height)
-        strength *= covered
-        if bool((strength == self.strength).all()):  # no content channel: fold the strength in
+        """The weights at the working size, stored in MAP_DTYPE and made in bands of rows
+        (float32 planes of a whole 67-MP picture are 268 MB each): a content channel first
+        where the strength varies."""
+        masks = [None if s.mask is None else resample(s.mask, width, height) for s in self.styles]
+        strength_map = (
+            None if self.strength_map is None else resample(self.strength_map, width, height)
+        )
+
+        def band(rows: slice) -> tuple[list[np.ndarray], np.ndarray | None]:
+            """Each style's weight over ``rows`` (0 where no mask covers), and the strength
+            there (None: ``strength`` everywhere)."""
+            shape = (len(range(height)[rows]), width)
+            raw = [
+                np.full(shape, np.float32(style.weight))
+                if mask is None
+                else np.float32(style.weight) * mask[rows]
+                for style, mask in zip(self.styles, masks, strict=True)
+            ]
+            total = np.sum(raw, axis=0)
+            covered = total > 0
+            for values in raw:  # each 0 where none covers (weights and masks are >= 0)
+                np.divide(values, total, out=values, where=covered)
+            if strength_map is None and covered.all():
+                return raw, None
+            strength = np.full(shape, np.float32(self.strength)) * covered
+            if strength_map is not None:
+                strength *= strength_map[rows]
+            return raw, strength
+
+        step = max(1, _BAND_PIXELS // width)
+        bands = [slice(top, top + step) for top in range(0, height, step)]
+        fold = all(
+            strength is None or bool((strength == self.strength).all())
+            for _, strength in map(band, bands)
+        )
+        if fold:  # no content channel: the strength folded into the vectors
             if self.strength < 1:
                 own = content()
                 vectors = [style_mixing.with_strength(v, own, self.strength) for v in vectors]
-            maps, stacked = weights, vectors
+            stacked = vectors
         else:
-            maps = np.concatenate([(1 - strength)[None], weights * strength[None]])
             stacked = [content(), *vectors]
-        used = [index for index in range(len(stacked)) if maps[index].any()]
-        if all(_constant(maps[i]) is not None for i in used):  # e.g. one style, no gaps
-            share = np.array([maps[i].flat[0] for i in used], np.float64)
-            return (share @ np.stack([stacked[i] for i in used]).astype(np.float64)).astype(
-                np.float32
-            )
-        return SpatialMix(
-            vectors=np.stack([stacked[i] for i in used]).astype(np.float32),
-            weights=np.ascontiguousarray(maps[used], np.float32),
-        )
+
+        def channels(rows: slice) -> list[np.ndarray]:
+            weights, strength = band(rows)
+            if fold:
+                return weights
+            if strength is None:  # covered, no strength map here
+                strength = np.full_like(weights[0], np.float32(self.strength))
+            return [1 - strength, *(values * strength for values in weights)]
+
+        return _stacked(stacked, channels, bands, height, width)
+
+
+# Rows of the weights made at a time (``StyleRegions._spatial``): 16 MB float32 planes.
+_BAND_PIXELS = 1 << 22
+
+
+def _stacked(
+    vectors: list[np.ndarray],
+    channels: Callable[[slice], list[np.ndarray]],
+    bands: list[slice],
+    height: int,
+    width: int,
+) -> np.ndarray | SpatialMix:
+    """The mix of ``vectors`` weighted by ``channels`` (float32, band by band): one vector
+    where every channel that is not 0 everywhere is a constant, else a SpatialMix of
+    those channels."""
+    maps = np.empty((len(vectors), height, width), MAP_DTYPE)
+    constants: list[float | None] = []
+    for rows in bands:
+        for index, values in enumerate(channels(rows)):
+            value = _constant(values)
+            if len(constants) <= index:
+                constants.append(value)
+            elif constants[index] != value:
+                constants[index] = None
+            maps[index, rows] = values
+    used = [index for index, value in enumerate(constants) if value != 0]
+    if all(constants[i] is not None for i in used):  # e.g. one style, no gaps
+        share = np.array([constants[i] for i in used], np.float64)
+        mixed = share @ np.stack([vectors[i] for i in used]).astype(np.float64)
+        return mixed.astype(np.float32)
+    return SpatialMix(
+        vectors=np.stack([vectors[i] for i in used]).astype(np.float32),
+        weights=maps if len(used) == len(vectors) else maps[used],
+    )

@@ -31,6 +31,7 @@ with no seams (tests/test_strip_inference.py).
 
 from __future__ import annotations
 
+import functools
 import mmap
 import threading
 from collections.abc import Callable, Iterator
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stylize.engine.backends import Backend, Function
-from stylize.engine.graphs import FastNetworks
+from stylize.engine.graphs import FastNetworks, Graph, RegionGraphs
 from stylize.engine.network_layout import (
     EXPAND_PADDING,
     RESIDUAL_BLOCKS,
@@ -287,11 +288,12 @@ class MapWindows:
     the strips of ``windows``, padded as :class:`StripLayer` pads the layer they weight
     (or, ``padded`` False, the windows' rows alone; ``ratio`` map rows per window row),
     channels first or (``last``) last. K channels, copied per strip: small beside the
-    layers' 32."""
+    layers' 32. ``maps`` may be a function of [first, last) rows instead (unpadded: the
+    full-resolution maps' phased layout, made per strip, ``LevelMaps.phased``)."""
 
     def __init__(
         self,
-        maps: np.ndarray,
+        maps: np.ndarray | Callable[[int, int], np.ndarray],
         windows: Windows,
         padded: bool = True,
         ratio: int = 1,
@@ -299,22 +301,28 @@ class MapWindows:
     ) -> None:
         pad = windows.pad if padded else 0
         padding = ((0, 0), (pad, pad), (pad, pad))
-        if not pad:
-            padded_maps = maps
-        elif windows.mode == "reflect":
-            padded_maps = np.pad(maps, padding, "reflect")
+        if callable(maps):
+            assert not pad, "maps made per strip are unpadded"
+            self._rows = maps
         else:
-            padded_maps = np.pad(maps, padding, "symmetric")
-        self._maps = np.transpose(padded_maps, (1, 2, 0)) if last else padded_maps
+            if pad:
+                maps = np.pad(
+                    maps, padding, "reflect" if windows.mode == "reflect" else "symmetric"
+                )
+            self._rows = functools.partial(_rows, maps)
         self._spans, self._pad, self._ratio, self._last = windows.spans, pad, ratio, last
 
     def window(self, index: int) -> np.ndarray:
-        """Strip ``index``'s rows, padded."""
+        """Strip ``index``'s rows, padded, in float32 (the maps are stored in 16 bits)."""
         first, last = (self._ratio * n for n in self._spans[index])
-        rows = slice(first, last + 2 * self._pad)
+        window = self._rows(first, last + 2 * self._pad)
         return np.ascontiguousarray(
-            self._maps[None, rows] if self._last else self._maps[None, :, rows]
-        )
+            np.transpose(window, (1, 2, 0)) if self._last else window, np.float32
+        )[None]
+
+
+def _rows(maps: np.ndarray, first: int, last: int) -> np.ndarray:
+    return maps[:, first:last]
 
 
 @dataclass(frozen=True)
@@ -340,7 +348,7 @@ class _Regions:
             expand1_out=MapWindows(maps.half, plan.expand1, padded=False, ratio=2, last=True),
             half=MapWindows(maps.half, plan.half),
             phased=MapWindows(maps.phased, plan.half, padded=False, last=True),
-            final=MapWindows(maps.phased, plan.final),
+            final=MapWindows(maps.phased, plan.final, padded=False),
         )
 
 
@@ -417,6 +425,7 @@ class StripRunner:
         self.backend = backend
         self.rows = rows  # full-resolution rows per strip
         self._regions: _Regions | None = None  # a spatial mix's weights, for the job's run
+        self._mixed: RegionGraphs | None = None  # and the regions pieces for its K
 
     def run(
         self, rgb: np.ndarray, style: np.ndarray | SpatialMix, step: Step, stop_if: StopCheck
@@ -441,6 +450,7 @@ class StripRunner:
             maps = style.levels(4 * plan.residual.length, 4 * width)
             regions = _Regions.of(maps, plan)
             norms = network.norm_params_mixed(style.vectors)
+            self._mixed = network.regions(len(style.vectors))
         else:
             norms = network.norm_params(style)
         self._regions = regions
@@ -474,36 +484,29 @@ class StripRunner:
         step("contract")
         x, y, norm = self._residual(x, arena, plan, norms, step)
         half = arena.half(plan.half, 2 * width)
-        piece, maps = self._pick(
-            network.piece_expand1, network.piece_expand1_regions, "expand1", "expand1_out"
-        )
+        piece, maps = self._pick(network.piece_expand1, "expand1", "expand1_out")
         moments1 = self._layer(piece, (x, y), [*norm], [half], 2, maps=maps)
         del x, y  # their bytes become the final layer's
         step("expand")
         norm1 = moments1.normalisation(*norms[-3], epsilon)
-        piece, maps = self._pick(
-            network.piece_expand2_moments, network.piece_expand2_moments_regions, "half", "phased"
-        )
+        piece, maps = self._pick(network.piece_expand2_moments, "half", "phased")
         moments2 = self._layer(piece, (half,), [*norm1], [], 1, 4, maps=maps)
         step("expand")
         norm2 = moments2.normalisation(*norms[-2], epsilon)
         final = arena.final(plan.final, 2 * width)
-        piece, maps = self._pick(
-            network.piece_expand3, network.piece_expand3_regions, "half", "phased"
-        )
+        piece, maps = self._pick(network.piece_expand3, "half", "phased")
         moments3 = self._layer(piece, (half,), [*norm1, *norm2], [final], 1, 4, maps=maps)
         del half
         arena.free_half()
         step("expand")
         return self._finish(final, moments3.normalisation(*norms[-1], epsilon), rgb)
 
-    def _pick(
-        self, plain: Function, mixed: Function, *names: str
-    ) -> tuple[Function, tuple[MapWindows, ...]]:
+    def _pick(self, plain: Graph, *names: str) -> tuple[Function, tuple[MapWindows, ...]]:
         """A pass's piece, and the weights it takes (``_Regions``' fields ``names``): the
-        plain piece without regions, the mixed one with them."""
-        if self._regions is None:
+        plain piece without regions, the mixed one of the same name with them."""
+        if self._regions is None or self._mixed is None:
             return plain, ()
+        mixed = self._mixed[plain.name]
         return mixed, tuple(getattr(self._regions, name) for name in names)
 
     def _strips(
@@ -585,10 +588,9 @@ class StripRunner:
         zero = np.zeros(norms[0][0].shape, np.float32)  # [32], or [K, 32] with regions
         norm: tuple[np.ndarray, np.ndarray] = (zero, zero)  # block 0: x + (0 * x + 0)
         previous, slots = x, (_X, _SPARE)
-        pieces = zip(self.network.piece_residual, self.network.piece_residual_regions, strict=True)
-        for block, (plain, mixed) in enumerate(pieces):
-            conv1, maps = self._pick(plain[0], mixed[0], "residual", "residual_out")
-            conv2 = plain[1] if self._regions is None else mixed[1]
+        for block, (plain1, plain2) in enumerate(self.network.piece_residual):
+            conv1, maps = self._pick(plain1, "residual", "residual_out")
+            conv2, _ = self._pick(plain2)
             windows = plan.expand1 if block == RESIDUAL_BLOCKS - 1 else plan.residual
             block_input = arena.quarter(slots[(block + 1) % 2], windows, width)
             moments = self._layer(conv1, (x, previous), [*norm], [block_input, h], 1, maps=maps)
@@ -624,10 +626,8 @@ class StripRunner:
         height, width = rgb.shape[:2]
         deep = _deep(rgb)
         network = self.network
-        finish, maps = (
-            self._pick(network.piece_finish_unit, network.piece_finish_unit_regions, "final")
-            if deep
-            else self._pick(network.piece_finish, network.piece_finish_regions, "final")
+        finish, maps = self._pick(
+            network.piece_finish_unit if deep else network.piece_finish, "final"
         )
         out = fresh_memory(height * width * 3, np.dtype(np.float32 if deep else np.uint8))
         out = out.reshape(height, width, 3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from PIL import Image
 from stylize.engine import guided_upsampling, memory_budget, pixel_ops
 from stylize.engine.backends import Backend, choose_backend, tensorflow_gpus
 from stylize.engine.errors import CancelledError
-from stylize.engine.graphs import NETWORK_MODULES, FastNetworks, module_source
+from stylize.engine.graphs import NETWORK_MODULES, FastNetworks, RegionGraphs, module_source
 from stylize.engine.idle_memory import IdleRelease, trim_heap
 from stylize.engine.images import Depth, PixelMode, Pixels, to_unit
 from stylize.engine.network_layout import SIZE_MULTIPLE
@@ -145,11 +146,8 @@ class StyleEngine:
         # Graph handles: TensorFlow builds the networks only to convert or run them.
         self._networks = FastNetworks(self.predictor_file.path, self.transformer_file.path)
         self._predictor, self._transformer = self._networks.predictor, self._networks
-        functions = self._functions()
-        # Strip pieces take stored layers; they and the regions graphs (larger scratch,
-        # rarely run) free their scratch when the thread moves on to another graph.
-        stored = {name for name in functions if name.startswith("piece_") or "regions" in name}
-        self.backend.prepare(functions, self._namespace(), precise={"predictor"}, stored=stored)
+        self._regions_lock = threading.Lock()
+        self._prepare()
         self.device = _device_name(self.backend)
         self.idle = IdleRelease(self.release_memory)
         log.info(
@@ -159,9 +157,22 @@ class StyleEngine:
             self.backend.reason,
         )
 
-    def _functions(self) -> dict[str, Callable[..., object]]:
-        """Every graph the backend runs, by a stable name."""
-        return dict(self._networks.graphs)
+    def _prepare(self) -> None:
+        """Name every graph for the backend (its cache keys, which take stored layers)."""
+        functions: dict[str, Callable[..., object]] = dict(self._networks.graphs)
+        # Strip pieces take stored layers; they and the regions graphs (larger scratch,
+        # rarely run) free their scratch when the thread moves on to another graph.
+        stored = {name for name in functions if name.startswith("piece_") or "regions" in name}
+        self.backend.prepare(functions, self._namespace(), precise={"predictor"}, stored=stored)
+
+    def _regions(self, styles: int) -> RegionGraphs:
+        """The regions graphs for K = ``styles``, named for the backend on first use."""
+        with self._regions_lock:
+            known = len(self._networks.graphs)
+            graphs = self._networks.regions(styles)
+            if len(self._networks.graphs) != known:
+                self._prepare()
+            return graphs
 
     def _namespace(self) -> str:
         """Changes with the weights, the network code, the runtime and the storage dtype."""
@@ -204,7 +215,7 @@ class StyleEngine:
         pieces = [
             graph
             for name, graph in self._networks.graphs.items()
-            if name.startswith("piece_") and not name.endswith("_regions")  # on first use
+            if name.startswith("piece_") and "_regions" not in name  # on first use
         ]
         steps += [functools.partial(self.backend.compile, piece) for piece in pieces]
         for dtype in (np.uint8, np.float32):  # run once: the first run allocates
@@ -341,10 +352,11 @@ class StyleEngine:
         expand_in: tuple[np.ndarray, ...]
         if isinstance(style, SpatialMix):  # the norms mixed per pixel (engine/regions.py)
             maps = style.levels(batch.shape[1], batch.shape[2])
-            residual = network.residual_regions
+            mixed = self._regions(len(style.vectors))
+            residual = mixed.residual
             residual_in = (style.vectors, *_both_layouts(maps.quarter))
-            expand = network.expand_regions if deep else network.expand_pixels_regions
-            expand_in = (style.vectors, *_both_layouts(maps.half), *_both_layouts(maps.phased))
+            expand = mixed.expand if deep else mixed.expand_pixels
+            expand_in = (style.vectors, *_both_layouts(maps.half), *_both_layouts(maps.phased()))
         else:
             residual, residual_in = network.residual, (style,)
             expand = network.expand if deep else network.expand_pixels
@@ -381,6 +393,8 @@ class StyleEngine:
                 progress(StylizeProgress(fraction=min(done / PASSES, 1.0), stage=stage))
 
         _stop_if(cancelled)
+        if isinstance(vector, SpatialMix):  # its K's pieces, named for the backend
+            self._regions(len(vector.vectors))
         style = vector if isinstance(vector, SpatialMix) else np.asarray(vector, np.float32)
         return runner.run(rgb, style, step, lambda: _stop_if(cancelled))
 
@@ -398,8 +412,9 @@ def _share(progress: ProgressCallback | None, share: float) -> ProgressCallback 
 
 
 def _both_layouts(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[K, H, W] weight maps as [1, K, H, W] and [1, H, W, K] (transformer_network.py)."""
-    return maps[None], np.ascontiguousarray(np.transpose(maps, (1, 2, 0)))[None]
+    """[K, H, W] weight maps as [1, K, H, W] and [1, H, W, K] (transformer_network.py), float32."""
+    first = np.asarray(maps[None], np.float32)
+    return first, np.ascontiguousarray(np.transpose(first[0], (1, 2, 0)))[None]
 
 
 def _stop_if(cancelled: CancelCheck | None) -> None:

@@ -239,15 +239,6 @@ def _sums(x: tf.Tensor, core: tf.Tensor, phases: int = 1) -> tuple[tf.Tensor, tf
     return mean, mean_square
 
 
-def _block_diagonal(matrix: tf.Tensor, phases: int) -> tf.Tensor:
-    """[K, C] -> [phases * K, phases * C]: phase p's weights (a, b, k) to its channels (a, b, c)."""
-    if phases == 1:
-        return matrix
-    styles, channels = tf.shape(matrix)[0], matrix.shape[1]
-    blocks = tf.einsum("pq,kc->pkqc", tf.constant(np.eye(phases, dtype=np.float32)), matrix)
-    return tf.reshape(blocks, [phases * styles, phases * channels])
-
-
 def _diagonal_blocks(
     products: tf.Tensor, phases: int, styles: tf.Tensor, channels: int
 ) -> tf.Tensor:
@@ -311,25 +302,37 @@ def _mixed_affine(
     first: bool = False,
 ) -> tf.Tensor:
     """``_affine`` with a scale and shift per pixel: ``scale``, ``shift`` [K, C] (one row per
-    style), ``weights`` the K styles' weights at each pixel of ``x``, in ``x``'s layout
-    (channels last [1, H, W, phases * K], or ``first`` [1, phases * K, H, W]; with 4
-    phases ordered (a, b, k) as ``x``'s channels are (a, b, c)). Each pixel's scale is
-    its weights times ``scale``: a K-channel map times a K x C matrix (block diagonal
-    over the phases), one matrix product per layer, with no large tensor transposed.
+    style, K fixed in the graph), ``weights`` the K styles' weights at each pixel of ``x``,
+    in ``x``'s layout (channels last [1, H, W, phases * K], or ``first`` [1, phases * K, H,
+    W]; with 4 phases ordered (a, b, k) as ``x``'s channels are (a, b, c)).
+
+    The weights sum to 1 at each pixel (``SpatialMix``), so the mix is style 0's affine
+    plus, per further style, its weight times the difference of the two affines: element-
+    wise work with per-channel constants, which the runtime fuses into one pass, where a
+    matrix product of the weights and the K x C rows made per-pixel scale and shift maps
+    of the layer's size (BENCHMARKS.md "Regions").
     """
+    styles, channels = scale.shape
     shape = tf.shape(x)
-    if first:  # one product for both: [2 * phases * C, phases * K] x [phases * K, H * W]
-        w = tf.reshape(weights, [tf.shape(weights)[1], -1])
-        both = tf.concat([_block_diagonal(scale, phases), _block_diagonal(shift, phases)], 1)
-        per_pixel = tf.matmul(both, w, transpose_a=True)  # [2 * phases * C, H * W]
-        scales, shifts = tf.split(per_pixel, 2, axis=0)  # contiguous halves
-        return x * tf.reshape(scales, shape) + tf.reshape(shifts, shape)
-    w = tf.reshape(weights, [-1, tf.shape(weights)[3]])  # [H * W, phases * K]
+    if first:
+        split, per_channel = [1, phases, -1, shape[2], shape[3]], [1, 1, channels, 1, 1]
+    else:
+        split, per_channel = [1, shape[1], shape[2], phases, -1], [channels]
+    values = tf.reshape(x, split)
+    mix = tf.reshape(weights, split)
 
-    def per_pixel_last(matrix: tf.Tensor) -> tf.Tensor:
-        return tf.reshape(tf.matmul(w, _block_diagonal(matrix, phases)), shape)
+    def affine(k: int) -> tf.Tensor:
+        """Style k's affine less style 0's (k = 0: style 0's own)."""
+        if k == 0:
+            scale_k, shift_k = scale[0], shift[0]
+        else:
+            scale_k, shift_k = scale[k] - scale[0], shift[k] - shift[0]
+        return values * tf.reshape(scale_k, per_channel) + tf.reshape(shift_k, per_channel)
 
-    return x * per_pixel_last(scale) + per_pixel_last(shift)
+    y = affine(0)
+    for k in range(1, styles):
+        y = y + (mix[:, :, k : k + 1] if first else mix[..., k : k + 1]) * affine(k)
+    return tf.reshape(y, shape)
 
 
 def _to_pixels(values: tf.Tensor) -> tf.Tensor:
@@ -343,15 +346,32 @@ _STYLE = tf.TensorSpec([1, STYLE_VECTOR_SIZE], tf.float32)
 _CORE = tf.TensorSpec([2], tf.int32)  # [start, stop) rows of the output that are kept
 _VECTOR = tf.TensorSpec([None], tf.float32)
 _FEATURES = tf.TensorSpec([1, None, None, 32], tf.float32)
-# Regions (engine/regions.py): K style vectors and their weights at each pixel of a layer
-# (channels last for the whole image, first for strips); K, and the channels, vary.
-_STYLES = tf.TensorSpec([None, STYLE_VECTOR_SIZE], tf.float32)
-_MAP = tf.TensorSpec([1, None, None, None], tf.float32)
 
 
-def _matrix(channels: int) -> tf.TensorSpec:
-    """Scale or shift of one norm, one row per style."""
-    return tf.TensorSpec([None, channels], tf.float32)
+@dataclass(frozen=True)
+class _RegionSpecs:
+    """The regions graphs' inputs for K styles (engine/regions.py): K is fixed in each
+    graph (``TransformerNetwork.regions_functions``), so each norm's mix unrolls."""
+
+    styles: int  # K
+
+    @property
+    def vectors(self) -> tf.TensorSpec:
+        return tf.TensorSpec([self.styles, STYLE_VECTOR_SIZE], tf.float32)
+
+    def first(self, phases: int = 1) -> tf.TensorSpec:
+        """The weights at each pixel of a layer, channels first [1, phases * K, h, w]
+        (channels left open: the backend stores a [1, C, h, w] input with C fixed in
+        fewer bits, ``OpenVinoBackend._retyped``; the graph takes K from ``vectors``)."""
+        return tf.TensorSpec([1, None, None, None], tf.float32)
+
+    def last(self, phases: int = 1) -> tf.TensorSpec:
+        """The same, channels last [1, h, w, phases * K]."""
+        return tf.TensorSpec([1, None, None, phases * self.styles], tf.float32)
+
+    def matrix(self, channels: int) -> tf.TensorSpec:
+        """Scale or shift of one norm, one row per style."""
+        return tf.TensorSpec([self.styles, channels], tf.float32)
 
 
 def _stored(channels: int) -> tf.TensorSpec:
@@ -497,8 +517,51 @@ class TransformerNetwork(tf.Module):
     # channels last (``*_last``, [1, h, w, K]): the moments' products take the first, the
     # per-pixel scale and shift the second, so that no large tensor is transposed.
 
-    @tf.function(input_signature=[_FEATURES, _STYLES, _MAP, _MAP])
-    def residual_regions(
+    def regions_functions(self, styles: int) -> dict[str, tf.types.experimental.GenericFunction]:
+        """Every regions graph for K = ``styles`` styles, by name (``graphs.REGION_GRAPHS``;
+        piece inputs as in ``_build_pieces``, with each strip's weights after its strips)."""
+        spec = _RegionSpecs(styles)
+        vectors, first, last, matrix = spec.vectors, spec.first, spec.last, spec.matrix
+        whole = [_FEATURES, vectors, first(), last()]
+        expand = [*whole, first(4), last(4)]
+        functions = {
+            "residual": tf.function(self._residual_regions, input_signature=whole),
+            "expand": tf.function(self._expand_regions, input_signature=expand),
+            "expand_pixels": tf.function(self._expand_pixels_regions, input_signature=expand),
+            "piece_expand1": tf.function(
+                self._piece_expand1_regions,
+                input_signature=[
+                    *(_stored(32), _stored(32), first(), last()),
+                    *(matrix(32), matrix(32), _CORE),
+                ],
+            ),
+            "piece_expand2_moments": tf.function(
+                self._piece_expand2_moments_regions,
+                input_signature=[_stored(16), first(), last(4), matrix(16), matrix(16), _CORE],
+            ),
+            "piece_expand3": tf.function(
+                self._piece_expand3_regions,
+                input_signature=[
+                    *(_stored(16), first(), last(4)),
+                    *(matrix(16), matrix(16), matrix(8), matrix(8), _CORE),
+                ],
+            ),
+            "piece_finish": tf.function(
+                self._piece_finish_regions,
+                input_signature=[_stored(12), first(4), matrix(3), matrix(3)],
+            ),
+            "piece_finish_unit": tf.function(
+                self._piece_finish_unit_regions,
+                input_signature=[_stored(12), first(4), matrix(3), matrix(3)],
+            ),
+        }
+        for block, (conv1, conv2) in enumerate(self._residual):
+            pieces = self._residual_region_pieces(conv1, conv2, spec)
+            functions[f"piece_residual{block}_conv1"] = pieces[0]
+            functions[f"piece_residual{block}_conv2"] = pieces[1]
+        return functions
+
+    def _residual_regions(
         self, x: tf.Tensor, styles: tf.Tensor, quarter: tf.Tensor, quarter_last: tf.Tensor
     ) -> tf.Tensor:
         norms = self._norm_params_mixed(styles)
@@ -508,8 +571,7 @@ class TransformerNetwork(tf.Module):
             x = x + self._instance_norm_mixed(_conv(h, conv2), *norms[2 * i + 1], *maps)
         return x
 
-    @tf.function(input_signature=[_FEATURES, _STYLES, _MAP, _MAP, _MAP, _MAP])
-    def expand_regions(
+    def _expand_regions(
         self,
         x: tf.Tensor,
         styles: tf.Tensor,
@@ -527,17 +589,8 @@ class TransformerNetwork(tf.Module):
         y = self._instance_norm_mixed(y, *norms[2], phased, phased_last, 4)
         return _full(tf.sigmoid(y))
 
-    @tf.function(input_signature=[_FEATURES, _STYLES, _MAP, _MAP, _MAP, _MAP])
-    def expand_pixels_regions(
-        self,
-        x: tf.Tensor,
-        styles: tf.Tensor,
-        half: tf.Tensor,
-        half_last: tf.Tensor,
-        phased: tf.Tensor,
-        phased_last: tf.Tensor,
-    ) -> tf.Tensor:
-        return _to_pixels(self.expand_regions(x, styles, half, half_last, phased, phased_last))
+    def _expand_pixels_regions(self, *args: tf.Tensor) -> tf.Tensor:
+        return _to_pixels(self._expand_regions(*args))
 
     def __call__(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         return self.expand(self.residual(self.contract(content), style), style)
@@ -586,47 +639,14 @@ class TransformerNetwork(tf.Module):
         self.piece_finish_unit = tf.function(
             self._piece_finish_unit, input_signature=[_stored(12), _VECTOR, _VECTOR]
         )
-        self._build_region_pieces()
-
-    def _build_region_pieces(self) -> None:
-        """The pieces with the norms mixed per pixel: each also takes the styles' weights
-        over its strip (``_MAP``, channels first, padded as the strip is) after its
-        strips, and each norm's scale and shift with a row per style (``_matrix``); the
-        moments they return are per style (``_weighted_sums``, whose weights over the
-        output's rows come channels last), with each style's total weight."""
-        self.piece_residual_regions = [self._residual_region_pieces(*p) for p in self._residual]
-        self.piece_expand1_regions = tf.function(
-            self._piece_expand1_regions,
-            input_signature=[_stored(32), _stored(32), _MAP, _MAP, _matrix(32), _matrix(32), _CORE],
-        )
-        self.piece_expand2_moments_regions = tf.function(
-            self._piece_expand2_moments_regions,
-            input_signature=[_stored(16), _MAP, _MAP, _matrix(16), _matrix(16), _CORE],
-        )
-        self.piece_expand3_regions = tf.function(
-            self._piece_expand3_regions,
-            input_signature=[
-                _stored(16),
-                _MAP,
-                _MAP,
-                _matrix(16),
-                _matrix(16),
-                _matrix(8),
-                _matrix(8),
-                _CORE,
-            ],
-        )
-        self.piece_finish_regions = tf.function(
-            self._piece_finish_regions, input_signature=[_stored(12), _MAP, _matrix(3), _matrix(3)]
-        )
-        self.piece_finish_unit_regions = tf.function(
-            self._piece_finish_unit_regions,
-            input_signature=[_stored(12), _MAP, _matrix(3), _matrix(3)],
-        )
 
     def _residual_region_pieces(
-        self, conv1: _Conv, conv2: _Conv
+        self, conv1: _Conv, conv2: _Conv, spec: _RegionSpecs
     ) -> tuple[tf.types.experimental.GenericFunction, tf.types.experimental.GenericFunction]:
+        """The two convolutions of one residual block with the norms mixed per pixel: each
+        also takes the styles' weights over its strip (channels first, padded as the strip
+        is) and over its output's rows (channels last, for the per-style moments)."""
+
         def first(
             x: tf.Tensor,
             y: tf.Tensor,
@@ -652,13 +672,12 @@ class TransformerNetwork(tf.Module):
             y = _first(_conv_padded(_last(h), conv2))
             return (y, *_weighted_sums(y, out, core))
 
-        matrix = _matrix(32)
+        maps, matrix = (spec.first(), spec.last()), spec.matrix(32)
         return (
             tf.function(
-                first,
-                input_signature=[_stored(32), _stored(32), _MAP, _MAP, matrix, matrix, _CORE],
+                first, input_signature=[_stored(32), _stored(32), *maps, matrix, matrix, _CORE]
             ),
-            tf.function(second, input_signature=[_stored(32), _MAP, _MAP, matrix, matrix, _CORE]),
+            tf.function(second, input_signature=[_stored(32), *maps, matrix, matrix, _CORE]),
         )
 
     def _residual_pieces(
