@@ -30,6 +30,7 @@ import math
 from collections.abc import Sequence
 
 from stylize.engine.optimization import schedule
+from stylize.engine.optimization.optimizers import optimizer_at
 
 # float32, peak above the idle process: L-BFGS 4.1-4.4 KB, Adam 2.7-3.4 KB per pixel of
 # the working size (512 x 384 and 256 x 256, style 16 x 16, the fixed part apart).
@@ -89,7 +90,9 @@ def run_bytes(
                 style_areas, (STYLE_PASS_BYTES_PER_PIXEL, KEPT_BYTES_PER_PIXEL), strict=False
             )
         )
-        optimise = pixels * (BYTES_PER_PIXEL[optimizer] + guided * GUIDED_BYTES_PER_PIXEL)
+        optimise = pixels * (
+            BYTES_PER_PIXEL[optimizer_at(optimizer, pixels)] + guided * GUIDED_BYTES_PER_PIXEL
+        )
         worst = max(worst, style_pass + optimise)
     sources = sum(w * h for w, h in styles or ()) + (init[0] * init[1] if init else 0)
     copies = width * height * COPY_BYTES_PER_PIXEL + sources * SOURCE_BYTES_PER_PIXEL
