@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/optimize_print.py --size 2048 [--iterations 300]
     .venv/bin/python bench/optimize_print.py --report   # the table from the JSON files
+    .venv/bin/python bench/optimize_print.py --pictures # and README's picture
 
 Content: the bundled astronaut photo (512 px) resized to SIZE x SIZE; style: the bundled
 Starry Night (512 x 320) sized by the engine (style_scale 1: the content's long side).
@@ -17,7 +18,7 @@ pass to the image, FLOPs counted from VGG19's layer shapes) at the bf16 matrix p
 measured on this machine class (409 GFLOP/s, issue 19); the ratio is median wall
 seconds per evaluation over the floor. The memory estimate is memory.run_bytes for the
 run. Results: JSON in bench/results/optimize-print-SIZE.json, the picture in
-bench/results/optimize-print/ (not committed) and, with --pictures, docs/images/.
+bench/results/optimize-print/ (not committed); --pictures: docs/images/optimize-print.jpg.
 """
 
 from __future__ import annotations
@@ -167,14 +168,33 @@ def report() -> None:
             )
 
 
+def pictures() -> None:
+    """docs/images/optimize-print.jpg: the 512 px result, the 2048 px one scaled to 512,
+    and a 512 x 512 crop of the 2048 px one at full size (the face)."""
+    from PIL import Image
+
+    out = RESULTS / "optimize-print"
+    small = Image.open(out / "astronaut-starry-512.png")
+    large = Image.open(out / "astronaut-starry-2048.png")
+    panels = [small, large.resize((512, 512), Image.Resampling.LANCZOS)]
+    panels.append(large.crop((640, 256, 1152, 768)))
+    sheet = Image.new("RGB", (512 * len(panels) + 8 * (len(panels) - 1), 512), "white")
+    for index, panel in enumerate(panels):
+        sheet.paste(panel.convert("RGB"), (index * 520, 0))
+    sheet.save(REPO / "docs" / "images" / "optimize-print.jpg", quality=85)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--pictures", action="store_true")
     args = parser.parse_args()
-    if args.report:
+    if args.report or args.pictures:
         report()
+        if args.pictures:
+            pictures()
         return
     row = run(args.size, args.iterations)
     RESULTS.mkdir(exist_ok=True)

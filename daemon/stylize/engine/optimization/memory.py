@@ -32,9 +32,14 @@ from collections.abc import Sequence
 from stylize.engine.optimization import schedule
 from stylize.engine.optimization.optimizers import optimizer_at
 
-# float32, peak above the idle process: L-BFGS 4.1-4.4 KB, Adam 2.7-3.4 KB per pixel of
-# the working size (512 x 384 and 256 x 256, style 16 x 16, the fixed part apart).
-BYTES_PER_PIXEL = {"lbfgs": 4400, "adam": 3300}
+# Peak above the idle process per pixel of the working size, by precision: float32
+# L-BFGS 4.1-4.4 KB, Adam 2.7-3.4 KB (512 x 384 and 256 x 256, style 16 x 16, the fixed
+# part apart); bfloat16 (VGG19's activations in 2 bytes) Adam 1.33 KB (one evaluation at
+# 1024 x 1024), L-BFGS that plus its float64 history (about 1.1 KB).
+BYTES_PER_PIXEL = {
+    "float32": {"lbfgs": 4400, "adam": 3300},
+    "bfloat16": {"lbfgs": 2900, "adam": 1800},
+}
 STYLE_PASS_BYTES_PER_PIXEL = 1500  # a forward pass (measured 1.43 KB at 2048 x 1280)
 KEPT_BYTES_PER_PIXEL = 560  # the 6 default layers' maps: 130 floats per input pixel
 COPY_BYTES_PER_PIXEL = 96  # per pixel of the content's full size
@@ -61,6 +66,7 @@ def run_bytes(
     init: Size | None = None,
     masks: Sequence[Size] = (),
     guided: int = 0,
+    precision: str = "float32",
 ) -> int:
     """Peak extra bytes of an optimisation of ``content`` (full size, width x height).
 
@@ -68,7 +74,8 @@ def run_bytes(
     style could take); ``scales``: the schedule's long sides (empty: the content's long
     side, as the finest automatic scale); ``init``: the init image's size, if any;
     ``masks``: the sizes of the regions and style regions given; ``guided``: the styles
-    in the guided style loss (0: no style has a region).
+    in the guided style loss (0: no style has a region); ``precision``: VGG19's
+    (vgg_features.Vgg19.precision).
     """
     width, height = content
     sides = tuple(scales) or (max(width, height),)
@@ -90,9 +97,8 @@ def run_bytes(
                 style_areas, (STYLE_PASS_BYTES_PER_PIXEL, KEPT_BYTES_PER_PIXEL), strict=False
             )
         )
-        optimise = pixels * (
-            BYTES_PER_PIXEL[optimizer_at(optimizer, pixels)] + guided * GUIDED_BYTES_PER_PIXEL
-        )
+        rate = BYTES_PER_PIXEL[precision][optimizer_at(optimizer, pixels)]
+        optimise = pixels * (rate + guided * GUIDED_BYTES_PER_PIXEL)
         worst = max(worst, style_pass + optimise)
     sources = sum(w * h for w, h in styles or ()) + (init[0] * init[1] if init else 0)
     copies = width * height * COPY_BYTES_PER_PIXEL + sources * SOURCE_BYTES_PER_PIXEL
@@ -107,10 +113,12 @@ def _worst_style_pixels(width: int, height: int, style_scale: float) -> int:
     return math.ceil(min(cap, schedule.MAX_VGG_PIXELS) + 2 * schedule.MIN_SIDE * long_side)
 
 
-def estimate_bytes(width: int, height: int, optimizer: str, style_scale: float = 1.0) -> int:
+def estimate_bytes(
+    width: int, height: int, optimizer: str, style_scale: float = 1.0, precision: str = "float32"
+) -> int:
     """Peak extra bytes of a run whose finest scale is ``width`` x ``height``, its styles
     not known (the worst they could cost; :func:`run_bytes` with the styles is closer)."""
-    return run_bytes((width, height), None, optimizer, (), style_scale)
+    return run_bytes((width, height), None, optimizer, (), style_scale, precision=precision)
 
 
 def largest_fitting_size(
@@ -123,6 +131,7 @@ def largest_fitting_size(
     content: Size | None = None,
     masks: Sequence[Size] = (),
     guided: int = 0,
+    precision: str = "float32",
 ) -> tuple[int, int]:
     """The working size, scaled down with its aspect ratio, whose run fits ``available``.
 
@@ -134,8 +143,12 @@ def largest_fitting_size(
     def needed(long_side: int) -> int:
         if content is None:  # the content itself is made smaller
             fitted = schedule.fit(width, height, long_side)
-            return run_bytes(fitted, styles, optimizer, (), style_scale, None, masks, guided)
-        return run_bytes(content, styles, optimizer, (long_side,), style_scale, None, masks, guided)
+            return run_bytes(
+                fitted, styles, optimizer, (), style_scale, None, masks, guided, precision
+            )
+        return run_bytes(
+            content, styles, optimizer, (long_side,), style_scale, None, masks, guided, precision
+        )
 
     if needed(max(width, height)) <= budget:
         return width, height
