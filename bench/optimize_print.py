@@ -1,6 +1,7 @@
 """The optimisation method at print size: a whole coarse-to-fine run at SIZE x SIZE.
 
     .venv/bin/python bench/optimize_print.py --size 2048 [--iterations 300]
+    .venv/bin/python bench/optimize_print.py --size 512 --evaluations 5   # one evaluation
     .venv/bin/python bench/optimize_print.py --report   # the table from the JSON files
     .venv/bin/python bench/optimize_print.py --pictures # and README's picture
 
@@ -92,8 +93,9 @@ def run(size: int, iterations: int) -> dict:
     options = OptimizeOptions(iterations=iterations)
     sides = schedule.long_sides(size, size, (), iterations)
     estimate = memory.run_bytes(
-        (size, size), [(style.width, style.height)], options.optimizer, sides
-    )
+        (size, size), [(style.width, style.height)], options.optimizer, sides,
+        precision=engine.vgg.precision,
+    )  # fmt: skip
     steps: list[dict] = []
 
     def progress(event) -> None:  # type: ignore[no-untyped-def]
@@ -150,6 +152,43 @@ def run(size: int, iterations: int) -> dict:
     }
 
 
+def evaluations(size: int, repeats: int) -> dict:
+    """One scale's value-and-gradient evaluation (an Adam iteration; L-BFGS makes 1-1.3
+    per iteration) timed ``repeats`` times after a first (tracing) one, in one process."""
+    import numpy as np
+    import tensorflow as tf
+    from stylize.engine.optimization.method import OptimizationEngine, OptimizeOptions
+    from stylize.engine.optimization.objective import Weights
+
+    engine = OptimizationEngine()
+    options = OptimizeOptions()
+    rng = np.random.default_rng(0)
+    content = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    objective = engine.objective(options)
+    targets = objective.targets(content, [(content, 1.0)])
+    weights = Weights(5.0, 100.0, 390.0, options.style_layers)
+    evaluate = objective.evaluate(targets, weights)
+    image = tf.constant(content[None].astype(np.float32))
+    evaluate(image)[1].numpy()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        evaluate(image)[1].numpy()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    floor = evaluation_flops(size * size) / PEAK_FLOPS
+    return {
+        "size": size,
+        "precision": engine.vgg.precision,
+        "wall_s": walls,
+        "cpu_s": cpus,
+        "floor_s": floor,
+        "ratio_to_floor_min_wall": min(walls) / floor,
+        "ratio_to_floor_median_cpu_over_2": statistics.median(cpus) / 2 / floor,
+        "load_average": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
 def report() -> None:
     for path in sorted(RESULTS.glob("optimize-print-*.json")):
         row = json.loads(path.read_text())
@@ -190,7 +229,15 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--pictures", action="store_true")
+    parser.add_argument("--evaluations", type=int, default=0, help="time N evaluations only")
     args = parser.parse_args()
+    if args.evaluations:
+        row = evaluations(args.size, args.evaluations)
+        print(json.dumps(row))
+        path = RESULTS / "optimize-evaluation.json"
+        rows = json.loads(path.read_text()) if path.exists() else []
+        path.write_text(json.dumps([*rows, row], indent=2) + "\n")
+        return
     if args.report or args.pictures:
         report()
         if args.pictures:

@@ -288,14 +288,16 @@ def test_each_finer_scale_gets_half_the_iterations(iterations, scales, expected)
 def test_scales_above_the_lbfgs_limit_are_refined_by_adam(
     optimizer_engine, content, starry, monkeypatch
 ) -> None:
-    """L-BFGS's history does not fit at print size: the large scales run Adam."""
-    used: list[str] = []
+    """L-BFGS's history does not fit at print size: the large scales run Adam, with the
+    refining step where it takes over from L-BFGS, with the step asked for otherwise."""
+    used: list[tuple[str, float]] = []
     real = method.make_optimizer
     monkeypatch.setattr(optimizers, "LBFGS_MAX_PIXELS", 24 * 17)
     monkeypatch.setattr(
-        method, "make_optimizer", lambda name, rate: used.append(name) or real(name, rate)
+        method, "make_optimizer", lambda name, rate: used.append((name, rate)) or real(name, rate)
     )
     optimizer_engine.run(content, [(starry, 1.0)], replace(FAST, iterations=3, scales=(24, 40)))
-    assert used == ["lbfgs", "adam"]
-    optimizer_engine.run(content, [(starry, 1.0)], replace(FAST, iterations=2, optimizer="adam"))
-    assert used[-1] == "adam"
+    assert used == [("lbfgs", 10.0), ("adam", optimizers.REFINE_LEARNING_RATE)]
+    adam = replace(FAST, iterations=2, optimizer="adam", learning_rate=4.0)
+    optimizer_engine.run(content, [(starry, 1.0)], adam)
+    assert used[-1] == ("adam", 4.0)

@@ -34,12 +34,15 @@ from stylize.engine.optimization.optimizers import optimizer_at
 
 # Peak above the idle process per pixel of the working size, by precision: float32
 # L-BFGS 4.1-4.4 KB, Adam 2.7-3.4 KB (512 x 384 and 256 x 256, style 16 x 16, the fixed
-# part apart); bfloat16 (VGG19's activations in 2 bytes) Adam 1.33 KB (one evaluation at
-# 1024 x 1024), L-BFGS that plus its float64 history (about 1.1 KB).
+# part apart). bfloat16 (VGG19's activations in 2 bytes), whole runs, everything
+# included: 1.6 KB at 768 x 576 and 2048 x 2048 with Adam on the finest scale, 2.9 KB
+# at a 1024 x 1024 L-BFGS scale (BENCHMARKS.md, print size).
 BYTES_PER_PIXEL = {
     "float32": {"lbfgs": 4400, "adam": 3300},
-    "bfloat16": {"lbfgs": 2900, "adam": 1800},
+    "bfloat16": {"lbfgs": 2700, "adam": 1500},
 }
+# The style passes' activations are in VGG19's precision too (their Gram inputs float32).
+STYLE_PASS_SHARE = {"float32": 1.0, "bfloat16": 0.5}
 STYLE_PASS_BYTES_PER_PIXEL = 1500  # a forward pass (measured 1.43 KB at 2048 x 1280)
 KEPT_BYTES_PER_PIXEL = 560  # the 6 default layers' maps: 130 floats per input pixel
 COPY_BYTES_PER_PIXEL = 96  # per pixel of the content's full size
@@ -79,7 +82,7 @@ def run_bytes(
     """
     width, height = content
     sides = tuple(scales) or (max(width, height),)
-    worst = 0
+    worst = 0.0
     for side in sides:
         w, h = schedule.fit(width, height, side)
         pixels = w * h
@@ -91,10 +94,13 @@ def run_bytes(
                 (math.prod(schedule.style_size(*style, w, h, style_scale)) for style in styles),
                 reverse=True,
             )
-        style_pass = pixels * KEPT_BYTES_PER_PIXEL + sum(
-            area * rate
-            for area, rate in zip(
-                style_areas, (STYLE_PASS_BYTES_PER_PIXEL, KEPT_BYTES_PER_PIXEL), strict=False
+        style_pass = STYLE_PASS_SHARE[precision] * (
+            pixels * KEPT_BYTES_PER_PIXEL
+            + sum(
+                area * rate
+                for area, rate in zip(
+                    style_areas, (STYLE_PASS_BYTES_PER_PIXEL, KEPT_BYTES_PER_PIXEL), strict=False
+                )
             )
         )
         rate = BYTES_PER_PIXEL[precision][optimizer_at(optimizer, pixels)]

@@ -36,6 +36,7 @@ from stylize.engine.optimization.optimizers import (
     Evaluate,
     LossTerms,
     Step,
+    learning_rate_at,
     make_optimizer,
     optimizer_at,
 )
@@ -232,7 +233,8 @@ class OptimizationEngine:
             run.begin_scale(index, width, height, start)
             evaluate = objective.evaluate(targets, weights)
             name = optimizer_at(options.optimizer, width * height)
-            make_optimizer(name, options.learning_rate).run(
+            rate = learning_rate_at(options.optimizer, width * height, options.learning_rate)
+            make_optimizer(name, rate).run(
                 _pausing(evaluate, pause) if pause else evaluate, start, count, run.on_step
             )
             run.offset += count
