@@ -19,7 +19,8 @@ pass to the image, FLOPs counted from VGG19's layer shapes) at the bf16 matrix p
 measured on this machine class (409 GFLOP/s, issue 19); the ratio is median wall
 seconds per evaluation over the floor. The memory estimate is memory.run_bytes for the
 run. Results: JSON in bench/results/optimize-print-SIZE.json, the picture in
-bench/results/optimize-print/ (not committed); --pictures: docs/images/optimize-print.jpg.
+bench/results/optimize-print/ (not committed); --pictures: docs/images/optimize-print.jpg
+from the SIZE run.
 """
 
 from __future__ import annotations
@@ -207,16 +208,17 @@ def report() -> None:
             )
 
 
-def pictures() -> None:
-    """docs/images/optimize-print.jpg: the 512 px result, the 2048 px one scaled to 512,
-    and a 512 x 512 crop of the 2048 px one at full size (the face)."""
+def pictures(size: int) -> None:
+    """docs/images/optimize-print.jpg: the SIZE px result scaled to 512 px, and a 512 x 512
+    crop of it at full size (the face)."""
     from PIL import Image
 
-    out = RESULTS / "optimize-print"
-    small = Image.open(out / "astronaut-starry-512.png")
-    large = Image.open(out / "astronaut-starry-2048.png")
-    panels = [small, large.resize((512, 512), Image.Resampling.LANCZOS)]
-    panels.append(large.crop((640, 256, 1152, 768)))
+    large = Image.open(RESULTS / "optimize-print" / f"astronaut-starry-{size}.png")
+    left, top = size * 5 // 16, size // 8
+    panels = [
+        large.resize((512, 512), Image.Resampling.LANCZOS),
+        large.crop((left, top, left + 512, top + 512)),
+    ]
     sheet = Image.new("RGB", (512 * len(panels) + 8 * (len(panels) - 1), 512), "white")
     for index, panel in enumerate(panels):
         sheet.paste(panel.convert("RGB"), (index * 520, 0))
@@ -241,7 +243,7 @@ def main() -> None:
     if args.report or args.pictures:
         report()
         if args.pictures:
-            pictures()
+            pictures(args.size)
         return
     row = run(args.size, args.iterations)
     RESULTS.mkdir(exist_ok=True)
