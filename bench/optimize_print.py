@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/optimize_print.py --size 2048 [--iterations 300]
     .venv/bin/python bench/optimize_print.py --size 512 --evaluations 5   # one evaluation
+    .venv/bin/python bench/optimize_print.py --size 2048 --refine 6   # the finest again
     .venv/bin/python bench/optimize_print.py --report   # the table from the JSON files
     .venv/bin/python bench/optimize_print.py --pictures # and README's picture
 
@@ -190,6 +191,33 @@ def evaluations(size: int, repeats: int) -> dict:
     }
 
 
+def refine(size: int, iterations: int) -> dict:
+    """The finest scale alone, from the whole run's result: default options, so Adam with
+    the refining step (optimizers.REFINE_LEARNING_RATE) above L-BFGS's limit."""
+    import numpy as np
+    from PIL import Image
+    from stylize.engine.images import PixelMode, Pixels
+    from stylize.engine.optimization.method import OptimizationEngine, OptimizeOptions
+
+    def rgb(image: Image.Image) -> Pixels:
+        return Pixels(np.asarray(image.convert("RGB")), PixelMode.RGB)
+
+    out = RESULTS / "optimize-print"
+    photo = Image.open(SAMPLES / "astronaut.jpg").resize((size, size), Image.Resampling.LANCZOS)
+    start = rgb(Image.open(out / f"astronaut-starry-{size}.png"))
+    style = rgb(Image.open(SAMPLES / "styles/starry_night.jpg"))
+    options = OptimizeOptions(iterations=iterations, scales=(size,), init="image")
+    losses: list[tuple[float, float]] = []
+    cpu = time.process_time()
+    result = OptimizationEngine().run(
+        rgb(photo), [(style, 1.0)], options,
+        lambda event: losses.append((event.losses.total, time.process_time() - cpu)),
+        init_image=start,
+    )  # fmt: skip
+    Image.fromarray(result.array).save(out / f"astronaut-starry-{size}-refined.png")
+    return {"size": size, "iterations": iterations, "loss_and_cpu_s": losses}
+
+
 def report() -> None:
     for path in sorted(RESULTS.glob("optimize-print-*.json")):
         row = json.loads(path.read_text())
@@ -209,16 +237,17 @@ def report() -> None:
 
 
 def pictures(size: int) -> None:
-    """docs/images/optimize-print.jpg: the SIZE px result scaled to 512 px, and a 512 x 512
-    crop of it at full size (the face)."""
+    """docs/images/optimize-print.jpg: the SIZE px result scaled to 512 px and a 512 x 512
+    crop of it at full size (the face); after --refine, the refined one scaled and the
+    crops of both."""
     from PIL import Image
 
-    large = Image.open(RESULTS / "optimize-print" / f"astronaut-starry-{size}.png")
+    out = RESULTS / "optimize-print"
+    results = [out / f"astronaut-starry-{size}.png", out / f"astronaut-starry-{size}-refined.png"]
+    images = [Image.open(path) for path in results if path.exists()]
     left, top = size * 5 // 16, size // 8
-    panels = [
-        large.resize((512, 512), Image.Resampling.LANCZOS),
-        large.crop((left, top, left + 512, top + 512)),
-    ]
+    panels = [images[-1].resize((512, 512), Image.Resampling.LANCZOS)]
+    panels += [image.crop((left, top, left + 512, top + 512)) for image in images]
     sheet = Image.new("RGB", (512 * len(panels) + 8 * (len(panels) - 1), 512), "white")
     for index, panel in enumerate(panels):
         sheet.paste(panel.convert("RGB"), (index * 520, 0))
@@ -232,7 +261,13 @@ def main() -> None:
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--pictures", action="store_true")
     parser.add_argument("--evaluations", type=int, default=0, help="time N evaluations only")
+    parser.add_argument("--refine", type=int, default=0, help="N more iterations at SIZE")
     args = parser.parse_args()
+    if args.refine:
+        row = refine(args.size, args.refine)
+        print(json.dumps(row))
+        (RESULTS / f"optimize-refine-{args.size}.json").write_text(json.dumps(row) + "\n")
+        return
     if args.evaluations:
         row = evaluations(args.size, args.evaluations)
         print(json.dumps(row))
