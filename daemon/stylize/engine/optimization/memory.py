@@ -32,18 +32,21 @@ from collections.abc import Sequence
 from stylize.engine.optimization import schedule
 from stylize.engine.optimization.optimizers import optimizer_at
 
-# Peak above the idle process per pixel of the working size, by precision: float32
-# L-BFGS 4.1-4.4 KB, Adam 2.7-3.4 KB (512 x 384 and 256 x 256, style 16 x 16, the fixed
-# part apart). bfloat16 (VGG19's activations in 2 bytes), whole runs, everything
-# included: 1.6 KB at 768 x 576 and 2048 x 2048 with Adam on the finest scale, 2.9 KB
-# at a 1024 x 1024 L-BFGS scale (BENCHMARKS.md, print size).
+# Peak above the idle process per pixel of the working size, by precision. float32:
+# L-BFGS 4.1-4.4 KB, Adam 2.7-3.4 KB with Keras's VGG19 (512 x 384 and 256 x 256, style
+# 16 x 16, the fixed part apart); the written-out pass, which keeps only the layers
+# asked for, measured 2.2 KB everything included (768 x 576, Adam on the finest scale),
+# and the Keras-era rates put small runs above 3x their peak. bfloat16 (VGG19's
+# activations in 2 bytes), whole runs, everything included: 1.6 KB at 768 x 576 and
+# 2048 x 2048 with Adam on the finest scale, 2.9 KB at a 1024 x 1024 L-BFGS scale
+# (BENCHMARKS.md, print size).
 BYTES_PER_PIXEL = {
-    "float32": {"lbfgs": 4400, "adam": 3300},
+    "float32": {"lbfgs": 3300, "adam": 2200},
     "bfloat16": {"lbfgs": 2700, "adam": 1500},
 }
 # The style passes' activations are in VGG19's precision too (their Gram inputs float32).
 STYLE_PASS_SHARE = {"float32": 1.0, "bfloat16": 0.5}
-STYLE_PASS_BYTES_PER_PIXEL = 1500  # a forward pass (measured 1.43 KB at 2048 x 1280)
+STYLE_PASS_BYTES_PER_PIXEL = 1000  # a forward pass (Keras's: 1.43 KB at 2048 x 1280)
 KEPT_BYTES_PER_PIXEL = 560  # the 6 default layers' maps: 130 floats per input pixel
 COPY_BYTES_PER_PIXEL = 96  # per pixel of the content's full size
 SOURCE_BYTES_PER_PIXEL = 24  # per pixel of a style or init image: PIL copy, RGBA, RGB
@@ -53,7 +56,7 @@ SOURCE_BYTES_PER_PIXEL = 24  # per pixel of a style or init image: PIL copy, RGB
 # (2 and 3 regions against none, 256 x 192 and 384 x 384, L-BFGS and Adam, float32).
 GUIDED_BYTES_PER_PIXEL = 800
 MASK_BYTES_PER_PIXEL = 12  # per pixel of a given mask: float32, resampled copy, weights
-FIXED_BYTES = 96 << 20  # traces, oneDNN scratch, SciPy
+FIXED_BYTES = 80 << 20  # traces, oneDNN scratch, SciPy (96 MiB with Keras's extractors)
 WORST_STYLES = 2  # unknown styles: two at the largest area a style may take
 _HEADROOM = 0.9  # as engine/memory_budget.py: leave a tenth of what is free
 
