@@ -3,7 +3,7 @@
 A 16x16384 optimisation once met a style resized to the content's long side
 (16384x10240): tens of GB of VGG19 activations, a SIGSEGV in TensorFlow or an OOM kill.
 Styles are now sized within an area cap (schedule.style_size) and the memory estimate
-counts them, so the same request under --memory-budget-mb 1800 is refused with
+counts them, so the same request under --memory-budget-mb 1200 is refused with
 TOO_LARGE_FOR_MEMORY and a field, and smaller thin shapes run.
 """
 
@@ -22,7 +22,7 @@ from test_hardening import details
 @pytest.fixture(scope="module")
 def budgeted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     daemon = start_daemon(
-        tmp_path_factory.mktemp("aspect") / "daemon.log", "--memory-budget-mb", "1800"
+        tmp_path_factory.mktemp("aspect") / "daemon.log", "--memory-budget-mb", "1200"
     )
     yield daemon
     stop_daemon(daemon)
@@ -56,9 +56,10 @@ def _call(address: str, requests: list) -> grpc.RpcError | None:
 def test_thin_optimisation_past_the_budget_is_refused_with_a_field(
     budgeted: DaemonProcess,
 ) -> None:
-    """The issue's request: 16x16384, starry_night, 1 iteration, --memory-budget-mb 1800."""
+    """The issue's request: 16x16384, starry_night, 1 iteration, under a 1200 MiB budget
+    (the issue's 1800 MiB now fits it: about 1350 MiB with VGG19 in bfloat16)."""
     error = _call(budgeted.address, _requests(16, 16384, pb.METHOD_OPTIMIZE))
-    assert error is not None, "ran: it needs more than the 1800 MiB budget"
+    assert error is not None, "ran: it needs more than the 1200 MiB budget"
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
     found = details(error)
     assert found["reason"] == "TOO_LARGE_FOR_MEMORY" and "options.max_side" in found["fields"]

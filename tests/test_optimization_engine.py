@@ -12,6 +12,7 @@ from conftest import SAMPLES, STYLES
 from PIL import Image
 from stylize.engine.errors import CancelledError, InvalidInputError
 from stylize.engine.images import PixelMode, Pixels
+from stylize.engine.optimization import method, optimizers, schedule
 from stylize.engine.optimization.method import (
     OptimizationEngine,
     OptimizeOptions,
@@ -131,7 +132,7 @@ def test_multi_scale_keeps_size_and_alpha(optimizer_engine, starry) -> None:
     options = replace(FAST, iterations=4, scales=(20, 45))
     result = optimizer_engine.run(rgba, [(starry, 1.0)], options, progress)
     scales = [(event.scale_index, event.width, event.height) for event in events]
-    assert scales == [(0, 20, 16)] * 2 + [(1, 45, 33)] * 2
+    assert scales == [(0, 20, 16)] * 3 + [(1, 45, 33)]  # the finer scale gets half
     assert result.mode is PixelMode.RGBA and result.array.shape == (33, 45, 4)
     np.testing.assert_array_equal(result.array[..., 3:], alpha)
 
@@ -273,3 +274,30 @@ def test_a_pooling_layer_deeper_than_the_image_is_refused(
     options = replace(FAST, scales=(16,), style_layers=(("block5_pool", 1.0),))
     with pytest.raises(InvalidInputError, match="block5_pool"):
         optimizer_engine.run(content, [(starry, 1.0)], options)
+
+
+@pytest.mark.parametrize(
+    ("iterations", "scales", "expected"),
+    [(300, 4, (160, 80, 40, 20)), (500, 2, (334, 166)), (4, 2, (3, 1)), (5, 4, (2, 1, 1, 1)),
+     (9, 8, (2, 1, 1, 1, 1, 1, 1, 1)), (7, 1, (7,))],
+)  # fmt: skip
+def test_each_finer_scale_gets_half_the_iterations(iterations, scales, expected) -> None:
+    assert schedule.split_iterations(iterations, scales) == expected
+
+
+def test_scales_above_the_lbfgs_limit_are_refined_by_adam(
+    optimizer_engine, content, starry, monkeypatch
+) -> None:
+    """L-BFGS's history does not fit at print size: the large scales run Adam, with the
+    refining step where it takes over from L-BFGS, with the step asked for otherwise."""
+    used: list[tuple[str, float]] = []
+    real = method.make_optimizer
+    monkeypatch.setattr(optimizers, "LBFGS_MAX_PIXELS", 24 * 17)
+    monkeypatch.setattr(
+        method, "make_optimizer", lambda name, rate: used.append((name, rate)) or real(name, rate)
+    )
+    optimizer_engine.run(content, [(starry, 1.0)], replace(FAST, iterations=3, scales=(24, 40)))
+    assert used == [("lbfgs", 10.0), ("adam", optimizers.REFINE_LEARNING_RATE)]
+    adam = replace(FAST, iterations=2, optimizer="adam", learning_rate=4.0)
+    optimizer_engine.run(content, [(starry, 1.0)], adam)
+    assert used[-1] == ("adam", 4.0)

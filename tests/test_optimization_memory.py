@@ -13,7 +13,7 @@ import sys
 
 import pytest
 from stylize.engine.errors import InvalidInputError
-from stylize.engine.optimization import memory, schedule
+from stylize.engine.optimization import memory, optimizers, schedule
 
 FIXED = memory.FIXED_BYTES
 
@@ -55,7 +55,7 @@ def test_thin_content_counts_its_styles() -> None:
     style, sized to the long side, took tens of GB; now the style's area is capped and
     counted."""
     estimate = memory.run_bytes((16, 16384), [(512, 320)], "lbfgs")
-    pixels_only = 16 * 16384 * memory.BYTES_PER_PIXEL["lbfgs"]
+    pixels_only = 16 * 16384 * memory.BYTES_PER_PIXEL["float32"]["lbfgs"]
     style = schedule.style_size(512, 320, 16, 16384, 1.0)
     assert style[0] * style[1] <= schedule.MAX_STYLE_AREA_RATIO * 16 * 16384
     assert estimate > pixels_only + style[0] * style[1] * memory.STYLE_PASS_BYTES_PER_PIXEL
@@ -79,6 +79,7 @@ import json, sys
 import numpy as np
 from stylize.engine.images import Pixels, PixelMode
 from stylize.engine.optimization.guidance import StyleMasks
+from stylize.engine.optimization import optimizers
 from stylize.engine.optimization.method import OptimizationEngine, OptimizeOptions
 
 def status(key):
@@ -87,7 +88,8 @@ def status(key):
             return int(line.split()[1]) * 1024
 
 case = json.loads(sys.argv[1])
-engine = OptimizationEngine(precision="float32")
+optimizers.LBFGS_MAX_PIXELS = case.get("lbfgs_max_pixels") or optimizers.LBFGS_MAX_PIXELS
+engine = OptimizationEngine(precision=case.get("precision", "float32"))
 rng = np.random.default_rng(0)
 def pixels(w, h):
     return Pixels(array=rng.integers(0, 256, (h, w, 3), dtype=np.uint8), mode=PixelMode.RGB)
@@ -127,8 +129,11 @@ def _measured_peak(case: dict) -> int:
 
 
 def _check(content, styles, optimizer="lbfgs", iterations=2, scales=(), style_scale=1.0,
-           regions=False, style_regions=False) -> None:  # fmt: skip
+           regions=False, style_regions=False, lbfgs_max_pixels=0,
+           precision="float32") -> None:  # fmt: skip
     case = {
+        "lbfgs_max_pixels": lbfgs_max_pixels,
+        "precision": precision,
         "content": content,
         "styles": styles,
         "optimizer": optimizer,
@@ -141,8 +146,12 @@ def _check(content, styles, optimizer="lbfgs", iterations=2, scales=(), style_sc
     measured = _measured_peak(case)
     masks, guided = ([tuple(content)] * len(styles), len(styles)) if regions else ([], 0)
     masks += [tuple(style) for style in styles] if style_regions else []
-    estimate = memory.run_bytes(tuple(content), [tuple(s) for s in styles], optimizer, scales,
-                                style_scale, None, masks, guided)  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        if lbfgs_max_pixels:
+            patch.setattr(optimizers, "LBFGS_MAX_PIXELS", lbfgs_max_pixels)
+        estimate = memory.run_bytes(tuple(content), [tuple(s) for s in styles], optimizer,
+                                    scales, style_scale, None, masks, guided,
+                                    precision)  # fmt: skip
     print(f"{case}: estimate {estimate / 2**20:.0f} MiB, measured {measured / 2**20:.0f} MiB, "
           f"ratio {estimate / measured:.2f}")  # fmt: skip
     assert estimate >= measured, f"estimate {estimate:,} < measured {measured:,}"
@@ -196,6 +205,30 @@ def test_estimate_covers_the_measured_peak_with_regions(
 def test_estimate_covers_the_measured_peak_wider(content, styles, optimizer, scales,
                                                  style_scale) -> None:  # fmt: skip
     _check(content, styles, optimizer, 4, scales, style_scale)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_estimate_covers_the_print_size_schedule(precision: str) -> None:
+    """The print-size path at a moderate size: L-BFGS on the coarse scale, Adam refining
+    the finest (its limit lowered to the coarse scale here, 2 MP in use), in both precisions."""
+    _check((768, 576), [(512, 320)], "lbfgs", 4, (384, 768), 1.0,
+           lbfgs_max_pixels=384 * 288, precision=precision)  # fmt: skip
+
+
+def test_print_size_lbfgs_costs_what_adam_costs() -> None:
+    """Above the L-BFGS limit the estimate counts Adam's state (the optimiser that runs)."""
+    lbfgs = memory.run_bytes((2048, 2048), [(512, 320)], "lbfgs", (256, 512, 1024, 2048))
+    adam = memory.run_bytes((2048, 2048), [(512, 320)], "adam", (256, 512, 1024, 2048))
+    assert lbfgs == adam
+    assert memory.run_bytes((1024, 1024), None, "lbfgs") > memory.run_bytes(
+        (1024, 1024), None, "adam"
+    )
+
+
+def test_bfloat16_needs_less_than_float32() -> None:
+    size = ((2048, 2048), [(512, 320)], "adam", (256, 512, 1024, 2048))
+    assert memory.run_bytes(*size, precision="bfloat16") < memory.run_bytes(*size)
 
 
 def test_deep_layers_need_larger_images() -> None:

@@ -30,11 +30,23 @@ import math
 from collections.abc import Sequence
 
 from stylize.engine.optimization import schedule
+from stylize.engine.optimization.optimizers import optimizer_at
 
-# float32, peak above the idle process: L-BFGS 4.1-4.4 KB, Adam 2.7-3.4 KB per pixel of
-# the working size (512 x 384 and 256 x 256, style 16 x 16, the fixed part apart).
-BYTES_PER_PIXEL = {"lbfgs": 4400, "adam": 3300}
-STYLE_PASS_BYTES_PER_PIXEL = 1500  # a forward pass (measured 1.43 KB at 2048 x 1280)
+# Peak above the idle process per pixel of the working size, by precision. float32:
+# L-BFGS 4.1-4.4 KB, Adam 2.7-3.4 KB with Keras's VGG19 (512 x 384 and 256 x 256, style
+# 16 x 16, the fixed part apart); the written-out pass, which keeps only the layers
+# asked for, measured 2.2 KB everything included (768 x 576, Adam on the finest scale),
+# and the Keras-era rates put small runs above 3x their peak. bfloat16 (VGG19's
+# activations in 2 bytes), whole runs, everything included: 1.6 KB at 768 x 576 and
+# 2048 x 2048 with Adam on the finest scale, 2.9 KB at a 1024 x 1024 L-BFGS scale
+# (BENCHMARKS.md, print size).
+BYTES_PER_PIXEL = {
+    "float32": {"lbfgs": 3300, "adam": 2200},
+    "bfloat16": {"lbfgs": 2700, "adam": 1500},
+}
+# The style passes' activations are in VGG19's precision too (their Gram inputs float32).
+STYLE_PASS_SHARE = {"float32": 1.0, "bfloat16": 0.5}
+STYLE_PASS_BYTES_PER_PIXEL = 1000  # a forward pass (Keras's: 1.43 KB at 2048 x 1280)
 KEPT_BYTES_PER_PIXEL = 560  # the 6 default layers' maps: 130 floats per input pixel
 COPY_BYTES_PER_PIXEL = 96  # per pixel of the content's full size
 SOURCE_BYTES_PER_PIXEL = 24  # per pixel of a style or init image: PIL copy, RGBA, RGB
@@ -44,7 +56,7 @@ SOURCE_BYTES_PER_PIXEL = 24  # per pixel of a style or init image: PIL copy, RGB
 # (2 and 3 regions against none, 256 x 192 and 384 x 384, L-BFGS and Adam, float32).
 GUIDED_BYTES_PER_PIXEL = 800
 MASK_BYTES_PER_PIXEL = 12  # per pixel of a given mask: float32, resampled copy, weights
-FIXED_BYTES = 96 << 20  # traces, oneDNN scratch, SciPy
+FIXED_BYTES = 80 << 20  # traces, oneDNN scratch, SciPy (96 MiB with Keras's extractors)
 WORST_STYLES = 2  # unknown styles: two at the largest area a style may take
 _HEADROOM = 0.9  # as engine/memory_budget.py: leave a tenth of what is free
 
@@ -60,6 +72,7 @@ def run_bytes(
     init: Size | None = None,
     masks: Sequence[Size] = (),
     guided: int = 0,
+    precision: str = "float32",
 ) -> int:
     """Peak extra bytes of an optimisation of ``content`` (full size, width x height).
 
@@ -67,11 +80,12 @@ def run_bytes(
     style could take); ``scales``: the schedule's long sides (empty: the content's long
     side, as the finest automatic scale); ``init``: the init image's size, if any;
     ``masks``: the sizes of the regions and style regions given; ``guided``: the styles
-    in the guided style loss (0: no style has a region).
+    in the guided style loss (0: no style has a region); ``precision``: VGG19's
+    (vgg_features.Vgg19.precision).
     """
     width, height = content
     sides = tuple(scales) or (max(width, height),)
-    worst = 0
+    worst = 0.0
     for side in sides:
         w, h = schedule.fit(width, height, side)
         pixels = w * h
@@ -83,13 +97,17 @@ def run_bytes(
                 (math.prod(schedule.style_size(*style, w, h, style_scale)) for style in styles),
                 reverse=True,
             )
-        style_pass = pixels * KEPT_BYTES_PER_PIXEL + sum(
-            area * rate
-            for area, rate in zip(
-                style_areas, (STYLE_PASS_BYTES_PER_PIXEL, KEPT_BYTES_PER_PIXEL), strict=False
+        style_pass = STYLE_PASS_SHARE[precision] * (
+            pixels * KEPT_BYTES_PER_PIXEL
+            + sum(
+                area * rate
+                for area, rate in zip(
+                    style_areas, (STYLE_PASS_BYTES_PER_PIXEL, KEPT_BYTES_PER_PIXEL), strict=False
+                )
             )
         )
-        optimise = pixels * (BYTES_PER_PIXEL[optimizer] + guided * GUIDED_BYTES_PER_PIXEL)
+        rate = BYTES_PER_PIXEL[precision][optimizer_at(optimizer, pixels)]
+        optimise = pixels * (rate + guided * GUIDED_BYTES_PER_PIXEL)
         worst = max(worst, style_pass + optimise)
     sources = sum(w * h for w, h in styles or ()) + (init[0] * init[1] if init else 0)
     copies = width * height * COPY_BYTES_PER_PIXEL + sources * SOURCE_BYTES_PER_PIXEL
@@ -104,10 +122,12 @@ def _worst_style_pixels(width: int, height: int, style_scale: float) -> int:
     return math.ceil(min(cap, schedule.MAX_VGG_PIXELS) + 2 * schedule.MIN_SIDE * long_side)
 
 
-def estimate_bytes(width: int, height: int, optimizer: str, style_scale: float = 1.0) -> int:
+def estimate_bytes(
+    width: int, height: int, optimizer: str, style_scale: float = 1.0, precision: str = "float32"
+) -> int:
     """Peak extra bytes of a run whose finest scale is ``width`` x ``height``, its styles
     not known (the worst they could cost; :func:`run_bytes` with the styles is closer)."""
-    return run_bytes((width, height), None, optimizer, (), style_scale)
+    return run_bytes((width, height), None, optimizer, (), style_scale, precision=precision)
 
 
 def largest_fitting_size(
@@ -120,6 +140,7 @@ def largest_fitting_size(
     content: Size | None = None,
     masks: Sequence[Size] = (),
     guided: int = 0,
+    precision: str = "float32",
 ) -> tuple[int, int]:
     """The working size, scaled down with its aspect ratio, whose run fits ``available``.
 
@@ -131,8 +152,12 @@ def largest_fitting_size(
     def needed(long_side: int) -> int:
         if content is None:  # the content itself is made smaller
             fitted = schedule.fit(width, height, long_side)
-            return run_bytes(fitted, styles, optimizer, (), style_scale, None, masks, guided)
-        return run_bytes(content, styles, optimizer, (long_side,), style_scale, None, masks, guided)
+            return run_bytes(
+                fitted, styles, optimizer, (), style_scale, None, masks, guided, precision
+            )
+        return run_bytes(
+            content, styles, optimizer, (long_side,), style_scale, None, masks, guided, precision
+        )
 
     if needed(max(width, height)) <= budget:
         return width, height

@@ -10,7 +10,9 @@ content ``block4_conv2`` (relu4_2), style ``block1_conv1`` ... ``block5_conv1`` 
 - the total-variation term is a mean, so its weight does not depend on the size (see
   losses.py); 390 equals neural-style's 1e-3 at its 512 px default.
 - ``iterations`` (default 500, neural-style 1000) is the total over all scales of the
-  coarse-to-fine schedule (schedule.py), which neural-style leaves to a script.
+  coarse-to-fine schedule (schedule.py), which neural-style leaves to a script; each
+  finer scale gets half the iterations of the one before, and scales above 2 MP are
+  refined by Adam (L-BFGS's history would not fit: optimizers.LBFGS_MAX_PIXELS).
 - max pooling, as in VGG19 and neural-style (the paper suggests average pooling).
 """
 
@@ -34,7 +36,9 @@ from stylize.engine.optimization.optimizers import (
     Evaluate,
     LossTerms,
     Step,
+    learning_rate_at,
     make_optimizer,
+    optimizer_at,
 )
 from stylize.engine.optimization.vgg_features import check_layers
 from stylize.models.provenance import ModelFile
@@ -60,7 +64,7 @@ class OptimizeOptions:
     """What to optimise and how; invalid values raise InvalidInputError on creation."""
 
     iterations: int = 500  # in total, over all scales
-    optimizer: str = "lbfgs"  # "lbfgs" | "adam"
+    optimizer: str = "lbfgs"  # "lbfgs" | "adam"; scales above 2 MP: Adam (optimizers.py)
     content_weight: float = 5.0
     style_weight: float = 100.0
     tv_weight: float = 390.0
@@ -228,7 +232,9 @@ class OptimizationEngine:
             )
             run.begin_scale(index, width, height, start)
             evaluate = objective.evaluate(targets, weights)
-            make_optimizer(options.optimizer, options.learning_rate).run(
+            name = optimizer_at(options.optimizer, width * height)
+            rate = learning_rate_at(options.optimizer, width * height, options.learning_rate)
+            make_optimizer(name, rate).run(
                 _pausing(evaluate, pause) if pause else evaluate, start, count, run.on_step
             )
             run.offset += count

@@ -70,7 +70,7 @@ class Objective:
         ``style_masks``: per style, None or its style region [H, W] at the style's size
         (guidance.py): its Gram matrices are taken under the mask.
         """
-        content_maps = self._features(content)
+        content_maps = self._features(content, self._content_layers)
         total = sum(weight for _, weight in styles)
         grams: dict[str, tf.Tensor] = {}
         for index, (rgb, weight) in enumerate(styles):
@@ -90,7 +90,7 @@ class Objective:
         """The guided style loss's targets: ``styles`` RGB [H, W, 3], their style regions
         (None: all of it), and ``style_weights`` [K, H, W] at the content's working size
         (guidance.Guidance.style_weights)."""
-        content_maps = self._features(content)
+        content_maps = self._features(content, self._content_layers)
         per_style = [
             self._style_grams(rgb, mask) for rgb, mask in zip(styles, style_masks, strict=True)
         ]
@@ -128,12 +128,12 @@ class Objective:
 
         return run
 
-    def _features(self, rgb: np.ndarray) -> FeatureMaps:
-        return self._vgg.features(tf.constant(rgb[None], tf.float32), self._layers)
+    def _features(self, rgb: np.ndarray, layers: tuple[str, ...]) -> FeatureMaps:
+        return self._vgg.features(tf.constant(rgb[None], tf.float32), layers)
 
     def _style_grams(self, rgb: np.ndarray, mask: np.ndarray | None) -> FeatureMaps:
         """A style image's Gram matrix at each style layer, under ``mask`` [H, W] if given."""
-        maps = self._features(rgb)
+        maps = self._features(rgb, self._style_layers)
         if mask is None:
             return {layer: losses.gram_matrix(maps[layer]) for layer in self._style_layers}
         grams = {}

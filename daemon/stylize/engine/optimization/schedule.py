@@ -138,6 +138,17 @@ def long_sides(
 
 
 def split_iterations(iterations: int, scales: int) -> tuple[int, ...]:
-    """The total split evenly over the scales; the remainder goes to the finest."""
-    share = iterations // scales
-    return (share,) * (scales - 1) + (iterations - share * (scales - 1),)
+    """The total over the scales, each finer scale getting half the iterations of the one
+    before it (the rounding's remainder goes to the coarsest, every scale at least one).
+
+    An iteration at twice the side costs four times as much, so the coarse scales, which
+    settle the layout and the texture, get most of the iterations for little time, and a
+    print-size finest scale only refines the upsampled result (as crowsonkb's
+    style-transfer-pytorch does); the time per scale doubles toward the finest.
+    """
+    shares = [1 << (scales - 1 - index) for index in range(scales)]
+    counts = [max(1, iterations * share // sum(shares)) for share in shares]
+    while sum(counts) > iterations:  # only when iterations is close to scales
+        counts[len(counts) - 1 - counts[::-1].index(max(counts))] -= 1  # finest first
+    counts[0] += iterations - sum(counts)
+    return tuple(counts)

@@ -67,54 +67,56 @@ def default_precision() -> str:
     return "bfloat16" if re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) else "float32"
 
 
-def _load_vgg19(path: Path, precision: str) -> keras.Model:
-    """VGG19 whose layers compute in ``precision`` (weights stay float32)."""
+def _load_vgg19(path: Path) -> keras.Model:
+    """Keras's VGG19 with the verified weights (float32; :class:`Vgg19` casts them)."""
     import keras
 
-    policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)  # layers take the policy when they are built
-    try:
-        return keras.applications.VGG19(
-            include_top=False, weights=str(path), input_shape=(None, None, 3)
-        )
-    finally:
-        keras.config.set_dtype_policy(previous)
+    return keras.applications.VGG19(
+        include_top=False, weights=str(path), input_shape=(None, None, 3)
+    )
 
 
 class Vgg19:
-    """The verified VGG19 convolutional layers, loaded once; cheap extractors per layer set."""
+    """The verified VGG19 convolutional layers, loaded once.
+
+    The forward pass is written out (convolution, bias, ReLU, 2 x 2 max pooling, as
+    Keras's layers compute them, in the same precision: outputs equal to the last bit)
+    so that it runs only as deep as the deepest layer asked for and keeps no Keras
+    model per layer set.
+    """
 
     def __init__(self, weights: ModelFile | None = None, precision: str = "auto") -> None:
+        import tensorflow as tf
+
         if precision not in PRECISIONS:
             raise InvalidInputError(
                 f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
             )
         self.weights = weights or model_file("vgg19")
         self.precision = default_precision() if precision == "auto" else precision
-        self._vgg = _load_vgg19(self.weights.path, self.precision)
-        self._vgg.trainable = False
-        self._extractors: dict[tuple[str, ...], keras.Model] = {}
+        self._dtype = tf.bfloat16 if self.precision == "bfloat16" else tf.float32
+        model = _load_vgg19(self.weights.path)
+        self._convs = {
+            name: tuple(tf.constant(value, self._dtype) for value in layer.get_weights())
+            for name in LAYER_NAMES
+            if "_conv" in name and (layer := model.get_layer(name))
+        }
 
     def features(self, rgb: tf.Tensor, layers: tuple[str, ...]) -> FeatureMaps:
         """``rgb``: float [1, H, W, 3] in 0..255 -> {layer: float32 [1, h, w, c]}."""
         import keras
         import tensorflow as tf
 
-        outputs = self._extractor(layers)(
-            keras.applications.vgg19.preprocess_input(rgb), training=False
-        )
-        if len(layers) == 1:
-            outputs = [outputs]
-        return {name: tf.cast(out, tf.float32) for name, out in zip(layers, outputs, strict=True)}
-
-    def _extractor(self, layers: tuple[str, ...]) -> keras.Model:
-        # A functional model computes only the part of VGG19 its outputs need, and shares
-        # the loaded weights with every other extractor.
-        import keras
-
-        if layers not in self._extractors:
-            check_layers(layers, "features")
-            outputs = [self._vgg.get_layer(name).output for name in layers]
-            self._extractors[layers] = keras.Model(self._vgg.input, outputs)
-        return self._extractors[layers]
+        check_layers(layers, "features")
+        wanted = set(layers)
+        x = tf.cast(keras.applications.vgg19.preprocess_input(rgb), self._dtype)
+        maps: FeatureMaps = {}
+        for name in LAYER_NAMES[: max(LAYER_NAMES.index(name) for name in layers) + 1]:
+            if name.endswith("_pool"):
+                x = tf.nn.max_pool2d(x, 2, 2, "VALID")
+            else:
+                kernel, bias = self._convs[name]
+                x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias))
+            if name in wanted:
+                maps[name] = tf.cast(x, tf.float32)
+        return {name: maps[name] for name in layers}

@@ -29,6 +29,7 @@ from stylize.engine.optimization.method import (
     OptimizeOptions,
     OptimizeProgress,
 )
+from stylize.engine.optimization.vgg_features import default_precision
 from stylize.engine.stroke_scale import check_stroke_scale
 from stylize.jobs.checks import blamed_on, checked_working_size
 from stylize.jobs.job import EncodedSource, JobResult, StylizeJob, VectorSource
@@ -159,6 +160,12 @@ class OptimizeMethod:
             finished_early=last is None or last.iteration < options.iterations,
         )
 
+    def _precision(self) -> str:
+        """VGG19's precision: the loaded engine's, else what "auto" will choose (cheap)."""
+        if self._engine is not None:
+            return self._engine.vgg.precision
+        return default_precision()
+
     @contextlib.contextmanager
     def _slot(
         self,
@@ -173,14 +180,15 @@ class OptimizeMethod:
         The estimate follows what the run allocates at each scale (memory.run_bytes): the
         content, each style at its working size, VGG19's activations, the optimiser's state.
         """
+        precision = self._precision()
         needed = memory.run_bytes(
             sizes.content, sizes.styles, options.optimizer, options.scales, options.style_scale,
-            sizes.init, sizes.masks, sizes.guided,
+            sizes.init, sizes.masks, sizes.guided, precision,
         )  # fmt: skip
         if needed > budget.capacity:
             fit_w, fit_h = memory.largest_fitting_size(
                 width, height, options.optimizer, budget.capacity, options.style_scale,
-                sizes.styles, sizes.content, sizes.masks, sizes.guided,
+                sizes.styles, sizes.content, sizes.masks, sizes.guided, precision,
             )  # fmt: skip
             raise TooLargeForMemoryError(
                 f"optimising a {width}x{height} picture with {options.optimizer} needs about "
