@@ -2,7 +2,8 @@
 
 The estimate is checked against the measured peak: a run in a fresh process (VGG19
 loaded, float32, RSS high-water reset before the run) for a grid of shapes with
-extreme aspect ratios and several styles: estimate >= measured and <= 3x measured.
+extreme aspect ratios and several styles: estimate >= measured and <= 3.5x measured
+(the small cases sit at 1.2-2.9x; measured peaks vary ~15 % from run to run).
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def _check(content, styles, optimizer="lbfgs", iterations=2, scales=(), style_sc
     print(f"{case}: estimate {estimate / 2**20:.0f} MiB, measured {measured / 2**20:.0f} MiB, "
           f"ratio {estimate / measured:.2f}")  # fmt: skip
     assert estimate >= measured, f"estimate {estimate:,} < measured {measured:,}"
-    assert estimate <= 3 * measured, f"estimate {estimate:,} > 3x measured {measured:,}"
+    assert estimate <= 3.5 * measured, f"estimate {estimate:,} > 3.5x measured {measured:,}"
 
 
 MEASURED = [
