@@ -35,7 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "method (default %(default)s)",
     )
     group.add_argument("--iterations", type=int, help="iterations over all scales (default 500)")
-    group.add_argument("--optimizer", choices=["lbfgs", "adam"], help="L-BFGS (default) or Adam")
+    group.add_argument(
+        "--optimizer",
+        choices=["lbfgs", "adam"],
+        help="L-BFGS (default; scales above 2 MP are refined by Adam with a step of 1, "
+        "L-BFGS's history would not fit) or Adam",
+    )
     group.add_argument("--content-weight", type=float, help="content loss weight (default 5)")
     group.add_argument("--style-weight", type=float, help="style loss weight (default 100)")
     group.add_argument(
