@@ -48,9 +48,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--minutes", type=float, default=15)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=6)
     parser.add_argument("--batch", type=int, default=9, help="heavy cases a batch (every kind)")
-    parser.add_argument("--cheap", type=int, default=6, help="cases of each cheap kind a batch")
+    parser.add_argument("--cheap", type=int, default=12, help="cases of each cheap kind a batch")
     parser.add_argument("--limit-gib", type=float, default=3.0)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the daemon, remove the group
