@@ -48,8 +48,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--minutes", type=float, default=15)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=24)
+    parser.add_argument("--threads", type=int, default=6)
+    parser.add_argument("--batch", type=int, default=9, help="heavy cases a batch (every kind)")
+    parser.add_argument("--cheap", type=int, default=12, help="cases of each cheap kind a batch")
     parser.add_argument("--limit-gib", type=float, default=3.0)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the daemon, remove the group
@@ -79,6 +80,7 @@ def main() -> int:
                     args.threads,
                     alive,
                     tally,
+                    args.cheap,
                 )
                 if daemon.process.poll() is None:
                     wait_serving(daemon.address, timeout=10)
@@ -97,6 +99,7 @@ def main() -> int:
             "cgroup": f"v{group.version}",
             "limit_gib": args.limit_gib,
             "threads": args.threads,
+            "batch": {"heavy": args.batch, "cheap_each": args.cheap},
             "requests": tally.requests,
             "seconds": round(time.perf_counter() - started),
             "outcomes": dict(tally.outcomes.most_common()),

@@ -240,14 +240,57 @@ KINDS = (
 )
 
 
+# -- cheap hostile requests: refused or served in milliseconds (the long run's filler) -----
+
+
+@st.composite
+def bomb_header(draw: st.DrawFn) -> Case:
+    """A tiny PNG whose header claims more pixels than the daemon accepts (16384² or a
+    side of 65535): refused from the header, before a pixel is decoded."""
+    width, height = draw(st.sampled_from(((16384, 16384), (65535, 16), (16, 65535))))
+    setup = pb.StylizeSetup(
+        content=pb.ContentHeader(encoded=pb.EncodedKind()),
+        styles=[pb.StyleSource(named=draw(st.sampled_from(NAMED)))],
+    )
+    small = flat_png(16, 16, "RGBA16")  # its IHDR chunk (bytes 8..33) replaced
+    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0))
+    claimed = small[:8] + ihdr + small[33:]
+    return Case("bomb header", "Stylize", _stylize(setup, claimed), f"{width}x{height}")
+
+
+@st.composite
+def taken_name(draw: st.DrawFn) -> Case:
+    """AddStyle under a bundled style's name (refused before its image is decoded)."""
+    name = draw(st.sampled_from(NAMED))
+    request = pb.AddStyleRequest(name=name, image=flat_png(8192, 8192, "RGBA16"))
+    return Case("taken name", "AddStyle", [request], "8192² RGBA16")
+
+
+@st.composite
+def small_job(draw: st.DrawFn) -> Case:
+    """A 48x40 fast job at some strength: the ordinary request between the hostile ones."""
+    setup = pb.StylizeSetup(
+        content=pb.ContentHeader(encoded=pb.EncodedKind()),
+        styles=[pb.StyleSource(named=draw(st.sampled_from(NAMED)))],
+        strength=draw(st.sampled_from((0.5, 1.0))),
+    )
+    return Case("small job", "Stylize", _stylize(setup, flat_png(48, 40, "RGB8", 90)), "48x40")
+
+
+CHEAP_KINDS = (bomb_header, taken_name, small_job)
+
+
 def hostile_case() -> st.SearchStrategy[Case]:
     return st.one_of(*(kind() for kind in KINDS))
 
 
-def hostile_batch(repeat: int = 1) -> st.SearchStrategy[list[Case]]:
-    """``repeat`` cases of every kind (AddStyle twice), in a drawn order: a balanced mix
-    (``st.one_of`` alone favours its first branch in Hypothesis's generation)."""
-    each = st.tuples(*(kind() for kind in KINDS for _ in range(repeat)))
+def hostile_batch(repeat: int = 1, cheap: int = 0) -> st.SearchStrategy[list[Case]]:
+    """``repeat`` cases of every kind (AddStyle twice) and ``cheap`` of each of CHEAP_KINDS,
+    in a drawn order: a balanced mix (``st.one_of`` alone favours its first branch in
+    Hypothesis's generation)."""
+    kinds = [kind for kind in KINDS for _ in range(repeat)]
+    kinds += [kind for kind in CHEAP_KINDS for _ in range(cheap)]
+    each = st.tuples(*(kind() for kind in kinds))
     return each.flatmap(lambda cases: st.permutations(list(cases)))
 
 
@@ -335,14 +378,15 @@ def hammer(
     threads: int,
     alive: Callable[[], bool],
     tally: Tally | None = None,
+    cheap: int = 0,
 ) -> Tally:
     """About ``requests`` hostile cases, drawn in batches of about ``batch`` by Hypothesis
-    (seeded: the same seed replays the same cases; each batch has every kind, see
-    :func:`hostile_batch`), each batch run from ``threads`` threads at once; stops
-    sending once ``alive()`` is false."""
+    (seeded: the same seed replays the same cases; each batch has every kind, and
+    ``cheap`` of each cheap kind, see :func:`hostile_batch`), each batch run from
+    ``threads`` threads at once; stops sending once ``alive()`` is false."""
     tally = tally if tally is not None else Tally()
     repeat = max(1, round(batch / len(KINDS)))
-    batch = repeat * len(KINDS)
+    batch = repeat * len(KINDS) + cheap * len(CHEAP_KINDS)
 
     @seed(run_seed)
     @settings(
@@ -352,7 +396,7 @@ def hammer(
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(hostile_batch(repeat))
+    @given(hostile_batch(repeat, cheap))
     def one_batch(cases: list[Case]) -> None:
         if alive():
             drive(address, cases, threads, tally.add, alive)

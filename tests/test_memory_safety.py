@@ -13,12 +13,14 @@ AddStyle with 8192² 16-bit PNGs, thumbnails) runs from three threads. Then:
   LIMIT_EXCEEDED, the documented limits) with its ErrorInfo (and RetryInfo where
   retryable), or a documented INVALID_ARGUMENT;
 - the daemon's RSS comes back within RSS_MARGIN_MB of its baseline (taken after one small
-  optimisation, so VGG19 is loaded) within RSS_SECONDS; above RSS_LEAK_MB it fails, in
-  between it is reported as the known retention (xfail) until that is fixed.
+  optimisation, so VGG19 is loaded) within RSS_SECONDS (the reserved memory's idle
+  release: malloc_trim, with TensorFlow's oneDNN blocks in malloc's heap).
 
 Skipped, with the reason, where no memory cgroup can be made (not root, no controller,
-a v2 subtree without memory delegated). Replay a run with MEMORY_SAFETY_SEED=<n>; the long
-run (hundreds to thousands of requests) is bench/memory_safety.py.
+a v2 subtree without memory delegated), where the host has too little memory free for
+the group's limit, or where the host's own OOM killer (not the group's) killed the daemon:
+a busy shared machine, not a defect; a kill by the group's limit always fails. Replay a
+run with MEMORY_SAFETY_SEED=<n>; the long run (10,000 requests) is bench/memory_safety.py.
 """
 
 from __future__ import annotations
@@ -41,11 +43,11 @@ from stylize.v1 import stylize_pb2_grpc
 LIMIT = 3 << 30
 THREADS = 3
 SEED = int(os.environ.get("MEMORY_SAFETY_SEED", "18"))
-# glibc keeps up to 256 MiB of freed heap (malloc_tuning.py), the idle release runs 3 s
-# after the last job, and the gallery's thumbnail cache holds up to 512 small images.
+# The idle release runs 3 s after the last reservation; the gallery's thumbnail cache
+# holds up to 512 small images.
 RSS_MARGIN_MB = 400
 RSS_SECONDS = 20
-RSS_LEAK_MB = 1800  # past this (most of what the 3 GiB leaves jobs), a hard failure
+HOST_SPARE = 1 << 30  # beyond the group's limit, for the test process and the machine
 
 
 @dataclass
@@ -54,8 +56,26 @@ class Contained:
     group: MemoryCgroup
 
 
+def host_oom_kills() -> int:
+    """OOM kills on this host since boot (the group's own and the machine's)."""
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    return 0
+
+
+def host_available() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 @pytest.fixture
 def contained(tmp_path: Path) -> Iterator[Contained]:
+    if host_available() < LIMIT + HOST_SPARE:  # the machine would kill before the group
+        pytest.skip(f"the host has {host_available() / 2**30:.1f} GiB available; this needs "
+                    f"{(LIMIT + HOST_SPARE) / 2**30:.1f}")  # fmt: skip
     try:
         group = MemoryCgroup.create(LIMIT)
     except (CgroupUnavailable, OSError) as error:
@@ -97,7 +117,9 @@ def budget_source(address: str) -> str:
     return info.limits.memory_budget_source
 
 
-def check_run(contained: Contained, tally: memory_cases.Tally, baseline_mb: float) -> None:
+def check_run(
+    contained: Contained, tally: memory_cases.Tally, baseline_mb: float, host_kills: int
+) -> None:
     daemon, group = contained.daemon, contained.group
     summary = (
         f"seed {SEED}, outcomes {dict(tally.outcomes)}, peak "
@@ -106,10 +128,12 @@ def check_run(contained: Contained, tally: memory_cases.Tally, baseline_mb: floa
     )
     print(summary)
     died = "\n".join(tally.problems[:10])
+    assert group.oom_kills() == 0, summary
+    if daemon.process.poll() == -9 and host_oom_kills() > host_kills:
+        pytest.skip(f"the host's OOM killer (not the group's limit) killed the daemon: {summary}")
     assert daemon.process.poll() is None, (
         f"daemon died ({daemon.process.returncode}): {summary}\n{died}"
     )
-    assert group.oom_kills() == 0, summary
     wait_serving(daemon.address, timeout=10)
     assert not tally.problems, "\n".join(tally.problems[:20])
 
@@ -121,12 +145,7 @@ def check_run(contained: Contained, tally: memory_cases.Tally, baseline_mb: floa
         time.sleep(0.5)
     grown = fuzz_cases.rss_mb(daemon.process.pid) - baseline_mb
     message = f"RSS {grown:.0f} MB above its {baseline_mb:.0f} MB baseline after {RSS_SECONDS}s"
-    assert grown < RSS_LEAK_MB, message
-    if grown >= RSS_MARGIN_MB:
-        # Known and open (issue 18, low: "RSS stays ~3 GB for 25 s+ after a cancelled
-        # 6000x4000 job"): after this mix the daemon keeps ~1 GB more (glibc heap and
-        # anonymous maps) for a minute and more; the budget reads it live, so no kill.
-        pytest.xfail(message)
+    assert grown < RSS_MARGIN_MB, message
 
 
 def _run(contained: Contained, requests: int, batch: int) -> None:
@@ -137,8 +156,9 @@ def _run(contained: Contained, requests: int, batch: int) -> None:
     baseline = warm_baseline(contained.daemon.address, contained.daemon.process.pid)
     daemon = contained.daemon
     alive = lambda: daemon.process.poll() is None  # noqa: E731
+    host_kills = host_oom_kills()
     tally = memory_cases.hammer(daemon.address, requests, batch, SEED, THREADS, alive)
-    check_run(contained, tally, baseline)
+    check_run(contained, tally, baseline, host_kills)
 
 
 @pytest.mark.slow  # about a minute: CI's second stage

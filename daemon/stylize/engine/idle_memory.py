@@ -59,22 +59,30 @@ class IdleRelease:
     @contextlib.contextmanager
     def job(self) -> Iterator[None]:
         """Around one job: no release while any runs; the countdown starts when the last ends."""
+        self.begin()
+        try:
+            yield
+        finally:
+            self.end()
+
+    def begin(self) -> None:
+        """A job starts (:meth:`job`'s first half, for holders that are not a block)."""
         with self._lock:
             self._active += 1
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._active -= 1
-                self._lock.notify_all()
-                if not self._active and not self._closed:
-                    self._timer = threading.Timer(self.delay, self._when_idle)
-                    self._timer.name = "stylize-idle-release"
-                    self._timer.daemon = True
-                    self._timer.start()
+
+    def end(self) -> None:
+        """A job that :meth:`begin` counted ended."""
+        with self._lock:
+            self._active -= 1
+            self._lock.notify_all()
+            if not self._active and not self._closed:
+                self._timer = threading.Timer(self.delay, self._when_idle)
+                self._timer.name = "stylize-idle-release"
+                self._timer.daemon = True
+                self._timer.start()
 
     def wait_idle(self) -> bool:
         """Block while any job runs (background work that must not slow jobs down);

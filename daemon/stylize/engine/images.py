@@ -82,7 +82,7 @@ def to_unit(array: np.ndarray) -> np.ndarray:
     depth = Depth.of(array)
     if depth is Depth.F32:
         return array
-    return array.astype(np.float32) * np.float32(1.0 / _SCALE[depth])
+    return np.multiply(array, np.float32(1.0 / _SCALE[depth]), dtype=np.float32)  # one copy
 
 
 def from_unit(values: np.ndarray, depth: Depth) -> np.ndarray:
@@ -296,6 +296,36 @@ def decode_bytes(width: int, height: int, channels: int = 4, depth: Depth = Dept
     return pixels * (channels * depth.bytes * 2 + 4)
 
 
+def result_bytes(width: int, height: int, channels: int = 4, depth: Depth = Depth.U8) -> int:
+    """What a job holds at the content's full size beside its method's own reservations,
+    from decoding the content to sending the result: the most of
+
+    - the decode (:func:`decode_bytes`);
+    - the content and the result, with (16-bit and float content) the float32 RGB copies
+      made at full size: the colours fed to the network or upsampled, the stylized image,
+      the clipped copy, and the HDR remainder of float content; and the colours at the
+      content's depth before its alpha joins them (8-bit: a copy of the colours and the
+      stylized image);
+    - the result's encoding: a channel-order copy (16-bit for float), and the file, up to
+      its raw size, twice as it becomes bytes.
+
+    Measured against a fresh process's peak in tests/test_job_memory.py (a 16-bit RGBA
+    2048x8192 content once peaked 52 bytes a pixel against 16 reserved here).
+    """
+    sample = channels * depth.bytes
+    copies = {Depth.U8: 0, Depth.U16: 3, Depth.F32: 4}[depth]  # float32 RGB, 12 bytes a pixel
+    held = 2 * sample + (copies * 12 + 3 * depth.bytes if depth.deep else 6)
+    encode = sample + 2 * channels + 2 * max(sample, 2 * channels)
+    per_pixel = max(decode_bytes(1, 1, channels, depth), held, encode)
+    return width * height * per_pixel + (1 << 16)
+
+
+def declared_result_bytes(data: bytes | bytearray, what: str = "image") -> int:
+    """:func:`result_bytes` of an encoded content file, from its header."""
+    width, height = declared_size(data, what)
+    return result_bytes(width, height, declared_channels(data, what), declared_depth(data, what))
+
+
 def declared_decode_bytes(data: bytes | bytearray, what: str = "image") -> int:
     """:func:`decode_bytes` of an encoded file, from its header (size, channels, depth):
     what to reserve before :func:`decode` of any role's image."""
@@ -418,10 +448,16 @@ def encode_16_bit(pixels: Pixels, extension: str) -> bytes:
     """A 16-bit ``extension`` (".png", ".tiff") file by OpenCV; floats clipped to 0..1.
 
     GRAYA is written as RGBA with the grey repeated: OpenCV writes 1, 3 or 4 channels.
+    16-bit pixels are written as they are, others converted in bands of rows (no
+    whole-image float copies; :func:`result_bytes` counts what encoding takes).
     """
     import cv2
 
-    array = from_unit(to_unit(pixels.array), Depth.U16)
+    array = pixels.array
+    if pixels.depth is not Depth.U16:
+        array = np.empty(pixels.array.shape, np.uint16)
+        for top, bottom in row_bands(pixels.width, pixels.height):
+            array[top:bottom] = from_unit(to_unit(pixels.array[top:bottom]), Depth.U16)
     if pixels.mode is PixelMode.GRAYA:
         array = array[..., [0, 0, 0, 1]]
     if array.shape[2] in (3, 4):

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 
 from stylize.engine.errors import InsufficientMemoryError, TooLargeForMemoryError
+from stylize.engine.idle_memory import IdleRelease, trim_heap
 
 WHOLE_BYTES_PER_PIXEL = 290
 STRIP_BYTES_PER_PIXEL = 40
@@ -181,11 +182,16 @@ class Reservation:
     def __init__(self, budget: MemoryBudget, nbytes: int) -> None:
         self._budget = budget
         self.nbytes = nbytes
+        budget.idle.begin()
+        self._held = True
 
     def release(self) -> None:
         nbytes, self.nbytes = self.nbytes, 0
         if nbytes:
             self._budget._give_back(nbytes)
+        if self._held:
+            self._held = False
+            self._budget.idle.end()
 
     def __enter__(self) -> Reservation:
         return self
@@ -223,6 +229,10 @@ class MemoryBudget:
         self._reserved = 0
         self._lock = threading.Lock()
         self._idle_rss = process_rss()  # this process with nothing reserved (models included)
+        # Whatever reserved memory (a thumbnail, a style's decode, an optimisation, an
+        # upload) leaves freed heap behind: it goes back to the OS once nothing has been
+        # reserved for a few seconds (the engine's own idle release also frees its caches).
+        self.idle = IdleRelease(_trim)
 
     @property
     def reserved(self) -> int:
@@ -291,6 +301,10 @@ class MemoryBudget:
             self._reserved -= nbytes
             if self._reserved == 0 and self._live:  # idle: the new baseline of this process
                 self._idle_rss = process_rss()
+
+
+def _trim() -> None:
+    trim_heap()
 
 
 def process_rss() -> int | None:

@@ -7,6 +7,11 @@ fresh page faults and the timing jitters by up to 50 % (measured with
 bench/benchmark.py). One arena, a 32 MiB mmap threshold (glibc's maximum), and
 keeping up to 256 MiB of freed memory for reuse make the daemon as fast and
 steady as the engine in-process. Must run before TensorFlow starts its threads.
+
+TensorFlow's oneDNN CPU allocator keeps every large block it ever allocated in a pool of
+its own (1.3 GB after one optimisation of 16 x 16384 content, never returned):
+``TF_ONEDNN_USE_SYSTEM_ALLOCATOR`` hands its blocks to malloc instead, so the idle
+release's ``malloc_trim`` gives them back (engine/idle_memory.py).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,7 @@ SETTINGS = {
 
 def tune_malloc() -> bool:
     """Apply SETTINGS through mallopt(3); a no-op where libc is not glibc."""
+    os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")  # before TensorFlow loads
     name = ctypes.util.find_library("c")
     if name is None:
         return False

@@ -75,11 +75,6 @@ def _log_call_end(context: grpc.ServicerContext, method: str, done: threading.Ev
     context.add_callback(on_end)
 
 
-def _result_bytes(width: int, height: int, bytes_per_pixel: int) -> int:
-    """Decoded content + the result, held until the result is sent (PNG <= raw + slack)."""
-    return 2 * width * height * bytes_per_pixel + (1 << 16)
-
-
 class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
     def __init__(
         self,
@@ -204,17 +199,15 @@ class StyleTransferService(stylize_pb2_grpc.StyleTransferServicer):
             yield pb.StylizeEvent(result_chunk=bytes(view[offset : offset + chunk]))
 
     def _reserve_result(self, content: ImageSource) -> Reservation:
+        """The content and the result at full size, decoded to sent (images.result_bytes)."""
         if isinstance(content, RawSource):
             width, height = content.width, content.height
-            bytes_per_pixel = content.mode.channels * content.depth.bytes
+            needed = images.result_bytes(width, height, content.mode.channels, content.depth)
         else:
             width, height = images.declared_size(content.data, "content image")
             self._config.image_limits.check(width, height, "content image")
-            bytes_per_pixel = 4 * images.declared_depth(content.data, "content image").bytes
-        return self._budget.reserve(
-            _result_bytes(width, height, bytes_per_pixel),
-            f"the {width}x{height} content and result",
-        )
+            needed = images.declared_result_bytes(content.data, "content image")
+        return self._budget.reserve(needed, f"the {width}x{height} content and result")
 
     def _run(
         self,
