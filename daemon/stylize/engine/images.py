@@ -286,15 +286,17 @@ def decode_bytes(width: int, height: int, channels: int = 4, depth: Depth = Dept
     The one rule for every decoded image (content, styles, init image, thumbnails; the
     encoded bytes are the caller's). 8-bit files: Pillow's buffer (4 bytes a pixel
     whatever the mode), a conversion (palette, EXIF orientation) and the numpy copy;
-    16-bit and float files: OpenCV's array and its channel-order or orientation copy, and
-    the 8-bit RGB paper a style image is laid on (pixel_ops.on_white: 3 bytes a pixel
-    beside the decoded array, plus a band's working copies; a 16-bit grey style measured
-    7.4-8.8 bytes a pixel from run to run, hence 6 bytes beside the two arrays).
+    16-bit and float files: OpenCV's array and its channel-order or orientation copy, or
+    the decoded array and the 8-bit RGB paper a style image is laid on (pixel_ops.on_white,
+    3 bytes a pixel), whichever is more, plus 5 bytes a pixel for a band's working copies
+    and the allocator (a 16-bit grey style measured 7.4-8.8 bytes a pixel in all from run
+    to run).
     """
     pixels = width * height
     if depth is Depth.U8:
         return pixels * (4 + 4 + channels * 2)
-    return pixels * (channels * depth.bytes * 2 + 6)
+    decoded = channels * depth.bytes
+    return pixels * (max(2 * decoded, decoded + 3) + 5)
 
 
 def result_bytes(width: int, height: int, channels: int = 4, depth: Depth = Depth.U8) -> int:
