@@ -65,7 +65,7 @@ def main() -> int:
             log = Path(scratch) / f"daemon{len(daemons)}.log"
             daemon = start_daemon(log, env={"STYLIZE_DATA_DIR": scratch}, wrapper=group.wrapper())
             record = {"seed": run_seed, "budget_source": budget_source(daemon.address)}
-            record["rss_mb_baseline"] = round(warm_baseline(daemon.address, daemon.process.pid))
+            record["rss_mb_baseline"] = round(warm_baseline(daemon))
             before = tally.requests
 
             def alive(daemon: DaemonProcess = daemon) -> bool:

@@ -44,8 +44,10 @@ LIMIT = 3 << 30
 THREADS = 3
 SEED = int(os.environ.get("MEMORY_SAFETY_SEED", "18"))
 # The idle release runs 3 s after the last reservation; the gallery's thumbnail cache
-# holds up to 512 small images.
-RSS_MARGIN_MB = 400
+# holds up to 512 small images. Measured after the mix: 235-440 MB above the baseline
+# from run to run (heap fragments malloc_trim cannot return, caches); before the fix
+# 1.0-1.3 GB stayed (TensorFlow's oneDNN pool), which this margin still catches.
+RSS_MARGIN_MB = 600
 RSS_SECONDS = 20
 HOST_SPARE = 1 << 30  # beyond the group's limit, for the test process and the machine
 
@@ -95,8 +97,18 @@ def contained(tmp_path: Path) -> Iterator[Contained]:
         group.remove()
 
 
-def warm_baseline(address: str, pid: int) -> float:
-    """RSS once a small optimisation has loaded VGG19 and the idle release has run."""
+WARMED = "warm-up of the other graphs done"  # the daemon's log, once the background warm-up ends
+
+
+def warm_baseline(daemon: DaemonProcess) -> float:
+    """RSS once the background warm-up has compiled every graph (it pauses while requests
+    run and would otherwise go on compiling after the mix, inside the RSS check), a small
+    optimisation has loaded VGG19, and the idle release has run."""
+    address, pid = daemon.address, daemon.process.pid
+    deadline = time.monotonic() + 180
+    while WARMED not in daemon.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert WARMED in daemon.log(), daemon.log()[-3000:]
     content = memory_cases.flat_png(48, 40, "RGB8", 90)
     setup = pb.StylizeSetup(
         content=pb.ContentHeader(encoded=pb.EncodedKind()),
@@ -145,6 +157,7 @@ def check_run(
         time.sleep(0.5)
     grown = fuzz_cases.rss_mb(daemon.process.pid) - baseline_mb
     message = f"RSS {grown:.0f} MB above its {baseline_mb:.0f} MB baseline after {RSS_SECONDS}s"
+    print(message)
     assert grown < RSS_MARGIN_MB, message
 
 
@@ -153,7 +166,7 @@ def _run(contained: Contained, requests: int, batch: int) -> None:
     cgroup_name = "memory.limit_in_bytes" if contained.group.version == 1 else "memory.max"
     assert f"cgroup v{contained.group.version} {cgroup_name} 3.00 GiB" in source, source
     assert contained.group.path.name in source, source
-    baseline = warm_baseline(contained.daemon.address, contained.daemon.process.pid)
+    baseline = warm_baseline(contained.daemon)
     daemon = contained.daemon
     alive = lambda: daemon.process.poll() is None  # noqa: E731
     host_kills = host_oom_kills()
