@@ -263,6 +263,9 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=0, help="time N evaluations only")
     parser.add_argument("--refine", type=int, default=0, help="N more iterations at SIZE")
     args = parser.parse_args()
+    from stylize.server.malloc_tuning import tune_malloc
+
+    tune_malloc()  # as the daemon runs (before TensorFlow loads): oneDNN's blocks in malloc
     if args.refine:
         row = refine(args.size, args.refine)
         print(json.dumps(row))
