@@ -217,6 +217,20 @@ def sample_photo(width: int = 96, height: int = 64) -> Image.Image:
     )
 
 
+def pan_frames(frames: int, width: int = 64, height: int = 48, step: int = 2) -> list:
+    """A camera panning right over the astronaut photo: a list of RGB ``Pixels``."""
+    from stylize.engine.images import PixelMode, Pixels
+
+    photo = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB").resize((160, 160)))
+    return [
+        Pixels(
+            np.ascontiguousarray(photo[40 : 40 + height, i * step : i * step + width]),
+            PixelMode.RGB,
+        )
+        for i in range(frames)
+    ]
+
+
 def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
     stream = io.BytesIO()
     image.save(stream, format=fmt, **params)

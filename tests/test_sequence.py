@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SAMPLES
-from PIL import Image
+from conftest import pan_frames
 from stylize.engine.errors import InvalidInputError
 from stylize.engine.images import ImageLimits, PixelMode, Pixels
 from stylize.engine.style_cache import StyleVectorCache
@@ -16,17 +15,6 @@ from stylize.jobs.progress import Progress, Stage
 from stylize.jobs.resources import Engines
 from stylize.jobs.sequence import SequenceRun
 from stylize.jobs.style_library import StyleLibrary
-
-
-def _pan(frames: int, width: int = 64, height: int = 48, step: int = 2) -> list[Pixels]:
-    photo = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB").resize((160, 160)))
-    return [
-        Pixels(
-            np.ascontiguousarray(photo[40 : 40 + height, i * step : i * step + width]),
-            PixelMode.RGB,
-        )
-        for i in range(frames)
-    ]
 
 
 def _job(strength: float = 1.0, method: str = "fast") -> StylizeJob:
@@ -51,7 +39,7 @@ def _warping(frames: list[Pixels], outputs: list[Pixels]) -> float:
 
 
 def test_a_sequence_predicts_its_style_once_and_reports_frames(engines: Engines) -> None:
-    frames = _pan(5)
+    frames = pan_frames(5)
     events: list[Progress] = []
     misses = engines.cache.misses
     run = SequenceRun(engines, _job(), TemporalSettings(), events.append, total=len(frames))
@@ -65,7 +53,7 @@ def test_a_sequence_predicts_its_style_once_and_reports_frames(engines: Engines)
 
 
 def test_consistency_lowers_the_warping_error_of_real_stylized_frames(engines: Engines) -> None:
-    frames = _pan(8)
+    frames = pan_frames(8)
     off = SequenceRun(engines, _job(), TemporalSettings(motion=0.0, colour=0.0))
     on = SequenceRun(engines, _job())
     plain = [off.frame(f) for f in frames]
@@ -75,7 +63,7 @@ def test_consistency_lowers_the_warping_error_of_real_stylized_frames(engines: E
 
 def test_strength_below_one_uses_the_first_frame_as_the_content(engines: Engines) -> None:
     run = SequenceRun(engines, _job(strength=0.5))
-    frames = _pan(2)
+    frames = pan_frames(2)
     run.frame(frames[0])
     run.frame(frames[1])
     assert run.vector is not None and run.vector.shape == (100,)
@@ -83,7 +71,7 @@ def test_strength_below_one_uses_the_first_frame_as_the_content(engines: Engines
 
 def test_a_frame_of_another_size_is_refused_naming_its_index(engines: Engines) -> None:
     run = SequenceRun(engines, _job())
-    frames = _pan(2)
+    frames = pan_frames(2)
     run.frame(frames[0])
     run.frame(frames[1])
     small = Pixels(np.zeros((40, 64, 3), np.uint8), PixelMode.RGB)

@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import SAMPLES
+from conftest import pan_frames
 from PIL import Image
 from stylize.client.library import ClientError, RawImage, StylizeClient, named_style
 from stylize.engine.errors import InvalidInputError
@@ -33,17 +33,6 @@ from stylize.jobs.style_library import StyleLibrary
 from stylize.v1 import stylize_pb2 as pb
 
 FRAME_BY_FRAME = TemporalSettings(motion=0.0, colour=0.0)  # no blend: only the init acts
-
-
-def _pan(frames: int, width: int = 64, height: int = 48, step: int = 2) -> list[Pixels]:
-    photo = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB").resize((160, 160)))
-    return [
-        Pixels(
-            np.ascontiguousarray(photo[40 : 40 + height, i * step : i * step + width]),
-            PixelMode.RGB,
-        )
-        for i in range(frames)
-    ]
 
 
 def _job(settings: OptimizeSettings | None = None) -> StylizeJob:
@@ -90,7 +79,7 @@ def test_each_frame_starts_from_the_previous_result_warped_to_it(engine) -> None
     engines = Engines(
         engine, StyleLibrary(), StyleVectorCache(), ImageLimits(), {OPTIMIZE: recorder}
     )
-    frames = _pan(3, step=3)
+    frames = pan_frames(3, step=3)
     cut = Pixels(np.full((48, 64, 3), 250, np.uint8), PixelMode.RGB)  # a new, white scene
     run = SequenceRun(engines, _job(), FRAME_BY_FRAME)
     for frame in [*frames, cut]:
@@ -113,7 +102,7 @@ def test_occluded_pixels_start_from_the_content(engine) -> None:
     engines = Engines(
         engine, StyleLibrary(), StyleVectorCache(), ImageLimits(), {OPTIMIZE: recorder}
     )
-    frames = _pan(2, step=4)
+    frames = pan_frames(2, step=4)
     run = SequenceRun(engines, _job(), FRAME_BY_FRAME)
     run.frame(frames[0])
     run.frame(frames[1])
@@ -150,7 +139,7 @@ def test_the_warped_start_lowers_the_warping_error_of_real_optimisation(
     """Real VGG19 optimisation, a few iterations a frame, no blend: only the start differs.
     Ruder et al.'s baseline: each frame optimised alone from noise (the same seed); in the
     sequence only the first frame starts from noise, the others from the warped result."""
-    frames = _pan(4, step=3)
+    frames = pan_frames(4, step=3)
     options = OptimizeOptions(iterations=4, optimizer="adam", scales=(64,), init="noise")
     job = _job(OptimizeSettings(options))
     independent = dataclasses.replace(FRAME_BY_FRAME, scene_cut=0.0)  # every frame a cut
@@ -165,7 +154,7 @@ def test_the_warped_start_lowers_the_warping_error_of_real_optimisation(
 
 @pytest.mark.slow
 def test_an_optimising_sequence_streams_over_grpc(daemon_address: str) -> None:
-    frames = [RawImage(f.width, f.height, "RGB8", f.array.tobytes()) for f in _pan(3, step=3)]
+    frames = [RawImage(f.width, f.height, "RGB8", f.array.tobytes()) for f in pan_frames(3, step=3)]
     optimize = pb.OptimizeOptions(
         iterations=2, optimizer=pb.OptimizeOptions.OPTIMIZER_ADAM, scales=[64]
     )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SAMPLES
-from PIL import Image
+from conftest import pan_frames
 from stylize.engine.errors import InvalidInputError
 from stylize.engine.images import PixelMode, Pixels
 from stylize.engine.temporal import (
@@ -15,18 +14,6 @@ from stylize.engine.temporal import (
     warp,
     warping_error,
 )
-
-
-def _pan(frames: int, width: int = 64, height: int = 48, step: int = 2) -> list[Pixels]:
-    """A camera panning right over the astronaut photo."""
-    photo = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB").resize((160, 160)))
-    return [
-        Pixels(
-            np.ascontiguousarray(photo[40 : 40 + height, i * step : i * step + width]),
-            PixelMode.RGB,
-        )
-        for i in range(frames)
-    ]
 
 
 def _flickering(content: Pixels, seed: int) -> Pixels:
@@ -56,7 +43,7 @@ def _run(settings: TemporalSettings, frames: list[Pixels]) -> tuple[list[Pixels]
 
 
 def test_consistency_cuts_the_warping_error_of_a_flickering_sequence() -> None:
-    frames = _pan(10)
+    frames = pan_frames(10)
     off, _ = _run(TemporalSettings(motion=0.0, colour=0.0), frames)
     on, reports = _run(TemporalSettings(), frames)
     assert _mean_warping_error(frames, on) < 0.6 * _mean_warping_error(frames, off)
@@ -66,7 +53,7 @@ def test_consistency_cuts_the_warping_error_of_a_flickering_sequence() -> None:
 
 
 def test_off_returns_the_stylized_frames_unchanged() -> None:
-    frames = _pan(3)
+    frames = pan_frames(3)
     state = SequenceState(TemporalSettings(motion=0.0, colour=0.0))
     for i, frame in enumerate(frames):
         stylized = _flickering(frame, i)
@@ -75,7 +62,7 @@ def test_off_returns_the_stylized_frames_unchanged() -> None:
 
 
 def test_a_scene_cut_resets_the_state() -> None:
-    frames = _pan(4)
+    frames = pan_frames(4)
     other = Pixels(np.full_like(frames[0].array, 240), PixelMode.RGB)
     other.array[::4] = 10  # a different scene: bright with dark lines
     state = SequenceState()
@@ -88,7 +75,7 @@ def test_a_scene_cut_resets_the_state() -> None:
 
 @pytest.mark.parametrize("mode", [PixelMode.RGBA, PixelMode.GRAYA])
 def test_alpha_passes_through_and_colour_is_stabilised(mode: PixelMode) -> None:
-    frames = _pan(5)
+    frames = pan_frames(5)
     state = SequenceState(TemporalSettings(motion=0.0, colour=0.9))
     means = []
     for i, frame in enumerate(frames):
@@ -130,7 +117,7 @@ def test_pixels_that_came_into_view_are_not_reliable() -> None:
 
 
 def test_warped_previous_is_the_previous_result_moved_with_the_content() -> None:
-    frames = _pan(3, step=2)
+    frames = pan_frames(3, step=2)
     state = SequenceState(TemporalSettings(motion=0.0, colour=0.0))
     assert state.warped_previous(frames[0], state.look(frames[0], flow=True)) is None
     result = Pixels(255 - frames[0].array, PixelMode.RGB)  # a "painting" of frame 0
