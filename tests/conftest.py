@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -206,6 +207,18 @@ def engine():
     from stylize.engine.style_engine import StyleEngine
 
     return StyleEngine()
+
+
+# -- memory measured in a fresh process ------------------------------------------------
+
+
+def measure_in_fresh_process(script: str, *arguments: str, timeout: float = 300) -> dict:
+    """Run ``script`` (python -c) in a fresh interpreter; its last stdout line, as JSON."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, *arguments], capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 # -- images --------------------------------------------------------------------------

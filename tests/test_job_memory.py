@@ -12,12 +12,10 @@ estimate covers the measured peak, and is not more than 3.5x it.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import measure_in_fresh_process
 
 _MEASURE = r"""
 import dataclasses, json, sys, types
@@ -120,14 +118,7 @@ def test_a_job_stays_within_what_it_reserved(
 ) -> None:
     tests = str(Path(__file__).resolve().parent)
     arguments = [role, str(width), str(height), kind, str(stroke), path]
-    result = subprocess.run(
-        [sys.executable, "-c", _MEASURE, tests, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = measure_in_fresh_process(_MEASURE, tests, *arguments)
     measured, estimate = found["measured"], found["estimate"]
     print(f"{role} {width}x{height} {kind} stroke {stroke:g} {path}: estimate "
           f"{estimate / 2**20:.0f} MiB, measured {measured / 2**20:.0f} MiB")  # fmt: skip

@@ -9,10 +9,9 @@ extreme aspect ratios and several styles: estimate >= measured and <= 3.5x measu
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from conftest import measure_in_fresh_process
 from stylize.engine.errors import InvalidInputError
 from stylize.engine.optimization import memory, optimizers, schedule
 
@@ -121,14 +120,7 @@ print(json.dumps({"extra": status("VmHWM") - base}))
 
 
 def _measured_peak(case: dict) -> int:
-    result = subprocess.run(
-        [sys.executable, "-c", _MEASURE, json.dumps(case)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return int(json.loads(result.stdout.strip().splitlines()[-1])["extra"])
+    return int(measure_in_fresh_process(_MEASURE, json.dumps(case), timeout=600)["extra"])
 
 
 def _check(content, styles, optimizer="lbfgs", iterations=2, scales=(), style_scale=1.0,

@@ -9,11 +9,8 @@ peak RSS of a fresh process: estimate >= measured, and within 3x for large image
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
+from conftest import measure_in_fresh_process
 
 _MEASURE = r"""
 import io, json, sys
@@ -99,14 +96,7 @@ def test_style_image_on_white_stays_within_the_decode_reservation(
 
 
 def _check(width: int, height: int, kind: str, role: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(width), str(height), kind, role],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = measure_in_fresh_process(_MEASURE, str(width), str(height), kind, role)
     measured, estimate = found["measured"], found["estimate"]
     print(f"{role} {width}x{height} {kind}: estimate {estimate / 2**20:.1f} MiB, "
           f"measured {measured / 2**20:.1f} MiB")  # fmt: skip
