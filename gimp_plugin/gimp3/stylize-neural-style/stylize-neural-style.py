@@ -163,6 +163,8 @@ class _LivePreview(object):
             GLib.idle_add(self._show, result, None)
         except core.StylizeError as e:
             GLib.idle_add(self._show, None, core.error_text(e))
+        except Exception as e:  # noqa: BLE001 - the running render must end, or none follows
+            GLib.idle_add(self._show, None, "The preview failed: %s" % e)
 
     def _show(self, result, error):
         from gi.repository import GdkPixbuf
