@@ -54,7 +54,9 @@ SOURCE_BYTES_PER_PIXEL = 24  # per pixel of a style or init image: PIL copy, RGB
 # copies of the default style layers' maps (122 floats a pixel) in the forward pass,
 # their gradients, the weight maps (K x [H, W] and the layers'). Measured 310-500 B
 # (2 and 3 regions against none, 256 x 192 and 384 x 384, L-BFGS and Adam, float32).
-GUIDED_BYTES_PER_PIXEL = 800
+# With the daemon's allocator (TF_ONEDNN_USE_SYSTEM_ALLOCATOR: oneDNN's blocks in malloc)
+# a 256 x 192 two-region run measured 434 MiB against 417 estimated at 800 B: 1200 B.
+GUIDED_BYTES_PER_PIXEL = 1200
 MASK_BYTES_PER_PIXEL = 12  # per pixel of a given mask: float32, resampled copy, weights
 FIXED_BYTES = 80 << 20  # traces, oneDNN scratch, SciPy (96 MiB with Keras's extractors)
 WORST_STYLES = 2  # unknown styles: two at the largest area a style may take
