@@ -76,6 +76,8 @@ def test_style_size_follows_the_long_side_up_to_the_area_cap() -> None:
 
 _MEASURE = r"""
 import json, sys
+from stylize.server.malloc_tuning import tune_malloc
+tune_malloc()  # as the daemon runs: its malloc settings, oneDNN's blocks in malloc's heap
 import numpy as np
 from stylize.engine.images import Pixels, PixelMode
 from stylize.engine.optimization.guidance import StyleMasks
