@@ -108,7 +108,7 @@ def test_converted_models_are_cached(tmp_path, monkeypatch: pytest.MonkeyPatch) 
 
     double = tf.function(lambda x: 2.0 * x, input_signature=[tf.TensorSpec([None], tf.float32)])
     first = backends.OpenVinoBackend("f32", 1, "test", cache=tmp_path)
-    first.prepare({"double": double}, "namespace", precise=set(), stored=set())
+    first.prepare({"double": double}, "namespace", precise=set(), passes=set())
     np.testing.assert_array_equal(first.run(double, np.arange(3, dtype=np.float32))[0], [0, 2, 4])
     assert (tmp_path / "namespace" / "double" / "model.xml").exists()
 
@@ -117,13 +117,14 @@ def test_converted_models_are_cached(tmp_path, monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(ov, "convert_model", no_conversion)
     again = backends.OpenVinoBackend("f32", 1, "test", cache=tmp_path)
-    again.prepare({"double": double}, "namespace", precise=set(), stored=set())
+    again.prepare({"double": double}, "namespace", precise=set(), passes=set())
     np.testing.assert_array_equal(again.run(double, np.ones(2, np.float32))[0], [2, 2])
 
 
-def test_stored_layers_cross_openvino_in_the_storage_dtype(tmp_path) -> None:
-    """A ``stored`` graph takes and returns its rank-4 layers in bf16 (float16 in f32
-    precision); its other inputs and outputs, and every other graph, stay float32."""
+def test_layers_cross_openvino_in_the_storage_dtype(tmp_path) -> None:
+    """A graph takes and returns its channels-first layers in bf16 (float16 in f32
+    precision); its other inputs and outputs, and every input and output of a ``precise``
+    graph, stay float32."""
     import tensorflow as tf
 
     def double_and_sum(x: tf.Tensor, scale: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -131,19 +132,20 @@ def test_stored_layers_cross_openvino_in_the_storage_dtype(tmp_path) -> None:
         return y, tf.reduce_mean(y, axis=[0, 2, 3])
 
     spec = [tf.TensorSpec([1, 2, None, None], tf.float32), tf.TensorSpec([1], tf.float32)]
-    stored, plain = (tf.function(double_and_sum, input_signature=spec) for _ in range(2))
+    layered, precise = (tf.function(double_and_sum, input_signature=spec) for _ in range(2))
     x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4) / 8
     for precision, dtype in (("bf16", backends.BFLOAT16), ("f32", np.dtype(np.float16))):
         if precision == "bf16" and backends.openvino_precision()[0] != "bf16":
             continue
         backend = backends.OpenVinoBackend(precision, 1, "test", cache=tmp_path)
         assert backend.storage == dtype
-        backend.prepare({"stored": stored, "plain": plain}, "ns", precise=set(), stored={"stored"})
-        y, mean = backend.run(stored, x.astype(dtype), np.array([1.5], np.float32))
+        functions = {"layered": layered, "precise": precise}
+        backend.prepare(functions, "ns", precise={"precise"}, passes={"layered"})
+        y, mean = backend.run(layered, x.astype(dtype), np.array([1.5], np.float32))
         assert y.dtype == dtype and mean.dtype == np.float32
         np.testing.assert_allclose(y.astype(np.float32), 3 * x, rtol=1e-2)
         np.testing.assert_allclose(mean, 3 * x.mean(axis=(0, 2, 3)), rtol=1e-2)
-        y, _ = backend.run(plain, x, np.array([1.5], np.float32))
+        y, _ = backend.run(precise, x, np.array([1.5], np.float32))
         assert y.dtype == np.float32
 
 
@@ -157,7 +159,7 @@ def test_released_scratch_is_allocated_again(tmp_path) -> None:
 
     square = tf.function(lambda x: x * x, input_signature=[tf.TensorSpec([None], tf.float32)])
     backend = backends.OpenVinoBackend("f32", 1, "test", cache=tmp_path)
-    backend.prepare({"square": square}, "ns", precise=set(), stored=set())
+    backend.prepare({"square": square}, "ns", precise=set(), passes=set())
     values = np.linspace(-2, 2, 1 << 20, dtype=np.float32)
     first = backend.run(square, values)[0].copy()
     backend.release_scratch()

@@ -124,7 +124,7 @@ def test_idle_release_compiles_large_graphs_afresh(tmp_path) -> None:
 
     double = tf.function(lambda x: 2.0 * x, input_signature=[tf.TensorSpec([None], tf.float32)])
     backend = backends.OpenVinoBackend("f32", 1, "test", cache=tmp_path)
-    backend.prepare({"double": double}, "ns", precise=set(), stored=set())
+    backend.prepare({"double": double}, "ns", precise=set(), passes=set())
     small = np.arange(4, dtype=np.float32)
     np.testing.assert_array_equal(backend.run(double, small)[0], 2 * small)
     first = backend._compiled[double]
@@ -144,7 +144,7 @@ def test_idle_release_never_converts_a_graph_again() -> None:
 
     double = tf.function(lambda x: 2.0 * x, input_signature=[tf.TensorSpec([None], tf.float32)])
     backend = backends.OpenVinoBackend("f32", 1, "test", cache=None)
-    backend.prepare({"double": double}, "ns", precise=set(), stored=set())
+    backend.prepare({"double": double}, "ns", precise=set(), passes=set())
     large = np.ones(backends.LARGE_INPUT_BYTES // 4, np.float32)
     assert backend.run(double, large)[0][0] == 2.0
     first = backend._compiled[double]

@@ -15,12 +15,14 @@ against TensorFlow's float32 (the bound is stated and enforced in
 tests/test_backends.py); ``STYLIZE_PRECISION=f32`` turns it off. The style
 predictor always runs in f32: in bf16 its vector drifts by 0.09.
 
-The strip path's stored layers (the rank-4 float inputs and outputs of its
-``stored`` graphs) cross the OpenVINO boundary in the backend's ``storage``
-dtype: bf16 where the network computes in bf16 (the values it computes
-anyway, so no extra rounding and no conversion kernels), else float16. The
-graphs themselves are float32 in TensorFlow; OpenVINO's pre/post-processing
-retypes their boundaries.
+Layers between graphs (the channels-first rank-4 float inputs and outputs: the
+whole-image stages' features, the strip path's stored layers) cross the OpenVINO
+boundary in the backend's ``storage`` dtype: bf16 where the network computes in
+bf16 (the values it computes anyway, so no extra rounding and no conversion
+kernels; a float32 boundary kept the residual blocks' sums in float32 and cost
+the whole-image path its gain from channels-first layers, BENCHMARKS.md), else
+float16. The graphs themselves are float32 in TensorFlow; OpenVINO's
+pre/post-processing retypes their boundaries.
 """
 
 from __future__ import annotations
@@ -79,14 +81,15 @@ class Backend(Protocol):
 
     @property
     def storage(self) -> np.dtype:
-        """numpy dtype of the strip path's stored layers."""
+        """numpy dtype of the layers between graphs (OpenVINO: bf16 or float16)."""
         ...
 
     def prepare(
-        self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
+        self, functions: dict[str, Function], namespace: str, precise: set[str], passes: set[str]
     ) -> None:
         """Name the functions ``run`` will be given (for caches); ``precise`` ones stay f32;
-        ``stored`` ones take and return stored layers (in ``storage``)."""
+        ``passes`` ones run strip after strip in a pass (their scratch is freed when the
+        thread moves on to another graph)."""
         ...
 
     def run(self, function: Function, *args: np.ndarray) -> list[np.ndarray]:
@@ -115,7 +118,7 @@ class TensorFlowBackend:
     storage_name: str = "float32"
 
     def prepare(
-        self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
+        self, functions: dict[str, Function], namespace: str, precise: set[str], passes: set[str]
     ) -> None:
         """Nothing to prepare: TensorFlow traces on first call."""
 
@@ -165,22 +168,22 @@ class OpenVinoBackend:
         self._largest: dict[Function, int] = {}  # bytes of a whole-image graph's largest input
         self._names: dict[Any, str] = {}
         self._precise: set[str] = set()
-        self._stored: set[str] = set()
+        self._passes: set[str] = set()
 
     @property
     def storage(self) -> np.dtype:
         return bfloat16() if self.precision == "bf16" else np.dtype(np.float16)
 
     def prepare(
-        self, functions: dict[str, Function], namespace: str, precise: set[str], stored: set[str]
+        self, functions: dict[str, Function], namespace: str, precise: set[str], passes: set[str]
     ) -> None:
         self._names = {function: f"{namespace}/{name}" for name, function in functions.items()}
         self._precise = {f"{namespace}/{name}" for name in precise}
-        self._stored = {f"{namespace}/{name}" for name in stored}
+        self._passes = {f"{namespace}/{name}" for name in passes}
 
     def _retyped(self, model: Any) -> Any:
-        """``model`` with its stored layers (float32, channels first: [1, C, H, W] with C
-        fixed) in the storage dtype. Pixels ([1, H, W, 3]: 16-bit and float images)
+        """``model`` with its layers (float32, channels first: [1, C, H, W] with C fixed)
+        in the storage dtype. Pixels ([1, H, W, 3]: 16-bit and float images)
         stay float32, so deep images are not rounded to bf16 at the boundary."""
         from openvino.preprocess import PrePostProcessor
 
@@ -236,7 +239,7 @@ class OpenVinoBackend:
                 key = self._names.get(function)
                 precision = "f32" if key in self._precise else self.precision
                 model = self._model(function, key)
-                if key in self._stored:
+                if key not in self._precise:
                     model = self._retyped(model)
                 compiled = self._core.compile_model(
                     model,
@@ -257,7 +260,7 @@ class OpenVinoBackend:
         thread = threading.get_ident()
         current = self._requests.get(thread)
         if current is None or current[0] is not function:
-            if current is not None and self._names.get(current[0]) in self._stored:
+            if current is not None and self._names.get(current[0]) in self._passes:
                 self._release(current[0])
             current = self._requests[thread] = (
                 function,
@@ -265,7 +268,7 @@ class OpenVinoBackend:
             )
         inputs = [self._tensor(np.ascontiguousarray(a)) for a in args]
         outputs = current[1].infer(inputs, share_inputs=True, share_outputs=True).to_tuple()
-        if self._names.get(function) not in self._stored:
+        if self._names.get(function) not in self._passes:
             size = max(a.nbytes for a in (*args, *outputs))
             if size > self._largest.get(function, 0):
                 self._largest[function] = size
@@ -280,7 +283,7 @@ class OpenVinoBackend:
         (after 4-MP jobs, a 67-MP strip job in the same process peaked at 3.3 GB
         instead of 2.9-3.0, BENCHMARKS.md); strip pieces free theirs after each pass."""
         with self._lock:
-            idle = [f for f in self._compiled if self._names.get(f) not in self._stored]
+            idle = [f for f in self._compiled if self._names.get(f) not in self._passes]
         for function in idle:
             self._release(function)
 

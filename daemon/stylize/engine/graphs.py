@@ -89,8 +89,6 @@ class FastNetworks:
         self.expand_pixels = graph("expand_pixels")
         self.contract = graph("contract")  # 16-bit and float content, in float32
         self.expand = graph("expand")
-        self.piece_contract = graph("piece_contract")
-        self.piece_contract_unit = graph("piece_contract_unit")
         self.piece_finish_unit = graph("piece_finish_unit")
         self.piece_expand1 = graph("piece_expand1")
         self.piece_expand2_moments = graph("piece_expand2_moments")

@@ -608,7 +608,7 @@ class StripRunner:
         padded_h, padded_w = (-(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE for n in (height, width))
         rows, columns = _reflect_index(height, padded_h), _reflect_index(width, padded_w)
         quarter_h = padded_h // SIZE_MULTIPLE
-        piece = self.network.piece_contract_unit if _deep(rgb) else self.network.piece_contract
+        piece = self.network.contract if _deep(rgb) else self.network.contract_pixels
         for start, stop, first, last in self._strips(
             quarter_h, _CONTRACT_HALO, 4, _CONTRACT_TALLER
         ):

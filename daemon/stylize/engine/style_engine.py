@@ -160,10 +160,10 @@ class StyleEngine:
     def _prepare(self) -> None:
         """Name every graph for the backend (its cache keys, which take stored layers)."""
         functions: dict[str, Callable[..., object]] = dict(self._networks.graphs)
-        # Strip pieces take stored layers; they and the regions graphs (larger scratch,
-        # rarely run) free their scratch when the thread moves on to another graph.
-        stored = {name for name in functions if name.startswith("piece_") or "regions" in name}
-        self.backend.prepare(functions, self._namespace(), precise={"predictor"}, stored=stored)
+        # Strip pieces and the regions graphs (larger scratch, rarely run) free their
+        # scratch when the thread moves on to another graph.
+        passes = {name for name in functions if name.startswith("piece_") or "regions" in name}
+        self.backend.prepare(functions, self._namespace(), precise={"predictor"}, passes=passes)
 
     def _regions(self, styles: int) -> RegionGraphs:
         """The regions graphs for K = ``styles``, named for the backend on first use."""

@@ -1,10 +1,15 @@
 """The style-transfer network (Ghiasi et al. 2017, Magenta ``nza_model``), in TensorFlow.
 
 Rebuilt layer by layer from the dequantized weights of the shipped ONNX file
-(``models/onnx_weights.py``). NHWC throughout; every convolution is a reflect
-pad of ``k // 2`` followed by a VALID convolution, as in Magenta's
-``model.py``. Style conditioning is conditional instance norm: per-image,
-per-channel moments, with gamma and beta affine in the 100-d style vector.
+(``models/onnx_weights.py``). Every convolution is a reflect pad of ``k // 2``
+followed by a VALID convolution, as in Magenta's ``model.py``. Style conditioning
+is conditional instance norm: per-image, per-channel moments, with gamma and beta
+affine in the 100-d style vector.
+
+Layers between convolutions are channels first (NCHW), the layout of OpenVINO's CPU
+plugin: the graphs turn to channels last (NHWC, TensorFlow's CPU layout) only
+around each convolution, and OpenVINO's converter cancels those pairs of
+transposes. Pixels in and out are NHWC.
 
 Three layers are computed in exactly equivalent but cheaper shapes (the same
 sums, reordered; outputs agree with the plain form to float rounding):
@@ -16,14 +21,15 @@ sums, reordered; outputs agree with the plain form to float rounding):
   resolution as one 3x3 convolution with four output phases (sub-pixel
   convolution) followed by depth-to-space: no upsampled tensor is made.
 
-The whole graph runs in three stages (``contract``, ``residual``, ``expand``)
-for images small enough to hold whole; large images run layer by layer in
-strips (``engine/strip_inference.py``) through the ``piece_*`` functions, which
-take the normalisation of their input as explicit per-channel scale and shift
-and return their output's moments (mean and mean square: one pass over the
-strip). Every function is a ``tf.function`` over
-dynamic shapes, so any size that is a multiple of 4 works, and every one can be
-compiled to another runtime (``engine/backends.py``).
+The whole graph runs in three stages (``contract``, ``residual``, ``expand``;
+channels-first features between them) for images small enough to hold whole;
+large images run layer by layer in strips (``engine/strip_inference.py``):
+``contract`` on strips of rows, then the ``piece_*`` functions, which take the
+normalisation of their input as explicit per-channel scale and shift and return
+their output's moments (mean and mean square: one pass over the strip). Every
+function is a ``tf.function`` over dynamic shapes, so any size that is a multiple
+of 4 works, and every one can be compiled to another runtime
+(``engine/backends.py``).
 """
 
 from __future__ import annotations
@@ -119,6 +125,12 @@ def _conv(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
     return _conv_padded(padded, conv)
 
 
+def _conv_first(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
+    """``_conv`` of a channels-first layer, channels first."""
+    padded = tf.pad(x, [[0, 0], [0, 0], [conv.pad, conv.pad], [conv.pad, conv.pad]], "REFLECT")
+    return _first(_conv_padded(_last(padded), conv))
+
+
 def _conv_padded(padded: tf.Tensor, conv: _Conv) -> tf.Tensor:
     """The convolution of an input already padded by ``conv.pad`` on every side."""
     y = tf.nn.conv2d(padded, conv.kernel, strides=conv.stride, padding="VALID")
@@ -195,25 +207,12 @@ def _per_channel(values: tf.Tensor, phases: int, first: bool) -> tf.Tensor:
     return tf.reshape(tiled, [1, -1, 1, 1]) if first else tiled
 
 
-def _channel_mean(x: tf.Tensor, axes: list[int], phases: int) -> tf.Tensor:
-    """[C] means over ``axes``; with ``phases`` = 4 (space-to-depth layout) each channel's
-    mean covers its four phases (equal counts, so a mean of means)."""
-    return tf.reduce_mean(tf.reshape(tf.reduce_mean(x, axis=axes), [phases, -1]), axis=0)
-
-
-def _moments(x: tf.Tensor, phases: int = 1) -> tuple[tf.Tensor, tf.Tensor]:
-    """Per-channel mean and population variance of an NHWC image, [C] each."""
-    mean = _channel_mean(x, [0, 1, 2], phases)
-    variance = _channel_mean(tf.square(x - _per_channel(mean, phases, False)), [0, 1, 2], phases)
-    return mean, variance
-
-
 def _sums(x: tf.Tensor, core: tf.Tensor, phases: int = 1) -> tuple[tf.Tensor, tf.Tensor]:
     """Per-channel mean and mean square of rows ``core`` of an NCHW strip, [C] each, in
     one pass over it.
 
     The strip path merges these across strips in float64 (``Moments``); the centred
-    two-pass form of ``_moments`` cost a quarter of a residual piece's time in OpenVINO.
+    two-pass form cost a quarter of a residual piece's time in OpenVINO.
     Each row's sum and sum of squares are matrix products (a row times ones, a row
     times itself): OpenVINO runs them in bf16 with float32 sums, straight from the
     convolution's output, where its reductions first convert the strip to float32
@@ -345,7 +344,6 @@ _IMAGE = tf.TensorSpec([1, None, None, 3], tf.float32)
 _STYLE = tf.TensorSpec([1, STYLE_VECTOR_SIZE], tf.float32)
 _CORE = tf.TensorSpec([2], tf.int32)  # [start, stop) rows of the output that are kept
 _VECTOR = tf.TensorSpec([None], tf.float32)
-_FEATURES = tf.TensorSpec([1, None, None, 32], tf.float32)
 
 
 @dataclass(frozen=True)
@@ -460,26 +458,37 @@ class TransformerNetwork(tf.Module):
     ) -> tf.Tensor:
         """Conditional instance norm with gamma and beta mixed per pixel: each style's scale
         and shift [K, C] from its own moments over the pixels it weights (its region),
-        then weighted by ``weights`` at each pixel (engine/regions.py). Computed channels
-        first, as the strip pieces are: the runtime's own layout (OpenVINO's CPU plugin
-        runs NCHW), where a product over pixels and channels channels last made it
+        then weighted by ``weights`` at each pixel (engine/regions.py); ``x`` channels
+        first, where a product over pixels and channels channels last made OpenVINO
         transpose every layer."""
-        channels = x.shape[-1] // phases
-        first = _first(x)
-        values = tf.reshape(first, [phases * channels, -1])
+        channels = x.shape[1] // phases
+        values = tf.reshape(x, [phases * channels, -1])
         w = tf.reshape(weights_last, [-1, tf.shape(weights_last)[3]])
         mean, variance, _ = _weighted_stats(values, w, phases, channels)
         scale = gamma * tf.math.rsqrt(variance + self._epsilon)
         shift = beta - mean * scale
-        return _last(_mixed_affine(first, scale, shift, weights, phases, first=True))
+        return _mixed_affine(x, scale, shift, weights, phases, first=True)
 
-    def _instance_norm(
-        self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, phases: int = 1
-    ) -> tf.Tensor:
-        """Conditional instance norm of one image (``phases`` = 4: space-to-depth layout)."""
-        mean, variance = _moments(x, phases)
+    def _instance_norm(self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
+        """Conditional instance norm of a channels-first layer, written as OpenVINO's MVN
+        pattern ((x - mean) / sqrt(variance + epsilon), then gamma and beta): its converter
+        fuses that into one MVN kernel that runs in the layer's own layout and precision.
+        With the scale folded first (gamma / sqrt(...), then one multiply-add) it ran as
+        separate passes, in float32 (BENCHMARKS.md, "channels first")."""
+        mean = tf.reduce_mean(x, axis=[2, 3], keepdims=True)
+        centred = x - mean
+        variance = tf.reduce_mean(tf.square(centred), axis=[2, 3], keepdims=True)
+        normalised = centred / tf.sqrt(variance + self._epsilon)
+        return normalised * _per_channel(gamma, 1, True) + _per_channel(beta, 1, True)
+
+    def _instance_norm_phased(self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
+        """The same in space-to-depth layout (each channel's four phases are four channels
+        of ``x``, so its moments span them, which MVN cannot): the sums as products, as
+        the strip pieces take them (``_sums``)."""
+        mean, mean_square = _sums(x, tf.stack([0, tf.shape(x)[2]]), 4)
+        variance = tf.maximum(mean_square - tf.square(mean), 0.0)
         scale = gamma * tf.math.rsqrt(variance + self._epsilon)
-        return _affine(x, scale, beta - mean * scale, phases)
+        return _affine(x, scale, beta - mean * scale, 4, first=True)
 
     def _contract_layers(self, content: tf.Tensor) -> tf.Tensor:
         x = tf.nn.relu(_full(_conv9_phased(content, self._contract1)))
@@ -488,28 +497,30 @@ class TransformerNetwork(tf.Module):
         return x
 
     # -- the whole image in three stages -------------------------------------------------
+    # Features pass between them channels first: a backend may hand them on in fewer bits
+    # (``Backend.storage``), as the strip path stores its layers.
 
     @tf.function(input_signature=[_IMAGE])
     def contract(self, content: tf.Tensor) -> tf.Tensor:
-        return self._contract_layers(content)
+        return self._features(content)
 
-    @tf.function(input_signature=[_FEATURES, _STYLE])
+    @tf.function(input_signature=[_stored(32), _STYLE])
     def residual(self, x: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         norms = self._norm_params(style)
         for i, (conv1, conv2) in enumerate(self._residual):
-            h = tf.nn.relu(self._instance_norm(_conv(x, conv1), *norms[2 * i]))
-            x = x + self._instance_norm(_conv(h, conv2), *norms[2 * i + 1])
+            h = tf.nn.relu(self._instance_norm(_conv_first(x, conv1), *norms[2 * i]))
+            x = x + self._instance_norm(_conv_first(h, conv2), *norms[2 * i + 1])
         return x
 
-    @tf.function(input_signature=[_FEATURES, _STYLE])
+    @tf.function(input_signature=[_stored(32), _STYLE])
     def expand(self, x: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         norms = self._norm_params(style)[2 * RESIDUAL_BLOCKS :]
-        h = tf.nn.relu(
-            self._instance_norm(_full(_upsample_conv_phased(x, self._expand1)), *norms[0])
-        )
-        z = tf.nn.relu(self._instance_norm(_upsample_conv_phased(h, self._expand2), *norms[1], 4))
-        y = self._instance_norm(_conv9_on_phases(z, self._expand3), *norms[2], 4)
-        return _full(tf.sigmoid(y))
+        e = _first(_full(_upsample_conv_phased(_last(x), self._expand1)))
+        h = tf.nn.relu(self._instance_norm(e, *norms[0]))
+        z = _first(_upsample_conv_phased(_last(h), self._expand2))
+        z = tf.nn.relu(self._instance_norm_phased(z, *norms[1]))
+        y = self._instance_norm_phased(_first(_conv9_on_phases(_last(z), self._expand3)), *norms[2])
+        return _full(_last(tf.sigmoid(y)))
 
     # -- regions: the same stages with the norms' gamma and beta mixed per pixel -----------
     # ``quarter``, ``half``: the styles' weights at quarter and half resolution [1, K, h, w];
@@ -522,7 +533,7 @@ class TransformerNetwork(tf.Module):
         piece inputs as in ``_build_pieces``, with each strip's weights after its strips)."""
         spec = _RegionSpecs(styles)
         vectors, first, last, matrix = spec.vectors, spec.first, spec.last, spec.matrix
-        whole = [_FEATURES, vectors, first(), last()]
+        whole = [_stored(32), vectors, first(), last()]
         expand = [*whole, first(4), last(4)]
         functions = {
             "residual": tf.function(self._residual_regions, input_signature=whole),
@@ -567,8 +578,8 @@ class TransformerNetwork(tf.Module):
         norms = self._norm_params_mixed(styles)
         maps = (quarter, quarter_last)
         for i, (conv1, conv2) in enumerate(self._residual):
-            h = tf.nn.relu(self._instance_norm_mixed(_conv(x, conv1), *norms[2 * i], *maps))
-            x = x + self._instance_norm_mixed(_conv(h, conv2), *norms[2 * i + 1], *maps)
+            h = tf.nn.relu(self._instance_norm_mixed(_conv_first(x, conv1), *norms[2 * i], *maps))
+            x = x + self._instance_norm_mixed(_conv_first(h, conv2), *norms[2 * i + 1], *maps)
         return x
 
     def _expand_regions(
@@ -581,13 +592,13 @@ class TransformerNetwork(tf.Module):
         phased_last: tf.Tensor,
     ) -> tf.Tensor:
         norms = self._norm_params_mixed(styles)[2 * RESIDUAL_BLOCKS :]
-        e = _full(_upsample_conv_phased(x, self._expand1))
+        e = _first(_full(_upsample_conv_phased(_last(x), self._expand1)))
         h = tf.nn.relu(self._instance_norm_mixed(e, *norms[0], half, half_last))
-        z = _upsample_conv_phased(h, self._expand2)
+        z = _first(_upsample_conv_phased(_last(h), self._expand2))
         z = tf.nn.relu(self._instance_norm_mixed(z, *norms[1], phased, phased_last, 4))
-        y = _conv9_on_phases(z, self._expand3)
+        y = _first(_conv9_on_phases(_last(z), self._expand3))
         y = self._instance_norm_mixed(y, *norms[2], phased, phased_last, 4)
-        return _full(tf.sigmoid(y))
+        return _full(_last(tf.sigmoid(y)))
 
     def _expand_pixels_regions(self, *args: tf.Tensor) -> tf.Tensor:
         return _to_pixels(self._expand_regions(*args))
@@ -601,9 +612,9 @@ class TransformerNetwork(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
     def contract_pixels(self, content: tf.Tensor) -> tf.Tensor:
-        return self._contract_layers(tf.cast(content, _F32) * (1.0 / 255.0))
+        return self._features(content)
 
-    @tf.function(input_signature=[_FEATURES, _STYLE])
+    @tf.function(input_signature=[_stored(32), _STYLE])
     def expand_pixels(self, x: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         return _to_pixels(self.expand(x, style))
 
@@ -617,10 +628,6 @@ class TransformerNetwork(tf.Module):
     # normalises also returns the sums (``_sums``) of the core.
 
     def _build_pieces(self) -> None:
-        self.piece_contract = tf.function(
-            self._piece_contract, input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)]
-        )
-        self.piece_contract_unit = tf.function(self._piece_contract, input_signature=[_IMAGE])
         self.piece_residual = [self._residual_pieces(*pair) for pair in self._residual]
         self.piece_expand1 = tf.function(
             self._piece_expand1,
@@ -704,7 +711,7 @@ class TransformerNetwork(tf.Module):
     # layout and turns to channels last only around its convolutions, so that OpenVINO's
     # converter cancels each pair of transposes instead of running them.
 
-    def _piece_contract(self, content: tf.Tensor) -> tf.Tensor:
+    def _features(self, content: tf.Tensor) -> tf.Tensor:
         """RGB rows (uint8, or float32 in [0, 1]) -> post-ReLU quarter-resolution features."""
         x = tf.cast(content, _F32) * (1.0 / 255.0) if content.dtype == tf.uint8 else content
         return _first(self._contract_layers(x))
