@@ -134,16 +134,23 @@ def test_layers_cross_openvino_in_the_storage_dtype(tmp_path) -> None:
     spec = [tf.TensorSpec([1, 2, None, None], tf.float32), tf.TensorSpec([1], tf.float32)]
     layered, precise = (tf.function(double_and_sum, input_signature=spec) for _ in range(2))
     x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4) / 8
-    for precision, dtype in (("bf16", backends.BFLOAT16), ("f32", np.dtype(np.float16))):
+    import ml_dtypes
+
+    def bf16(values: np.ndarray) -> np.ndarray:
+        return values.astype(ml_dtypes.bfloat16).view(np.uint16)
+
+    half = (np.dtype(np.float16), lambda values: values.astype(np.float16), np.float32)
+    kinds = {"bf16": (backends.BF16_BITS, bf16, backends.bf16_bits_to_float32), "f32": half}
+    for precision, (dtype, stored, values) in kinds.items():
         if precision == "bf16" and backends.openvino_precision()[0] != "bf16":
             continue
         backend = backends.OpenVinoBackend(precision, 1, "test", cache=tmp_path)
         assert backend.storage == dtype
         functions = {"layered": layered, "precise": precise}
         backend.prepare(functions, "ns", precise={"precise"}, passes={"layered"})
-        y, mean = backend.run(layered, x.astype(dtype), np.array([1.5], np.float32))
+        y, mean = backend.run(layered, stored(x), np.array([1.5], np.float32))
         assert y.dtype == dtype and mean.dtype == np.float32
-        np.testing.assert_allclose(y.astype(np.float32), 3 * x, rtol=1e-2)
+        np.testing.assert_allclose(np.asarray(values(y), np.float32), 3 * x, rtol=1e-2)
         np.testing.assert_allclose(mean, 3 * x.mean(axis=(0, 2, 3)), rtol=1e-2)
         y, _ = backend.run(precise, x, np.array([1.5], np.float32))
         assert y.dtype == np.float32

@@ -27,7 +27,6 @@ pre/post-processing retypes their boundaries.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import shutil
@@ -57,21 +56,15 @@ _CHOICES = ("auto", "tensorflow", "openvino")
 # a tf.function with an input signature, or a handle that builds one (graphs.Graph)
 Function = Callable[..., Any]
 FLOAT32 = np.dtype(np.float32)
+# bf16 layers are held as their bits: nothing computes with them outside a graph (they
+# are handed on, copied into strips, padded), and numpy's bf16 type (ml_dtypes) costs
+# 0.55 s of a start to register, which the whole-image path would pay on its first call.
+BF16_BITS = np.dtype(np.uint16)
 
 
-@functools.cache
-def bfloat16() -> np.dtype:
-    """numpy's bf16 (ml_dtypes), imported on first use: registering its types with numpy
-    takes about a second (numpy's ufunc loop registration), too much for every start."""
-    import ml_dtypes
-
-    return np.dtype(ml_dtypes.bfloat16)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "BFLOAT16":  # a module attribute once, kept for its readers
-        return bfloat16()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def bf16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
+    """The float32 values of bf16 bits (exact: bf16 is float32's upper half)."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
 class Backend(Protocol):
@@ -172,7 +165,7 @@ class OpenVinoBackend:
 
     @property
     def storage(self) -> np.dtype:
-        return bfloat16() if self.precision == "bf16" else np.dtype(np.float16)
+        return BF16_BITS if self.precision == "bf16" else np.dtype(np.float16)
 
     def prepare(
         self, functions: dict[str, Function], namespace: str, precise: set[str], passes: set[str]
@@ -274,7 +267,7 @@ class OpenVinoBackend:
                 self._largest[function] = size
         # OpenVINO hands bf16 outputs out as float16-typed arrays of the same bits.
         return [
-            o.view(bfloat16()) if port.get_element_type() == self._ov.Type.bf16 else o
+            o.view(BF16_BITS) if port.get_element_type() == self._ov.Type.bf16 else o
             for o, port in zip(outputs, current[1].model_outputs, strict=True)
         ]
 
@@ -324,8 +317,9 @@ class OpenVinoBackend:
             log.debug("kept %s's scratch: %s", self._names.get(function), error)
 
     def _tensor(self, array: np.ndarray) -> Any:
-        """numpy bf16 arrays are passed as their bits, typed for OpenVINO (no copy)."""
-        if array.dtype.name != "bfloat16":  # (no ml_dtypes import for other arrays)
+        """bf16 layers (``BF16_BITS``, or ml_dtypes' bfloat16) are typed for OpenVINO
+        (no copy); no graph takes any other 16-bit integers."""
+        if array.dtype != BF16_BITS and array.dtype.name != "bfloat16":
             return array
         return self._ov.Tensor(array.view(np.uint16), list(array.shape), self._ov.Type.bf16)
 
