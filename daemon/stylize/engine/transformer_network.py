@@ -111,6 +111,24 @@ def space_to_depth_kernel(kernel: np.ndarray) -> np.ndarray:
     return phased.reshape(half, half, 4 * cin, 4 * cout)
 
 
+def stride2_phased_kernel(kernel: np.ndarray) -> np.ndarray:
+    """[3, 3, in, out] at stride 2 after a reflect pad of 1 -> [2, 2, 4 * in, out] on the
+    space-to-depth (block 2) image, after a pad of one block before it (``_stride2_phased``).
+
+    Output (i, j) reads full-resolution rows 2i - 1, 2i, 2i + 1 (taps dy = 0, 1, 2): block
+    i - 1's phase 1 and block i's phases 0 and 1, taps (u, a) = (0, 1), (1, 0), (1, 1) of
+    the padded blocks i - 1 + u; tap (0, 0) is unused. Channels (a, b, in), as
+    ``tf.nn.space_to_depth`` orders them.
+    """
+    tap = {(0, 1): 0, (1, 0): 1, (1, 1): 2}  # (block u, phase a) -> original tap
+    _, _, cin, cout = kernel.shape
+    phased = np.zeros((2, 2, 2, 2, cin, cout), np.float32)
+    for (u, a), dy in tap.items():
+        for (v, b), dx in tap.items():
+            phased[u, v, a, b] = kernel[dy, dx]
+    return phased.reshape(2, 2, 4 * cin, cout)
+
+
 def _phased_conv(kernel: np.ndarray, bias: np.ndarray, pad: int) -> _Conv:
     return _Conv(
         kernel=tf.constant(kernel, tf.float32),
@@ -135,6 +153,17 @@ def _conv_padded(padded: tf.Tensor, conv: _Conv) -> tf.Tensor:
     """The convolution of an input already padded by ``conv.pad`` on every side."""
     y = tf.nn.conv2d(padded, conv.kernel, strides=conv.stride, padding="VALID")
     return tf.nn.bias_add(y, conv.bias)
+
+
+def _stride2_phased(z: tf.Tensor, conv: _Conv) -> tf.Tensor:
+    """A 3x3 stride-2 convolution, reflect pad 1, of the full-resolution image of ``z``
+    (space-to-depth layout), at half resolution, without leaving the layout.
+
+    The reflected row before the first is full-resolution row 1, the first block's phase
+    1, so the first block repeated (SYMMETRIC) pads it; no row after the last is read.
+    """
+    padded = tf.pad(z, [[0, 0], [1, 0], [1, 0], [0, 0]], "SYMMETRIC")
+    return _conv_padded(padded, conv)
 
 
 def _conv9_phased(x: tf.Tensor, conv: _Conv) -> tf.Tensor:
@@ -393,7 +422,13 @@ class TransformerNetwork(tf.Module):
         self._contract1 = _phased_conv(
             space_to_depth_kernel(_tf_kernel(contract[0])), contract[0].bias, pad=4
         )
-        self._contract = [_conv_from(p) for p in contract[1:]]
+        self._contract2 = _Conv(
+            kernel=tf.constant(stride2_phased_kernel(_tf_kernel(contract[1])), tf.float32),
+            bias=tf.constant(contract[1].bias, tf.float32),
+            stride=1,
+            pad=0,
+        )
+        self._contract3 = _conv_from(contract[2])
         self._residual = [
             (
                 _conv_from(convs[f"transformer/residual/{b}/conv1"]),
@@ -491,10 +526,11 @@ class TransformerNetwork(tf.Module):
         return _affine(x, scale, beta - mean * scale, 4, first=True)
 
     def _contract_layers(self, content: tf.Tensor) -> tf.Tensor:
-        x = tf.nn.relu(_full(_conv9_phased(content, self._contract1)))
-        for conv in self._contract:
-            x = tf.nn.relu(_conv(x, conv))
-        return x
+        """The first layer stays in space-to-depth layout, where the second (stride 2)
+        reads it: no full-resolution copy, pad or reorder of it (BENCHMARKS.md)."""
+        z = tf.nn.relu(_conv9_phased(content, self._contract1))
+        x = tf.nn.relu(_stride2_phased(z, self._contract2))
+        return tf.nn.relu(_conv(x, self._contract3))
 
     # -- the whole image in three stages -------------------------------------------------
     # Features pass between them channels first: a backend may hand them on in fewer bits
