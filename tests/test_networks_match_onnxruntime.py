@@ -120,3 +120,23 @@ def test_last_layer_pads_in_space_to_depth_layout_exactly(height: int, width: in
     z = rng.normal(size=(1, height, width, 32)).astype(np.float32)
     expected = tn._conv9_phased(tn._full(z), conv).numpy()
     np.testing.assert_array_equal(tn._conv9_on_phases(z, conv).numpy(), expected)
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (3, 5), (6, 10)])
+def test_stride_two_convolution_reads_space_to_depth_layout_exactly(
+    height: int, width: int
+) -> None:
+    """The second contract layer (3x3, stride 2, reflect pad 1) reads the first one in
+    space-to-depth layout; it must equal the convolution of the full-resolution image
+    (random weights: the kernel's rearrangement, not the network, is under test)."""
+    import tensorflow as tf
+    from stylize.engine import transformer_network as tn
+
+    rng = np.random.default_rng(height * width)
+    kernel = rng.normal(size=(3, 3, 8, 16)).astype(np.float32)
+    bias = rng.normal(size=16).astype(np.float32)
+    full = tn._Conv(tf.constant(kernel), tf.constant(bias), stride=2, pad=1)
+    phased = tn._Conv(tf.constant(tn.stride2_phased_kernel(kernel)), tf.constant(bias), 1, 0)
+    z = rng.normal(size=(1, height, width, 32)).astype(np.float32)
+    expected = tn._conv(tn._full(z), full).numpy()
+    np.testing.assert_allclose(tn._stride2_phased(z, phased).numpy(), expected, atol=1e-5)
