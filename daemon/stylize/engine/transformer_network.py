@@ -466,6 +466,22 @@ class TransformerNetwork(tf.Module):
         betas = tf.split(tf.matmul(style, self._beta[0]) + self._beta[1], self._splits, axis=1)
         return [(g[0], b[0]) for g, b in zip(gammas, betas, strict=True)]
 
+    def _norm_maps(self, style: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
+        """(gamma, beta), [1, C, 1, 1] each, as 1x1 convolutions of the style vector.
+
+        Made so, they reach OpenVINO in its convolutions' channels-last layout, and the
+        norms' affine runs in that layout too; the same values from a matrix product,
+        reshaped, were planar, and OpenVINO reordered every normalised layer there and
+        back (a quarter of the residual stage, BENCHMARKS.md "channels first")."""
+        vector = tf.reshape(style, [1, 1, 1, STYLE_VECTOR_SIZE])
+
+        def project(matrix: tf.Tensor, bias: tf.Tensor) -> list[tf.Tensor]:
+            kernel = tf.reshape(matrix, [1, 1, STYLE_VECTOR_SIZE, -1])
+            maps = _first(tf.nn.bias_add(tf.nn.conv2d(vector, kernel, 1, "VALID"), bias))
+            return tf.split(maps, self._splits, axis=1)
+
+        return list(zip(project(*self._gamma), project(*self._beta), strict=True))
+
     def norm_params(self, style: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """(gamma, beta), [C] each, of all 13 instance norms, in network order."""
         params = self._norm_params(tf.constant(np.reshape(style, (1, -1)), tf.float32))
@@ -505,7 +521,8 @@ class TransformerNetwork(tf.Module):
         return _mixed_affine(x, scale, shift, weights, phases, first=True)
 
     def _instance_norm(self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
-        """Conditional instance norm of a channels-first layer, written as OpenVINO's MVN
+        """Conditional instance norm of a channels-first layer (``gamma``, ``beta``: [1, C,
+        1, 1], ``_norm_maps``), written as OpenVINO's MVN
         pattern ((x - mean) / sqrt(variance + epsilon), then gamma and beta): its converter
         fuses that into one MVN kernel that runs in the layer's own layout and precision.
         With the scale folded first (gamma / sqrt(...), then one multiply-add) it ran as
@@ -513,13 +530,13 @@ class TransformerNetwork(tf.Module):
         mean = tf.reduce_mean(x, axis=[2, 3], keepdims=True)
         centred = x - mean
         variance = tf.reduce_mean(tf.square(centred), axis=[2, 3], keepdims=True)
-        normalised = centred / tf.sqrt(variance + self._epsilon)
-        return normalised * _per_channel(gamma, 1, True) + _per_channel(beta, 1, True)
+        return centred / tf.sqrt(variance + self._epsilon) * gamma + beta
 
     def _instance_norm_phased(self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
         """The same in space-to-depth layout (each channel's four phases are four channels
         of ``x``, so its moments span them, which MVN cannot): the sums as products, as
         the strip pieces take them (``_sums``)."""
+        gamma, beta = tf.reshape(gamma, [-1]), tf.reshape(beta, [-1])
         mean, mean_square = _sums(x, tf.stack([0, tf.shape(x)[2]]), 4)
         variance = tf.maximum(mean_square - tf.square(mean), 0.0)
         scale = gamma * tf.math.rsqrt(variance + self._epsilon)
@@ -542,7 +559,7 @@ class TransformerNetwork(tf.Module):
 
     @tf.function(input_signature=[_stored(32), _STYLE])
     def residual(self, x: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
-        norms = self._norm_params(style)
+        norms = self._norm_maps(style)
         for i, (conv1, conv2) in enumerate(self._residual):
             h = tf.nn.relu(self._instance_norm(_conv_first(x, conv1), *norms[2 * i]))
             x = x + self._instance_norm(_conv_first(h, conv2), *norms[2 * i + 1])
@@ -550,7 +567,7 @@ class TransformerNetwork(tf.Module):
 
     @tf.function(input_signature=[_stored(32), _STYLE])
     def expand(self, x: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
-        norms = self._norm_params(style)[2 * RESIDUAL_BLOCKS :]
+        norms = self._norm_maps(style)[2 * RESIDUAL_BLOCKS :]
         e = _first(_full(_upsample_conv_phased(_last(x), self._expand1)))
         h = tf.nn.relu(self._instance_norm(e, *norms[0]))
         z = _first(_upsample_conv_phased(_last(h), self._expand2))
