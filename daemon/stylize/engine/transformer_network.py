@@ -11,7 +11,7 @@ plugin: the graphs turn to channels last (NHWC, TensorFlow's CPU layout) only
 around each convolution, and OpenVINO's converter cancels those pairs of
 transposes. Pixels in and out are NHWC.
 
-Three layers are computed in exactly equivalent but cheaper shapes (the same
+Five layers are computed in exactly equivalent but cheaper shapes (the same
 sums, reordered; outputs agree with the plain form to float rounding):
 
 - the two 9x9 convolutions at full resolution (3 -> 8 and 8 -> 3 channels)
@@ -19,7 +19,10 @@ sums, reordered; outputs agree with the plain form to float rounding):
   channels at half resolution, which vectorises where 3 or 8 channels do not;
 - each nearest-neighbour x2 upsample + 3x3 convolution runs at the low
   resolution as one 3x3 convolution with four output phases (sub-pixel
-  convolution) followed by depth-to-space: no upsampled tensor is made.
+  convolution) followed by depth-to-space: no upsampled tensor is made;
+- the stride-2 3x3 convolution after the first layer reads that layer in its
+  space-to-depth layout as a 2x2 convolution: its full-resolution image is never
+  laid out.
 
 The whole graph runs in three stages (``contract``, ``residual``, ``expand``;
 channels-first features between them) for images small enough to hold whole;
@@ -521,12 +524,12 @@ class TransformerNetwork(tf.Module):
         return _mixed_affine(x, scale, shift, weights, phases, first=True)
 
     def _instance_norm(self, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
-        """Conditional instance norm of a channels-first layer (``gamma``, ``beta``: [1, C,
-        1, 1], ``_norm_maps``), written as OpenVINO's MVN
-        pattern ((x - mean) / sqrt(variance + epsilon), then gamma and beta): its converter
-        fuses that into one MVN kernel that runs in the layer's own layout and precision.
-        With the scale folded first (gamma / sqrt(...), then one multiply-add) it ran as
-        separate passes, in float32 (BENCHMARKS.md, "channels first")."""
+        """Conditional instance norm of a channels-first layer (``gamma``, ``beta``:
+        [1, C, 1, 1], ``_norm_maps``), written as OpenVINO's MVN pattern ((x - mean) /
+        sqrt(variance + epsilon), then gamma and beta): its converter fuses that into one
+        MVN kernel that runs in the layer's own layout and precision. With the scale
+        folded first (gamma / sqrt(...), then one multiply-add) it ran as separate
+        passes, in float32 (BENCHMARKS.md, "channels first")."""
         mean = tf.reduce_mean(x, axis=[2, 3], keepdims=True)
         centred = x - mean
         variance = tf.reduce_mean(tf.square(centred), axis=[2, 3], keepdims=True)
