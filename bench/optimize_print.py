@@ -71,20 +71,22 @@ def run(size: int, iterations: int) -> dict:
     style = Pixels(
         np.asarray(Image.open(SAMPLES / "styles/starry_night.jpg").convert("RGB")), PixelMode.RGB
     )
-    # Per scale (Objective.evaluate is called once per scale): (wall, cpu) at the end of
-    # each of its evaluations.
-    evaluations: list[list[tuple[float, float]]] = []
+    # Per scale (Objective.evaluate is called once per scale, its targets computed): RSS
+    # then, and (wall, cpu, peak RSS so far) at the end of each of its evaluations.
+    evaluations: list[list[tuple[float, float, float]]] = []
+    rss_after_targets: list[float] = []
     original = Objective.evaluate
 
     def timed(self, targets, weights):  # type: ignore[no-untyped-def]
         evaluate = original(self, targets, weights)
-        mine: list[tuple[float, float]] = []
+        mine: list[tuple[float, float, float]] = []
         evaluations.append(mine)
+        rss_after_targets.append(_status_mb("VmRSS"))
 
         def evaluate_and_stamp(image):  # type: ignore[no-untyped-def]
             result = evaluate(image)
             result[1].numpy()
-            mine.append((time.perf_counter(), time.process_time()))
+            mine.append((time.perf_counter(), time.process_time(), _status_mb("VmHWM")))
             return result
 
         return evaluate_and_stamp
@@ -133,6 +135,8 @@ def run(size: int, iterations: int) -> dict:
                 "loss_start": mine[0]["total"],
                 "loss_end": mine[-1]["total"],
                 "wall_s": stamps[-1][0] - end,
+                "rss_after_targets_mb": rss_after_targets[index],
+                "peak_rss_so_far_mb": stamps[-1][2],  # VmHWM after its last evaluation
             }
         )
         end = stamps[-1][0]
@@ -233,6 +237,7 @@ def report() -> None:
                 f"({scale['cpu_s_per_evaluation'] or 0:.2f} CPU s)  floor {scale['floor_s']:.2f} s"
                 f"  x{scale['ratio_to_floor'] or 0:.2f}  loss {scale['loss_start']:.3g} -> "
                 f"{scale['loss_end']:.3g}  {scale['wall_s']:.0f} s"
+                f"  peak so far {scale.get('peak_rss_so_far_mb', 0):.0f} MB"
             )
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from stylize.engine import pixel_ops
 from stylize.engine.errors import CancelledError, InvalidInputError
+from stylize.engine.idle_memory import trim_heap
 from stylize.engine.images import Pixels
 from stylize.engine.optimization import guidance, schedule
 from stylize.engine.optimization.guidance import StyleMasks
@@ -218,6 +219,10 @@ class OptimizationEngine:
         layers = (*options.content_layers, *(name for name, _ in options.style_layers))
         min_side = schedule.layer_min_side(layers)
         for index, (side, count) in enumerate(zip(sides, counts, strict=True)):
+            # The last scale's freed blocks back to the OS before this one maps its own:
+            # L-BFGS's float64 history at 1024 px (24 MiB vectors, below the daemon's
+            # 32 MiB mmap threshold) stays in the heap otherwise, under the 2048 px peak.
+            trim_heap()
             width, height = schedule.fit(content.width, content.height, side)
             schedule.check_size(width, height, layers)
             start = pixel_ops.resize(image, width, height).astype(np.float32)
