@@ -219,10 +219,6 @@ class OptimizationEngine:
         layers = (*options.content_layers, *(name for name, _ in options.style_layers))
         min_side = schedule.layer_min_side(layers)
         for index, (side, count) in enumerate(zip(sides, counts, strict=True)):
-            # The last scale's freed blocks back to the OS before this one maps its own:
-            # L-BFGS's float64 history at 1024 px (24 MiB vectors, below the daemon's
-            # 32 MiB mmap threshold) stays in the heap otherwise, under the 2048 px peak.
-            trim_heap()
             width, height = schedule.fit(content.width, content.height, side)
             schedule.check_size(width, height, layers)
             start = pixel_ops.resize(image, width, height).astype(np.float32)
@@ -235,6 +231,11 @@ class OptimizationEngine:
                     for style, _ in blend
                 ],
             )
+            # Freed blocks back to the OS before the optimiser maps its own: the last
+            # scale's (L-BFGS's float64 history at 1024 px, 24 MiB vectors below the
+            # daemon's 32 MiB mmap threshold) and the target passes' would otherwise stay
+            # in the heap under the 2048 px peak (BENCHMARKS.md, print size, run 3).
+            trim_heap()
             run.begin_scale(index, width, height, start)
             evaluate = objective.evaluate(targets, weights)
             name = optimizer_at(options.optimizer, width * height)
