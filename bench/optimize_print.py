@@ -14,7 +14,8 @@ gets half the iterations of the one before). One run per process, so peak RSS (V
 is the run's; "idle" is the RSS after VGG19 is loaded.
 
 Per scale: iterations, value-and-gradient evaluations, median wall and CPU seconds per
-evaluation (the first of a scale, which traces the graph, apart), the loss at its end.
+evaluation (the first of a scale, which traces the graph, apart), the loss at its end,
+RSS after its targets and the peak RSS so far.
 The floor: the convolutions of one evaluation (forward to block5_conv1 and the backward
 pass to the image, FLOPs counted from VGG19's layer shapes) at the bf16 matrix peak
 measured on this machine class (409 GFLOP/s, issue 19); the ratio is median wall
