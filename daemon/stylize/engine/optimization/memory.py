@@ -40,7 +40,7 @@ from stylize.engine.optimization.optimizers import optimizer_at
 # activations in 2 bytes), whole runs, everything included: 1.6 KB at 768 x 576 and
 # 2048 x 2048 with Adam on the finest scale, 2.9 KB at a 1024 x 1024 L-BFGS scale; since
 # the Gram matrices keep no float32 copy of the maps (losses.gram_matrix) and the heap is
-# trimmed between scales, 1.35 KB at 2048 x 2048 (1.57 KB untrimmed; BENCHMARKS.md,
+# trimmed between scales, 1.25 KB at 2048 x 2048 (1.57 KB untrimmed; BENCHMARKS.md,
 # print size, run 3): the Adam rate went from 1500 to 1200.
 BYTES_PER_PIXEL = {
     "float32": {"lbfgs": 3300, "adam": 2200},

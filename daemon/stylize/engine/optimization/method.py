@@ -231,11 +231,11 @@ class OptimizationEngine:
                     for style, _ in blend
                 ],
             )
-            # Freed blocks back to the OS before the optimiser maps its own: the last
-            # scale's (L-BFGS's float64 history at 1024 px, 24 MiB vectors below the
-            # daemon's 32 MiB mmap threshold) and the target passes' would otherwise stay
-            # in the heap under the 2048 px peak (BENCHMARKS.md, print size, run 3).
-            trim_heap()
+            if index:  # freed blocks back to the OS before the optimiser maps its own:
+                # the last scale's (L-BFGS's float64 history at 1024 px, 24 MiB vectors
+                # below the daemon's 32 MiB mmap threshold) and the target passes' would
+                # stay in the heap under the 2048 px peak (BENCHMARKS.md, print size, run 3)
+                trim_heap()
             run.begin_scale(index, width, height, start)
             evaluate = objective.evaluate(targets, weights)
             name = optimizer_at(options.optimizer, width * height)
