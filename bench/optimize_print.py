@@ -14,7 +14,8 @@ gets half the iterations of the one before). One run per process, so peak RSS (V
 is the run's; "idle" is the RSS after VGG19 is loaded.
 
 Per scale: iterations, value-and-gradient evaluations, median wall and CPU seconds per
-evaluation (the first of a scale, which traces the graph, apart), the loss at its end.
+evaluation (the first of a scale, which traces the graph, apart), the loss at its end,
+RSS after its targets and the peak RSS so far.
 The floor: the convolutions of one evaluation (forward to block5_conv1 and the backward
 pass to the image, FLOPs counted from VGG19's layer shapes) at the bf16 matrix peak
 measured on this machine class (409 GFLOP/s, issue 19); the ratio is median wall
@@ -71,20 +72,22 @@ def run(size: int, iterations: int) -> dict:
     style = Pixels(
         np.asarray(Image.open(SAMPLES / "styles/starry_night.jpg").convert("RGB")), PixelMode.RGB
     )
-    # Per scale (Objective.evaluate is called once per scale): (wall, cpu) at the end of
-    # each of its evaluations.
-    evaluations: list[list[tuple[float, float]]] = []
+    # Per scale (Objective.evaluate is called once per scale, its targets computed): RSS
+    # then, and (wall, cpu, peak RSS so far) at the end of each of its evaluations.
+    evaluations: list[list[tuple[float, float, float]]] = []
+    rss_after_targets: list[float] = []
     original = Objective.evaluate
 
     def timed(self, targets, weights):  # type: ignore[no-untyped-def]
         evaluate = original(self, targets, weights)
-        mine: list[tuple[float, float]] = []
+        mine: list[tuple[float, float, float]] = []
         evaluations.append(mine)
+        rss_after_targets.append(_status_mb("VmRSS"))
 
         def evaluate_and_stamp(image):  # type: ignore[no-untyped-def]
             result = evaluate(image)
             result[1].numpy()
-            mine.append((time.perf_counter(), time.process_time()))
+            mine.append((time.perf_counter(), time.process_time(), _status_mb("VmHWM")))
             return result
 
         return evaluate_and_stamp
@@ -133,6 +136,8 @@ def run(size: int, iterations: int) -> dict:
                 "loss_start": mine[0]["total"],
                 "loss_end": mine[-1]["total"],
                 "wall_s": stamps[-1][0] - end,
+                "rss_after_targets_mb": rss_after_targets[index],
+                "peak_rss_so_far_mb": stamps[-1][2],  # VmHWM after its last evaluation
             }
         )
         end = stamps[-1][0]
@@ -233,6 +238,7 @@ def report() -> None:
                 f"({scale['cpu_s_per_evaluation'] or 0:.2f} CPU s)  floor {scale['floor_s']:.2f} s"
                 f"  x{scale['ratio_to_floor'] or 0:.2f}  loss {scale['loss_start']:.3g} -> "
                 f"{scale['loss_end']:.3g}  {scale['wall_s']:.0f} s"
+                f"  peak so far {scale.get('peak_rss_so_far_mb', 0):.0f} MB"
             )
 
 

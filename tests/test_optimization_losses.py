@@ -103,3 +103,40 @@ def test_on_step_false_stops_at_once(optimizer: Lbfgs | Adam) -> None:
     target = np.arange(12, dtype=np.float32).reshape(2, 2, 3) * 20
     optimizer.run(_power_to(target), start, 50, on_step)
     assert seen == [1, 2, 3]
+
+
+def _style_gradient(features: tf.Tensor, target: tf.Tensor, gram=losses.gram_matrix):
+    with tf.GradientTape() as tape:
+        tape.watch(features)
+        loss = tf.reduce_mean(tf.square(gram(features) - target))
+    return loss, tape.gradient(loss, features)
+
+
+def _plain_gram(features: tf.Tensor) -> tf.Tensor:
+    """The Gram matrix as TensorFlow differentiates it by itself."""
+    matrix = tf.reshape(features, (-1, features.shape[-1]))
+    return tf.matmul(matrix, matrix, transpose_a=True) / float(matrix.shape[0] * matrix.shape[1])
+
+
+def test_the_gram_gradient_is_the_products_gradient() -> None:
+    features = tf.random.stateless_normal((1, 5, 4, 3), seed=(5, 6))
+    target = tf.random.stateless_normal((3, 3), seed=(7, 8))
+    loss, gradient = _style_gradient(features, target)
+    plain_loss, plain_gradient = _style_gradient(features, target, _plain_gram)
+    assert float(loss) == pytest.approx(float(plain_loss), rel=1e-6)
+    np.testing.assert_allclose(gradient, plain_gradient, rtol=1e-5, atol=1e-7)
+
+
+def test_bfloat16_features_give_a_float32_gram_and_a_bfloat16_gradient() -> None:
+    """No float32 copy of the maps is kept for the gradient: it comes in their precision,
+    within bfloat16's rounding of the float32 gradient."""
+    features = tf.cast(tf.random.stateless_normal((1, 6, 5, 4), seed=(1, 9)), tf.bfloat16)
+    target = tf.random.stateless_normal((4, 4), seed=(2, 9))
+    wide = tf.cast(features, tf.float32)
+    assert losses.gram_matrix(features).dtype == tf.float32
+    np.testing.assert_allclose(losses.gram_matrix(features), _plain_gram(wide), rtol=1e-6)
+    _, gradient = _style_gradient(features, target)
+    _, wide_gradient = _style_gradient(wide, target)
+    assert gradient.dtype == tf.bfloat16
+    scale = float(tf.reduce_max(tf.abs(wide_gradient)))
+    np.testing.assert_allclose(tf.cast(gradient, tf.float32), wide_gradient, atol=1e-2 * scale)

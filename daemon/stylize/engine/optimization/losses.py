@@ -2,7 +2,8 @@
 
 Every term is a mean, not a sum, so its size does not grow with the image: the weights
 mean the same thing at every scale of the coarse-to-fine schedule. Feature maps are
-float32 ``[1, h, w, c]``; images are RGB ``[1, H, W, 3]`` in 0..255.
+``[1, h, w, c]`` in VGG19's precision (float32 or bfloat16), the losses float32; images
+are RGB ``[1, H, W, 3]`` in 0..255.
 """
 
 from __future__ import annotations
@@ -18,20 +19,33 @@ def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     Gatys et al. 2016 eq. 1 is ``1/2 * sum((F - P)^2)``; neural-style's ContentLoss uses
     the mean (Torch ``MSECriterion``), which is what its default weights are tuned for.
     """
-    return tf.reduce_mean(tf.square(features - target))
+    return tf.reduce_mean(tf.square(tf.cast(features, tf.float32) - tf.cast(target, tf.float32)))
 
 
+@tf.custom_gradient
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
-    """``G = F^T F / (h * w * c)`` for ``F`` the ``[h*w, c]`` feature matrix.
+    """``G = F^T F / (h * w * c)`` for ``F`` the ``[h*w, c]`` feature matrix, in float32.
 
     Gatys et al. 2016 eq. 3 without normalisation; neural-style divides by the number of
     elements (its StyleLoss ``G:div(input:nElement())``), which makes Grams of different
     image sizes comparable (the style image need not have the content's size).
+
+    The gradient ``F (dG + dG^T) / (h * w * c)`` is computed from ``F`` in its own
+    precision: the float32 copy of bfloat16 features lives only for the product (kept
+    for the gradient, the copies and their float32 gradients were a third of the peak
+    of an evaluation at 2048 x 2048; BENCHMARKS.md, print size).
     """
     channels = tf.shape(features)[-1]
     matrix = tf.reshape(features, (-1, channels))
-    elements = tf.cast(tf.size(matrix), matrix.dtype)
-    return tf.matmul(matrix, matrix, transpose_a=True) / elements
+    elements = tf.cast(tf.size(matrix), tf.float32)
+    wide = tf.cast(matrix, tf.float32)
+    gram = tf.matmul(wide, wide, transpose_a=True) / elements
+
+    def gradient(upstream: tf.Tensor) -> tf.Tensor:
+        symmetric = tf.cast((upstream + tf.transpose(upstream)) / elements, features.dtype)
+        return tf.reshape(tf.matmul(matrix, symmetric), tf.shape(features))
+
+    return gram, gradient
 
 
 def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
@@ -67,7 +81,7 @@ def weighted_gram_matrices(features: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
     depend on its area. A mask of ones gives :func:`gram_matrix` (up to rounding).
     """
     channels, count = tf.shape(features)[-1], tf.shape(masks)[0]
-    matrix = tf.reshape(features, (-1, channels))
+    matrix = tf.cast(tf.reshape(features, (-1, channels)), tf.float32)
     weights = tf.reshape(masks, (count, -1))
     # [h*w, K*c]: every mask's weighted copy side by side, so one matrix product (transposed
     # in place, as gram_matrix) gives all K Grams; about half the time of an einsum here.

@@ -38,11 +38,13 @@ from stylize.engine.optimization.optimizers import optimizer_at
 # asked for, measured 2.2 KB everything included (768 x 576, Adam on the finest scale),
 # and the Keras-era rates put small runs above 3x their peak. bfloat16 (VGG19's
 # activations in 2 bytes), whole runs, everything included: 1.6 KB at 768 x 576 and
-# 2048 x 2048 with Adam on the finest scale, 2.9 KB at a 1024 x 1024 L-BFGS scale
-# (BENCHMARKS.md, print size).
+# 2048 x 2048 with Adam on the finest scale, 2.9 KB at a 1024 x 1024 L-BFGS scale; since
+# the Gram matrices keep no float32 copy of the maps (losses.gram_matrix) and the heap is
+# trimmed between scales, 1.25 KB at 2048 x 2048 (1.57 KB untrimmed; BENCHMARKS.md,
+# print size, run 3): the Adam rate went from 1500 to 1200.
 BYTES_PER_PIXEL = {
     "float32": {"lbfgs": 3300, "adam": 2200},
-    "bfloat16": {"lbfgs": 2700, "adam": 1500},
+    "bfloat16": {"lbfgs": 2700, "adam": 1200},
 }
 # The style passes' activations are in VGG19's precision too (their Gram inputs float32).
 STYLE_PASS_SHARE = {"float32": 1.0, "bfloat16": 0.5}

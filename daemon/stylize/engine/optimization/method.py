@@ -28,6 +28,7 @@ import numpy as np
 
 from stylize.engine import pixel_ops
 from stylize.engine.errors import CancelledError, InvalidInputError
+from stylize.engine.idle_memory import trim_heap
 from stylize.engine.images import Pixels
 from stylize.engine.optimization import guidance, schedule
 from stylize.engine.optimization.guidance import StyleMasks
@@ -230,6 +231,11 @@ class OptimizationEngine:
                     for style, _ in blend
                 ],
             )
+            if index:  # freed blocks back to the OS before the optimiser maps its own:
+                # the last scale's (L-BFGS's float64 history at 1024 px, 24 MiB vectors
+                # below the daemon's 32 MiB mmap threshold) and the target passes' would
+                # stay in the heap under the 2048 px peak (BENCHMARKS.md, print size, run 3)
+                trim_heap()
             run.begin_scale(index, width, height, start)
             evaluate = objective.evaluate(targets, weights)
             name = optimizer_at(options.optimizer, width * height)

@@ -103,7 +103,9 @@ class Vgg19:
         }
 
     def features(self, rgb: tf.Tensor, layers: tuple[str, ...]) -> FeatureMaps:
-        """``rgb``: float [1, H, W, 3] in 0..255 -> {layer: float32 [1, h, w, c]}."""
+        """``rgb``: float [1, H, W, 3] in 0..255 -> {layer: [1, h, w, c]} in the network's
+        precision (losses.py computes in float32: a float32 copy of each map kept for the
+        gradient would cost 4 bytes a value, 1 GiB for block1_conv1 at 2048 x 2048)."""
         import keras
         import tensorflow as tf
 
@@ -118,5 +120,5 @@ class Vgg19:
                 kernel, bias = self._convs[name]
                 x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias))
             if name in wanted:
-                maps[name] = tf.cast(x, tf.float32)
+                maps[name] = x
         return {name: maps[name] for name in layers}
