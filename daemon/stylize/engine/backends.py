@@ -317,11 +317,11 @@ class OpenVinoBackend:
             log.debug("kept %s's scratch: %s", self._names.get(function), error)
 
     def _tensor(self, array: np.ndarray) -> Any:
-        """bf16 layers (``BF16_BITS``, or ml_dtypes' bfloat16) are typed for OpenVINO
-        (no copy); no graph takes any other 16-bit integers."""
-        if array.dtype != BF16_BITS and array.dtype.name != "bfloat16":
+        """bf16 layers (``BF16_BITS``) are typed for OpenVINO (no copy); no graph takes
+        any other 16-bit integers."""
+        if array.dtype != BF16_BITS:
             return array
-        return self._ov.Tensor(array.view(np.uint16), list(array.shape), self._ov.Type.bf16)
+        return self._ov.Tensor(array, list(array.shape), self._ov.Type.bf16)
 
 
 # A whole-image graph whose largest input or output had this many bytes is compiled afresh

@@ -174,7 +174,7 @@ class FastNetworks:
             for name in self.graphs
             if name != "predictor"
             and not name.startswith("piece_residual")
-            and _region_name(name) is None
+            and not is_regions_graph(name)
         }
         functions["predictor"] = predictor.__call__
         for block, (conv1, conv2) in enumerate(network.piece_residual):
@@ -200,6 +200,11 @@ _REGIONS_SUFFIX = "_regions"
 
 def _regions_graph(name: str, styles: int) -> str:
     return f"{name}{_REGIONS_SUFFIX}{styles}"
+
+
+def is_regions_graph(name: str) -> bool:
+    """Whether ``name`` is one of a K's regions graphs (``<name>_regions<K>``)."""
+    return _region_name(name) is not None
 
 
 def _region_name(name: str) -> tuple[str, int] | None:

@@ -22,7 +22,13 @@ from PIL import Image
 from stylize.engine import guided_upsampling, memory_budget, pixel_ops
 from stylize.engine.backends import Backend, choose_backend, tensorflow_gpus
 from stylize.engine.errors import CancelledError
-from stylize.engine.graphs import NETWORK_MODULES, FastNetworks, RegionGraphs, module_source
+from stylize.engine.graphs import (
+    NETWORK_MODULES,
+    FastNetworks,
+    RegionGraphs,
+    is_regions_graph,
+    module_source,
+)
 from stylize.engine.idle_memory import IdleRelease, trim_heap
 from stylize.engine.images import Depth, PixelMode, Pixels, to_unit
 from stylize.engine.network_layout import SIZE_MULTIPLE
@@ -158,11 +164,11 @@ class StyleEngine:
         )
 
     def _prepare(self) -> None:
-        """Name every graph for the backend (its cache keys, which take stored layers)."""
+        """Name every graph for the backend (its cache keys, and which free their scratch)."""
         functions: dict[str, Callable[..., object]] = dict(self._networks.graphs)
         # Strip pieces and the regions graphs (larger scratch, rarely run) free their
         # scratch when the thread moves on to another graph.
-        passes = {name for name in functions if name.startswith("piece_") or "regions" in name}
+        passes = {n for n in functions if n.startswith("piece_") or is_regions_graph(n)}
         self.backend.prepare(functions, self._namespace(), precise={"predictor"}, passes=passes)
 
     def _regions(self, styles: int) -> RegionGraphs:
@@ -215,7 +221,7 @@ class StyleEngine:
         pieces = [
             graph
             for name, graph in self._networks.graphs.items()
-            if name.startswith("piece_") and "_regions" not in name  # on first use
+            if name.startswith("piece_") and not is_regions_graph(name)  # on first use
         ]
         steps += [functools.partial(self.backend.compile, piece) for piece in pieces]
         for dtype in (np.uint8, np.float32):  # run once: the first run allocates

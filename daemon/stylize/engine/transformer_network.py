@@ -464,11 +464,6 @@ class TransformerNetwork(tf.Module):
             splits,
         )
 
-    def _norm_params(self, style: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
-        gammas = tf.split(tf.matmul(style, self._gamma[0]) + self._gamma[1], self._splits, axis=1)
-        betas = tf.split(tf.matmul(style, self._beta[0]) + self._beta[1], self._splits, axis=1)
-        return [(g[0], b[0]) for g, b in zip(gammas, betas, strict=True)]
-
     def _norm_maps(self, style: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """(gamma, beta), [1, C, 1, 1] each, as 1x1 convolutions of the style vector.
 
@@ -485,21 +480,11 @@ class TransformerNetwork(tf.Module):
 
         return list(zip(project(*self._gamma), project(*self._beta), strict=True))
 
-    def norm_params(self, style: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(gamma, beta), [C] each, of all 13 instance norms, in network order."""
-        params = self._norm_params(tf.constant(np.reshape(style, (1, -1)), tf.float32))
-        return [(g.numpy(), b.numpy()) for g, b in params]
-
     def _norm_params_mixed(self, styles: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """(gamma, beta), [K, C] each: one row per style of ``styles`` [K, 100]."""
         gammas = tf.split(tf.matmul(styles, self._gamma[0]) + self._gamma[1], self._splits, axis=1)
         betas = tf.split(tf.matmul(styles, self._beta[0]) + self._beta[1], self._splits, axis=1)
         return list(zip(gammas, betas, strict=True))
-
-    def norm_params_mixed(self, styles: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(gamma, beta), [K, C] each, of all 13 instance norms for K style vectors."""
-        params = self._norm_params_mixed(tf.constant(np.asarray(styles, np.float32)))
-        return [(g.numpy(), b.numpy()) for g, b in params]
 
     def _instance_norm_mixed(
         self,
